@@ -1,0 +1,5 @@
+//! taskdist distributes a dependency graph of tasks across parallel agents.
+#![warn(missing_docs)]
+
+pub mod model;
+pub mod plan;

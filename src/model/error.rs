@@ -1,0 +1,167 @@
+//! Errors of reading a scenario: syntax errors with file, line and column, and the list of
+//! every semantic problem found ([`Issue`]), each naming the task and its line.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// One problem in a scenario, found before anything runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Issue {
+    /// 1-based line in the scenario file where the offending task or agent starts, if known.
+    pub line: Option<usize>,
+    /// What is wrong.
+    pub kind: IssueKind,
+}
+
+impl Issue {
+    /// An issue at a known line (or none).
+    pub fn new(line: Option<usize>, kind: IssueKind) -> Self {
+        Issue { line, kind }
+    }
+}
+
+impl fmt::Display for Issue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "line {line}: {}", self.kind),
+            None => write!(f, "{}", self.kind),
+        }
+    }
+}
+
+/// The kinds of problem validation reports.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum IssueKind {
+    /// The dependencies (`depends_on` and `blocked_by`) form a cycle; the path starts and
+    /// ends at the same task.
+    #[error("dependency cycle: {} (each task waits for the next)", .path.join(" -> "))]
+    Cycle {
+        /// The tasks on the cycle, the first repeated at the end.
+        path: Vec<String>,
+    },
+    /// A task depends on an id that no task has.
+    #[error("task `{task}`: {field} names unknown task `{missing}`")]
+    UnknownDependency {
+        /// The task with the bad reference.
+        task: String,
+        /// `depends_on` or `blocked_by`.
+        field: &'static str,
+        /// The id that does not exist.
+        missing: String,
+    },
+    /// A task depends on itself.
+    #[error("task `{task}`: {field} names the task itself")]
+    SelfDependency {
+        /// The task.
+        task: String,
+        /// `depends_on` or `blocked_by`.
+        field: &'static str,
+    },
+    /// Two tasks share an id.
+    #[error("duplicate task id `{id}` (first defined on line {})", .first_line.map_or("?".to_string(), |l| l.to_string()))]
+    DuplicateTask {
+        /// The repeated id.
+        id: String,
+        /// Where it was first defined.
+        first_line: Option<usize>,
+    },
+    /// Two agents share an id.
+    #[error("duplicate agent id `{id}`")]
+    DuplicateAgent {
+        /// The repeated id.
+        id: String,
+    },
+    /// No registered agent has the task's type among its capabilities.
+    #[error("task `{task}`: no agent can run type `{task_type}`")]
+    NoCapableAgent {
+        /// The task nobody can run.
+        task: String,
+        /// Its type.
+        task_type: String,
+    },
+    /// The scenario declares no agent.
+    #[error("the scenario has no agents (add an [[agents]] table, e.g. `count = 3`)")]
+    NoAgents,
+    /// The scenario declares no task.
+    #[error("the scenario has no tasks")]
+    NoTasks,
+    /// A duration field could not be read, is negative or is not finite.
+    #[error("{owner}: `{field}`: {error}")]
+    BadDuration {
+        /// `task `x``, `agent `y``, or `config`.
+        owner: String,
+        /// The field name.
+        field: &'static str,
+        /// Why.
+        error: super::DurationError,
+    },
+    /// A number is out of its allowed range.
+    #[error("{owner}: `{field}` {message}")]
+    BadValue {
+        /// `task `x``, `agent `y``, or `config`.
+        owner: String,
+        /// The field name.
+        field: &'static str,
+        /// What is allowed.
+        message: String,
+    },
+    /// A task id is empty.
+    #[error("a task has an empty id")]
+    EmptyId,
+}
+
+/// Why a scenario could not be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ScenarioError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The file's extension names no format taskdist reads.
+    #[error("{path}: unknown scenario format (use .toml or .json, or pass --format)")]
+    UnknownFormat {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The file is not valid TOML/JSON, or has a field of the wrong type or an unknown field.
+    #[error("{origin}:{line}:{column}: {message}")]
+    Syntax {
+        /// The file name (or `<input>`).
+        origin: String,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// The parser's message.
+        message: String,
+    },
+    /// The file parsed but describes an invalid plan; every problem found is listed.
+    #[error("{}", display_invalid(.origin, .issues))]
+    Invalid {
+        /// The file name (or `<input>`).
+        origin: String,
+        /// Every problem found, in file order.
+        issues: Vec<Issue>,
+    },
+}
+
+fn display_invalid(origin: &str, issues: &[Issue]) -> String {
+    let mut out = format!(
+        "{origin}: {} error{} in the scenario:",
+        issues.len(),
+        if issues.len() == 1 { "" } else { "s" }
+    );
+    for issue in issues {
+        match issue.line {
+            Some(line) => out.push_str(&format!("\n  {origin}:{line}: {}", issue.kind)),
+            None => out.push_str(&format!("\n  {origin}: {}", issue.kind)),
+        }
+    }
+    out
+}

@@ -1,0 +1,614 @@
+//! The scenario file format (TOML or JSON) and its resolution into a [`Scenario`].
+
+use super::{
+    AgentSpec, Config, DurationText, Issue, IssueKind, Policy, Priority, ScenarioError, TaskSpec,
+    TaskType, Time, TimeUnit,
+};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::Arc;
+
+/// The serde shape of a scenario file. Unknown fields are errors, so a typo never passes
+/// silently; the original's camelCase names are accepted as aliases.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioFile {
+    /// Unit of bare numbers (default minutes).
+    #[serde(default, alias = "timeUnit")]
+    pub time_unit: TimeUnit,
+    /// Scheduler settings.
+    #[serde(default)]
+    pub config: ConfigFile,
+    /// Agents, one table per agent or per group of identical agents.
+    #[serde(default)]
+    pub agents: Vec<AgentFile>,
+    /// The tasks of the plan.
+    #[serde(default)]
+    pub tasks: Vec<TaskFile>,
+}
+
+/// The `[config]` table; every field optional, defaults from [`Config::default`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)] // each field is documented on `Config`
+pub struct ConfigFile {
+    #[serde(default, skip_serializing_if = "Option::is_none", alias = "maxAgents")]
+    pub max_agents: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none", alias = "maxRetriesPerTask")]
+    pub max_retries_per_task: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none", alias = "taskTimeout")]
+    pub task_timeout: Option<DurationText>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "enableFileConflictPrevention"
+    )]
+    pub enable_file_conflict_prevention: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none", alias = "enableContextSharing")]
+    pub enable_context_sharing: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none", alias = "enableAutoReassignment")]
+    pub enable_auto_reassignment: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<Policy>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backoff_base: Option<DurationText>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backoff_max: Option<DurationText>,
+    /// `0` turns heartbeat checking off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heartbeat_timeout: Option<DurationText>,
+}
+
+/// An `[[agents]]` table: one agent, or `count` identical ones.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentFile {
+    /// Id of the agent; with `count > 1`, the prefix of `{id}_{n}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Free-form agent kind.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub agent_type: Option<String>,
+    /// Task types it runs; omitted means every type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capabilities: Option<Vec<TaskType>>,
+    /// Attempts at once (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none", alias = "maxConcurrentTasks")]
+    pub max_concurrent_tasks: Option<u32>,
+    /// Relative speed (default 1.0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speed: Option<f64>,
+    /// How many identical agents this table declares (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u32>,
+}
+
+/// A `[[tasks]]` table, with every field of the original TaskDistributor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)] // each field is documented on `TaskSpec`
+pub struct TaskFile {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Defaults to `feature_implementation`.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub task_type: Option<TaskType>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<Priority>,
+    #[serde(alias = "estimatedDuration")]
+    pub estimated_duration: DurationText,
+    #[serde(default, skip_serializing_if = "Vec::is_empty", alias = "dependsOn")]
+    pub depends_on: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty", alias = "blockedBy")]
+    pub blocked_by: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty", alias = "filesToModify")]
+    pub files_to_modify: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty", alias = "filesToRead")]
+    pub files_to_read: Vec<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: BTreeMap<String, serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<DurationText>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<CommandSpec>,
+}
+
+/// A command for the real runner: a shell line as the user wrote it, or an argv list run
+/// without a shell. Task data is passed in the environment, never spliced into either.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum CommandSpec {
+    /// Run by `sh -c`.
+    Shell(String),
+    /// Program and arguments, no shell.
+    Argv(Vec<String>),
+}
+
+/// The two file formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// TOML (`.toml`).
+    Toml,
+    /// JSON (`.json`).
+    Json,
+}
+
+impl Format {
+    /// The format a file name's extension names, if any.
+    pub fn from_path(path: &Path) -> Option<Format> {
+        match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {
+            "toml" => Some(Format::Toml),
+            "json" => Some(Format::Json),
+            _ => None,
+        }
+    }
+}
+
+/// Where a scenario came from, so later checks can name file and line.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SourceInfo {
+    /// File name as given by the user, or `<input>`.
+    pub origin: String,
+    /// 1-based line where each task (by index in the file) starts, if found.
+    pub task_lines: Vec<Option<usize>>,
+}
+
+impl SourceInfo {
+    /// The line of the task at `index`, if known.
+    pub fn task_line(&self, index: usize) -> Option<usize> {
+        self.task_lines.get(index).copied().flatten()
+    }
+}
+
+/// A scenario with defaults applied and durations in milliseconds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scenario {
+    /// Unit of bare numbers in the file.
+    pub time_unit: TimeUnit,
+    /// Scheduler settings.
+    pub config: Config,
+    /// Agents, `count` groups expanded.
+    pub agents: Vec<AgentSpec>,
+    /// Tasks in file order; this order is the final tie-break of every policy.
+    pub tasks: Vec<TaskSpec>,
+    /// Where it came from.
+    pub source: SourceInfo,
+    /// The file as read, for tools that write it back or read tables of their own.
+    pub file: ScenarioFile,
+}
+
+impl Scenario {
+    /// Reads a scenario file, choosing the format by extension. Returns the scenario and
+    /// the field-level issues found (graph checks are [`crate::plan`]'s).
+    pub fn read(path: &Path) -> Result<(Scenario, Vec<Issue>), ScenarioError> {
+        let format = Format::from_path(path).ok_or_else(|| ScenarioError::UnknownFormat {
+            path: path.to_path_buf(),
+        })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Scenario::parse(&text, format, &path.display().to_string())
+    }
+
+    /// Parses scenario text; `origin` names it in messages.
+    pub fn parse(
+        text: &str,
+        format: Format,
+        origin: &str,
+    ) -> Result<(Scenario, Vec<Issue>), ScenarioError> {
+        let file: ScenarioFile = match format {
+            Format::Toml => toml::from_str(text).map_err(|e| {
+                let (line, column) = e
+                    .span()
+                    .map_or((1, 1), |span| line_column(text, span.start));
+                ScenarioError::Syntax {
+                    origin: origin.to_string(),
+                    line,
+                    column,
+                    message: e.message().trim().to_string(),
+                }
+            })?,
+            Format::Json => serde_json::from_str(text).map_err(|e| ScenarioError::Syntax {
+                origin: origin.to_string(),
+                line: e.line().max(1),
+                column: e.column().max(1),
+                message: strip_json_position(&e.to_string()),
+            })?,
+        };
+        let source = SourceInfo {
+            origin: origin.to_string(),
+            task_lines: task_lines(text, format, &file),
+        };
+        Ok(Scenario::resolve(file, source))
+    }
+
+    /// Applies defaults and the time unit; collects every field-level issue.
+    pub fn resolve(file: ScenarioFile, source: SourceInfo) -> (Scenario, Vec<Issue>) {
+        let mut issues = Vec::new();
+        let unit = file.time_unit;
+        let config = resolve_config(&file.config, unit, &mut issues);
+        let agents = resolve_agents(&file.agents, &mut issues);
+        let mut tasks = Vec::with_capacity(file.tasks.len());
+        for (index, task) in file.tasks.iter().enumerate() {
+            tasks.push(resolve_task(task, unit, source.task_line(index), &mut issues));
+        }
+        let scenario = Scenario {
+            time_unit: unit,
+            config,
+            agents,
+            tasks,
+            source,
+            file,
+        };
+        (scenario, issues)
+    }
+
+    /// A scenario built in code (by importers, generators and tests), with no file behind it.
+    pub fn from_parts(config: Config, agents: Vec<AgentSpec>, tasks: Vec<TaskSpec>) -> Scenario {
+        Scenario {
+            time_unit: TimeUnit::Minutes,
+            config,
+            agents,
+            tasks,
+            source: SourceInfo {
+                origin: "<generated>".to_string(),
+                task_lines: Vec::new(),
+            },
+            file: ScenarioFile::default(),
+        }
+    }
+}
+
+fn duration_field(
+    value: &DurationText,
+    unit: TimeUnit,
+    owner: impl FnOnce() -> String,
+    field: &'static str,
+    line: Option<usize>,
+    issues: &mut Vec<Issue>,
+) -> Option<Time> {
+    match value.to_millis(unit) {
+        Ok(ms) => Some(ms),
+        Err(error) => {
+            issues.push(Issue::new(
+                line,
+                IssueKind::BadDuration {
+                    owner: owner(),
+                    field,
+                    error,
+                },
+            ));
+            None
+        }
+    }
+}
+
+fn resolve_config(file: &ConfigFile, unit: TimeUnit, issues: &mut Vec<Issue>) -> Config {
+    let defaults = Config::default();
+    let owner = || "config".to_string();
+    let mut duration = |value: &Option<DurationText>, field, default| match value {
+        Some(v) => duration_field(v, unit, owner, field, None, issues).unwrap_or(default),
+        None => default,
+    };
+    let task_timeout_ms = duration(&file.task_timeout, "task_timeout", defaults.task_timeout_ms);
+    let backoff_base_ms = duration(&file.backoff_base, "backoff_base", defaults.backoff_base_ms);
+    let backoff_max_ms = duration(&file.backoff_max, "backoff_max", defaults.backoff_max_ms);
+    let heartbeat = duration(
+        &file.heartbeat_timeout,
+        "heartbeat_timeout",
+        defaults.heartbeat_timeout_ms.unwrap_or(0),
+    );
+    let config = Config {
+        max_agents: file.max_agents.unwrap_or(defaults.max_agents),
+        max_retries_per_task: file
+            .max_retries_per_task
+            .unwrap_or(defaults.max_retries_per_task),
+        task_timeout_ms,
+        enable_file_conflict_prevention: file
+            .enable_file_conflict_prevention
+            .unwrap_or(defaults.enable_file_conflict_prevention),
+        enable_context_sharing: file
+            .enable_context_sharing
+            .unwrap_or(defaults.enable_context_sharing),
+        enable_auto_reassignment: file
+            .enable_auto_reassignment
+            .unwrap_or(defaults.enable_auto_reassignment),
+        policy: file.policy.unwrap_or(defaults.policy),
+        backoff_base_ms,
+        backoff_max_ms,
+        heartbeat_timeout_ms: (heartbeat > 0).then_some(heartbeat),
+        jitter_seed: defaults.jitter_seed,
+    };
+    if config.max_agents == 0 {
+        issues.push(Issue::new(
+            None,
+            IssueKind::BadValue {
+                owner: owner(),
+                field: "max_agents",
+                message: "must be at least 1".to_string(),
+            },
+        ));
+    }
+    if config.task_timeout_ms == 0 {
+        issues.push(Issue::new(
+            None,
+            IssueKind::BadValue {
+                owner: owner(),
+                field: "task_timeout",
+                message: "must be longer than zero".to_string(),
+            },
+        ));
+    }
+    if config.backoff_max_ms < config.backoff_base_ms {
+        issues.push(Issue::new(
+            None,
+            IssueKind::BadValue {
+                owner: owner(),
+                field: "backoff_max",
+                message: "must not be shorter than backoff_base".to_string(),
+            },
+        ));
+    }
+    config
+}
+
+fn resolve_agents(files: &[AgentFile], issues: &mut Vec<Issue>) -> Vec<AgentSpec> {
+    let mut agents = Vec::new();
+    let mut seen = BTreeSet::new();
+    for file in files {
+        let count = file.count.unwrap_or(1);
+        let label = file
+            .id
+            .clone()
+            .unwrap_or_else(|| format!("agent_{}", agents.len() + 1));
+        let owner = || format!("agent `{label}`");
+        if let Some(speed) = file.speed
+            && !(speed.is_finite() && speed > 0.0)
+        {
+            issues.push(Issue::new(
+                None,
+                IssueKind::BadValue {
+                    owner: owner(),
+                    field: "speed",
+                    message: format!("must be a positive number, not {speed}"),
+                },
+            ));
+        }
+        if file.max_concurrent_tasks == Some(0) {
+            issues.push(Issue::new(
+                None,
+                IssueKind::BadValue {
+                    owner: owner(),
+                    field: "max_concurrent_tasks",
+                    message: "must be at least 1".to_string(),
+                },
+            ));
+        }
+        if let Some(caps) = &file.capabilities
+            && caps.is_empty()
+        {
+            issues.push(Issue::new(
+                None,
+                IssueKind::BadValue {
+                    owner: owner(),
+                    field: "capabilities",
+                    message: "is empty: the agent could run nothing (omit it to run every type)"
+                        .to_string(),
+                },
+            ));
+        }
+        for n in 1..=count {
+            let id = match (&file.id, count) {
+                (Some(id), 1) => id.clone(),
+                (Some(id), _) => format!("{id}_{n}"),
+                (None, _) => format!("agent_{}", agents.len() + 1),
+            };
+            if !seen.insert(id.clone()) {
+                issues.push(Issue::new(None, IssueKind::DuplicateAgent { id: id.clone() }));
+            }
+            let name = match (&file.name, count) {
+                (Some(name), 1) => name.clone(),
+                (Some(name), _) => format!("{name} {n}"),
+                (None, _) => id.clone(),
+            };
+            agents.push(AgentSpec {
+                id: Arc::from(id.as_str()),
+                name,
+                agent_type: file.agent_type.clone().unwrap_or_else(|| "agent".to_string()),
+                capabilities: file.capabilities.clone(),
+                max_concurrent_tasks: file.max_concurrent_tasks.unwrap_or(1).max(1),
+                speed: file.speed.filter(|s| s.is_finite() && *s > 0.0).unwrap_or(1.0),
+            });
+        }
+    }
+    agents
+}
+
+fn resolve_task(
+    file: &TaskFile,
+    unit: TimeUnit,
+    line: Option<usize>,
+    issues: &mut Vec<Issue>,
+) -> TaskSpec {
+    let owner = || format!("task `{}`", file.id);
+    let estimated_duration_ms = duration_field(
+        &file.estimated_duration,
+        unit,
+        owner,
+        "estimated_duration",
+        line,
+        issues,
+    )
+    .unwrap_or(0);
+    let timeout_ms = file
+        .timeout
+        .as_ref()
+        .and_then(|t| duration_field(t, unit, owner, "timeout", line, issues));
+    if timeout_ms == Some(0) {
+        issues.push(Issue::new(
+            line,
+            IssueKind::BadValue {
+                owner: owner(),
+                field: "timeout",
+                message: "must be longer than zero".to_string(),
+            },
+        ));
+    }
+    if file.id.trim().is_empty() {
+        issues.push(Issue::new(line, IssueKind::EmptyId));
+    }
+    TaskSpec {
+        id: Arc::from(file.id.as_str()),
+        title: file.title.clone().unwrap_or_else(|| file.id.clone()),
+        description: file.description.clone().unwrap_or_default(),
+        task_type: file.task_type.unwrap_or(TaskType::FeatureImplementation),
+        priority: file.priority.unwrap_or_default(),
+        estimated_duration_ms,
+        depends_on: file.depends_on.clone(),
+        blocked_by: file.blocked_by.clone(),
+        files_to_modify: file.files_to_modify.clone(),
+        files_to_read: file.files_to_read.clone(),
+        metadata: file.metadata.clone(),
+        timeout_ms,
+        command: file.command.clone(),
+    }
+}
+
+/// 1-based line and column of a byte offset.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rfind('\n').map_or(before.len(), |nl| before.len() - nl - 1) + 1;
+    (line, column)
+}
+
+/// serde_json appends " at line L column C"; the line and column are reported separately.
+fn strip_json_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(at) => message[..at].to_string(),
+        None => message.to_string(),
+    }
+}
+
+/// Finds the line where each task starts, so issues can point at it. TOML: the n-th
+/// `[[tasks]]` header; JSON: the line of the task's `"id"` key, in order.
+fn task_lines(text: &str, format: Format, file: &ScenarioFile) -> Vec<Option<usize>> {
+    let mut lines = Vec::with_capacity(file.tasks.len());
+    match format {
+        Format::Toml => {
+            for (number, line) in text.lines().enumerate() {
+                let trimmed = line.trim_start();
+                if trimmed.starts_with("[[tasks]]") || trimmed.starts_with("[[ tasks ]]") {
+                    lines.push(Some(number + 1));
+                }
+            }
+        }
+        Format::Json => {
+            let mut search_from = 0;
+            let all: Vec<&str> = text.lines().collect();
+            for task in &file.tasks {
+                let quoted = serde_json::to_string(&task.id).unwrap_or_default();
+                let found = (search_from..all.len())
+                    .find(|&i| all[i].contains("\"id\"") && all[i].contains(&quoted));
+                if let Some(i) = found {
+                    search_from = i + 1;
+                }
+                lines.push(found.map(|i| i + 1));
+            }
+        }
+    }
+    // Inline TOML arrays of tasks have no headers: report no line rather than a wrong one.
+    if lines.len() != file.tasks.len() {
+        return vec![None; file.tasks.len()];
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::MINUTE_MS;
+
+    const EXAMPLE: &str = r#"
+time_unit = "minutes"
+
+[config]
+max_retries_per_task = 3
+policy = "critical-path"
+
+[[agents]]
+count = 3
+capabilities = ["feature_implementation", "bug_fix", "testing"]
+
+[[tasks]]
+id = "auth"
+title = "Implement user authentication"
+type = "feature_implementation"
+priority = "high"
+estimated_duration = "30m"
+depends_on = []
+files_to_modify = ["src/auth/auth.ts", "src/components/Login.tsx"]
+files_to_read = ["src/config.ts"]
+
+[[tasks]]
+id = "tests"
+type = "testing"
+estimated_duration = 15
+depends_on = ["auth"]
+"#;
+
+    #[test]
+    fn the_issue_example_parses() {
+        let (scenario, issues) = Scenario::parse(EXAMPLE, Format::Toml, "x.toml").unwrap();
+        assert!(issues.is_empty(), "{issues:?}");
+        assert_eq!(scenario.agents.len(), 3);
+        assert_eq!(&*scenario.agents[2].id, "agent_3");
+        assert_eq!(scenario.tasks[0].estimated_duration_ms, 30 * MINUTE_MS);
+        assert_eq!(scenario.tasks[1].estimated_duration_ms, 15 * MINUTE_MS);
+        assert_eq!(scenario.tasks[0].priority, Priority::High);
+        assert_eq!(scenario.source.task_lines, vec![Some(12), Some(22)]);
+    }
+
+    #[test]
+    fn json_and_camel_case_parse() {
+        let json = r#"{"agents":[{"id":"a","maxConcurrentTasks":2}],
+            "tasks":[{"id":"x","estimatedDuration":"45s","filesToModify":["a.ts"]}]}"#;
+        let (scenario, issues) = Scenario::parse(json, Format::Json, "x.json").unwrap();
+        assert!(issues.is_empty());
+        assert_eq!(scenario.agents[0].max_concurrent_tasks, 2);
+        assert_eq!(scenario.tasks[0].estimated_duration_ms, 45_000);
+        assert_eq!(scenario.source.task_lines, vec![Some(2)]);
+    }
+
+    #[test]
+    fn unknown_fields_are_syntax_errors_with_position() {
+        let text = "[[tasks]]\nid = \"a\"\nestimated_duration = 1\ncolour = \"red\"\n";
+        match Scenario::parse(text, Format::Toml, "bad.toml") {
+            Err(ScenarioError::Syntax {
+                line, message, ..
+            }) => {
+                assert_eq!(line, 4);
+                assert!(message.contains("colour"), "{message}");
+            }
+            other => panic!("expected a syntax error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn all_duration_issues_are_collected() {
+        let text = "[[tasks]]\nid = \"a\"\nestimated_duration = -3\n\n[[tasks]]\nid = \"b\"\nestimated_duration = \"nan\"\ntimeout = \"1 fortnight\"\n";
+        let (_, issues) = Scenario::parse(text, Format::Toml, "bad.toml").unwrap();
+        assert_eq!(issues.len(), 3, "{issues:?}");
+        assert_eq!(issues[0].line, Some(1));
+        assert!(issues[0].to_string().contains("task `a`"));
+        assert_eq!(issues[2].line, Some(5));
+    }
+}

@@ -1,0 +1,595 @@
+//! A validated plan and its analysis: dense task indices, the dependency graph in compact
+//! arrays, interned lock sets, layers, bottom levels, the critical path and lower bounds.
+//!
+//! [`Plan::build`] is the gate every driver passes: it reports every problem of a scenario
+//! at once (cycles as paths, unknown or duplicate ids, tasks no agent can run), and what it
+//! returns is ready for the core, which then never looks anything up by string.
+
+mod analysis;
+mod dot;
+mod paths;
+
+pub use analysis::{Analysis, FileLoad, LayerInfo};
+pub use paths::normalize_path;
+
+use crate::model::{AgentSpec, Issue, IssueKind, Scenario, ScenarioError, TaskSpec, TaskType, Time};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+/// A task's dense index in the plan: its position in the scenario file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct TaskIdx(pub u32);
+
+impl TaskIdx {
+    /// As a `usize`, for indexing.
+    pub fn ix(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// A file's dense index among the plan's normalized paths.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct FileIdx(pub u32);
+
+impl FileIdx {
+    /// As a `usize`, for indexing.
+    pub fn ix(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// Shared (read) or exclusive (write) access to a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LockMode {
+    /// `files_to_read`: any number of readers at once, no writer.
+    Read,
+    /// `files_to_modify`: one writer, no reader.
+    Write,
+}
+
+/// One lock a task needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct LockReq {
+    /// The file.
+    pub file: FileIdx,
+    /// How.
+    pub mode: LockMode,
+}
+
+/// How a dependent relates to the task it follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EdgeKind {
+    /// `depends_on`: the dependent needs this task to succeed, and is skipped if it fails.
+    Needs,
+    /// `blocked_by`: the dependent waits for this task to end, however it ends.
+    After,
+}
+
+/// An edge to a dependent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Edge {
+    /// The dependent task.
+    pub to: TaskIdx,
+    /// Whether it needs success or only an end.
+    pub kind: EdgeKind,
+}
+
+/// A validated plan, ready for the scheduling core.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The tasks, indexed by [`TaskIdx`].
+    pub tasks: Vec<TaskSpec>,
+    /// The agents the scenario declares (drivers register them with the core).
+    pub agents: Vec<AgentSpec>,
+    /// Normalized file paths, indexed by [`FileIdx`].
+    pub files: Vec<Arc<str>>,
+    index: BTreeMap<Arc<str>, TaskIdx>,
+    succ_start: Vec<u32>,
+    succ: Vec<Edge>,
+    pred_start: Vec<u32>,
+    pred: Vec<TaskIdx>,
+    lock_start: Vec<u32>,
+    locks: Vec<LockReq>,
+    layer: Vec<u32>,
+    layer_sizes: Vec<u32>,
+    bottom_level_ms: Vec<Time>,
+    topo: Vec<TaskIdx>,
+}
+
+impl Plan {
+    /// Reads, resolves and validates a scenario file, reporting every problem at once.
+    pub fn load(path: &Path) -> Result<(Scenario, Plan), ScenarioError> {
+        let (scenario, issues) = Scenario::read(path)?;
+        Plan::from_scenario(scenario, issues)
+    }
+
+    /// Validates a resolved scenario (plus the issues resolution already found).
+    pub fn from_scenario(
+        scenario: Scenario,
+        mut issues: Vec<Issue>,
+    ) -> Result<(Scenario, Plan), ScenarioError> {
+        match Plan::build(&scenario) {
+            Ok(plan) if issues.is_empty() => Ok((scenario, plan)),
+            Ok(_) => Err(invalid(&scenario, issues)),
+            Err(more) => {
+                issues.extend(more);
+                Err(invalid(&scenario, issues))
+            }
+        }
+    }
+
+    /// Validates the graph of a scenario and builds the plan; every problem is returned.
+    pub fn build(scenario: &Scenario) -> Result<Plan, Vec<Issue>> {
+        let tasks = &scenario.tasks;
+        let line = |i: usize| scenario.source.task_line(i);
+        let mut issues = Vec::new();
+        if tasks.len() >= u32::MAX as usize {
+            panic!("more than 2^32 tasks");
+        }
+        if tasks.is_empty() {
+            issues.push(Issue::new(None, IssueKind::NoTasks));
+        }
+        if scenario.agents.is_empty() {
+            issues.push(Issue::new(None, IssueKind::NoAgents));
+        }
+
+        let mut index: BTreeMap<Arc<str>, TaskIdx> = BTreeMap::new();
+        for (i, task) in tasks.iter().enumerate() {
+            if let Some(first) = index.get(&task.id) {
+                issues.push(Issue::new(
+                    line(i),
+                    IssueKind::DuplicateTask {
+                        id: task.id.to_string(),
+                        first_line: line(first.ix()),
+                    },
+                ));
+            } else {
+                index.insert(task.id.clone(), TaskIdx(i as u32));
+            }
+        }
+
+        // Edges, deduplicated: a task named in both lists is a `Needs` edge.
+        let mut preds: Vec<Vec<(TaskIdx, EdgeKind)>> = vec![Vec::new(); tasks.len()];
+        for (i, task) in tasks.iter().enumerate() {
+            let lists = [
+                ("depends_on", &task.depends_on, EdgeKind::Needs),
+                ("blocked_by", &task.blocked_by, EdgeKind::After),
+            ];
+            for (field, list, kind) in lists {
+                for dep in list {
+                    match index.get(dep.as_str()) {
+                        None => issues.push(Issue::new(
+                            line(i),
+                            IssueKind::UnknownDependency {
+                                task: task.id.to_string(),
+                                field,
+                                missing: dep.clone(),
+                            },
+                        )),
+                        Some(&d) if d.ix() == i => issues.push(Issue::new(
+                            line(i),
+                            IssueKind::SelfDependency {
+                                task: task.id.to_string(),
+                                field,
+                            },
+                        )),
+                        Some(&d) => preds[i].push((d, kind)),
+                    }
+                }
+            }
+            preds[i].sort();
+            preds[i].dedup_by_key(|(d, _)| *d);
+        }
+
+        if !scenario.agents.is_empty() {
+            let runnable: [bool; 7] =
+                TaskType::ALL.map(|t| scenario.agents.iter().any(|a| a.can_run(t)));
+            for (i, task) in tasks.iter().enumerate() {
+                if !runnable[task.task_type.index()] {
+                    issues.push(Issue::new(
+                        line(i),
+                        IssueKind::NoCapableAgent {
+                            task: task.id.to_string(),
+                            task_type: task.task_type.to_string(),
+                        },
+                    ));
+                }
+            }
+        }
+
+        let mut plan = Plan::assemble(tasks.clone(), scenario.agents.clone(), index, &preds);
+        if plan.topo.len() < tasks.len() {
+            for path in plan.cycles() {
+                let first = path[0];
+                issues.push(Issue::new(
+                    line(first.ix()),
+                    IssueKind::Cycle {
+                        path: path.iter().map(|t| tasks[t.ix()].id.to_string()).collect(),
+                    },
+                ));
+            }
+        }
+        if issues.is_empty() {
+            plan.analyse_levels();
+            Ok(plan)
+        } else {
+            Err(issues)
+        }
+    }
+
+    /// Builds the compact arrays and a topological order (Kahn); layers and bottom levels
+    /// come later, once the graph is known to be acyclic.
+    fn assemble(
+        tasks: Vec<TaskSpec>,
+        agents: Vec<AgentSpec>,
+        index: BTreeMap<Arc<str>, TaskIdx>,
+        preds: &[Vec<(TaskIdx, EdgeKind)>],
+    ) -> Plan {
+        let n = tasks.len();
+        let mut out_degree = vec![0u32; n];
+        for list in preds {
+            for (d, _) in list {
+                out_degree[d.ix()] += 1;
+            }
+        }
+        let succ_start = prefix_sums(out_degree.iter().copied());
+        let mut fill: Vec<u32> = succ_start[..n].to_vec();
+        let mut succ = vec![
+            Edge {
+                to: TaskIdx(0),
+                kind: EdgeKind::Needs
+            };
+            *succ_start.last().unwrap_or(&0) as usize
+        ];
+        // Visiting dependents in index order keeps each successor list in plan order.
+        for (i, list) in preds.iter().enumerate() {
+            for &(d, kind) in list {
+                succ[fill[d.ix()] as usize] = Edge {
+                    to: TaskIdx(i as u32),
+                    kind,
+                };
+                fill[d.ix()] += 1;
+            }
+        }
+        let pred_start = prefix_sums(preds.iter().map(|l| l.len() as u32));
+        let pred = preds.iter().flatten().map(|(d, _)| *d).collect();
+
+        let mut files: Vec<Arc<str>> = Vec::new();
+        let mut file_index: BTreeMap<String, FileIdx> = BTreeMap::new();
+        let mut lock_start = Vec::with_capacity(n + 1);
+        let mut locks = Vec::new();
+        for task in &tasks {
+            lock_start.push(locks.len() as u32);
+            let mut own: Vec<LockReq> = Vec::new();
+            let modes = [
+                (&task.files_to_modify, LockMode::Write),
+                (&task.files_to_read, LockMode::Read),
+            ];
+            for (list, mode) in modes {
+                for path in list {
+                    let normal = normalize_path(path);
+                    let next = FileIdx(files.len() as u32);
+                    let file = *file_index.entry(normal).or_insert_with_key(|k| {
+                        files.push(Arc::from(k.as_str()));
+                        next
+                    });
+                    own.push(LockReq { file, mode });
+                }
+            }
+            // Write sorts after read: keep the strongest mode of each file.
+            own.sort_by_key(|l| (l.file, std::cmp::Reverse(l.mode)));
+            own.dedup_by_key(|l| l.file);
+            locks.extend(own);
+        }
+        lock_start.push(locks.len() as u32);
+
+        let mut plan = Plan {
+            tasks,
+            agents,
+            files,
+            index,
+            succ_start,
+            succ,
+            pred_start,
+            pred,
+            lock_start,
+            locks,
+            layer: Vec::new(),
+            layer_sizes: Vec::new(),
+            bottom_level_ms: Vec::new(),
+            topo: Vec::new(),
+        };
+        plan.topo = plan.kahn();
+        plan
+    }
+
+    /// Kahn's algorithm; a short order means a cycle.
+    fn kahn(&self) -> Vec<TaskIdx> {
+        let n = self.tasks.len();
+        let mut remaining: Vec<u32> = (0..n).map(|i| self.preds(TaskIdx(i as u32)).len() as u32).collect();
+        let mut order: Vec<TaskIdx> = (0..n as u32)
+            .map(TaskIdx)
+            .filter(|t| remaining[t.ix()] == 0)
+            .collect();
+        let mut head = 0;
+        while head < order.len() {
+            let t = order[head];
+            head += 1;
+            for edge in self.succs(t) {
+                remaining[edge.to.ix()] -= 1;
+                if remaining[edge.to.ix()] == 0 {
+                    order.push(edge.to);
+                }
+            }
+        }
+        order
+    }
+
+    /// One cycle per strongly connected component that has one, each as a path that
+    /// starts and ends at the component's first task in plan order.
+    fn cycles(&self) -> Vec<Vec<TaskIdx>> {
+        use petgraph::graph::{DiGraph, NodeIndex};
+        let n = self.tasks.len();
+        let mut graph = DiGraph::<(), ()>::with_capacity(n, self.succ.len());
+        for _ in 0..n {
+            graph.add_node(());
+        }
+        for i in 0..n {
+            for edge in self.succs(TaskIdx(i as u32)) {
+                graph.add_edge(NodeIndex::new(i), NodeIndex::new(edge.to.ix()), ());
+            }
+        }
+        let mut cycles = Vec::new();
+        for component in petgraph::algo::tarjan_scc(&graph) {
+            let mut members: Vec<usize> = component.iter().map(|n| n.index()).collect();
+            members.sort_unstable();
+            if members.len() < 2 {
+                continue; // self-loops are reported as SelfDependency
+            }
+            let inside = |t: usize| members.binary_search(&t).is_ok();
+            // Breadth-first search from the first member back to itself, along "waits for"
+            // edges, gives the shortest cycle through it, the easiest one to read.
+            let start = members[0];
+            let mut parent: BTreeMap<usize, usize> = BTreeMap::new();
+            let mut queue = std::collections::VecDeque::from([start]);
+            let mut closing = None;
+            'search: while let Some(t) = queue.pop_front() {
+                for dep in self.preds(TaskIdx(t as u32)) {
+                    let next = dep.ix();
+                    if next == start {
+                        closing = Some(t);
+                        break 'search;
+                    }
+                    if inside(next) && !parent.contains_key(&next) {
+                        parent.insert(next, t);
+                        queue.push_back(next);
+                    }
+                }
+            }
+            let mut middle = Vec::new();
+            let mut at = closing.expect("a strongly connected component has a cycle");
+            while at != start {
+                middle.push(at);
+                at = parent[&at];
+            }
+            middle.reverse();
+            let mut path = vec![start];
+            path.extend(middle);
+            path.push(start);
+            cycles.push(path.into_iter().map(|t| TaskIdx(t as u32)).collect());
+        }
+        cycles.sort();
+        cycles
+    }
+
+    /// Layers (longest path from a source, in edges) and bottom levels (longest path to a
+    /// sink, by estimated duration, including the task itself).
+    fn analyse_levels(&mut self) {
+        let n = self.tasks.len();
+        let mut layer = vec![0u32; n];
+        for &t in &self.topo {
+            for edge in self.succs(t) {
+                layer[edge.to.ix()] = layer[edge.to.ix()].max(layer[t.ix()] + 1);
+            }
+        }
+        let depth = layer.iter().max().map_or(0, |&l| l as usize + 1);
+        let mut layer_sizes = vec![0u32; depth];
+        for &l in &layer {
+            layer_sizes[l as usize] += 1;
+        }
+        let mut bottom = vec![0 as Time; n];
+        for &t in self.topo.iter().rev() {
+            let below = self
+                .succs(t)
+                .iter()
+                .map(|e| bottom[e.to.ix()])
+                .max()
+                .unwrap_or(0);
+            bottom[t.ix()] = self.tasks[t.ix()].estimated_duration_ms + below;
+        }
+        self.layer = layer;
+        self.layer_sizes = layer_sizes;
+        self.bottom_level_ms = bottom;
+    }
+
+    /// Number of tasks.
+    pub fn len(&self) -> usize {
+        self.tasks.len()
+    }
+
+    /// Whether the plan has no tasks (a validated plan never is).
+    pub fn is_empty(&self) -> bool {
+        self.tasks.is_empty()
+    }
+
+    /// The task with this id.
+    pub fn task_index(&self, id: &str) -> Option<TaskIdx> {
+        self.index.get(id).copied()
+    }
+
+    /// The task's specification.
+    pub fn task(&self, t: TaskIdx) -> &TaskSpec {
+        &self.tasks[t.ix()]
+    }
+
+    /// Tasks that wait for `t`, in plan order.
+    pub fn succs(&self, t: TaskIdx) -> &[Edge] {
+        &self.succ[self.succ_start[t.ix()] as usize..self.succ_start[t.ix() + 1] as usize]
+    }
+
+    /// Tasks `t` waits for (both kinds), in plan order.
+    pub fn preds(&self, t: TaskIdx) -> &[TaskIdx] {
+        &self.pred[self.pred_start[t.ix()] as usize..self.pred_start[t.ix() + 1] as usize]
+    }
+
+    /// The locks `t` takes, sorted by file, one per file (write wins over read).
+    pub fn locks(&self, t: TaskIdx) -> &[LockReq] {
+        &self.locks[self.lock_start[t.ix()] as usize..self.lock_start[t.ix() + 1] as usize]
+    }
+
+    /// The layer of `t`: 0 for tasks without dependencies, else one more than the deepest
+    /// task it waits for.
+    pub fn layer(&self, t: TaskIdx) -> u32 {
+        self.layer[t.ix()]
+    }
+
+    /// Number of tasks in each layer.
+    pub fn layer_sizes(&self) -> &[u32] {
+        &self.layer_sizes
+    }
+
+    /// Longest path from `t` to the end of the plan, by estimated duration, `t` included.
+    pub fn bottom_level_ms(&self, t: TaskIdx) -> Time {
+        self.bottom_level_ms[t.ix()]
+    }
+
+    /// A topological order (Kahn's, sources in plan order).
+    pub fn topo_order(&self) -> &[TaskIdx] {
+        &self.topo
+    }
+
+    /// Every task's index, in plan order.
+    pub fn task_indices(&self) -> impl Iterator<Item = TaskIdx> + use<> {
+        (0..self.tasks.len() as u32).map(TaskIdx)
+    }
+}
+
+fn prefix_sums(counts: impl Iterator<Item = u32>) -> Vec<u32> {
+    let mut out = vec![0u32];
+    let mut total = 0u32;
+    for c in counts {
+        total += c;
+        out.push(total);
+    }
+    out
+}
+
+fn invalid(scenario: &Scenario, mut issues: Vec<Issue>) -> ScenarioError {
+    // File order reads best; issues without a line (config, agents) go first.
+    issues.sort_by_key(|i| i.line.unwrap_or(0));
+    ScenarioError::Invalid {
+        origin: scenario.source.origin.clone(),
+        issues,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Format, MINUTE_MS};
+
+    pub(crate) fn scenario(text: &str) -> Result<(Scenario, Plan), ScenarioError> {
+        let (scenario, issues) = Scenario::parse(text, Format::Toml, "t.toml")?;
+        Plan::from_scenario(scenario, issues)
+    }
+
+    fn issues(text: &str) -> Vec<Issue> {
+        match scenario(text) {
+            Err(ScenarioError::Invalid { issues, .. }) => issues,
+            other => panic!("expected invalid, got {other:?}"),
+        }
+    }
+
+    const AGENT: &str = "[[agents]]\ncount = 1\n";
+
+    #[test]
+    fn cycles_are_reported_as_paths() {
+        let text = format!(
+            "{AGENT}[[tasks]]\nid='a'\nestimated_duration=1\ndepends_on=['c']\n\
+             [[tasks]]\nid='b'\nestimated_duration=1\ndepends_on=['a']\n\
+             [[tasks]]\nid='c'\nestimated_duration=1\nblocked_by=['b']\n\
+             [[tasks]]\nid='d'\nestimated_duration=1\ndepends_on=['e']\n\
+             [[tasks]]\nid='e'\nestimated_duration=1\ndepends_on=['d']\n"
+        );
+        let found = issues(&text);
+        let messages: Vec<String> = found.iter().map(|i| i.kind.to_string()).collect();
+        assert_eq!(
+            messages,
+            vec![
+                "dependency cycle: a -> c -> b -> a (each task waits for the next)",
+                "dependency cycle: d -> e -> d (each task waits for the next)"
+            ]
+        );
+    }
+
+    #[test]
+    fn every_graph_error_is_reported_at_once() {
+        let text = "[[agents]]\ncapabilities=['testing']\n\
+             [[tasks]]\nid='a'\ntype='testing'\nestimated_duration=1\ndepends_on=['ghost']\n\
+             [[tasks]]\nid='a'\ntype='testing'\nestimated_duration=1\n\
+             [[tasks]]\nid='b'\ntype='deployment'\nestimated_duration=1\nblocked_by=['b']\n";
+        let found = issues(text);
+        let messages: Vec<String> = found.iter().map(|i| i.to_string()).collect();
+        assert_eq!(
+            messages,
+            vec![
+                "line 3: task `a`: depends_on names unknown task `ghost`",
+                "line 8: duplicate task id `a` (first defined on line 3)",
+                "line 12: task `b`: blocked_by names the task itself",
+                "line 12: task `b`: no agent can run type `deployment`",
+            ]
+        );
+    }
+
+    #[test]
+    fn zero_agents_is_an_error() {
+        let found = issues("[[tasks]]\nid='a'\nestimated_duration=1\n");
+        assert_eq!(found, vec![Issue::new(None, IssueKind::NoAgents)]);
+    }
+
+    #[test]
+    fn locks_are_normalized_and_write_wins() {
+        let text = format!(
+            "{AGENT}[[tasks]]\nid='a'\nestimated_duration=1\n\
+             files_to_modify=['./src/x.ts']\nfiles_to_read=['src/x.ts', 'src/y.ts']\n"
+        );
+        let (_, plan) = scenario(&text).unwrap();
+        let locks = plan.locks(TaskIdx(0));
+        assert_eq!(locks.len(), 2);
+        assert_eq!(&*plan.files[locks[0].file.ix()], "src/x.ts");
+        assert_eq!(locks[0].mode, LockMode::Write);
+        assert_eq!(locks[1].mode, LockMode::Read);
+    }
+
+    #[test]
+    fn layers_and_bottom_levels() {
+        let text = format!(
+            "{AGENT}[[tasks]]\nid='a'\nestimated_duration=10\n\
+             [[tasks]]\nid='b'\nestimated_duration=5\ndepends_on=['a']\n\
+             [[tasks]]\nid='c'\nestimated_duration=20\ndepends_on=['a']\n\
+             [[tasks]]\nid='d'\nestimated_duration=1\ndepends_on=['b','c']\n"
+        );
+        let (_, plan) = scenario(&text).unwrap();
+        let layers: Vec<u32> = plan.task_indices().map(|t| plan.layer(t)).collect();
+        assert_eq!(layers, vec![0, 1, 1, 2]);
+        assert_eq!(plan.layer_sizes(), &[1, 2, 1]);
+        assert_eq!(plan.bottom_level_ms(TaskIdx(0)), 31 * MINUTE_MS);
+        assert_eq!(plan.bottom_level_ms(TaskIdx(1)), 6 * MINUTE_MS);
+        let succ: Vec<u32> = plan.succs(TaskIdx(0)).iter().map(|e| e.to.0).collect();
+        assert_eq!(succ, vec![1, 2]);
+    }
+}
