@@ -1,5 +1,6 @@
 //! taskdist distributes a dependency graph of tasks across parallel agents.
 #![warn(missing_docs)]
 
+pub mod core;
 pub mod model;
 pub mod plan;

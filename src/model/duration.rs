@@ -110,10 +110,7 @@ pub fn parse_duration(text: &str, unit: TimeUnit) -> Result<Time, DurationError>
             return Err(classify_word(trimmed));
         }
     };
-    let value: f64 = number
-        .trim()
-        .parse()
-        .map_err(|_| classify_word(trimmed))?;
+    let value: f64 = number.trim().parse().map_err(|_| classify_word(trimmed))?;
     scale(value, per_unit, trimmed)
 }
 
@@ -154,11 +151,11 @@ fn format_number(n: f64) -> String {
 pub fn format_exact(ms: Time) -> String {
     if ms == 0 {
         "0s".to_string()
-    } else if ms % HOUR_MS == 0 {
+    } else if ms.is_multiple_of(HOUR_MS) {
         format!("{}h", ms / HOUR_MS)
-    } else if ms % MINUTE_MS == 0 {
+    } else if ms.is_multiple_of(MINUTE_MS) {
         format!("{}m", ms / MINUTE_MS)
-    } else if ms % SECOND_MS == 0 {
+    } else if ms.is_multiple_of(SECOND_MS) {
         format!("{}s", ms / SECOND_MS)
     } else {
         format!("{ms}ms")
@@ -174,7 +171,12 @@ impl fmt::Display for Human {
         if ms >= HOUR_MS {
             write!(f, "{}h {:02}m", ms / HOUR_MS, (ms % HOUR_MS) / MINUTE_MS)
         } else if ms >= MINUTE_MS {
-            write!(f, "{}m {:02}s", ms / MINUTE_MS, (ms % MINUTE_MS) / SECOND_MS)
+            write!(
+                f,
+                "{}m {:02}s",
+                ms / MINUTE_MS,
+                (ms % MINUTE_MS) / SECOND_MS
+            )
         } else if ms >= SECOND_MS {
             write!(f, "{:.1}s", ms as f64 / SECOND_MS as f64)
         } else {
@@ -196,25 +198,49 @@ mod tests {
     fn units_parse() {
         assert_eq!(parse_duration("30m", TimeUnit::Minutes), Ok(30 * MINUTE_MS));
         assert_eq!(parse_duration("45s", TimeUnit::Minutes), Ok(45 * SECOND_MS));
-        assert_eq!(parse_duration("1.5h", TimeUnit::Minutes), Ok(90 * MINUTE_MS));
+        assert_eq!(
+            parse_duration("1.5h", TimeUnit::Minutes),
+            Ok(90 * MINUTE_MS)
+        );
         assert_eq!(parse_duration("250ms", TimeUnit::Minutes), Ok(250));
-        assert_eq!(parse_duration(" 2 min ", TimeUnit::Seconds), Ok(2 * MINUTE_MS));
+        assert_eq!(
+            parse_duration(" 2 min ", TimeUnit::Seconds),
+            Ok(2 * MINUTE_MS)
+        );
         assert_eq!(parse_duration("1e3ms", TimeUnit::Seconds), Ok(1_000));
     }
 
     #[test]
     fn bare_numbers_use_the_time_unit() {
-        assert_eq!(DurationText::Number(30.0).to_millis(TimeUnit::Minutes), Ok(30 * MINUTE_MS));
-        assert_eq!(DurationText::Number(1.5).to_millis(TimeUnit::Seconds), Ok(1_500));
+        assert_eq!(
+            DurationText::Number(30.0).to_millis(TimeUnit::Minutes),
+            Ok(30 * MINUTE_MS)
+        );
+        assert_eq!(
+            DurationText::Number(1.5).to_millis(TimeUnit::Seconds),
+            Ok(1_500)
+        );
         assert_eq!(parse_duration("12", TimeUnit::Hours), Ok(12 * HOUR_MS));
     }
 
     #[test]
     fn bad_durations_are_named() {
-        assert!(matches!(parse_duration("-5m", TimeUnit::Minutes), Err(DurationError::Negative(_))));
-        assert!(matches!(parse_duration("soon", TimeUnit::Minutes), Err(DurationError::Malformed(_))));
-        assert!(matches!(parse_duration("30 parsecs", TimeUnit::Minutes), Err(DurationError::Malformed(_))));
-        assert!(matches!(parse_duration("inf", TimeUnit::Minutes), Err(DurationError::NotFinite(_))));
+        assert!(matches!(
+            parse_duration("-5m", TimeUnit::Minutes),
+            Err(DurationError::Negative(_))
+        ));
+        assert!(matches!(
+            parse_duration("soon", TimeUnit::Minutes),
+            Err(DurationError::Malformed(_))
+        ));
+        assert!(matches!(
+            parse_duration("30 parsecs", TimeUnit::Minutes),
+            Err(DurationError::Malformed(_))
+        ));
+        assert!(matches!(
+            parse_duration("inf", TimeUnit::Minutes),
+            Err(DurationError::NotFinite(_))
+        ));
         assert!(matches!(
             DurationText::Number(f64::NAN).to_millis(TimeUnit::Minutes),
             Err(DurationError::NotFinite(_))
@@ -227,7 +253,15 @@ mod tests {
 
     #[test]
     fn formatting_round_trips() {
-        for ms in [0, 250, 1_500, 45 * SECOND_MS, 30 * MINUTE_MS, 90 * MINUTE_MS, 2 * HOUR_MS] {
+        for ms in [
+            0,
+            250,
+            1_500,
+            45 * SECOND_MS,
+            30 * MINUTE_MS,
+            90 * MINUTE_MS,
+            2 * HOUR_MS,
+        ] {
             assert_eq!(parse_duration(&format_exact(ms), TimeUnit::Minutes), Ok(ms));
         }
         assert_eq!(Human(65 * MINUTE_MS).to_string(), "1h 05m");

@@ -35,9 +35,17 @@ pub struct ScenarioFile {
 pub struct ConfigFile {
     #[serde(default, skip_serializing_if = "Option::is_none", alias = "maxAgents")]
     pub max_agents: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none", alias = "maxRetriesPerTask")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "maxRetriesPerTask"
+    )]
     pub max_retries_per_task: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none", alias = "taskTimeout")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "taskTimeout"
+    )]
     pub task_timeout: Option<DurationText>,
     #[serde(
         default,
@@ -45,9 +53,17 @@ pub struct ConfigFile {
         alias = "enableFileConflictPrevention"
     )]
     pub enable_file_conflict_prevention: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none", alias = "enableContextSharing")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "enableContextSharing"
+    )]
     pub enable_context_sharing: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none", alias = "enableAutoReassignment")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "enableAutoReassignment"
+    )]
     pub enable_auto_reassignment: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<Policy>,
@@ -77,7 +93,11 @@ pub struct AgentFile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capabilities: Option<Vec<TaskType>>,
     /// Attempts at once (default 1).
-    #[serde(default, skip_serializing_if = "Option::is_none", alias = "maxConcurrentTasks")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "maxConcurrentTasks"
+    )]
     pub max_concurrent_tasks: Option<u32>,
     /// Relative speed (default 1.0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -108,7 +128,11 @@ pub struct TaskFile {
     pub depends_on: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty", alias = "blockedBy")]
     pub blocked_by: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty", alias = "filesToModify")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        alias = "filesToModify"
+    )]
     pub files_to_modify: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty", alias = "filesToRead")]
     pub files_to_read: Vec<String>,
@@ -238,7 +262,12 @@ impl Scenario {
         let agents = resolve_agents(&file.agents, &mut issues);
         let mut tasks = Vec::with_capacity(file.tasks.len());
         for (index, task) in file.tasks.iter().enumerate() {
-            tasks.push(resolve_task(task, unit, source.task_line(index), &mut issues));
+            tasks.push(resolve_task(
+                task,
+                unit,
+                source.task_line(index),
+                &mut issues,
+            ));
         }
         let scenario = Scenario {
             time_unit: unit,
@@ -412,7 +441,10 @@ fn resolve_agents(files: &[AgentFile], issues: &mut Vec<Issue>) -> Vec<AgentSpec
                 (None, _) => format!("agent_{}", agents.len() + 1),
             };
             if !seen.insert(id.clone()) {
-                issues.push(Issue::new(None, IssueKind::DuplicateAgent { id: id.clone() }));
+                issues.push(Issue::new(
+                    None,
+                    IssueKind::DuplicateAgent { id: id.clone() },
+                ));
             }
             let name = match (&file.name, count) {
                 (Some(name), 1) => name.clone(),
@@ -422,10 +454,16 @@ fn resolve_agents(files: &[AgentFile], issues: &mut Vec<Issue>) -> Vec<AgentSpec
             agents.push(AgentSpec {
                 id: Arc::from(id.as_str()),
                 name,
-                agent_type: file.agent_type.clone().unwrap_or_else(|| "agent".to_string()),
+                agent_type: file
+                    .agent_type
+                    .clone()
+                    .unwrap_or_else(|| "agent".to_string()),
                 capabilities: file.capabilities.clone(),
                 max_concurrent_tasks: file.max_concurrent_tasks.unwrap_or(1).max(1),
-                speed: file.speed.filter(|s| s.is_finite() && *s > 0.0).unwrap_or(1.0),
+                speed: file
+                    .speed
+                    .filter(|s| s.is_finite() && *s > 0.0)
+                    .unwrap_or(1.0),
             });
         }
     }
@@ -486,7 +524,10 @@ fn resolve_task(
 fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
-    let column = before.rfind('\n').map_or(before.len(), |nl| before.len() - nl - 1) + 1;
+    let column = before
+        .rfind('\n')
+        .map_or(before.len(), |nl| before.len() - nl - 1)
+        + 1;
     (line, column)
 }
 
@@ -592,9 +633,7 @@ depends_on = ["auth"]
     fn unknown_fields_are_syntax_errors_with_position() {
         let text = "[[tasks]]\nid = \"a\"\nestimated_duration = 1\ncolour = \"red\"\n";
         match Scenario::parse(text, Format::Toml, "bad.toml") {
-            Err(ScenarioError::Syntax {
-                line, message, ..
-            }) => {
+            Err(ScenarioError::Syntax { line, message, .. }) => {
                 assert_eq!(line, 4);
                 assert!(message.contains("colour"), "{message}");
             }

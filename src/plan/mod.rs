@@ -12,7 +12,9 @@ mod paths;
 pub use analysis::{Analysis, FileLoad, LayerInfo};
 pub use paths::normalize_path;
 
-use crate::model::{AgentSpec, Issue, IssueKind, Scenario, ScenarioError, TaskSpec, TaskType, Time};
+use crate::model::{
+    AgentSpec, Issue, IssueKind, Scenario, ScenarioError, TaskSpec, TaskType, Time,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -87,6 +89,7 @@ pub struct Plan {
     pub agents: Vec<AgentSpec>,
     /// Normalized file paths, indexed by [`FileIdx`].
     pub files: Vec<Arc<str>>,
+    file_lookup: BTreeMap<String, FileIdx>,
     index: BTreeMap<Arc<str>, TaskIdx>,
     succ_start: Vec<u32>,
     succ: Vec<Edge>,
@@ -291,6 +294,7 @@ impl Plan {
             tasks,
             agents,
             files,
+            file_lookup: file_index,
             index,
             succ_start,
             succ,
@@ -310,7 +314,9 @@ impl Plan {
     /// Kahn's algorithm; a short order means a cycle.
     fn kahn(&self) -> Vec<TaskIdx> {
         let n = self.tasks.len();
-        let mut remaining: Vec<u32> = (0..n).map(|i| self.preds(TaskIdx(i as u32)).len() as u32).collect();
+        let mut remaining: Vec<u32> = (0..n)
+            .map(|i| self.preds(TaskIdx(i as u32)).len() as u32)
+            .collect();
         let mut order: Vec<TaskIdx> = (0..n as u32)
             .map(TaskIdx)
             .filter(|t| remaining[t.ix()] == 0)
@@ -429,6 +435,11 @@ impl Plan {
     /// The task with this id.
     pub fn task_index(&self, id: &str) -> Option<TaskIdx> {
         self.index.get(id).copied()
+    }
+
+    /// The file with this path (normalized first), if any task locks it.
+    pub fn file_index(&self, path: &str) -> Option<FileIdx> {
+        self.file_lookup.get(&normalize_path(path)).copied()
     }
 
     /// The task's specification.

@@ -1,0 +1,171 @@
+//! The shared context board: discoveries, solutions by problem type and errors that agents
+//! post, kept bounded, and the selection of what is relevant to one task.
+//!
+//! The board holds at most [`BOARD_CAPACITY`] items of each kind and each assignment
+//! carries at most [`CONTEXT_ITEMS`] of each, so building a context costs a bounded amount
+//! of work whatever the size of the plan.
+
+use crate::model::{TaskType, Time};
+use crate::plan::FileIdx;
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+/// Items of each kind the board keeps; the oldest go first.
+pub const BOARD_CAPACITY: usize = 64;
+/// Items of each kind one assignment carries, newest first.
+pub const CONTEXT_ITEMS: usize = 5;
+
+/// What an agent shares.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ContextItem {
+    /// Something learned about the code, e.g. a pattern, touching some files.
+    Discovery {
+        /// One line.
+        summary: String,
+        /// More.
+        #[serde(default)]
+        details: String,
+        /// Files it concerns; tasks touching them receive it.
+        #[serde(default)]
+        files: Vec<String>,
+        /// 0..1.
+        #[serde(default = "one")]
+        confidence: f64,
+    },
+    /// A fix for a kind of problem; tasks of that type (problem type = task type name)
+    /// receive it.
+    Solution {
+        /// The problem type, e.g. `bug_fix` or any label.
+        problem_type: String,
+        /// One line.
+        summary: String,
+        /// More.
+        #[serde(default)]
+        details: String,
+    },
+    /// An error worth avoiding.
+    Error {
+        /// The task it happened in, if any.
+        task: Option<String>,
+        /// The message.
+        message: String,
+    },
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// A shared item with who shared it and when.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Shared {
+    /// Time it was posted.
+    pub time: Time,
+    /// The agent that posted it (`scheduler` for errors the core posts itself).
+    pub agent: Arc<str>,
+    /// The item.
+    pub item: ContextItem,
+}
+
+/// Work currently running on another agent that touches the same files.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RelatedWork {
+    /// The running task.
+    pub task: Arc<str>,
+    /// The agent running it.
+    pub agent: Arc<str>,
+    /// The file both touch.
+    pub file: Arc<str>,
+}
+
+/// The context one assignment carries.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Context {
+    /// Other agents' running work on the same files.
+    pub related_work: Vec<RelatedWork>,
+    /// Discoveries touching the task's files.
+    pub discoveries: Vec<Arc<Shared>>,
+    /// Solutions for the task's type.
+    pub solutions: Vec<Arc<Shared>>,
+    /// Errors of earlier attempts of this task and of tasks of the same type.
+    pub errors: Vec<Arc<Shared>>,
+}
+
+impl Context {
+    /// Number of items carried.
+    pub fn len(&self) -> usize {
+        self.related_work.len() + self.discoveries.len() + self.solutions.len() + self.errors.len()
+    }
+
+    /// Whether it carries nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A discovery with its files resolved to the plan's file indices (sorted).
+struct Entry {
+    shared: Arc<Shared>,
+    files: Vec<FileIdx>,
+    /// For errors: the task index and type they came from.
+    task: Option<(u32, TaskType)>,
+}
+
+/// The bounded board.
+#[derive(Default)]
+pub(super) struct Board {
+    discoveries: VecDeque<Entry>,
+    solutions: VecDeque<Entry>,
+    errors: VecDeque<Entry>,
+}
+
+impl Board {
+    /// Posts an item; `files` are the plan's indices of the files a discovery names and
+    /// `task` the task an error came from.
+    pub fn post(&mut self, shared: Shared, files: Vec<FileIdx>, task: Option<(u32, TaskType)>) {
+        let queue = match shared.item {
+            ContextItem::Discovery { .. } => &mut self.discoveries,
+            ContextItem::Solution { .. } => &mut self.solutions,
+            ContextItem::Error { .. } => &mut self.errors,
+        };
+        if queue.len() == BOARD_CAPACITY {
+            queue.pop_front();
+        }
+        queue.push_back(Entry {
+            shared: Arc::new(shared),
+            files,
+            task,
+        });
+    }
+
+    /// Fills `context` with the items relevant to a task with these sorted lock files and
+    /// this type and index.
+    pub fn select(&self, context: &mut Context, files: &[FileIdx], task_type: TaskType, task: u32) {
+        let touches = |entry: &Entry| entry.files.iter().any(|f| files.binary_search(f).is_ok());
+        context.discoveries = newest(&self.discoveries, touches);
+        context.solutions = newest(&self.solutions, |e| match &e.shared.item {
+            ContextItem::Solution { problem_type, .. } => problem_type == task_type.as_str(),
+            _ => false,
+        });
+        context.errors = newest(&self.errors, |e| {
+            e.task.is_some_and(|(t, ty)| t == task || ty == task_type)
+        });
+    }
+
+    /// Items on the board, all kinds.
+    pub fn len(&self) -> usize {
+        self.discoveries.len() + self.solutions.len() + self.errors.len()
+    }
+}
+
+fn newest(queue: &VecDeque<Entry>, relevant: impl Fn(&Entry) -> bool) -> Vec<Arc<Shared>> {
+    queue
+        .iter()
+        .rev()
+        .filter(|e| relevant(e))
+        .take(CONTEXT_ITEMS)
+        .map(|e| e.shared.clone())
+        .collect()
+}

@@ -1,0 +1,1387 @@
+//! The scheduling core: a pure state machine that decides which agent runs which task and
+//! when. It does no IO, reads no clock and draws no random numbers: drivers pass the time
+//! in, feed what happened back as [`Input`]s, and drain what to do as [`Decision`]s and
+//! what happened as [`Event`]s. The same inputs in the same order give the same decisions,
+//! so one core serves the simulator, the real runner and the property tests.
+//!
+//! # Driving it
+//!
+//! ```text
+//! loop {
+//!     feed inputs:      handle_input(now, input)      (agents up/down, results, heartbeats, shares)
+//!     fire deadlines:   handle_timeout(now)           when now >= poll_timeout()
+//!     drain, in order:  poll_decision() until None    (Assign / Cancel)
+//!                       poll_event() until None
+//!     wait until the next input or poll_timeout()
+//! }
+//! ```
+//!
+//! # Rules it keeps
+//!
+//! - A task becomes ready when every `depends_on` task succeeded and every `blocked_by`
+//!   task ended. A task that fails for good makes its `depends_on` dependents skipped.
+//! - Ready tasks are ordered by the [`Policy`]; `layered` also holds each layer back until
+//!   the one before it has ended.
+//! - A task takes all its file locks at once or none; a task whose locks are busy is parked
+//!   on the file and the agent takes other work; waiting writers go before new readers.
+//! - Capabilities are requirements; no agent runs more than `max_concurrent_tasks`; at most
+//!   `max_agents` agents work, the rest stand by.
+//! - A failed or timed-out attempt is retried after an exponential backoff with
+//!   deterministic jitter, on an agent that has not failed the task when one is free, until
+//!   `max_retries_per_task` retries are spent. The attempts of an agent that leaves or stops
+//!   heartbeating are requeued without charge. Results name their attempt; stale ones are
+//!   ignored.
+//!
+//! # Cost
+//!
+//! Each input, deadline and decision costs O(log n) in the number of tasks, plus O(k log n)
+//! for k tasks it makes ready, skips or wakes from a released lock; no operation scans the
+//! plan. Ready tasks live in one ordered set per task type and idle agents in one ordered
+//! set per type they can run, so picking the next assignment looks at seven heads.
+
+mod context;
+mod events;
+mod io;
+mod locks;
+mod timers;
+
+pub use context::{BOARD_CAPACITY, CONTEXT_ITEMS, Context, ContextItem, RelatedWork, Shared};
+pub use events::{BlockReason, Event, EventKind, Progress};
+pub use io::{AgentIdx, Assignment, CancelReason, Decision, Input};
+
+use crate::model::{AgentSpec, Config, Policy, TaskType, Time, format_exact};
+use crate::plan::{FileIdx, Plan, TaskIdx};
+use context::Board;
+use locks::{Conflict, LockTable};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
+use timers::{Timer, Timers};
+
+/// Where a task stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TaskStatus {
+    /// Some dependency has not finished.
+    Waiting,
+    /// Ready and in the queue.
+    Ready,
+    /// Ready but held back: parked on a lock, behind the layer barrier, or waiting for the
+    /// one agent it stays with.
+    Blocked,
+    /// Failed, waiting out its backoff before the retry.
+    Backoff,
+    /// An attempt is running.
+    Running,
+    /// Succeeded.
+    Completed,
+    /// Failed for good (retries spent).
+    Failed,
+    /// Will not run: something it needs did not succeed.
+    Skipped,
+}
+
+impl TaskStatus {
+    const COUNT: usize = 8;
+
+    /// Whether the task has ended.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            TaskStatus::Completed | TaskStatus::Failed | TaskStatus::Skipped
+        )
+    }
+}
+
+/// Counters of what the core did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Attempts dispatched.
+    pub attempts: u64,
+    /// Failed attempts that were retried.
+    pub retries: u64,
+    /// Attempts taken back from a lost or departed agent and requeued.
+    pub reassignments: u64,
+    /// Attempts that timed out.
+    pub timeouts: u64,
+    /// Inputs ignored as stale or unknown.
+    pub ignored_inputs: u64,
+}
+
+const NO_AGENT: u32 = u32::MAX;
+
+struct TaskState {
+    status: TaskStatus,
+    /// Dependencies that have not yet finished as this task needs.
+    unmet: u32,
+    /// Charged failures.
+    failures: u32,
+    /// Number of the latest attempt dispatched (0: none yet).
+    attempt: u32,
+    /// The agent running the current attempt.
+    agent: u32,
+    /// With auto-reassignment off: the agent this task stays with.
+    pinned: u32,
+    started: Time,
+    /// When it last became ready: the `fifo` order.
+    ready_seq: u64,
+    /// Agents whose attempts of this task failed.
+    failed_on: Vec<AgentIdx>,
+}
+
+struct AgentState {
+    spec: AgentSpec,
+    up: bool,
+    /// Working, as opposed to standing by beyond `max_agents`.
+    active: bool,
+    /// Faster agents first: `u64::MAX - speed.to_bits()` (positive floats order as bits).
+    rank: u64,
+    running: Vec<TaskIdx>,
+    heartbeat_deadline: Time,
+    heartbeat_armed: bool,
+    /// Tasks that stay with this agent and wait for a free slot.
+    waiting: Vec<TaskIdx>,
+}
+
+/// A ready task's place in its queue; smaller runs first, the task index breaks ties.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct ReadyKey(u64, u64, TaskIdx);
+
+/// An idle agent's place: faster first, then less loaded, then by index.
+type IdleKey = (u64, u32, AgentIdx);
+
+#[derive(Default, Clone, Copy)]
+struct LayerState {
+    remaining: u32,
+    completed: u32,
+    failed: u32,
+    skipped: u32,
+    started: bool,
+}
+
+/// The scheduling core. See the module documentation for how to drive it.
+pub struct Scheduler {
+    plan: Arc<Plan>,
+    config: Config,
+    now: Time,
+    tasks: Vec<TaskState>,
+    counts: [usize; TaskStatus::COUNT],
+    agents: Vec<AgentState>,
+    agent_ids: BTreeMap<Arc<str>, AgentIdx>,
+    active_agents: usize,
+    /// Active agents running at least one attempt.
+    busy_agents: usize,
+    standby: BTreeSet<AgentIdx>,
+    /// Up, active agents able to run each type.
+    capable: [u32; 7],
+    ready: [BTreeSet<ReadyKey>; 7],
+    idle: [BTreeSet<IdleKey>; 7],
+    locks: LockTable,
+    timers: Timers,
+    board: Board,
+    layers: Vec<LayerState>,
+    /// Lowest layer with unfinished tasks; `layered` dispatches no higher.
+    open_layer: u32,
+    held: Vec<Vec<TaskIdx>>,
+    ready_seq: u64,
+    /// Non-terminal tasks' bottom levels, for the time estimate.
+    open_levels: BTreeMap<Time, u32>,
+    remaining_work_ms: Time,
+    stats: Stats,
+    terminal_reported: usize,
+    complete_reported: bool,
+    stall_reported: bool,
+    shutting_down: bool,
+    woken: Vec<TaskIdx>,
+    decisions: VecDeque<Decision>,
+    events: VecDeque<Event>,
+}
+
+impl Scheduler {
+    /// A scheduler for a validated plan. No agent is registered yet: drivers send
+    /// [`Input::AgentUp`] for each. The plan's tasks are announced (`tasks_added`) and its
+    /// sources made ready at time 0.
+    pub fn new(plan: Arc<Plan>, config: Config) -> Scheduler {
+        let n = plan.len();
+        let mut layers = vec![LayerState::default(); plan.layer_sizes().len()];
+        let mut open_levels = BTreeMap::new();
+        let tasks = plan
+            .task_indices()
+            .map(|t| {
+                layers[plan.layer(t) as usize].remaining += 1;
+                *open_levels.entry(plan.bottom_level_ms(t)).or_insert(0) += 1;
+                TaskState {
+                    status: TaskStatus::Waiting,
+                    unmet: plan.preds(t).len() as u32,
+                    failures: 0,
+                    attempt: 0,
+                    agent: NO_AGENT,
+                    pinned: NO_AGENT,
+                    started: 0,
+                    ready_seq: 0,
+                    failed_on: Vec::new(),
+                }
+            })
+            .collect();
+        let mut counts = [0; TaskStatus::COUNT];
+        counts[TaskStatus::Waiting as usize] = n;
+        let mut scheduler = Scheduler {
+            locks: LockTable::new(plan.files.len(), config.enable_file_conflict_prevention),
+            held: vec![Vec::new(); layers.len()],
+            remaining_work_ms: plan.total_work_ms(),
+            plan,
+            config,
+            now: 0,
+            tasks,
+            counts,
+            agents: Vec::new(),
+            agent_ids: BTreeMap::new(),
+            active_agents: 0,
+            busy_agents: 0,
+            standby: BTreeSet::new(),
+            capable: [0; 7],
+            ready: Default::default(),
+            idle: Default::default(),
+            timers: Timers::default(),
+            board: Board::default(),
+            layers,
+            open_layer: 0,
+            ready_seq: 0,
+            open_levels,
+            stats: Stats::default(),
+            terminal_reported: 0,
+            complete_reported: false,
+            stall_reported: false,
+            shutting_down: false,
+            woken: Vec::new(),
+            decisions: VecDeque::new(),
+            events: VecDeque::new(),
+        };
+        let ids = scheduler.plan.tasks.iter().map(|t| t.id.clone()).collect();
+        scheduler.emit(EventKind::TasksAdded {
+            count: n,
+            tasks: ids,
+        });
+        for t in scheduler.plan.clone().task_indices() {
+            if scheduler.tasks[t.ix()].unmet == 0 {
+                scheduler.become_ready(t);
+            }
+        }
+        scheduler
+    }
+
+    // ----- getters -------------------------------------------------------------------
+
+    /// The plan being run.
+    pub fn plan(&self) -> &Arc<Plan> {
+        &self.plan
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The latest time the core was given.
+    pub fn now(&self) -> Time {
+        self.now
+    }
+
+    /// Where a task stands.
+    pub fn status(&self, t: TaskIdx) -> TaskStatus {
+        self.tasks[t.ix()].status
+    }
+
+    /// The number of the task's latest attempt (0 if never dispatched).
+    pub fn attempt(&self, t: TaskIdx) -> u32 {
+        self.tasks[t.ix()].attempt
+    }
+
+    /// The task's charged failures so far.
+    pub fn failures(&self, t: TaskIdx) -> u32 {
+        self.tasks[t.ix()].failures
+    }
+
+    /// The agent running the task now, if any.
+    pub fn running_on(&self, t: TaskIdx) -> Option<AgentIdx> {
+        let a = self.tasks[t.ix()].agent;
+        (a != NO_AGENT).then_some(AgentIdx(a))
+    }
+
+    /// The index of the agent with this id, if it ever registered.
+    pub fn agent_index(&self, id: &str) -> Option<AgentIdx> {
+        self.agent_ids.get(id).copied()
+    }
+
+    /// The agent's specification (as last registered).
+    pub fn agent(&self, a: AgentIdx) -> &AgentSpec {
+        &self.agents[a.ix()].spec
+    }
+
+    /// Whether the agent is registered and not lost.
+    pub fn agent_is_up(&self, a: AgentIdx) -> bool {
+        self.agents.get(a.ix()).is_some_and(|s| s.up)
+    }
+
+    /// Agents registered so far (up or not), by index.
+    pub fn agent_count(&self) -> usize {
+        self.agents.len()
+    }
+
+    /// Whether every task has ended.
+    pub fn is_finished(&self) -> bool {
+        self.terminal() == self.tasks.len()
+    }
+
+    /// Whether nothing can happen without a new input: tasks remain, nothing runs and no
+    /// backoff is pending (e.g. no agent that can run the ready tasks is up).
+    pub fn is_stalled(&self) -> bool {
+        !self.is_finished()
+            && self.count(TaskStatus::Running) == 0
+            && self.count(TaskStatus::Backoff) == 0
+    }
+
+    /// Counters of attempts, retries, reassignments, timeouts and ignored inputs.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// Items on the shared context board.
+    pub fn board_len(&self) -> usize {
+        self.board.len()
+    }
+
+    /// Totals by state, the current layer, agents, elapsed and estimated remaining time.
+    pub fn progress(&self) -> Progress {
+        let busy = self.busy_agents;
+        let idle = self.active_agents - busy;
+        let longest = self.open_levels.keys().next_back().copied();
+        let estimated_remaining = longest.map(|path| {
+            let slots = (busy + idle).max(1) as Time;
+            path.max(self.remaining_work_ms / slots)
+        });
+        Progress {
+            total_tasks: self.tasks.len(),
+            waiting_tasks: self.count(TaskStatus::Waiting),
+            ready_tasks: self.count(TaskStatus::Ready) + self.count(TaskStatus::Blocked),
+            blocked_tasks: self.count(TaskStatus::Blocked),
+            backoff_tasks: self.count(TaskStatus::Backoff),
+            running_tasks: self.count(TaskStatus::Running),
+            completed_tasks: self.count(TaskStatus::Completed),
+            failed_tasks: self.count(TaskStatus::Failed),
+            skipped_tasks: self.count(TaskStatus::Skipped),
+            current_layer: (!self.is_finished()).then_some(self.open_layer),
+            total_layers: self.layers.len(),
+            active_agents: busy,
+            idle_agents: idle,
+            standby_agents: self.standby.len(),
+            elapsed: self.now,
+            estimated_remaining: if self.is_finished() {
+                Some(0)
+            } else {
+                estimated_remaining
+            },
+            attempts: self.stats.attempts,
+        }
+    }
+
+    // ----- inputs ----------------------------------------------------------------------
+
+    /// Takes in something that happened at `now`, then dispatches what has become possible.
+    pub fn handle_input(&mut self, now: Time, input: Input) {
+        self.advance_to(now);
+        match input {
+            Input::AgentUp { spec } => self.agent_up(spec),
+            Input::AgentDown { agent } => {
+                if self.known_up(agent, "agent_down") {
+                    self.drop_agent(agent, false);
+                }
+            }
+            Input::Heartbeat { agent } => {
+                if self.known_up(agent, "heartbeat") {
+                    self.touch(agent);
+                }
+            }
+            Input::TaskStarted {
+                task,
+                agent,
+                attempt,
+            } => {
+                if self.current_attempt(task, agent, attempt, "task_started") {
+                    let spec = self.plan.task(task);
+                    self.emit(EventKind::TaskStart {
+                        task: spec.id.clone(),
+                        agent: self.agents[agent.ix()].spec.id.clone(),
+                        attempt,
+                        title: spec.title.clone(),
+                        layer: self.plan.layer(task),
+                    });
+                }
+            }
+            Input::TaskSucceeded {
+                task,
+                agent,
+                attempt,
+                result,
+            } => {
+                if self.current_attempt(task, agent, attempt, "task_succeeded") {
+                    self.succeed(task, result);
+                }
+            }
+            Input::TaskFailed {
+                task,
+                agent,
+                attempt,
+                error,
+            } => {
+                if self.current_attempt(task, agent, attempt, "task_failed") {
+                    self.fail(task, error);
+                }
+            }
+            Input::Share { agent, item } => {
+                if self.known_up(agent, "share") {
+                    self.touch(agent);
+                    self.share(agent, item);
+                }
+            }
+            Input::Shutdown => self.shutdown(),
+        }
+        self.settle();
+    }
+
+    /// Fires every deadline at or before `now` (backoffs ending, attempts timing out,
+    /// agents going silent), then dispatches.
+    pub fn handle_timeout(&mut self, now: Time) {
+        self.advance_to(now);
+        while let Some((at, timer)) = self.timers.peek() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            match timer {
+                Timer::Backoff(t, attempt) => {
+                    let state = &self.tasks[t.ix()];
+                    if state.status == TaskStatus::Backoff && state.attempt == attempt {
+                        self.become_ready(t);
+                    }
+                }
+                Timer::Attempt(t, attempt) => {
+                    let state = &self.tasks[t.ix()];
+                    if state.status == TaskStatus::Running && state.attempt == attempt {
+                        self.time_out(t);
+                    }
+                }
+                Timer::Heartbeat(a) => {
+                    let agent = &mut self.agents[a.ix()];
+                    agent.heartbeat_armed = false;
+                    if agent.up {
+                        if agent.heartbeat_deadline <= now {
+                            self.drop_agent(a, true);
+                        } else {
+                            let at = agent.heartbeat_deadline;
+                            self.arm_heartbeat(a, at);
+                        }
+                    }
+                }
+            }
+        }
+        self.settle();
+    }
+
+    // ----- outputs ---------------------------------------------------------------------
+
+    /// The next command for the driver. Drain before sleeping: decisions are made when
+    /// inputs arrive and wait here in order.
+    #[must_use]
+    pub fn poll_decision(&mut self) -> Option<Decision> {
+        self.decisions.pop_front()
+    }
+
+    /// The next event, in the order things happened.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`Scheduler::handle_timeout`] should next be called, if anything is pending.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Time> {
+        self.timers.peek().map(|(at, _)| at)
+    }
+
+    // ----- agents ----------------------------------------------------------------------
+
+    fn agent_up(&mut self, spec: AgentSpec) {
+        let a = match self.agent_ids.get(&spec.id) {
+            Some(&a) if self.agents[a.ix()].up => {
+                // Already up: the agent re-announced itself; that is a heartbeat.
+                self.touch(a);
+                return;
+            }
+            Some(&a) => {
+                let agent = &mut self.agents[a.ix()];
+                agent.rank = u64::MAX - spec.speed.to_bits();
+                agent.spec = spec;
+                agent.up = true;
+                a
+            }
+            None => {
+                assert!(
+                    spec.speed > 0.0 && spec.speed.is_finite(),
+                    "agent speed must be positive"
+                );
+                let a = AgentIdx(self.agents.len() as u32);
+                self.agent_ids.insert(spec.id.clone(), a);
+                self.agents.push(AgentState {
+                    rank: u64::MAX - spec.speed.to_bits(),
+                    spec,
+                    up: true,
+                    active: false,
+                    running: Vec::new(),
+                    heartbeat_deadline: 0,
+                    heartbeat_armed: false,
+                    waiting: Vec::new(),
+                });
+                a
+            }
+        };
+        let standby = self.active_agents >= self.config.max_agents as usize;
+        let spec = &self.agents[a.ix()].spec;
+        self.emit(EventKind::AgentRegistered {
+            agent: spec.id.clone(),
+            name: spec.name.clone(),
+            agent_type: spec.agent_type.clone(),
+            capabilities: spec.capabilities.clone(),
+            max_concurrent_tasks: spec.max_concurrent_tasks,
+            standby,
+        });
+        if standby {
+            self.standby.insert(a);
+        } else {
+            self.activate(a);
+        }
+        self.touch(a);
+    }
+
+    fn activate(&mut self, a: AgentIdx) {
+        let agent = &mut self.agents[a.ix()];
+        debug_assert!(agent.up && !agent.active);
+        agent.active = true;
+        self.active_agents += 1;
+        for ty in TaskType::ALL {
+            if self.agents[a.ix()].spec.can_run(ty) {
+                self.capable[ty.index()] += 1;
+            }
+        }
+        self.list_idle(a);
+        self.wake_agent_waiters(a);
+    }
+
+    /// Takes an agent out of service: `lost` when it went silent, else it left. Its
+    /// attempts are cancelled and requeued without charge.
+    fn drop_agent(&mut self, a: AgentIdx, lost: bool) {
+        let id = self.agents[a.ix()].spec.id.clone();
+        if lost {
+            let silent_for = self.config.heartbeat_timeout_ms.unwrap_or(0);
+            self.emit(EventKind::AgentLost {
+                agent: id.clone(),
+                silent_for,
+            });
+        } else {
+            self.emit(EventKind::AgentUnregistered { agent: id.clone() });
+        }
+        self.unlist_idle(a);
+        let agent = &mut self.agents[a.ix()];
+        agent.up = false;
+        let was_active = std::mem::replace(&mut agent.active, false);
+        let was_busy = !agent.running.is_empty();
+        self.standby.remove(&a);
+        if was_active {
+            self.active_agents -= 1;
+            if was_busy {
+                self.busy_agents -= 1;
+            }
+            for ty in TaskType::ALL {
+                if self.agents[a.ix()].spec.can_run(ty) {
+                    self.capable[ty.index()] -= 1;
+                }
+            }
+        }
+        let running = self.agents[a.ix()].running.clone();
+        for t in running {
+            let attempt = self.tasks[t.ix()].attempt;
+            self.decisions.push_back(Decision::Cancel {
+                task: t,
+                agent: a,
+                attempt,
+                reason: CancelReason::AgentLost,
+            });
+            self.emit(EventKind::TaskRequeued {
+                task: self.plan.task(t).id.clone(),
+                agent: id.clone(),
+                attempt,
+            });
+            self.release(t, a);
+            self.stats.reassignments += 1;
+            if self.config.enable_auto_reassignment {
+                self.become_ready(t);
+            } else {
+                self.tasks[t.ix()].pinned = a.0;
+                self.wait_for_agent(t, a);
+            }
+        }
+        if was_active && let Some(&next) = self.standby.iter().next() {
+            self.standby.remove(&next);
+            self.emit(EventKind::AgentActivated {
+                agent: self.agents[next.ix()].spec.id.clone(),
+            });
+            self.activate(next);
+        }
+    }
+
+    fn touch(&mut self, a: AgentIdx) {
+        if let Some(timeout) = self.config.heartbeat_timeout_ms {
+            let deadline = self.now + timeout;
+            self.agents[a.ix()].heartbeat_deadline = deadline;
+            if !self.agents[a.ix()].heartbeat_armed {
+                self.arm_heartbeat(a, deadline);
+            }
+        }
+    }
+
+    fn arm_heartbeat(&mut self, a: AgentIdx, at: Time) {
+        self.agents[a.ix()].heartbeat_armed = true;
+        self.timers.set(at, Timer::Heartbeat(a));
+    }
+
+    fn idle_key(&self, a: AgentIdx) -> IdleKey {
+        let agent = &self.agents[a.ix()];
+        (agent.rank, agent.running.len() as u32, a)
+    }
+
+    fn can_take_more(&self, a: AgentIdx) -> bool {
+        let agent = &self.agents[a.ix()];
+        agent.up && agent.active && (agent.running.len() as u32) < agent.spec.max_concurrent_tasks
+    }
+
+    /// Puts the agent in the idle set of each type it runs, if it has a free slot.
+    fn list_idle(&mut self, a: AgentIdx) {
+        if self.can_take_more(a) {
+            let key = self.idle_key(a);
+            for ty in TaskType::ALL {
+                if self.agents[a.ix()].spec.can_run(ty) {
+                    self.idle[ty.index()].insert(key);
+                }
+            }
+        }
+    }
+
+    /// Takes the agent out of the idle sets (before its load or state changes).
+    fn unlist_idle(&mut self, a: AgentIdx) {
+        let key = self.idle_key(a);
+        for ty in TaskType::ALL {
+            self.idle[ty.index()].remove(&key);
+        }
+    }
+
+    fn wake_agent_waiters(&mut self, a: AgentIdx) {
+        let waiting = std::mem::take(&mut self.agents[a.ix()].waiting);
+        for t in waiting {
+            self.enqueue(t);
+        }
+    }
+
+    fn wait_for_agent(&mut self, t: TaskIdx, a: AgentIdx) {
+        self.set_status(t, TaskStatus::Blocked);
+        self.agents[a.ix()].waiting.push(t);
+        self.emit(EventKind::TaskBlocked {
+            task: self.plan.task(t).id.clone(),
+            reason: BlockReason::WaitingForAgent {
+                agent: self.agents[a.ix()].spec.id.clone(),
+            },
+        });
+    }
+
+    // ----- tasks -----------------------------------------------------------------------
+
+    fn count(&self, status: TaskStatus) -> usize {
+        self.counts[status as usize]
+    }
+
+    fn terminal(&self) -> usize {
+        self.count(TaskStatus::Completed)
+            + self.count(TaskStatus::Failed)
+            + self.count(TaskStatus::Skipped)
+    }
+
+    fn set_status(&mut self, t: TaskIdx, status: TaskStatus) {
+        let state = &mut self.tasks[t.ix()];
+        self.counts[state.status as usize] -= 1;
+        self.counts[status as usize] += 1;
+        state.status = status;
+    }
+
+    fn ready_key(&self, t: TaskIdx) -> ReadyKey {
+        let state = &self.tasks[t.ix()];
+        let longest_first = u64::MAX - self.plan.bottom_level_ms(t);
+        let priority = self.plan.task(t).priority.rank() as u64;
+        match self.config.policy {
+            Policy::CriticalPath | Policy::Layered => ReadyKey(longest_first, priority, t),
+            Policy::Fifo => ReadyKey(state.ready_seq, 0, t),
+            Policy::Priority => ReadyKey(priority, longest_first, t),
+        }
+    }
+
+    /// The task's dependencies are done, or its backoff ended: it joins the ready queue
+    /// (behind the layer barrier under `layered`).
+    fn become_ready(&mut self, t: TaskIdx) {
+        self.ready_seq += 1;
+        self.tasks[t.ix()].ready_seq = self.ready_seq;
+        let layer = self.plan.layer(t);
+        if self.config.policy == Policy::Layered && layer > self.open_layer {
+            self.set_status(t, TaskStatus::Blocked);
+            self.held[layer as usize].push(t);
+            self.emit(EventKind::TaskBlocked {
+                task: self.plan.task(t).id.clone(),
+                reason: BlockReason::LayerBarrier {
+                    layer,
+                    current: self.open_layer,
+                },
+            });
+            return;
+        }
+        let ty = self.plan.task(t).task_type;
+        if self.capable[ty.index()] == 0 && !self.agents.is_empty() {
+            self.emit(EventKind::TaskBlocked {
+                task: self.plan.task(t).id.clone(),
+                reason: BlockReason::NoCapableAgent { task_type: ty },
+            });
+        }
+        self.enqueue(t);
+    }
+
+    /// Into the ready queue of its type, keeping its place in `fifo` order.
+    fn enqueue(&mut self, t: TaskIdx) {
+        self.set_status(t, TaskStatus::Ready);
+        let key = self.ready_key(t);
+        let ty = self.plan.task(t).task_type.index();
+        let fresh = self.ready[ty].insert(key);
+        debug_assert!(fresh, "task {t:?} queued twice");
+    }
+
+    /// Matches ready tasks with idle agents until no ready task has both a free capable
+    /// agent and free locks.
+    fn dispatch(&mut self) {
+        if self.shutting_down {
+            return;
+        }
+        loop {
+            let mut best: Option<(ReadyKey, usize)> = None;
+            for ty in 0..TaskType::ALL.len() {
+                if self.idle[ty].is_empty() {
+                    continue;
+                }
+                if let Some(&key) = self.ready[ty].first()
+                    && best.is_none_or(|(b, _)| key < b)
+                {
+                    best = Some((key, ty));
+                }
+            }
+            let Some((key, ty)) = best else { break };
+            self.ready[ty].remove(&key);
+            let t = key.2;
+            let pinned = self.tasks[t.ix()].pinned;
+            if pinned != NO_AGENT && !self.can_take_more(AgentIdx(pinned)) {
+                self.wait_for_agent(t, AgentIdx(pinned));
+                continue;
+            }
+            let plan = self.plan.clone();
+            let locks = plan.locks(t);
+            if let Some(conflict) = self.locks.check(t, locks) {
+                self.park_on_lock(t, conflict);
+                continue;
+            }
+            let agent = if pinned != NO_AGENT {
+                AgentIdx(pinned)
+            } else {
+                self.choose_agent(t, ty)
+            };
+            self.assign(t, agent);
+        }
+    }
+
+    /// The first idle agent of the type (fastest, least loaded) that has not failed this
+    /// task; the first of all if every idle one has.
+    fn choose_agent(&self, t: TaskIdx, ty: usize) -> AgentIdx {
+        let failed_on = &self.tasks[t.ix()].failed_on;
+        let mut idle = self.idle[ty].iter().map(|&(_, _, a)| a);
+        let first = idle
+            .clone()
+            .next()
+            .expect("dispatch picks types with idle agents");
+        if failed_on.is_empty() {
+            return first;
+        }
+        // At most |failed_on| + 1 agents are looked at.
+        idle.find(|a| !failed_on.contains(a)).unwrap_or(first)
+    }
+
+    fn park_on_lock(&mut self, t: TaskIdx, conflict: Conflict) {
+        self.set_status(t, TaskStatus::Blocked);
+        let plan = self.plan.clone();
+        self.locks.park(t, conflict, plan.locks(t));
+        let reason = match conflict {
+            Conflict::Held { file, mode, holder } => BlockReason::Lock {
+                file: plan.files[file.ix()].clone(),
+                mode,
+                holder: plan.task(holder).id.clone(),
+            },
+            Conflict::WriterWaiting { file } => BlockReason::WriterWaiting {
+                file: plan.files[file.ix()].clone(),
+            },
+        };
+        self.emit(EventKind::TaskBlocked {
+            task: plan.task(t).id.clone(),
+            reason,
+        });
+    }
+
+    fn assign(&mut self, t: TaskIdx, a: AgentIdx) {
+        let plan = self.plan.clone();
+        self.locks.acquire(t, plan.locks(t));
+        self.unlist_idle(a);
+        if self.agents[a.ix()].running.is_empty() {
+            self.busy_agents += 1;
+        }
+        self.agents[a.ix()].running.push(t);
+        self.list_idle(a);
+        self.set_status(t, TaskStatus::Running);
+        let state = &mut self.tasks[t.ix()];
+        state.attempt += 1;
+        state.agent = a.0;
+        state.started = self.now;
+        let attempt = state.attempt;
+        let timeout = plan
+            .task(t)
+            .timeout_ms
+            .unwrap_or(self.config.task_timeout_ms);
+        let deadline = self.now + timeout;
+        self.timers.set(deadline, Timer::Attempt(t, attempt));
+        self.stats.attempts += 1;
+        self.stall_reported = false;
+
+        let layer = plan.layer(t);
+        if !self.layers[layer as usize].started {
+            self.layers[layer as usize].started = true;
+            self.emit(EventKind::LayerStart {
+                layer,
+                total_layers: self.layers.len(),
+                tasks: plan.layer_sizes()[layer as usize],
+            });
+        }
+        let context = if self.config.enable_context_sharing {
+            self.context_for(t)
+        } else {
+            Context::default()
+        };
+        self.emit(EventKind::TaskExecute {
+            task: plan.task(t).id.clone(),
+            agent: self.agents[a.ix()].spec.id.clone(),
+            attempt,
+            deadline,
+            context_items: context.len(),
+        });
+        self.decisions.push_back(Decision::Assign(Assignment {
+            task: t,
+            agent: a,
+            attempt,
+            deadline,
+            context,
+        }));
+    }
+
+    /// Frees the agent slot and the locks of `t`'s running attempt, and wakes whoever
+    /// waited for them.
+    fn release(&mut self, t: TaskIdx, a: AgentIdx) {
+        self.tasks[t.ix()].agent = NO_AGENT;
+        self.unlist_idle(a);
+        let running = &mut self.agents[a.ix()].running;
+        let at = running
+            .iter()
+            .position(|&r| r == t)
+            .expect("a running task is on its agent's list");
+        running.remove(at);
+        if running.is_empty() && self.agents[a.ix()].active {
+            self.busy_agents -= 1;
+        }
+        self.list_idle(a);
+        let plan = self.plan.clone();
+        let mut woken = std::mem::take(&mut self.woken);
+        self.locks.release(t, plan.locks(t), &mut woken);
+        for w in woken.drain(..) {
+            self.enqueue(w);
+        }
+        self.woken = woken;
+        if self.can_take_more(a) {
+            self.wake_agent_waiters(a);
+        }
+    }
+
+    fn succeed(&mut self, t: TaskIdx, result: Option<String>) {
+        let a = AgentIdx(self.tasks[t.ix()].agent);
+        self.release(t, a);
+        let duration = self.now - self.tasks[t.ix()].started;
+        self.emit(EventKind::TaskComplete {
+            task: self.plan.task(t).id.clone(),
+            agent: self.agents[a.ix()].spec.id.clone(),
+            attempt: self.tasks[t.ix()].attempt,
+            duration,
+            result,
+        });
+        self.end(t, TaskStatus::Completed);
+        let plan = self.plan.clone();
+        for edge in plan.succs(t) {
+            self.one_less_unmet(edge.to);
+        }
+    }
+
+    fn one_less_unmet(&mut self, t: TaskIdx) {
+        let state = &mut self.tasks[t.ix()];
+        if state.status != TaskStatus::Waiting {
+            return; // already skipped
+        }
+        state.unmet -= 1;
+        if state.unmet == 0 {
+            self.become_ready(t);
+        }
+    }
+
+    fn time_out(&mut self, t: TaskIdx) {
+        let a = AgentIdx(self.tasks[t.ix()].agent);
+        let attempt = self.tasks[t.ix()].attempt;
+        let timeout = self.now - self.tasks[t.ix()].started;
+        self.stats.timeouts += 1;
+        self.decisions.push_back(Decision::Cancel {
+            task: t,
+            agent: a,
+            attempt,
+            reason: CancelReason::Timeout,
+        });
+        self.emit(EventKind::TaskTimeout {
+            task: self.plan.task(t).id.clone(),
+            agent: self.agents[a.ix()].spec.id.clone(),
+            attempt,
+            timeout,
+        });
+        self.fail(t, format!("timed out after {}", format_exact(timeout)));
+    }
+
+    /// A charged failure of the running attempt: retry after a backoff, or fail for good
+    /// and skip what needs this task.
+    fn fail(&mut self, t: TaskIdx, error: String) {
+        let a = AgentIdx(self.tasks[t.ix()].agent);
+        self.release(t, a);
+        let state = &mut self.tasks[t.ix()];
+        state.failures += 1;
+        if !state.failed_on.contains(&a) {
+            state.failed_on.push(a);
+        }
+        let failures = state.failures;
+        let attempt = state.attempt;
+        let will_retry = failures <= self.config.max_retries_per_task;
+        let task_id = self.plan.task(t).id.clone();
+        let agent_id = self.agents[a.ix()].spec.id.clone();
+        if self.config.enable_context_sharing {
+            self.board.post(
+                Shared {
+                    time: self.now,
+                    agent: agent_id.clone(),
+                    item: ContextItem::Error {
+                        task: Some(task_id.to_string()),
+                        message: error.clone(),
+                    },
+                },
+                Vec::new(),
+                Some((t.0, self.plan.task(t).task_type)),
+            );
+        }
+        self.emit(EventKind::TaskFailed {
+            task: task_id.clone(),
+            agent: agent_id,
+            attempt,
+            error: error.clone(),
+            retry_count: failures,
+            will_retry,
+        });
+        if will_retry {
+            self.stats.retries += 1;
+            if !self.config.enable_auto_reassignment {
+                self.tasks[t.ix()].pinned = a.0;
+            }
+            let not_before = self.now + self.backoff_ms(t, failures);
+            self.set_status(t, TaskStatus::Backoff);
+            self.timers.set(not_before, Timer::Backoff(t, attempt));
+            self.emit(EventKind::TaskRetry {
+                task: task_id,
+                retry_count: failures,
+                not_before,
+                error,
+            });
+        } else {
+            self.end(t, TaskStatus::Failed);
+            self.skip_dependents(t);
+        }
+    }
+
+    /// `backoff_base · 2^(failures-1)`, capped at `backoff_max`, then jittered into its
+    /// upper half by a hash of (jitter seed, task, failure count): spread out, yet the same
+    /// on every run with the same seed.
+    fn backoff_ms(&self, t: TaskIdx, failures: u32) -> Time {
+        let doubling = 1u64
+            .checked_shl(failures.saturating_sub(1))
+            .unwrap_or(u64::MAX);
+        let full = self
+            .config
+            .backoff_base_ms
+            .saturating_mul(doubling)
+            .min(self.config.backoff_max_ms);
+        let half = full / 2;
+        let hash = mix(self.config.jitter_seed ^ mix(((t.0 as u64) << 32) | failures as u64));
+        full - half + hash % (half + 1)
+    }
+
+    /// `t` failed for good or was skipped: its `depends_on` dependents are skipped (and
+    /// theirs, transitively); its `blocked_by` dependents may now start.
+    fn skip_dependents(&mut self, t: TaskIdx) {
+        let plan = self.plan.clone();
+        let mut stack = vec![t];
+        while let Some(x) = stack.pop() {
+            for edge in plan.succs(x) {
+                let s = edge.to;
+                if self.tasks[s.ix()].status != TaskStatus::Waiting {
+                    continue;
+                }
+                match edge.kind {
+                    crate::plan::EdgeKind::Needs => {
+                        self.end(s, TaskStatus::Skipped);
+                        self.emit(EventKind::TaskSkipped {
+                            task: plan.task(s).id.clone(),
+                            because: plan.task(x).id.clone(),
+                        });
+                        stack.push(s);
+                    }
+                    crate::plan::EdgeKind::After => self.one_less_unmet(s),
+                }
+            }
+        }
+    }
+
+    /// Bookkeeping when a task ends: counts, layers, the time estimate.
+    fn end(&mut self, t: TaskIdx, status: TaskStatus) {
+        debug_assert!(status.is_terminal());
+        self.set_status(t, status);
+        self.remaining_work_ms -= self.plan.task(t).estimated_duration_ms;
+        let level = self.plan.bottom_level_ms(t);
+        let left = self
+            .open_levels
+            .get_mut(&level)
+            .expect("open level counted");
+        *left -= 1;
+        if *left == 0 {
+            self.open_levels.remove(&level);
+        }
+        let l = self.plan.layer(t);
+        let layer = &mut self.layers[l as usize];
+        layer.remaining -= 1;
+        match status {
+            TaskStatus::Completed => layer.completed += 1,
+            TaskStatus::Failed => layer.failed += 1,
+            _ => layer.skipped += 1,
+        }
+        if layer.remaining == 0 {
+            let done = *layer;
+            self.emit(EventKind::LayerComplete {
+                layer: l,
+                completed: done.completed,
+                failed: done.failed,
+                skipped: done.skipped,
+            });
+            self.open_next_layers();
+        }
+    }
+
+    /// Moves the open layer past every finished one; under `layered`, releases the tasks
+    /// held at the barrier of each layer it opens.
+    fn open_next_layers(&mut self) {
+        while (self.open_layer as usize) < self.layers.len()
+            && self.layers[self.open_layer as usize].remaining == 0
+        {
+            self.open_layer += 1;
+            if let Some(held) = self.held.get_mut(self.open_layer as usize) {
+                for t in std::mem::take(held) {
+                    self.enqueue(t);
+                }
+            }
+        }
+    }
+
+    fn shutdown(&mut self) {
+        self.shutting_down = true;
+        let running: Vec<(TaskIdx, AgentIdx)> = self
+            .agents
+            .iter()
+            .enumerate()
+            .flat_map(|(a, s)| s.running.iter().map(move |&t| (t, AgentIdx(a as u32))))
+            .collect();
+        for (t, a) in running {
+            let attempt = self.tasks[t.ix()].attempt;
+            self.decisions.push_back(Decision::Cancel {
+                task: t,
+                agent: a,
+                attempt,
+                reason: CancelReason::Shutdown,
+            });
+            self.emit(EventKind::TaskRequeued {
+                task: self.plan.task(t).id.clone(),
+                agent: self.agents[a.ix()].spec.id.clone(),
+                attempt,
+            });
+            self.release(t, a);
+            self.enqueue(t);
+        }
+    }
+
+    // ----- context ---------------------------------------------------------------------
+
+    fn share(&mut self, a: AgentIdx, item: ContextItem) {
+        let agent = self.agents[a.ix()].spec.id.clone();
+        let (kind, summary) = match &item {
+            ContextItem::Discovery { summary, .. } => ("discovery", summary.clone()),
+            ContextItem::Solution { summary, .. } => ("solution", summary.clone()),
+            ContextItem::Error { message, .. } => ("error", message.clone()),
+        };
+        if !self.config.enable_context_sharing {
+            self.ignore(format!(
+                "{kind} shared by agent `{agent}` dropped: context sharing is off"
+            ));
+            return;
+        }
+        let mut files: Vec<FileIdx> = match &item {
+            ContextItem::Discovery { files, .. } => files
+                .iter()
+                .filter_map(|f| self.plan.file_index(f))
+                .collect(),
+            _ => Vec::new(),
+        };
+        files.sort_unstable();
+        files.dedup();
+        let task = match &item {
+            ContextItem::Error { task: Some(id), .. } => self
+                .plan
+                .task_index(id)
+                .map(|t| (t.0, self.plan.task(t).task_type)),
+            _ => None,
+        };
+        self.board.post(
+            Shared {
+                time: self.now,
+                agent: agent.clone(),
+                item,
+            },
+            files,
+            task,
+        );
+        self.emit(EventKind::ContextShared {
+            agent,
+            kind: kind.to_string(),
+            summary,
+        });
+    }
+
+    /// What the board and the lock table know that is relevant to `t`, which has just
+    /// taken its locks.
+    fn context_for(&self, t: TaskIdx) -> Context {
+        let mut context = Context::default();
+        let locks = self.plan.locks(t);
+        'files: for lock in locks {
+            for holder in self.locks.holders(lock.file) {
+                if holder == t {
+                    continue;
+                }
+                if context.related_work.len() == CONTEXT_ITEMS {
+                    break 'files;
+                }
+                let agent = self.tasks[holder.ix()].agent;
+                context.related_work.push(RelatedWork {
+                    task: self.plan.task(holder).id.clone(),
+                    agent: self.agents[agent as usize].spec.id.clone(),
+                    file: self.plan.files[lock.file.ix()].clone(),
+                });
+            }
+        }
+        let files: Vec<FileIdx> = locks.iter().map(|l| l.file).collect();
+        self.board
+            .select(&mut context, &files, self.plan.task(t).task_type, t.0);
+        context
+    }
+
+    // ----- plumbing --------------------------------------------------------------------
+
+    fn advance_to(&mut self, now: Time) {
+        assert!(
+            now >= self.now,
+            "time went backwards: {now} after {} (drivers must pass a monotonic time)",
+            self.now
+        );
+        self.now = now;
+    }
+
+    fn emit(&mut self, kind: EventKind) {
+        self.events.push_back(Event {
+            time: self.now,
+            kind,
+        });
+    }
+
+    fn ignore(&mut self, reason: String) {
+        self.stats.ignored_inputs += 1;
+        self.emit(EventKind::InputIgnored { reason });
+    }
+
+    fn known_up(&mut self, a: AgentIdx, what: &str) -> bool {
+        if self.agent_is_up(a) {
+            return true;
+        }
+        let reason = match self.agents.get(a.ix()) {
+            Some(agent) => format!("{what} from agent `{}`, which is not up", agent.spec.id),
+            None => format!("{what} from unknown agent #{}", a.0),
+        };
+        self.ignore(reason);
+        false
+    }
+
+    /// Whether a result names the attempt now running on that agent; if not, it is stale
+    /// (timed out, requeued, finished before) and ignored.
+    fn current_attempt(&mut self, t: TaskIdx, a: AgentIdx, attempt: u32, what: &str) -> bool {
+        if t.ix() >= self.tasks.len() {
+            self.ignore(format!("{what} for unknown task #{}", t.0));
+            return false;
+        }
+        if self.agent_is_up(a) {
+            self.touch(a);
+        }
+        let state = &self.tasks[t.ix()];
+        if state.status == TaskStatus::Running && state.attempt == attempt && state.agent == a.0 {
+            return true;
+        }
+        let agent = self
+            .agents
+            .get(a.ix())
+            .map_or_else(|| format!("#{}", a.0), |s| s.spec.id.to_string());
+        self.ignore(format!(
+            "stale {what} for task `{}` attempt {attempt} from agent `{agent}` (task is {:?}, latest attempt {})",
+            self.plan.task(t).id,
+            state.status,
+            state.attempt
+        ));
+        false
+    }
+
+    /// After every input: dispatch, drop dead deadlines from the top of the heap so
+    /// `poll_timeout` is exact, and report progress, completion or a stall.
+    fn settle(&mut self) {
+        self.dispatch();
+        while let Some((at, timer)) = self.timers.peek() {
+            let live = match timer {
+                Timer::Backoff(t, attempt) => {
+                    let s = &self.tasks[t.ix()];
+                    s.status == TaskStatus::Backoff && s.attempt == attempt
+                }
+                Timer::Attempt(t, attempt) => {
+                    let s = &self.tasks[t.ix()];
+                    s.status == TaskStatus::Running && s.attempt == attempt
+                }
+                Timer::Heartbeat(a) => {
+                    let agent = &self.agents[a.ix()];
+                    if agent.up && agent.heartbeat_deadline > at {
+                        // Refreshed since it was set: move it rather than wake for nothing.
+                        let deadline = agent.heartbeat_deadline;
+                        self.timers.pop();
+                        self.arm_heartbeat(a, deadline);
+                        continue;
+                    }
+                    agent.up
+                }
+            };
+            if live {
+                break;
+            }
+            if let Timer::Heartbeat(a) = timer {
+                self.agents[a.ix()].heartbeat_armed = false;
+            }
+            self.timers.pop();
+        }
+        let terminal = self.terminal();
+        if terminal != self.terminal_reported {
+            self.terminal_reported = terminal;
+            let progress = self.progress();
+            self.emit(EventKind::Progress(progress));
+        }
+        if self.is_finished() {
+            if !self.complete_reported {
+                self.complete_reported = true;
+                self.emit(EventKind::DistributionComplete {
+                    total_tasks: self.tasks.len(),
+                    completed_tasks: self.count(TaskStatus::Completed),
+                    failed_tasks: self.count(TaskStatus::Failed),
+                    skipped_tasks: self.count(TaskStatus::Skipped),
+                    duration: self.now,
+                });
+            }
+        } else if self.is_stalled() && !self.stall_reported && !self.shutting_down {
+            self.stall_reported = true;
+            let error = self.stall_reason();
+            self.emit(EventKind::DistributionError { error });
+        }
+    }
+
+    /// Names one task that cannot move and why. Only called when stalled, so nothing runs
+    /// and no file is held: what is left is ready with no capable agent up, or waiting for
+    /// the agent it stays with.
+    fn stall_reason(&self) -> String {
+        for ty in TaskType::ALL {
+            if let Some(key) = self.ready[ty.index()].first() {
+                return format!(
+                    "no progress possible: task `{}` is ready but no agent that can run `{ty}` is up ({} tasks unfinished)",
+                    self.plan.task(key.2).id,
+                    self.tasks.len() - self.terminal()
+                );
+            }
+        }
+        for agent in &self.agents {
+            if let Some(&t) = agent.waiting.first() {
+                return format!(
+                    "no progress possible: task `{}` waits for agent `{}`, which is down (auto-reassignment is off)",
+                    self.plan.task(t).id,
+                    agent.spec.id
+                );
+            }
+        }
+        format!(
+            "no progress possible: {} tasks unfinished and no agent is up",
+            self.tasks.len() - self.terminal()
+        )
+    }
+}
+
+/// A 64-bit finalizer (from SplitMix64): spreads the bits of its input so nearby inputs
+/// give unrelated outputs. Used only to derive jitter deterministically from a seed; the
+/// core draws no random numbers.
+fn mix(mut x: u64) -> u64 {
+    x ^= x >> 30;
+    x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x ^= x >> 27;
+    x = x.wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+#[cfg(test)]
+mod tests;
