@@ -4,3 +4,5 @@
 pub mod core;
 pub mod model;
 pub mod plan;
+pub mod report;
+pub mod sim;

@@ -18,6 +18,11 @@ pub const MINUTE_MS: Time = 60 * SECOND_MS;
 /// Milliseconds in one hour.
 pub const HOUR_MS: Time = 60 * MINUTE_MS;
 
+/// The longest duration a scenario may give (10 years). Plans add durations up (total
+/// work, critical path, deadlines); this cap keeps those sums far from `u64` overflow for
+/// any scenario that fits in memory.
+const MAX_DURATION_MS: Time = 10 * 365 * 24 * HOUR_MS;
+
 /// The unit of bare numbers in a scenario (`time_unit = "minutes"`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -78,8 +83,8 @@ pub enum DurationError {
     /// The value is infinite or not a number.
     #[error("duration `{0}` is not finite")]
     NotFinite(String),
-    /// The value does not fit in 64-bit milliseconds.
-    #[error("duration `{0}` is too large")]
+    /// The value is longer than 10 years.
+    #[error("duration `{0}` is too large (at most 10 years)")]
     TooLarge(String),
 }
 
@@ -133,7 +138,7 @@ fn scale(value: f64, per_unit_ms: f64, shown: &str) -> Result<Time, DurationErro
         return Err(DurationError::Negative(shown.to_string()));
     }
     let ms = (value * per_unit_ms).round();
-    if ms >= u64::MAX as f64 / 4.0 {
+    if ms > MAX_DURATION_MS as f64 {
         return Err(DurationError::TooLarge(shown.to_string()));
     }
     Ok(ms as Time)
@@ -248,6 +253,14 @@ mod tests {
         assert!(matches!(
             DurationText::Number(-1.0).to_millis(TimeUnit::Minutes),
             Err(DurationError::Negative(_))
+        ));
+        assert_eq!(
+            parse_duration("87600h", TimeUnit::Minutes),
+            Ok(MAX_DURATION_MS)
+        );
+        assert!(matches!(
+            parse_duration("1e12h", TimeUnit::Minutes),
+            Err(DurationError::TooLarge(_))
         ));
     }
 

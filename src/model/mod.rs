@@ -10,6 +10,7 @@
 mod duration;
 mod error;
 mod scenario;
+mod simulation;
 
 pub use duration::{
     DurationError, DurationText, HOUR_MS, Human, MINUTE_MS, SECOND_MS, Time, TimeUnit,
@@ -19,6 +20,7 @@ pub use error::{Issue, IssueKind, ScenarioError};
 pub use scenario::{
     AgentFile, CommandSpec, ConfigFile, Format, Scenario, ScenarioFile, SourceInfo, TaskFile,
 };
+pub use simulation::{ContextModelFile, CrashFile, DurationModel, ModelOverrides, SimulationFile};
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

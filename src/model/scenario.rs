@@ -26,6 +26,9 @@ pub struct ScenarioFile {
     /// The tasks of the plan.
     #[serde(default)]
     pub tasks: Vec<TaskFile>,
+    /// Models for the simulator (ignored by the real runner).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub simulation: Option<super::SimulationFile>,
 }
 
 /// The `[config]` table; every field optional, defaults from [`Config::default`].
@@ -389,6 +392,10 @@ fn resolve_config(file: &ConfigFile, unit: TimeUnit, issues: &mut Vec<Issue>) ->
     config
 }
 
+/// The most agents a scenario may declare: `count` expands into one spec per agent, and a
+/// typo of a few digits must be an error, not an allocation of billions.
+const MAX_AGENTS: usize = 100_000;
+
 fn resolve_agents(files: &[AgentFile], issues: &mut Vec<Issue>) -> Vec<AgentSpec> {
     let mut agents = Vec::new();
     let mut seen = BTreeSet::new();
@@ -433,6 +440,17 @@ fn resolve_agents(files: &[AgentFile], issues: &mut Vec<Issue>) -> Vec<AgentSpec
                         .to_string(),
                 },
             ));
+        }
+        if agents.len() + count as usize > MAX_AGENTS {
+            issues.push(Issue::new(
+                None,
+                IssueKind::BadValue {
+                    owner: owner(),
+                    field: "count",
+                    message: format!("would make more than {MAX_AGENTS} agents in all"),
+                },
+            ));
+            continue;
         }
         for n in 1..=count {
             let id = match (&file.id, count) {
@@ -639,6 +657,14 @@ depends_on = ["auth"]
             }
             other => panic!("expected a syntax error, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_huge_agent_count_is_an_issue_not_an_allocation() {
+        let text = "[[agents]]\ncount = 4000000000\n[[tasks]]\nid = \"a\"\nestimated_duration = 1\n";
+        let (scenario, issues) = Scenario::parse(text, Format::Toml, "x.toml").unwrap();
+        assert!(scenario.agents.is_empty());
+        assert!(issues[0].to_string().contains("`count`"), "{issues:?}");
     }
 
     #[test]

@@ -1,0 +1,162 @@
+//! The `[simulation]` table of a scenario: the seeded models the simulator draws from.
+//! Only the file shape lives here; [`crate::sim`] gives it meaning.
+//!
+//! ```toml
+//! [simulation]
+//! seed = 42
+//! duration = { model = "lognormal", spread = 0.3 }
+//! failure_probability = 0.05
+//! failed_fraction = 0.5          # a failed attempt takes this share of its duration
+//! hang_probability = 0.01        # an attempt that never reports (only its timeout ends it)
+//! crash_mtbf = "6h"              # mean time between crashes, per agent
+//! crash_recovery = "15m"         # a crashed agent comes back after this (omit: never)
+//! crashes = [{ agent = "agent_2", at = "40m", recover_after = "10m" }]
+//!
+//! [simulation.types.testing]     # overrides for one task type
+//! failure_probability = 0.2
+//!
+//! [simulation.tasks.deploy]      # overrides for one task
+//! hang_probability = 0.5
+//! ```
+
+use super::DurationText;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A duration model: how long an attempt takes, relative to the task's estimate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "model", rename_all = "snake_case", deny_unknown_fields)]
+pub enum DurationModel {
+    /// Exactly the estimate.
+    Fixed,
+    /// Log-normal with mean equal to the estimate; `spread` is the σ of the underlying
+    /// normal (0.25 ≈ ±25 %).
+    Lognormal {
+        /// σ of ln(duration).
+        spread: f64,
+    },
+    /// Uniform between `low` and `high` times the estimate.
+    Uniform {
+        /// Lower factor.
+        low: f64,
+        /// Upper factor.
+        high: f64,
+    },
+    /// Exponential with mean equal to the estimate.
+    Exponential,
+    /// One of the observed durations, each equally likely (the estimate is ignored).
+    Empirical {
+        /// Observed durations.
+        samples: Vec<DurationText>,
+    },
+}
+
+/// Model parameters that can be set globally, per task type and per task.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelOverrides {
+    /// Duration model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<DurationModel>,
+    /// Probability that an attempt fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_probability: Option<f64>,
+    /// Share of its drawn duration a failed attempt runs before it fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_fraction: Option<f64>,
+    /// Probability that an attempt hangs: it never reports, only its timeout ends it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hang_probability: Option<f64>,
+}
+
+/// A scripted agent crash.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrashFile {
+    /// The agent's id.
+    pub agent: String,
+    /// When it crashes.
+    pub at: DurationText,
+    /// When it comes back, counted from the crash (omit: never).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recover_after: Option<DurationText>,
+}
+
+/// How shared context changes outcomes, so that sharing can be valued.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContextModelFile {
+    /// Probability that a successful attempt shares a discovery about the files it wrote
+    /// (default 0.5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discovery_probability: Option<f64>,
+    /// Duration factor for an attempt that receives a discovery touching its files
+    /// (default 0.85).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discovery_speedup: Option<f64>,
+    /// Failure-probability factor for an attempt that receives a solution for its task
+    /// type (default 0.5). Solutions are shared by attempts that succeed after a failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub solution_failure_factor: Option<f64>,
+    /// Failure-probability factor for an attempt that receives errors of earlier attempts
+    /// of the same type (default 0.8): knowing what went wrong helps a little.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_failure_factor: Option<f64>,
+}
+
+/// The `[simulation]` table.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimulationFile {
+    /// Master seed (default 0); `--seed` overrides it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// Duration model (default fixed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<DurationModel>,
+    /// Probability that an attempt fails (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_probability: Option<f64>,
+    /// Share of its drawn duration a failed attempt runs (default 0.5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_fraction: Option<f64>,
+    /// Probability that an attempt hangs (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hang_probability: Option<f64>,
+    /// Mean time between crashes of each agent (omit: no random crashes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crash_mtbf: Option<DurationText>,
+    /// Time a randomly crashed agent takes to come back (omit: it never does).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crash_recovery: Option<DurationText>,
+    /// Scripted crashes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub crashes: Vec<CrashFile>,
+    /// How often live agents heartbeat (default: a third of `heartbeat_timeout`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heartbeat_interval: Option<DurationText>,
+    /// Most simulation steps before the run is abandoned (default 50 per task + 100 000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_steps: Option<u64>,
+    /// The effect of shared context.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<ContextModelFile>,
+    /// Overrides by task type name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub types: BTreeMap<super::TaskType, ModelOverrides>,
+    /// Overrides by task id.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tasks: BTreeMap<String, ModelOverrides>,
+}
+
+impl SimulationFile {
+    /// The global model parameters, as overrides of the built-in defaults.
+    pub fn models(&self) -> ModelOverrides {
+        ModelOverrides {
+            duration: self.duration.clone(),
+            failure_probability: self.failure_probability,
+            failed_fraction: self.failed_fraction,
+            hang_probability: self.hang_probability,
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! Metrics and files made from a run: the summary (`summary.json`), the per-attempt trace
+//! (`trace.csv`) and its hash. Times in these files are seconds with millisecond
+//! precision, written the same way on every machine.
+
+use crate::model::{Config, Human, Time, seconds};
+use crate::plan::Plan;
+use crate::sim::SimRun;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::fmt;
+
+/// One row of `trace.csv`: one attempt.
+#[derive(Debug, Serialize)]
+struct TraceRow<'a> {
+    task_id: &'a str,
+    agent_id: &'a str,
+    attempt: u32,
+    start: String,
+    end: String,
+    outcome: &'static str,
+    layer: u32,
+    wait_reason: &'a str,
+}
+
+/// Seconds with three decimals, the trace's time format.
+fn secs(ms: Time) -> String {
+    format!("{}.{:03}", ms / 1000, ms % 1000)
+}
+
+/// The trace as CSV bytes: `task_id,agent_id,attempt,start,end,outcome,layer,wait_reason`,
+/// one row per attempt in dispatch order.
+pub fn trace_csv(run: &SimRun, plan: &Plan) -> Vec<u8> {
+    let mut writer = csv::Writer::from_writer(Vec::with_capacity(run.trace.len() * 64));
+    for record in &run.trace {
+        writer
+            .serialize(TraceRow {
+                task_id: &plan.task(record.task).id,
+                agent_id: &run.agents[record.agent.ix()].id,
+                attempt: record.attempt,
+                start: secs(record.start),
+                end: secs(record.end),
+                outcome: record.outcome.as_str(),
+                layer: plan.layer(record.task),
+                wait_reason: record.wait_reason.as_deref().unwrap_or(""),
+            })
+            .expect("writing CSV to memory cannot fail");
+    }
+    writer.into_inner().expect("flushing CSV to memory cannot fail")
+}
+
+/// SHA-256 of some bytes, in lowercase hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The numbers of one run (`summary.json`); times in seconds.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Summary {
+    /// From the start to the end of the last task.
+    pub makespan: f64,
+    /// The summed estimates: the makespan of one agent at speed 1 without faults.
+    pub serial_time: f64,
+    /// `serial_time / makespan`.
+    pub speedup: f64,
+    /// `max(critical path, serial time / agents, busiest file)` for the working agents.
+    pub lower_bound: f64,
+    /// Longest dependency path by estimates.
+    pub critical_path: f64,
+    /// Agent time spent in attempts, failed ones included.
+    pub total_work: f64,
+    /// `total_work / (makespan · agent slots)`.
+    pub utilization: f64,
+    /// Tasks that succeeded.
+    pub tasks_completed: usize,
+    /// Tasks that failed for good.
+    pub tasks_failed: usize,
+    /// Tasks skipped because something they needed failed.
+    pub tasks_skipped: usize,
+    /// Attempts dispatched.
+    pub attempts: u64,
+    /// Failed attempts that were retried.
+    pub retries: u64,
+    /// Attempts requeued from lost agents.
+    pub reassignments: u64,
+    /// Attempts that timed out.
+    pub timeouts: u64,
+    /// Time tasks waited for file locks.
+    pub lock_wait_total: f64,
+    /// The master seed.
+    pub seed: u64,
+    /// The dispatch policy.
+    pub policy: String,
+    /// Agents in the run.
+    pub agents: usize,
+    /// SHA-256 of `trace.csv`.
+    pub trace_hash: String,
+    /// Tasks in the plan.
+    pub tasks: usize,
+    /// `makespan / lower_bound`.
+    pub makespan_over_lower_bound: f64,
+}
+
+impl Summary {
+    /// The summary of a run, given the bytes of its `trace.csv`.
+    pub fn new(run: &SimRun, plan: &Plan, config: &Config, trace_csv: &[u8]) -> Summary {
+        let working = run.agents.len().min(config.max_agents as usize).max(1);
+        let slots: u64 = run
+            .agents
+            .iter()
+            .take(working)
+            .map(|a| a.max_concurrent_tasks as u64)
+            .sum();
+        let busy: Time = run.trace.iter().map(|r| r.end - r.start).sum();
+        let serial = plan.total_work_ms();
+        let lower_bound = plan.lower_bound_ms(working);
+        let ratio = |a: Time, b: Time| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+        Summary {
+            makespan: seconds(run.makespan),
+            serial_time: seconds(serial),
+            speedup: round6(ratio(serial, run.makespan)),
+            lower_bound: seconds(lower_bound),
+            critical_path: seconds(plan.critical_path_ms()),
+            total_work: seconds(busy),
+            utilization: round6(if run.makespan == 0 {
+                0.0
+            } else {
+                busy as f64 / (run.makespan as f64 * slots.max(1) as f64)
+            }),
+            tasks_completed: run.progress.completed_tasks,
+            tasks_failed: run.progress.failed_tasks,
+            tasks_skipped: run.progress.skipped_tasks,
+            attempts: run.stats.attempts,
+            retries: run.stats.retries,
+            reassignments: run.stats.reassignments,
+            timeouts: run.stats.timeouts,
+            lock_wait_total: seconds(run.lock_wait_total),
+            seed: run.seed,
+            policy: config.policy.to_string(),
+            agents: run.agents.len(),
+            trace_hash: sha256_hex(trace_csv),
+            tasks: plan.len(),
+            makespan_over_lower_bound: round6(ratio(run.makespan, lower_bound)),
+        }
+    }
+}
+
+/// Six decimals are plenty for ratios and keep the JSON free of float noise.
+fn round6(x: f64) -> f64 {
+    (x * 1e6).round() / 1e6
+}
+
+fn human(secs: f64) -> Human {
+    Human((secs * 1000.0).round() as Time)
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "makespan {} on {} agents ({} policy, seed {}): speedup {:.2}x over {} serial, {:.2}x the lower bound {}",
+            human(self.makespan),
+            self.agents,
+            self.policy,
+            self.seed,
+            self.speedup,
+            human(self.serial_time),
+            self.makespan_over_lower_bound,
+            human(self.lower_bound)
+        )?;
+        writeln!(
+            f,
+            "tasks: {} completed, {} failed, {} skipped of {}; attempts {} (retries {}, reassignments {}, timeouts {})",
+            self.tasks_completed,
+            self.tasks_failed,
+            self.tasks_skipped,
+            self.tasks,
+            self.attempts,
+            self.retries,
+            self.reassignments,
+            self.timeouts
+        )?;
+        write!(
+            f,
+            "utilization {:.1}%, lock wait {}, trace {}",
+            self.utilization * 100.0,
+            human(self.lock_wait_total),
+            &self.trace_hash[..16]
+        )
+    }
+}

@@ -1,0 +1,852 @@
+//! The discrete-event simulator: runs the scheduling core, unchanged, against a virtual
+//! clock, with attempt durations, failures, hangs and agent crashes drawn from seeded models.
+//!
+//! Time is an integer (milliseconds). Pending happenings wait in a queue ordered by
+//! `(time, insertion sequence)`, so equal times are handled in the order they were
+//! scheduled; at equal times the simulator's own happenings (results, crashes, heartbeats)
+//! come before the core's deadlines.
+//!
+//! # Randomness
+//!
+//! One master seed keys a ChaCha8 generator. Every draw is taken at a fixed position of its
+//! own stream: the duration of attempt `k` of task `t` comes from the durations stream of
+//! task `t` at block `k`, its failure from the failures stream, and so on, and agent crashes
+//! from each agent's crash stream. So a draw does not depend on how many draws came before
+//! it: changing the failure model leaves every duration as it was, and a run is the same on
+//! every machine. The core's backoff jitter seed is drawn from its own stream too.
+
+mod models;
+
+pub use models::{ContextEffects, Crash, Durations, Params, SimModels};
+
+use crate::core::{
+    AgentIdx, BlockReason, CancelReason, ContextItem, Decision, Event, EventKind, Input,
+    Progress, Scheduler, Stats,
+};
+use crate::model::{AgentSpec, Config, Time};
+use crate::plan::{Plan, TaskIdx};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Exp1};
+use serde::Serialize;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::fmt;
+use std::sync::Arc;
+
+/// How an attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// It succeeded.
+    Succeeded,
+    /// It failed.
+    Failed,
+    /// The core timed it out (it hung, or its agent crashed unnoticed).
+    TimedOut,
+    /// Its agent was lost or left; requeued without charge.
+    Lost,
+    /// The run was shut down.
+    Cancelled,
+    /// Still running when the run ended (only after an error).
+    Unfinished,
+}
+
+impl Outcome {
+    /// The name used in trace files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Succeeded => "succeeded",
+            Outcome::Failed => "failed",
+            Outcome::TimedOut => "timed_out",
+            Outcome::Lost => "lost",
+            Outcome::Cancelled => "cancelled",
+            Outcome::Unfinished => "unfinished",
+        }
+    }
+}
+
+/// One attempt, as it happened.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptRecord {
+    /// The task.
+    pub task: TaskIdx,
+    /// The agent (index into [`SimRun::agents`]).
+    pub agent: AgentIdx,
+    /// Attempt number.
+    pub attempt: u32,
+    /// Dispatch time.
+    pub start: Time,
+    /// When it ended, as the scheduler saw it.
+    pub end: Time,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// What the task waited for before this attempt, if anything held it back: `lock:<file>`,
+    /// `writer_waiting:<file>`, `no_capable_agent`, `layer_barrier`, `agent:<id>`, or
+    /// `retry` for a retry that waited only for its backoff.
+    pub wait_reason: Option<String>,
+}
+
+/// The result of a simulation.
+#[derive(Debug, Clone)]
+pub struct SimRun {
+    /// The master seed.
+    pub seed: u64,
+    /// The agents, in registration order (their [`AgentIdx`] order).
+    pub agents: Vec<AgentSpec>,
+    /// Every attempt, in dispatch order.
+    pub trace: Vec<AttemptRecord>,
+    /// When the last task ended.
+    pub makespan: Time,
+    /// Time tasks spent parked on file locks before their attempts started.
+    pub lock_wait_total: Time,
+    /// The core's counters.
+    pub stats: Stats,
+    /// The core's final totals.
+    pub progress: Progress,
+    /// Simulation steps taken.
+    pub steps: u64,
+}
+
+/// Why a simulation stopped before every task ended.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SimError {
+    /// Nothing can happen any more: no attempt runs, no backoff is pending and no agent is
+    /// coming back.
+    #[error("simulation stalled at {time} ms: {reason}")]
+    Stalled {
+        /// Virtual time.
+        time: Time,
+        /// The core's explanation, naming a task.
+        reason: String,
+    },
+    /// The step limit was reached.
+    #[error("simulation stopped after {steps} steps at {time} ms (raise simulation.max_steps if the plan really needs more)")]
+    StepLimit {
+        /// Steps taken.
+        steps: u64,
+        /// Virtual time.
+        time: Time,
+    },
+}
+
+/// Stream numbers: the low byte of a ChaCha stream id; the task or agent index is above it.
+#[derive(Clone, Copy)]
+enum Stream {
+    Duration = 1,
+    Failure = 2,
+    Hang = 3,
+    Share = 4,
+    Crash = 5,
+    Jitter = 6,
+}
+
+/// Random access into the master seed's streams.
+struct Draws {
+    rng: ChaCha8Rng,
+}
+
+/// 32-bit words per attempt block: far more than any attempt draws.
+const WORDS_PER_BLOCK: u128 = 64;
+
+impl Draws {
+    fn new(seed: u64) -> Self {
+        Draws {
+            rng: ChaCha8Rng::seed_from_u64(seed),
+        }
+    }
+
+    /// The generator positioned at block `block` of `stream` for `index`.
+    fn at(&mut self, stream: Stream, index: u32, block: u32) -> &mut ChaCha8Rng {
+        self.rng.set_stream(((index as u64) << 8) | stream as u64);
+        self.rng.set_word_pos(block as u128 * WORDS_PER_BLOCK);
+        &mut self.rng
+    }
+
+    fn unit(&mut self, stream: Stream, index: u32, block: u32) -> f64 {
+        self.at(stream, index, block).random::<f64>()
+    }
+}
+
+/// Something the simulator itself will do at a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Happening {
+    /// A scenario agent comes up (first time).
+    AgentUp(u32),
+    /// An attempt reports its result, unless its agent crashed since (`life` changed).
+    AttemptEnd {
+        task: TaskIdx,
+        agent: u32,
+        attempt: u32,
+        life: u32,
+        ok: bool,
+    },
+    /// An agent crashes; `random` crashes schedule the next one.
+    Crash { agent: u32, random: bool },
+    /// A crashed agent comes back.
+    Recover { agent: u32, random: bool },
+    /// A live agent heartbeats (if still in the same life).
+    Heartbeat { agent: u32, life: u32 },
+}
+
+/// The simulator's view of an agent.
+#[derive(Clone, Copy, Default)]
+struct SimAgent {
+    alive: bool,
+    /// Bumped at each crash and recovery, so results and heartbeats of an earlier life are
+    /// dropped.
+    life: u32,
+    /// Crashes so far (the block index of its crash stream).
+    crashes: u32,
+}
+
+/// One simulation run in progress.
+struct Simulation<'m> {
+    sched: Scheduler,
+    models: &'m SimModels,
+    agents: Vec<AgentSpec>,
+    sim_agents: Vec<SimAgent>,
+    queue: BinaryHeap<Reverse<(Time, u64, Happening)>>,
+    seq: u64,
+    now: Time,
+    draws: Draws,
+    heartbeat_interval: Option<Time>,
+    /// Pending agent arrivals and recoveries: while any is pending a stall may resolve.
+    pending_arrivals: u32,
+    trace: Vec<AttemptRecord>,
+    /// The open trace row of each task's running attempt.
+    open_row: Vec<Option<usize>>,
+    /// Since when and why each ready task has been held back.
+    held_since: Vec<Option<(Time, String, bool)>>,
+    lock_wait_total: Time,
+    makespan: Time,
+    /// The core's latest explanation of a stall.
+    stall_error: Option<String>,
+}
+
+/// Runs a plan on `agents` under `config` and `models` with the master `seed`, handing
+/// every core event to `on_event` as it happens.
+pub fn simulate(
+    plan: Arc<Plan>,
+    mut config: Config,
+    agents: Vec<AgentSpec>,
+    models: &SimModels,
+    seed: u64,
+    on_event: &mut dyn FnMut(&Event),
+) -> Result<SimRun, SimError> {
+    let mut draws = Draws::new(seed);
+    config.jitter_seed = draws.at(Stream::Jitter, 0, 0).random::<u64>();
+    let heartbeat_interval = config
+        .heartbeat_timeout_ms
+        .map(|timeout| models.heartbeat_interval.unwrap_or((timeout / 3).max(1)));
+    let n = plan.len();
+    let mut sim = Simulation {
+        sched: Scheduler::new(plan, config),
+        models,
+        sim_agents: vec![SimAgent::default(); agents.len()],
+        agents,
+        queue: BinaryHeap::new(),
+        seq: 0,
+        now: 0,
+        draws,
+        heartbeat_interval,
+        pending_arrivals: 0,
+        trace: Vec::with_capacity(n),
+        open_row: vec![None; n],
+        held_since: vec![None; n],
+        lock_wait_total: 0,
+        makespan: 0,
+        stall_error: None,
+    };
+    sim.start();
+    let max_steps = models
+        .max_steps
+        .unwrap_or(1_000_000 + 200 * n as u64);
+    let result = sim.run(max_steps, on_event);
+    let steps = match result {
+        Ok(steps) => steps,
+        Err(e) => return Err(e),
+    };
+    Ok(SimRun {
+        seed,
+        progress: sim.sched.progress(),
+        stats: sim.sched.stats(),
+        agents: sim.agents,
+        trace: sim.trace,
+        makespan: sim.makespan,
+        lock_wait_total: sim.lock_wait_total,
+        steps,
+    })
+}
+
+/// `n` agents built by repeating the scenario's agents in order (so a mix of capabilities
+/// keeps its proportions), numbered `{id}` for the first round and `{id}~{k}` after.
+pub fn scale_agents(agents: &[AgentSpec], n: usize) -> Vec<AgentSpec> {
+    assert!(!agents.is_empty(), "a validated scenario has agents");
+    (0..n)
+        .map(|i| {
+            let base = &agents[i % agents.len()];
+            let round = i / agents.len();
+            let mut agent = base.clone();
+            if round > 0 {
+                agent.id = Arc::from(format!("{}~{}", base.id, round + 1).as_str());
+                agent.name = format!("{} ~{}", base.name, round + 1);
+            }
+            agent
+        })
+        .collect()
+}
+
+impl Simulation<'_> {
+    fn schedule(&mut self, at: Time, happening: Happening) {
+        self.seq += 1;
+        self.queue.push(Reverse((at, self.seq, happening)));
+    }
+
+    fn start(&mut self) {
+        for i in 0..self.agents.len() as u32 {
+            self.pending_arrivals += 1;
+            self.schedule(0, Happening::AgentUp(i));
+        }
+        for crash in self.models.crashes.clone() {
+            let agent = self
+                .agents
+                .iter()
+                .position(|a| *a.id == *crash.agent)
+                .expect("crash agents were validated") as u32;
+            self.schedule(
+                crash.at,
+                Happening::Crash {
+                    agent,
+                    random: false,
+                },
+            );
+            if let Some(after) = crash.recover_after {
+                self.pending_arrivals += 1;
+                self.schedule(
+                    crash.at + after,
+                    Happening::Recover {
+                        agent,
+                        random: false,
+                    },
+                );
+            }
+        }
+        for agent in 0..self.agents.len() as u32 {
+            self.schedule_random_crash(agent, 0);
+        }
+    }
+
+    /// The next random crash of `agent` after `from`, exponentially distributed.
+    fn schedule_random_crash(&mut self, agent: u32, from: Time) {
+        let Some(mtbf) = self.models.crash_mtbf else {
+            return;
+        };
+        let block = self.sim_agents[agent as usize].crashes;
+        let x: f64 = Exp1.sample(self.draws.at(Stream::Crash, agent, block));
+        let wait = (x * mtbf as f64).round().max(1.0) as Time;
+        self.schedule(from + wait, Happening::Crash { agent, random: true });
+    }
+
+    fn run(&mut self, max_steps: u64, on_event: &mut dyn FnMut(&Event)) -> Result<u64, SimError> {
+        let mut steps = 0;
+        self.drain(on_event);
+        while !self.sched.is_finished() {
+            steps += 1;
+            if steps > max_steps {
+                self.close_open_rows();
+                return Err(SimError::StepLimit {
+                    steps: max_steps,
+                    time: self.now,
+                });
+            }
+            if self.sched.is_stalled() && self.pending_arrivals == 0 {
+                self.close_open_rows();
+                return Err(SimError::Stalled {
+                    time: self.now,
+                    reason: self.stall_reason(),
+                });
+            }
+            let next_sim = self.queue.peek().map(|Reverse((at, _, _))| *at);
+            let next_core = self.sched.poll_timeout();
+            let sim_first = match (next_sim, next_core) {
+                (Some(s), Some(c)) => s <= c,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (None, None) => {
+                    self.close_open_rows();
+                    return Err(SimError::Stalled {
+                        time: self.now,
+                        reason: self.stall_reason(),
+                    });
+                }
+            };
+            if sim_first {
+                let Reverse((at, _, happening)) = self.queue.pop().expect("peeked");
+                self.now = at;
+                self.happen(happening);
+            } else {
+                let at = next_core.expect("a core deadline");
+                self.now = at;
+                self.sched.handle_timeout(at);
+            }
+            self.drain(on_event);
+        }
+        self.makespan = self.now;
+        Ok(steps)
+    }
+
+    fn stall_reason(&self) -> String {
+        if let Some(error) = &self.stall_error {
+            return error.clone();
+        }
+        let p = self.sched.progress();
+        format!(
+            "{} of {} tasks unfinished, none running, no backoff pending and no agent coming back",
+            p.total_tasks - p.completed_tasks - p.failed_tasks - p.skipped_tasks,
+            p.total_tasks
+        )
+    }
+
+    fn happen(&mut self, happening: Happening) {
+        match happening {
+            Happening::AgentUp(i) => {
+                self.pending_arrivals -= 1;
+                self.bring_up(i);
+            }
+            Happening::AttemptEnd {
+                task,
+                agent,
+                attempt,
+                life,
+                ok,
+            } => {
+                if self.sim_agents[agent as usize].life != life {
+                    return; // the agent crashed since: the result never arrives
+                }
+                let Some(row) = self.open_row[task.ix()] else {
+                    return; // cancelled (timed out) already
+                };
+                if self.trace[row].attempt != attempt {
+                    return;
+                }
+                self.finish_row(task, if ok { Outcome::Succeeded } else { Outcome::Failed });
+                let a = AgentIdx(agent);
+                let input = if ok {
+                    Input::TaskSucceeded {
+                        task,
+                        agent: a,
+                        attempt,
+                        result: None,
+                    }
+                } else {
+                    Input::TaskFailed {
+                        task,
+                        agent: a,
+                        attempt,
+                        error: "simulated failure".to_string(),
+                    }
+                };
+                self.sched.handle_input(self.now, input);
+                if ok {
+                    self.share_after_success(task, a, attempt);
+                }
+            }
+            Happening::Crash { agent, random } => {
+                let state = &mut self.sim_agents[agent as usize];
+                if !state.alive {
+                    return;
+                }
+                state.alive = false;
+                state.life += 1;
+                state.crashes += 1;
+                if random && let Some(recovery) = self.models.crash_recovery {
+                    self.pending_arrivals += 1;
+                    self.schedule(
+                        self.now + recovery,
+                        Happening::Recover {
+                            agent,
+                            random: true,
+                        },
+                    );
+                }
+                // Nothing is told to the core: a crashed agent simply goes silent.
+            }
+            Happening::Recover { agent, random } => {
+                self.pending_arrivals -= 1;
+                if self.sim_agents[agent as usize].alive {
+                    return;
+                }
+                self.bring_up(agent);
+                if random {
+                    self.schedule_random_crash(agent, self.now);
+                }
+            }
+            Happening::Heartbeat { agent, life } => {
+                let state = self.sim_agents[agent as usize];
+                if !state.alive || state.life != life {
+                    return;
+                }
+                let a = AgentIdx(agent);
+                if self.sched.agent_is_up(a) {
+                    self.sched.handle_input(self.now, Input::Heartbeat { agent: a });
+                }
+                if let Some(interval) = self.heartbeat_interval {
+                    self.schedule(self.now + interval, Happening::Heartbeat { agent, life });
+                }
+            }
+        }
+    }
+
+    fn bring_up(&mut self, i: u32) {
+        let state = &mut self.sim_agents[i as usize];
+        state.alive = true;
+        state.life += 1;
+        let life = state.life;
+        let spec = self.agents[i as usize].clone();
+        self.sched.handle_input(self.now, Input::AgentUp { spec });
+        debug_assert_eq!(
+            self.sched.agent_index(&self.agents[i as usize].id),
+            Some(AgentIdx(i)),
+            "scenario agents register in order"
+        );
+        if let Some(interval) = self.heartbeat_interval {
+            self.schedule(self.now + interval, Happening::Heartbeat { agent: i, life });
+        }
+    }
+
+    /// A success may share a discovery about the files it wrote and, after earlier
+    /// failures, a solution for its task type.
+    fn share_after_success(&mut self, task: TaskIdx, agent: AgentIdx, attempt: u32) {
+        if !self.sched.config().enable_context_sharing {
+            return;
+        }
+        let plan = self.sched.plan().clone();
+        let spec = plan.task(task);
+        let effects = &self.models.context;
+        if !spec.files_to_modify.is_empty()
+            && self.draws.unit(Stream::Share, task.0, attempt) < effects.discovery_probability
+        {
+            let item = ContextItem::Discovery {
+                summary: format!("{} learned while doing `{}`", self.agents[agent.ix()].id, spec.id),
+                details: String::new(),
+                files: spec.files_to_modify.clone(),
+                confidence: 1.0,
+            };
+            self.sched.handle_input(self.now, Input::Share { agent, item });
+        }
+        if self.sched.failures(task) > 0 {
+            let item = ContextItem::Solution {
+                problem_type: spec.task_type.to_string(),
+                summary: format!("how `{}` was made to pass", spec.id),
+                details: String::new(),
+            };
+            self.sched.handle_input(self.now, Input::Share { agent, item });
+        }
+    }
+
+    /// Hands decisions to the simulated agents and events to the caller, until the core
+    /// has nothing more to say.
+    fn drain(&mut self, on_event: &mut dyn FnMut(&Event)) {
+        loop {
+            let mut started = Vec::new();
+            while let Some(decision) = self.sched.poll_decision() {
+                match decision {
+                    Decision::Assign(a) => {
+                        self.start_attempt(&a);
+                        started.push(a);
+                    }
+                    Decision::Cancel {
+                        task,
+                        attempt,
+                        reason,
+                        ..
+                    } => {
+                        if let Some(row) = self.open_row[task.ix()]
+                            && self.trace[row].attempt == attempt
+                        {
+                            let outcome = match reason {
+                                CancelReason::Timeout => Outcome::TimedOut,
+                                CancelReason::AgentLost => Outcome::Lost,
+                                CancelReason::Shutdown => Outcome::Cancelled,
+                            };
+                            self.finish_row(task, outcome);
+                        }
+                    }
+                }
+            }
+            while let Some(event) = self.sched.poll_event() {
+                self.observe(&event);
+                on_event(&event);
+            }
+            if started.is_empty() {
+                return;
+            }
+            for a in started {
+                if self.sim_agents[a.agent.ix()].alive {
+                    self.sched.handle_input(
+                        self.now,
+                        Input::TaskStarted {
+                            task: a.task,
+                            agent: a.agent,
+                            attempt: a.attempt,
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    /// Follows block events to measure lock waits and label each attempt's wait.
+    fn observe(&mut self, event: &Event) {
+        if let EventKind::DistributionError { error } = &event.kind {
+            self.stall_error = Some(error.clone());
+        }
+        if let EventKind::TaskBlocked { task, reason } = &event.kind {
+            let t = self
+                .sched
+                .plan()
+                .task_index(task)
+                .expect("events name plan tasks");
+            if self.held_since[t.ix()].is_none() {
+                let (label, lock) = match reason {
+                    BlockReason::Lock { file, .. } => (format!("lock:{file}"), true),
+                    BlockReason::WriterWaiting { file } => (format!("writer_waiting:{file}"), true),
+                    BlockReason::NoCapableAgent { .. } => ("no_capable_agent".to_string(), false),
+                    BlockReason::LayerBarrier { .. } => ("layer_barrier".to_string(), false),
+                    BlockReason::WaitingForAgent { agent } => (format!("agent:{agent}"), false),
+                };
+                self.held_since[t.ix()] = Some((event.time, label, lock));
+            }
+        }
+    }
+
+    fn start_attempt(&mut self, a: &crate::core::Assignment) {
+        let t = a.task;
+        let wait_reason = match self.held_since[t.ix()].take() {
+            Some((since, label, lock)) => {
+                if lock {
+                    self.lock_wait_total += self.now - since;
+                }
+                Some(label)
+            }
+            None if a.attempt > 1 => Some("retry".to_string()),
+            None => None,
+        };
+        self.open_row[t.ix()] = Some(self.trace.len());
+        self.trace.push(AttemptRecord {
+            task: t,
+            agent: a.agent,
+            attempt: a.attempt,
+            start: self.now,
+            end: self.now,
+            outcome: Outcome::Unfinished,
+            wait_reason,
+        });
+        let agent = a.agent.0;
+        let state = self.sim_agents[a.agent.ix()];
+        if !state.alive {
+            return; // dispatched to an agent that crashed unnoticed: it never reports
+        }
+        let plan = self.sched.plan().clone();
+        let spec = plan.task(t);
+        let params = self.models.params(t, spec.task_type);
+        let effects = &self.models.context;
+        let mut duration = params
+            .durations
+            .sample(spec.estimated_duration_ms, self.draws.at(Stream::Duration, t.0, a.attempt));
+        let mut p_fail = params.failure_probability;
+        if !a.context.discoveries.is_empty() {
+            duration *= effects.discovery_speedup;
+        }
+        if !a.context.solutions.is_empty() {
+            p_fail *= effects.solution_failure_factor;
+        }
+        if !a.context.errors.is_empty() {
+            p_fail *= effects.error_failure_factor;
+        }
+        duration /= self.agents[a.agent.ix()].speed;
+        let hangs = self.draws.unit(Stream::Hang, t.0, a.attempt) < params.hang_probability;
+        let fails = self.draws.unit(Stream::Failure, t.0, a.attempt) < p_fail.min(1.0);
+        if hangs {
+            return; // only the timeout ends it
+        }
+        let (ok, ms) = if fails {
+            (false, duration * params.failed_fraction)
+        } else {
+            (true, duration)
+        };
+        let end = self.now + ms.round().max(0.0) as Time;
+        self.schedule(
+            end,
+            Happening::AttemptEnd {
+                task: t,
+                agent,
+                attempt: a.attempt,
+                life: state.life,
+                ok,
+            },
+        );
+    }
+
+    fn finish_row(&mut self, task: TaskIdx, outcome: Outcome) {
+        let row = self.open_row[task.ix()].take().expect("an open row");
+        self.trace[row].end = self.now;
+        self.trace[row].outcome = outcome;
+    }
+
+    fn close_open_rows(&mut self) {
+        for row in self.open_row.iter_mut().filter_map(Option::take) {
+            self.trace[row].end = self.now;
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Format, MINUTE_MS, Scenario};
+    use crate::plan::LockMode;
+
+    fn load(text: &str) -> (Scenario, Arc<Plan>, SimModels) {
+        let (scenario, issues) = Scenario::parse(text, Format::Toml, "t.toml").unwrap();
+        let (scenario, plan) = Plan::from_scenario(scenario, issues).unwrap();
+        let models =
+            SimModels::resolve(scenario.file.simulation.as_ref(), scenario.time_unit, &plan).unwrap();
+        (scenario, Arc::new(plan), models)
+    }
+
+    fn run(text: &str, agents: usize, seed: u64) -> SimRun {
+        let (scenario, plan, models) = load(text);
+        let agents = scale_agents(&scenario.agents, agents);
+        let config = Config {
+            max_agents: agents.len() as u32,
+            ..scenario.config.clone()
+        };
+        simulate(plan, config, agents, &models, seed, &mut |_| {}).unwrap()
+    }
+
+    const CHAIN: &str = "[[agents]]\ncount=1\n\
+        [[tasks]]\nid='a'\nestimated_duration='10m'\n\
+        [[tasks]]\nid='b'\nestimated_duration='10m'\ndepends_on=['a']\n\
+        [[tasks]]\nid='c'\nestimated_duration='10m'\ndepends_on=['b']\n";
+
+    #[test]
+    fn a_chain_of_three_ten_minute_tasks_takes_thirty_minutes_on_any_number_of_agents() {
+        for agents in [1, 2, 3, 8] {
+            let run = run(CHAIN, agents, 1);
+            assert_eq!(run.makespan, 30 * MINUTE_MS, "{agents} agents");
+            assert_eq!(run.trace.len(), 3);
+        }
+    }
+
+    #[test]
+    fn independent_tasks_spread_over_agents() {
+        let text = "[[agents]]\ncount=1\n".to_string()
+            + &(0..8)
+                .map(|i| format!("[[tasks]]\nid='t{i}'\nestimated_duration='10m'\n"))
+                .collect::<String>();
+        assert_eq!(run(&text, 4, 0).makespan, 20 * MINUTE_MS);
+        assert_eq!(run(&text, 8, 0).makespan, 10 * MINUTE_MS);
+    }
+
+    const FAULTY: &str = "[[agents]]\ncount=3\n\
+        [config]\nheartbeat_timeout='2m'\nbackoff_base='30s'\n\
+        [simulation]\nduration={model='lognormal', spread=0.4}\nfailure_probability=0.3\n\
+        hang_probability=0.05\ncrash_mtbf='2h'\ncrash_recovery='10m'\n";
+
+    fn faulty_plan() -> String {
+        let mut text = FAULTY.to_string();
+        for i in 0..40 {
+            text += &format!(
+                "[[tasks]]\nid='t{i}'\nestimated_duration='{}m'\nfiles_to_modify=['f{}']\n{}",
+                5 + i % 7,
+                i % 5,
+                if i >= 4 { format!("depends_on=['t{}']\n", i / 4) } else { String::new() }
+            );
+        }
+        text
+    }
+
+    #[test]
+    fn same_seed_same_run_other_seed_other_run() {
+        let text = faulty_plan();
+        let a = run(&text, 3, 11);
+        let b = run(&text, 3, 11);
+        assert_eq!(a.trace, b.trace);
+        assert_eq!(a.makespan, b.makespan);
+        let c = run(&text, 3, 12);
+        assert_ne!(a.trace, c.trace);
+        assert!(a.stats.retries > 0 && a.stats.timeouts + a.stats.reassignments > 0);
+    }
+
+    #[test]
+    fn changing_the_failure_model_does_not_reshuffle_durations() {
+        // The first attempt of every task draws the same duration with or without failures.
+        let with = faulty_plan();
+        let without = with.replace("failure_probability=0.3\n", "failure_probability=0.0\n");
+        let first_durations = |text: &str| {
+            let (_, plan, models) = load(text);
+            let mut draws = Draws::new(5);
+            plan.task_indices()
+                .map(|t| {
+                    let p = models.params(t, plan.task(t).task_type);
+                    let rng = draws.at(Stream::Duration, t.0, 1);
+                    p.durations.sample(plan.task(t).estimated_duration_ms, rng)
+                })
+                .collect::<Vec<f64>>()
+        };
+        assert_eq!(first_durations(&with), first_durations(&without));
+        // And drawing in another order gives the same values.
+        let mut draws = Draws::new(5);
+        let late = draws.unit(Stream::Failure, 3, 2);
+        let _ = draws.unit(Stream::Duration, 1, 1);
+        let mut fresh = Draws::new(5);
+        assert_eq!(fresh.unit(Stream::Failure, 3, 2), late);
+    }
+
+    #[test]
+    fn every_task_ends_and_writers_never_overlap_under_faults() {
+        let text = faulty_plan();
+        for seed in 0..20 {
+            let (_, plan, _) = load(&text);
+            let r = run(&text, 3, seed);
+            assert_eq!(
+                r.progress.completed_tasks + r.progress.failed_tasks + r.progress.skipped_tasks,
+                plan.len()
+            );
+            for (i, x) in r.trace.iter().enumerate() {
+                for y in &r.trace[i + 1..] {
+                    let overlap = x.start < y.end && y.start < x.end;
+                    let shared = plan.locks(x.task).iter().any(|l| {
+                        plan.locks(y.task).iter().any(|m| {
+                            l.file == m.file && (l.mode, m.mode) != (LockMode::Read, LockMode::Read)
+                        })
+                    });
+                    assert!(!(overlap && shared && x.task != y.task), "seed {seed}: {x:?} and {y:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_run_without_capable_agents_left_reports_a_stall() {
+        let text = "[[agents]]\nid='only'\n[config]\nheartbeat_timeout='1m'\nmax_retries_per_task=0\n\
+            [simulation]\ncrashes=[{agent='only', at='5m'}]\n\
+            [[tasks]]\nid='a'\nestimated_duration='10m'\n[[tasks]]\nid='b'\nestimated_duration='1m'\ndepends_on=['a']\n";
+        let (scenario, plan, models) = load(text);
+        let err = simulate(plan, scenario.config.clone(), scenario.agents.clone(), &models, 0, &mut |_| {})
+            .unwrap_err();
+        match err {
+            SimError::Stalled { reason, .. } => assert!(reason.contains("`a`"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+    }
+}

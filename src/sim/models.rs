@@ -1,0 +1,338 @@
+//! The simulator's models, resolved from the `[simulation]` table: durations, failures,
+//! hangs, crashes and the effect of shared context, with per-type and per-task overrides
+//! applied, and every bad value reported as an [`Issue`] before anything runs.
+
+use crate::model::{
+    ContextModelFile, DurationModel, Issue, IssueKind, ModelOverrides, SimulationFile, TaskType,
+    Time, TimeUnit,
+};
+use crate::plan::{Plan, TaskIdx};
+use rand::Rng;
+use rand_distr::{Distribution, Exp1, LogNormal};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// A duration model ready to sample.
+#[derive(Debug, Clone)]
+pub enum Durations {
+    /// The estimate.
+    Fixed,
+    /// Log-normal factor with mean 1.
+    Lognormal(LogNormal<f64>),
+    /// Uniform factor.
+    Uniform(f64, f64),
+    /// Exponential factor with mean 1.
+    Exponential,
+    /// Observed durations.
+    Empirical(Arc<[Time]>),
+}
+
+impl Durations {
+    /// Draws a duration at speed 1 for a task estimated at `estimate_ms`.
+    pub fn sample<R: Rng + ?Sized>(&self, estimate_ms: Time, rng: &mut R) -> f64 {
+        let e = estimate_ms as f64;
+        match self {
+            Durations::Fixed => e,
+            Durations::Lognormal(d) => e * d.sample(rng),
+            Durations::Uniform(low, high) => {
+                let u: f64 = rand::RngExt::random(rng);
+                e * (low + (high - low) * u)
+            }
+            Durations::Exponential => {
+                let x: f64 = Exp1.sample(rng);
+                e * x
+            }
+            Durations::Empirical(samples) => {
+                let i = rand::RngExt::random_range(rng, 0..samples.len());
+                samples[i] as f64
+            }
+        }
+    }
+}
+
+/// The parameters for one task's attempts.
+#[derive(Debug, Clone)]
+pub struct Params {
+    /// How long attempts take.
+    pub durations: Durations,
+    /// Chance an attempt fails.
+    pub failure_probability: f64,
+    /// Share of its duration a failed attempt runs.
+    pub failed_fraction: f64,
+    /// Chance an attempt hangs.
+    pub hang_probability: f64,
+}
+
+/// How shared context changes outcomes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContextEffects {
+    /// Chance a success shares a discovery about the files it wrote.
+    pub discovery_probability: f64,
+    /// Duration factor when a relevant discovery is received.
+    pub discovery_speedup: f64,
+    /// Failure factor when a solution for the type is received.
+    pub solution_failure_factor: f64,
+    /// Failure factor when errors of the same type are received.
+    pub error_failure_factor: f64,
+}
+
+/// A scripted crash, resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Crash {
+    /// The agent's id.
+    pub agent: String,
+    /// When.
+    pub at: Time,
+    /// Back after this long, if ever.
+    pub recover_after: Option<Time>,
+}
+
+/// Every model of a simulation.
+#[derive(Debug, Clone)]
+pub struct SimModels {
+    /// Master seed from the file (the CLI may override it).
+    pub seed: u64,
+    by_type: [Params; 7],
+    by_task: BTreeMap<TaskIdx, Params>,
+    /// Mean time between random crashes per agent.
+    pub crash_mtbf: Option<Time>,
+    /// Recovery time after a random crash.
+    pub crash_recovery: Option<Time>,
+    /// Scripted crashes.
+    pub crashes: Vec<Crash>,
+    /// Heartbeat period of live agents (None: a third of the heartbeat timeout).
+    pub heartbeat_interval: Option<Time>,
+    /// Step limit (None: the default for the plan's size).
+    pub max_steps: Option<u64>,
+    /// The effect of sharing.
+    pub context: ContextEffects,
+}
+
+impl SimModels {
+    /// The models of a scenario's `[simulation]` table (absent: fixed durations, no
+    /// faults), checked against the plan.
+    pub fn resolve(
+        file: Option<&SimulationFile>,
+        unit: TimeUnit,
+        plan: &Plan,
+    ) -> Result<SimModels, Vec<Issue>> {
+        let default_file = SimulationFile::default();
+        let file = file.unwrap_or(&default_file);
+        let mut issues = Vec::new();
+        let mut check = Checker {
+            unit,
+            issues: &mut issues,
+        };
+        let base = Params {
+            durations: Durations::Fixed,
+            failure_probability: 0.0,
+            failed_fraction: 0.5,
+            hang_probability: 0.0,
+        };
+        let global = check.apply(&base, &file.models(), "simulation");
+        let by_type = TaskType::ALL.map(|ty| match file.types.get(&ty) {
+            Some(o) => check.apply(&global, o, &format!("simulation.types.{ty}")),
+            None => global.clone(),
+        });
+        let mut by_task = BTreeMap::new();
+        for (id, o) in &file.tasks {
+            match plan.task_index(id) {
+                Some(t) => {
+                    let ty = plan.task(t).task_type;
+                    let params = check.apply(&by_type[ty.index()], o, &format!("simulation.tasks.{id}"));
+                    by_task.insert(t, params);
+                }
+                None => check.issues.push(Issue::new(
+                    None,
+                    IssueKind::BadValue {
+                        owner: "simulation.tasks".to_string(),
+                        field: "id",
+                        message: format!("names unknown task `{id}`"),
+                    },
+                )),
+            }
+        }
+        let crash_mtbf = check.duration(file.crash_mtbf.as_ref(), "simulation", "crash_mtbf");
+        if crash_mtbf == Some(0) {
+            check.bad("simulation", "crash_mtbf", "must be longer than zero");
+        }
+        let crash_recovery =
+            check.duration(file.crash_recovery.as_ref(), "simulation", "crash_recovery");
+        let heartbeat_interval =
+            check.duration(file.heartbeat_interval.as_ref(), "simulation", "heartbeat_interval");
+        if heartbeat_interval == Some(0) {
+            check.bad("simulation", "heartbeat_interval", "must be longer than zero");
+        }
+        let mut crashes = Vec::new();
+        for crash in &file.crashes {
+            let owner = format!("simulation.crashes (agent `{}`)", crash.agent);
+            if !plan.agents.iter().any(|a| *a.id == *crash.agent) {
+                check.bad(&owner, "agent", "names no agent of the scenario");
+            }
+            let at = check.duration(Some(&crash.at), &owner, "at").unwrap_or(0);
+            let recover_after = check.duration(crash.recover_after.as_ref(), &owner, "recover_after");
+            crashes.push(Crash {
+                agent: crash.agent.clone(),
+                at,
+                recover_after,
+            });
+        }
+        let context = check.context(file.context.as_ref().unwrap_or(&ContextModelFile::default()));
+        if issues.is_empty() {
+            Ok(SimModels {
+                seed: file.seed.unwrap_or(0),
+                by_type,
+                by_task,
+                crash_mtbf,
+                crash_recovery,
+                crashes,
+                heartbeat_interval,
+                max_steps: file.max_steps,
+                context,
+            })
+        } else {
+            Err(issues)
+        }
+    }
+
+    /// The parameters for a task: its own overrides, else its type's, else the global ones.
+    pub fn params(&self, t: TaskIdx, task_type: TaskType) -> &Params {
+        self.by_task
+            .get(&t)
+            .unwrap_or(&self.by_type[task_type.index()])
+    }
+
+    /// Whether any fault can happen (failures, hangs or crashes).
+    pub fn has_faults(&self) -> bool {
+        self.crash_mtbf.is_some()
+            || !self.crashes.is_empty()
+            || self
+                .by_type
+                .iter()
+                .chain(self.by_task.values())
+                .any(|p| p.failure_probability > 0.0 || p.hang_probability > 0.0)
+    }
+}
+
+struct Checker<'a> {
+    unit: TimeUnit,
+    issues: &'a mut Vec<Issue>,
+}
+
+impl Checker<'_> {
+    fn bad(&mut self, owner: &str, field: &'static str, message: &str) {
+        self.issues.push(Issue::new(
+            None,
+            IssueKind::BadValue {
+                owner: owner.to_string(),
+                field,
+                message: message.to_string(),
+            },
+        ));
+    }
+
+    fn duration(
+        &mut self,
+        value: Option<&crate::model::DurationText>,
+        owner: &str,
+        field: &'static str,
+    ) -> Option<Time> {
+        match value?.to_millis(self.unit) {
+            Ok(ms) => Some(ms),
+            Err(error) => {
+                self.issues.push(Issue::new(
+                    None,
+                    IssueKind::BadDuration {
+                        owner: owner.to_string(),
+                        field,
+                        error,
+                    },
+                ));
+                None
+            }
+        }
+    }
+
+    fn probability(&mut self, value: Option<f64>, owner: &str, field: &'static str, default: f64) -> f64 {
+        match value {
+            Some(p) if (0.0..=1.0).contains(&p) => p,
+            Some(p) => {
+                self.bad(owner, field, &format!("must be between 0 and 1, not {p}"));
+                default
+            }
+            None => default,
+        }
+    }
+
+    fn factor(&mut self, value: Option<f64>, owner: &str, field: &'static str, default: f64) -> f64 {
+        match value {
+            Some(f) if f.is_finite() && f >= 0.0 => f,
+            Some(f) => {
+                self.bad(owner, field, &format!("must be a non-negative number, not {f}"));
+                default
+            }
+            None => default,
+        }
+    }
+
+    fn apply(&mut self, base: &Params, o: &ModelOverrides, owner: &str) -> Params {
+        let durations = match &o.duration {
+            None => base.durations.clone(),
+            Some(model) => self.durations(model, owner).unwrap_or(Durations::Fixed),
+        };
+        Params {
+            durations,
+            failure_probability: self.probability(
+                o.failure_probability,
+                owner,
+                "failure_probability",
+                base.failure_probability,
+            ),
+            failed_fraction: self.probability(o.failed_fraction, owner, "failed_fraction", base.failed_fraction),
+            hang_probability: self.probability(o.hang_probability, owner, "hang_probability", base.hang_probability),
+        }
+    }
+
+    fn durations(&mut self, model: &DurationModel, owner: &str) -> Option<Durations> {
+        Some(match model {
+            DurationModel::Fixed => Durations::Fixed,
+            DurationModel::Exponential => Durations::Exponential,
+            DurationModel::Lognormal { spread } => {
+                if !(spread.is_finite() && *spread >= 0.0) {
+                    self.bad(owner, "spread", "must be a non-negative number");
+                    return None;
+                }
+                // Mean 1: E[exp(N(μ, σ))] = exp(μ + σ²/2).
+                Durations::Lognormal(LogNormal::new(-spread * spread / 2.0, *spread).ok()?)
+            }
+            DurationModel::Uniform { low, high } => {
+                if !(low.is_finite() && high.is_finite() && *low >= 0.0 && low <= high) {
+                    self.bad(owner, "low", "and `high` must satisfy 0 <= low <= high");
+                    return None;
+                }
+                Durations::Uniform(*low, *high)
+            }
+            DurationModel::Empirical { samples } => {
+                if samples.is_empty() {
+                    self.bad(owner, "samples", "must list at least one duration");
+                    return None;
+                }
+                let resolved: Vec<Time> = samples
+                    .iter()
+                    .filter_map(|s| self.duration(Some(s), owner, "samples"))
+                    .collect();
+                Durations::Empirical(resolved.into())
+            }
+        })
+    }
+
+    fn context(&mut self, file: &ContextModelFile) -> ContextEffects {
+        let owner = "simulation.context";
+        ContextEffects {
+            discovery_probability: self.probability(file.discovery_probability, owner, "discovery_probability", 0.5),
+            discovery_speedup: self.factor(file.discovery_speedup, owner, "discovery_speedup", 0.85),
+            solution_failure_factor: self.factor(file.solution_failure_factor, owner, "solution_failure_factor", 0.5),
+            error_failure_factor: self.factor(file.error_failure_factor, owner, "error_failure_factor", 0.8),
+        }
+    }
+}
