@@ -1,0 +1,149 @@
+//! The `taskdist` command line: argument parsing (clap), one function per subcommand, and
+//! the mapping from errors to exit codes. This is the only place that uses `anyhow`.
+//!
+//! Exit codes: 0 success; 1 an unexpected failure (e.g. stdout could not be written);
+//! 2 bad input — a scenario that cannot be read or is invalid, or a usage error (clap's own).
+//! Bad input never panics.
+
+mod plan;
+mod validate;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use taskdist::model::{Format, Scenario, ScenarioError};
+use taskdist::plan::Plan;
+
+/// Exit status for a scenario that cannot be read or is invalid (and, from clap, for usage
+/// errors).
+pub const EXIT_BAD_INPUT: u8 = 2;
+/// Exit status for any other failure.
+pub const EXIT_FAILURE: u8 = 1;
+
+/// Distributes a dependency graph of tasks across parallel agents.
+#[derive(Debug, Parser)]
+#[command(name = "taskdist", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands; each has its own arguments struct and function.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check a scenario file and list every problem in it (exit 2 if there is any).
+    Validate(validate::ValidateArgs),
+    /// Analyse a scenario: layers, critical path, total work, lower bound on makespan and the
+    /// files that serialize the most work.
+    Plan(plan::PlanArgs),
+}
+
+/// Runs the command and turns its outcome into an exit code, reporting errors on stderr.
+pub fn main(cli: Cli) -> ExitCode {
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    let result = run(cli, &mut out).and_then(|()| out.flush().map_err(anyhow::Error::from));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            let code = exit_code(&err);
+            if let Some(scenario) = err.downcast_ref::<ScenarioError>() {
+                // Its message already names the file and the OS error; the cause chain
+                // would repeat them.
+                eprintln!("error: {scenario}");
+            } else if code != ExitCode::SUCCESS {
+                eprintln!("error: {err:#}");
+            }
+            code
+        }
+    }
+}
+
+/// Dispatches to the subcommand, writing its output to `out`.
+pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Validate(args) => validate::validate(&args, out),
+        Command::Plan(args) => plan::plan(&args, out),
+    }
+}
+
+/// 2 for bad input, 0 when the reader of our output went away (`taskdist plan … | head`),
+/// 1 for anything else.
+fn exit_code(err: &anyhow::Error) -> ExitCode {
+    if err.downcast_ref::<ScenarioError>().is_some() {
+        return ExitCode::from(EXIT_BAD_INPUT);
+    }
+    let broken_pipe = err
+        .chain()
+        .filter_map(|cause| cause.downcast_ref::<io::Error>())
+        .any(|e| e.kind() == io::ErrorKind::BrokenPipe);
+    if broken_pipe {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_FAILURE)
+    }
+}
+
+/// The scenario file argument shared by every subcommand that reads one.
+#[derive(Debug, Args)]
+pub struct ScenarioArgs {
+    /// Scenario file (.toml or .json).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Read the file as this format whatever its extension.
+    #[arg(long, value_enum)]
+    pub format: Option<FormatArg>,
+}
+
+/// The scenario formats, as named on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum FormatArg {
+    /// TOML.
+    Toml,
+    /// JSON.
+    Json,
+}
+
+impl From<FormatArg> for Format {
+    fn from(format: FormatArg) -> Format {
+        match format {
+            FormatArg::Toml => Format::Toml,
+            FormatArg::Json => Format::Json,
+        }
+    }
+}
+
+impl ScenarioArgs {
+    /// Reads and validates the scenario. Every failure is a [`ScenarioError`], so it exits 2.
+    pub fn load(&self) -> Result<(Scenario, Plan), ScenarioError> {
+        let path = self.file.as_path();
+        if path.is_dir() {
+            // Without this, a directory reads as "unknown format" or an OS error.
+            return Err(io_error(
+                path,
+                io::Error::new(
+                    io::ErrorKind::IsADirectory,
+                    "is a directory, not a scenario file",
+                ),
+            ));
+        }
+        match self.format {
+            None => Plan::load(path),
+            Some(format) => {
+                let text = std::fs::read_to_string(path).map_err(|e| io_error(path, e))?;
+                let (scenario, issues) =
+                    Scenario::parse(&text, format.into(), &path.display().to_string())?;
+                Plan::from_scenario(scenario, issues)
+            }
+        }
+    }
+}
+
+fn io_error(path: &Path, source: io::Error) -> ScenarioError {
+    ScenarioError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}

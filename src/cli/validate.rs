@@ -1,0 +1,42 @@
+//! `taskdist validate FILE`: load a scenario, print a one-line summary or every problem.
+
+use super::ScenarioArgs;
+use clap::Args;
+use std::io::Write;
+
+/// Arguments of `taskdist validate`.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    #[command(flatten)]
+    scenario: ScenarioArgs,
+}
+
+/// Prints `OK <file>: N tasks, M agents, L layers`; an invalid scenario is returned as its
+/// [`taskdist::model::ScenarioError`], which lists every problem found.
+pub fn validate(args: &ValidateArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    let (scenario, plan) = args.scenario.load()?;
+    let agents = plan.agents.len();
+    let max_agents = scenario.config.max_agents as usize;
+    let active = if agents > max_agents {
+        format!(" ({max_agents} at once: config.max_agents)")
+    } else {
+        String::new()
+    };
+    writeln!(
+        out,
+        "OK {}: {} task{}, {} agent{}{}, {} layer{}",
+        scenario.source.origin,
+        plan.len(),
+        plural(plan.len()),
+        agents,
+        plural(agents),
+        active,
+        plan.layer_sizes().len(),
+        plural(plan.layer_sizes().len()),
+    )?;
+    Ok(())
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
