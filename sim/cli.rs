@@ -1,0 +1,291 @@
+//! The `taskdist` binary end to end: the quickstart scenario validates and plans, and every
+//! broken scenario in `scenarios/invalid/` exits with status 2 and a message that names
+//! what is wrong, never a panic.
+
+use serde_json::Value;
+use std::path::Path;
+use std::process::Command;
+
+/// What one run of the binary did.
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs `taskdist` with `args` from the package root, so paths in messages are relative.
+fn taskdist(args: &[&str]) -> Run {
+    let output = Command::new(env!("CARGO_BIN_EXE_taskdist"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("the taskdist binary runs");
+    Run {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// Asserts the run failed as bad input: exit status exactly 2, no panic, nothing on stdout.
+fn assert_bad_input(run: &Run, what: &str) {
+    assert_eq!(
+        run.code,
+        Some(2),
+        "{what}: expected exit 2\nstderr: {}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains("panicked"),
+        "{what}: panicked\n{}",
+        run.stderr
+    );
+    assert!(
+        run.stdout.is_empty(),
+        "{what}: wrote to stdout: {}",
+        run.stdout
+    );
+}
+
+const QUICKSTART: &str = "scenarios/quickstart.toml";
+
+fn plan_json(extra: &[&str]) -> Value {
+    let mut args = vec!["plan", QUICKSTART, "--json"];
+    args.extend_from_slice(extra);
+    let run = taskdist(&args);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    serde_json::from_str(&run.stdout).expect("plan --json prints JSON")
+}
+
+#[test]
+fn quickstart_validates() {
+    let run = taskdist(&["validate", QUICKSTART]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(
+        run.stdout,
+        "OK scenarios/quickstart.toml: 13 tasks, 3 agents, 7 layers\n"
+    );
+    assert!(run.stderr.is_empty(), "{}", run.stderr);
+}
+
+#[test]
+fn every_shipped_scenario_validates() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if !matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("toml" | "json")
+        ) {
+            continue;
+        }
+        let run = taskdist(&["validate", path.to_str().unwrap()]);
+        assert_eq!(run.code, Some(0), "{}: {}", path.display(), run.stderr);
+        checked += 1;
+    }
+    assert!(checked >= 1);
+}
+
+#[test]
+fn quickstart_plan_prints_layers_critical_path_and_bound() {
+    let run = taskdist(&["plan", QUICKSTART]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let out = &run.stdout;
+    assert!(
+        out.starts_with("13 tasks, 20 dependencies, 7 layers, max parallelism 4\n"),
+        "{out}"
+    );
+    assert!(out.contains("\nlayers:\n"), "{out}");
+    assert!(
+        out.contains("signup_form, sessions, fix_login_redirect, password_reset"),
+        "the widest layer is listed: {out}"
+    );
+    assert!(
+        out.contains(
+            "critical path (3h 20m, 7 tasks): auth_schema -> auth_core -> sessions -> oauth \
+             -> integration -> e2e_tests -> deploy_staging"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("total work:    5h 50m"), "{out}");
+    // The scenario declares 3 agents (config.max_agents is 3 too).
+    assert!(out.contains("lower bound:   3h 20m on 3 agents"), "{out}");
+    assert!(
+        out.contains("src/routes/auth.ts"),
+        "the busiest file: {out}"
+    );
+}
+
+#[test]
+fn quickstart_plan_json_has_the_analysis() {
+    let json = plan_json(&[]);
+    for key in [
+        "layers",
+        "critical_path",
+        "lower_bound",
+        "total_work",
+        "max_parallelism",
+        "hot_files",
+    ] {
+        assert!(json.get(key).is_some(), "missing `{key}` in {json:#}");
+    }
+    assert_eq!(json["agents"], 3);
+    assert_eq!(json["layers"].as_array().unwrap().len(), 7);
+    assert_eq!(json["max_parallelism"], 4);
+    assert_eq!(json["critical_path"][0], "auth_schema");
+    assert_eq!(json["critical_path"][6], "deploy_staging");
+    // Seconds: 3h 20m of critical path, 5h 50m of work.
+    assert_eq!(json["critical_path_length"], 12_000.0);
+    assert_eq!(json["total_work"], 21_000.0);
+    assert_eq!(json["lower_bound"], 12_000.0);
+    assert_eq!(json["hot_files"][0]["path"], "src/routes/auth.ts");
+    assert_eq!(json["hot_files"][0]["writers"], 3);
+}
+
+#[test]
+fn on_one_agent_the_lower_bound_is_the_total_work() {
+    let json = plan_json(&["--agents", "1"]);
+    assert_eq!(json["agents"], 1);
+    assert_eq!(json["lower_bound"], json["total_work"]);
+    assert_eq!(json["bound_by"], "work");
+}
+
+#[test]
+fn quickstart_plan_dot_is_graphviz() {
+    let run = taskdist(&["plan", QUICKSTART, "--dot"]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(run.stdout.starts_with("digraph"), "{}", run.stdout);
+    assert!(run.stdout.contains("deploy_staging"));
+    // `docs` is blocked_by, not depends_on, its predecessors: dashed edges.
+    assert!(run.stdout.contains("style=dashed"));
+}
+
+/// Every file in `scenarios/invalid/` with what its error message must contain.
+const INVALID: &[(&str, &[&str])] = &[
+    (
+        "cycle.toml",
+        &[
+            "cycle.toml:8: dependency cycle: schema -> migrations -> seed_data -> schema",
+            "1 error in the scenario",
+        ],
+    ),
+    (
+        "unknown_dependency.toml",
+        &["unknown_dependency.toml:11: task `logout`: depends_on names unknown task `sesions`"],
+    ),
+    (
+        "duplicate_id.toml",
+        &["duplicate_id.toml:12: duplicate task id `auth` (first defined on line 7)"],
+    ),
+    (
+        "no_capable_agent.toml",
+        &["no_capable_agent.toml:23: task `deploy`: no agent can run type `deployment`"],
+    ),
+    ("no_agents.toml", &["the scenario has no agents"]),
+    (
+        "negative_duration.toml",
+        &["task `password_reset`: `estimated_duration`: duration `-15m` is negative"],
+    ),
+    (
+        "non_finite_duration.toml",
+        &[
+            "task `oauth`: `estimated_duration`: duration `inf` is not finite",
+            "task `sessions`: `estimated_duration`: duration `NaN` is not finite",
+        ],
+    ),
+    (
+        "unknown_field.toml",
+        &["unknown_field.toml:13:1: unknown field `priorty`"],
+    ),
+    ("malformed.toml", &["malformed.toml:12:1: "]),
+    (
+        "malformed.json",
+        &["malformed.json:5:69: expected `,` or `}`"],
+    ),
+    (
+        "several_errors.toml",
+        &[
+            "5 errors in the scenario",
+            "several_errors.toml:16: duplicate task id `auth_core`",
+            "several_errors.toml:20: task `tests`: depends_on names unknown task `auth_cor`",
+            "several_errors.toml:26: task `oauth`: `estimated_duration`: duration `-45m` is negative",
+            "several_errors.toml:30: dependency cycle: sessions -> logout -> sessions",
+            "several_errors.toml:40: task `deploy`: no agent can run type `deployment`",
+        ],
+    ),
+];
+
+#[test]
+fn every_invalid_scenario_exits_2_and_names_the_problem() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/invalid");
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.ends_with(".toml") || name.ends_with(".json"))
+        .collect();
+    files.sort();
+    let mut listed: Vec<String> = INVALID.iter().map(|(f, _)| f.to_string()).collect();
+    listed.sort();
+    assert_eq!(
+        files, listed,
+        "each broken scenario needs its expected message here"
+    );
+
+    for (file, expected) in INVALID {
+        let path = format!("scenarios/invalid/{file}");
+        for command in ["validate", "plan"] {
+            let run = taskdist(&[command, &path]);
+            assert_bad_input(&run, &format!("{command} {path}"));
+            assert!(
+                run.stderr.starts_with(&format!("error: {path}")),
+                "{command} {path}: the message names the file\n{}",
+                run.stderr
+            );
+            for needle in *expected {
+                assert!(
+                    run.stderr.contains(needle),
+                    "{command} {path}: expected `{needle}` in\n{}",
+                    run.stderr
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn unreadable_paths_exit_2() {
+    let cases = [
+        ("scenarios/no_such_file.toml", "No such file"),
+        ("scenarios/invalid", "is a directory"),
+        ("Cargo.lock", "unknown scenario format"),
+    ];
+    for (path, needle) in cases {
+        for command in ["validate", "plan"] {
+            let run = taskdist(&[command, path]);
+            assert_bad_input(&run, &format!("{command} {path}"));
+            assert!(
+                run.stderr.contains(needle),
+                "{command} {path}: expected `{needle}` in\n{}",
+                run.stderr
+            );
+        }
+    }
+    // --format overrides the extension: Cargo.toml is TOML, but not a scenario.
+    let run = taskdist(&["validate", "--format", "toml", "Cargo.toml"]);
+    assert_bad_input(&run, "validate --format toml Cargo.toml");
+    assert!(run.stderr.contains("unknown field"), "{}", run.stderr);
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    for args in [
+        &["plan", QUICKSTART, "--agents", "0"][..],
+        &["plan", QUICKSTART, "--json", "--dot"],
+        &["validate"],
+        &["no-such-command"],
+    ] {
+        let run = taskdist(args);
+        assert_bad_input(&run, &args.join(" "));
+    }
+}
