@@ -661,7 +661,8 @@ depends_on = ["auth"]
 
     #[test]
     fn a_huge_agent_count_is_an_issue_not_an_allocation() {
-        let text = "[[agents]]\ncount = 4000000000\n[[tasks]]\nid = \"a\"\nestimated_duration = 1\n";
+        let text =
+            "[[agents]]\ncount = 4000000000\n[[tasks]]\nid = \"a\"\nestimated_duration = 1\n";
         let (scenario, issues) = Scenario::parse(text, Format::Toml, "x.toml").unwrap();
         assert!(scenario.agents.is_empty());
         assert!(issues[0].to_string().contains("`count`"), "{issues:?}");
