@@ -246,7 +246,7 @@ impl Scenario {
             Format::Json => serde_json::from_str(text).map_err(|e| ScenarioError::Syntax {
                 origin: origin.to_string(),
                 line: e.line().max(1),
-                column: e.column().max(1),
+                column: json_column(text, e.line(), e.column()),
                 message: strip_json_position(&e.to_string()),
             })?,
         };
@@ -538,15 +538,29 @@ fn resolve_task(
     }
 }
 
-/// 1-based line and column of a byte offset.
+/// 1-based line and column of a byte offset; the column counts characters, as editors do.
 fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
+    let mut end = offset.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let before = &text[..end];
     let line = before.matches('\n').count() + 1;
-    let column = before
-        .rfind('\n')
-        .map_or(before.len(), |nl| before.len() - nl - 1)
-        + 1;
+    let line_start = before.rfind('\n').map_or(0, |nl| nl + 1);
+    let column = before[line_start..].chars().count() + 1;
     (line, column)
+}
+
+/// serde_json counts columns in bytes; this is the same position in characters.
+fn json_column(text: &str, line: usize, byte_column: usize) -> usize {
+    let Some(row) = text.lines().nth(line.saturating_sub(1)) else {
+        return byte_column.max(1);
+    };
+    let mut end = byte_column.saturating_sub(1).min(row.len());
+    while !row.is_char_boundary(end) {
+        end -= 1;
+    }
+    row[..end].chars().count() + 1
 }
 
 /// serde_json appends " at line L column C"; the line and column are reported separately.
@@ -655,6 +669,20 @@ depends_on = ["auth"]
                 assert_eq!(line, 4);
                 assert!(message.contains("colour"), "{message}");
             }
+            other => panic!("expected a syntax error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn syntax_error_columns_count_characters() {
+        let text = "[[tasks]]\nid = \"a\"\ntitle = \"éééé\" x\n";
+        match Scenario::parse(text, Format::Toml, "bad.toml") {
+            Err(ScenarioError::Syntax { line, column, .. }) => assert_eq!((line, column), (3, 16)),
+            other => panic!("expected a syntax error, got {other:?}"),
+        }
+        let json = "{\"tasks\": [\n  {\"id\": \"éééé\" x}]}";
+        match Scenario::parse(json, Format::Json, "bad.json") {
+            Err(ScenarioError::Syntax { line, column, .. }) => assert_eq!((line, column), (2, 17)),
             other => panic!("expected a syntax error, got {other:?}"),
         }
     }
