@@ -2,6 +2,17 @@
 //! outside (the built binary or the public library API).
 //!
 //! - `cli`: `taskdist validate` and `taskdist plan` on the shipped scenarios and on every
-//!   deliberately broken scenario in `scenarios/invalid/`.
+//!   deliberately broken scenario in `scenarios/invalid/`;
+//! - `simulate_cli`: `taskdist simulate` end to end (chain makespan, lock serialization,
+//!   bad models);
+//! - `golden`: each shipped scenario's summary against `sim/golden/` (policy regression);
+//! - `determinism`: every run twice, traces, events and output files compared;
+//! - `sweep`: generated scenarios with every fault on, each run audited;
+//! - `support`: shared helpers.
 
 mod cli;
+mod determinism;
+mod golden;
+mod simulate_cli;
+mod support;
+mod sweep;

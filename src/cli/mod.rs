@@ -6,6 +6,7 @@
 //! Bad input never panics.
 
 mod plan;
+mod simulate;
 mod validate;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -38,6 +39,9 @@ pub enum Command {
     /// Analyse a scenario: layers, critical path, total work, lower bound on makespan and the
     /// files that serialize the most work.
     Plan(plan::PlanArgs),
+    /// Simulate a run with seeded durations, failures and crashes; print a summary and,
+    /// with --out, write summary.json, trace.csv and events.jsonl.
+    Simulate(simulate::SimulateArgs),
 }
 
 /// Runs the command and turns its outcome into an exit code, reporting errors on stderr.
@@ -66,6 +70,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
     match cli.command {
         Command::Validate(args) => validate::validate(&args, out),
         Command::Plan(args) => plan::plan(&args, out),
+        Command::Simulate(args) => simulate::simulate(&args, out),
     }
 }
 

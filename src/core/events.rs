@@ -48,11 +48,40 @@ pub enum BlockReason {
         /// The layer running now.
         current: u32,
     },
+    /// Auto-reassignment is off and the agent the task stays with is idle, but may not
+    /// start work while `max_agents` other agents are busy.
+    AgentLimit {
+        /// The limit.
+        max_agents: u32,
+    },
     /// Auto-reassignment is off and the agent the task stays with is busy or away.
     WaitingForAgent {
         /// That agent.
         agent: Arc<str>,
     },
+}
+
+impl BlockReason {
+    /// A short label for traces: `lock:<file>`, `writer_waiting:<file>`,
+    /// `no_capable_agent`, `layer_barrier`, `agent_limit` or `agent:<id>`.
+    pub fn label(&self) -> String {
+        match self {
+            BlockReason::Lock { file, .. } => format!("lock:{file}"),
+            BlockReason::WriterWaiting { file } => format!("writer_waiting:{file}"),
+            BlockReason::NoCapableAgent { .. } => "no_capable_agent".to_string(),
+            BlockReason::LayerBarrier { .. } => "layer_barrier".to_string(),
+            BlockReason::AgentLimit { .. } => "agent_limit".to_string(),
+            BlockReason::WaitingForAgent { agent } => format!("agent:{agent}"),
+        }
+    }
+
+    /// Whether the task waits for a file lock (the time counts as lock wait).
+    pub fn is_lock(&self) -> bool {
+        matches!(
+            self,
+            BlockReason::Lock { .. } | BlockReason::WriterWaiting { .. }
+        )
+    }
 }
 
 /// Totals by state and where the run stands.
@@ -84,8 +113,6 @@ pub struct Progress {
     pub active_agents: usize,
     /// Agents up with nothing to run.
     pub idle_agents: usize,
-    /// Agents up but beyond `max_agents`, waiting to take over.
-    pub standby_agents: usize,
     /// Milliseconds since the start.
     pub elapsed: Time,
     /// Rough milliseconds still to go: the longer of the longest remaining path and the
@@ -111,13 +138,6 @@ pub enum EventKind {
         capabilities: Option<Vec<TaskType>>,
         /// Attempts at once.
         max_concurrent_tasks: u32,
-        /// Beyond `max_agents`: kept in reserve until an active agent leaves.
-        standby: bool,
-    },
-    /// A standby agent took over from one that left.
-    AgentActivated {
-        /// Its id.
-        agent: Arc<str>,
     },
     /// An agent left on purpose.
     AgentUnregistered {

@@ -25,7 +25,7 @@
 //! - A task takes all its file locks at once or none; a task whose locks are busy is parked
 //!   on the file and the agent takes other work; waiting writers go before new readers.
 //! - Capabilities are requirements; no agent runs more than `max_concurrent_tasks`; at most
-//!   `max_agents` agents work, the rest stand by.
+//!   `max_agents` agents hold work at once (an idle agent waits while that many are busy).
 //! - A failed or timed-out attempt is retried after an exponential backoff with
 //!   deterministic jitter, on an agent that has not failed the task when one is free, until
 //!   `max_retries_per_task` retries are spent. The attempts of an agent that leaves or stops
@@ -36,8 +36,10 @@
 //!
 //! Each input, deadline and decision costs O(log n) in the number of tasks, plus O(k log n)
 //! for k tasks it makes ready, skips or wakes from a released lock; no operation scans the
-//! plan. Ready tasks live in one ordered set per task type and idle agents in one ordered
-//! set per type they can run, so picking the next assignment looks at seven heads.
+//! plan. Ready tasks live in one ordered set per task type and agents with a free slot in
+//! ordered sets per type they can run (those already working and those with nothing to
+//! do apart, for the `max_agents` limit), so picking the next assignment looks at a few
+//! heads per type.
 
 mod context;
 mod events;
@@ -130,8 +132,6 @@ struct TaskState {
 struct AgentState {
     spec: AgentSpec,
     up: bool,
-    /// Working, as opposed to standing by beyond `max_agents`.
-    active: bool,
     /// Faster agents first: `u64::MAX - speed.to_bits()` (positive floats order as bits).
     rank: u64,
     running: Vec<TaskIdx>,
@@ -166,14 +166,17 @@ pub struct Scheduler {
     counts: [usize; TaskStatus::COUNT],
     agents: Vec<AgentState>,
     agent_ids: BTreeMap<Arc<str>, AgentIdx>,
-    active_agents: usize,
-    /// Active agents running at least one attempt.
+    up_agents: usize,
+    /// Agents running at least one attempt; at most `max_agents`.
     busy_agents: usize,
-    standby: BTreeSet<AgentIdx>,
-    /// Up, active agents able to run each type.
+    /// Up agents able to run each type.
     capable: [u32; 7],
     ready: [BTreeSet<ReadyKey>; 7],
-    idle: [BTreeSet<IdleKey>; 7],
+    /// Agents with a free slot that already run something, per type they can run.
+    idle_working: [BTreeSet<IdleKey>; 7],
+    /// Agents that run nothing, per type they can run: usable while fewer than
+    /// `max_agents` agents are busy.
+    idle_empty: [BTreeSet<IdleKey>; 7],
     locks: LockTable,
     timers: Timers,
     board: Board,
@@ -191,6 +194,9 @@ pub struct Scheduler {
     stall_reported: bool,
     shutting_down: bool,
     woken: Vec<TaskIdx>,
+    /// Tasks that stay with an idle agent which may not start work while `max_agents`
+    /// others are busy; woken when one of those frees its place.
+    limit_waiters: Vec<TaskIdx>,
     decisions: VecDeque<Decision>,
     events: VecDeque<Event>,
 }
@@ -234,12 +240,12 @@ impl Scheduler {
             counts,
             agents: Vec::new(),
             agent_ids: BTreeMap::new(),
-            active_agents: 0,
+            up_agents: 0,
             busy_agents: 0,
-            standby: BTreeSet::new(),
             capable: [0; 7],
             ready: Default::default(),
-            idle: Default::default(),
+            idle_working: Default::default(),
+            idle_empty: Default::default(),
             timers: Timers::default(),
             board: Board::default(),
             layers,
@@ -252,6 +258,7 @@ impl Scheduler {
             stall_reported: false,
             shutting_down: false,
             woken: Vec::new(),
+            limit_waiters: Vec::new(),
             decisions: VecDeque::new(),
             events: VecDeque::new(),
         };
@@ -352,7 +359,7 @@ impl Scheduler {
     /// Totals by state, the current layer, agents, elapsed and estimated remaining time.
     pub fn progress(&self) -> Progress {
         let busy = self.busy_agents;
-        let idle = self.active_agents - busy;
+        let idle = self.up_agents - busy;
         let longest = self.open_levels.keys().next_back().copied();
         let estimated_remaining = longest.map(|path| {
             let slots = (busy + idle).max(1) as Time;
@@ -372,7 +379,6 @@ impl Scheduler {
             total_layers: self.layers.len(),
             active_agents: busy,
             idle_agents: idle,
-            standby_agents: self.standby.len(),
             elapsed: self.now,
             estimated_remaining: if self.is_finished() {
                 Some(0)
@@ -534,7 +540,6 @@ impl Scheduler {
                     rank: u64::MAX - spec.speed.to_bits(),
                     spec,
                     up: true,
-                    active: false,
                     running: Vec::new(),
                     heartbeat_deadline: 0,
                     heartbeat_armed: false,
@@ -543,7 +548,6 @@ impl Scheduler {
                 a
             }
         };
-        let standby = self.active_agents >= self.config.max_agents as usize;
         let spec = &self.agents[a.ix()].spec;
         self.emit(EventKind::AgentRegistered {
             agent: spec.id.clone(),
@@ -551,21 +555,8 @@ impl Scheduler {
             agent_type: spec.agent_type.clone(),
             capabilities: spec.capabilities.clone(),
             max_concurrent_tasks: spec.max_concurrent_tasks,
-            standby,
         });
-        if standby {
-            self.standby.insert(a);
-        } else {
-            self.activate(a);
-        }
-        self.touch(a);
-    }
-
-    fn activate(&mut self, a: AgentIdx) {
-        let agent = &mut self.agents[a.ix()];
-        debug_assert!(agent.up && !agent.active);
-        agent.active = true;
-        self.active_agents += 1;
+        self.up_agents += 1;
         for ty in TaskType::ALL {
             if self.agents[a.ix()].spec.can_run(ty) {
                 self.capable[ty.index()] += 1;
@@ -573,6 +564,7 @@ impl Scheduler {
         }
         self.list_idle(a);
         self.wake_agent_waiters(a);
+        self.touch(a);
     }
 
     /// Takes an agent out of service: `lost` when it went silent, else it left. Its
@@ -591,18 +583,14 @@ impl Scheduler {
         self.unlist_idle(a);
         let agent = &mut self.agents[a.ix()];
         agent.up = false;
-        let was_active = std::mem::replace(&mut agent.active, false);
         let was_busy = !agent.running.is_empty();
-        self.standby.remove(&a);
-        if was_active {
-            self.active_agents -= 1;
-            if was_busy {
-                self.busy_agents -= 1;
-            }
-            for ty in TaskType::ALL {
-                if self.agents[a.ix()].spec.can_run(ty) {
-                    self.capable[ty.index()] -= 1;
-                }
+        if was_busy {
+            self.one_less_busy();
+        }
+        self.up_agents -= 1;
+        for ty in TaskType::ALL {
+            if self.agents[a.ix()].spec.can_run(ty) {
+                self.capable[ty.index()] -= 1;
             }
         }
         let running = self.agents[a.ix()].running.clone();
@@ -628,13 +616,6 @@ impl Scheduler {
                 self.wait_for_agent(t, a);
             }
         }
-        if was_active && let Some(&next) = self.standby.iter().next() {
-            self.standby.remove(&next);
-            self.emit(EventKind::AgentActivated {
-                agent: self.agents[next.ix()].spec.id.clone(),
-            });
-            self.activate(next);
-        }
     }
 
     fn touch(&mut self, a: AgentIdx) {
@@ -657,18 +638,41 @@ impl Scheduler {
         (agent.rank, agent.running.len() as u32, a)
     }
 
-    fn can_take_more(&self, a: AgentIdx) -> bool {
+    /// Whether the agent has a free slot (regardless of the `max_agents` limit).
+    fn has_free_slot(&self, a: AgentIdx) -> bool {
         let agent = &self.agents[a.ix()];
-        agent.up && agent.active && (agent.running.len() as u32) < agent.spec.max_concurrent_tasks
+        agent.up && (agent.running.len() as u32) < agent.spec.max_concurrent_tasks
     }
 
-    /// Puts the agent in the idle set of each type it runs, if it has a free slot.
+    /// Whether as many agents as `max_agents` are busy: then only those may take more.
+    fn at_agent_limit(&self) -> bool {
+        self.busy_agents >= self.config.max_agents as usize
+    }
+
+    /// Whether the agent may take one more attempt now.
+    fn can_take_more(&self, a: AgentIdx) -> bool {
+        self.has_free_slot(a) && (!self.agents[a.ix()].running.is_empty() || !self.at_agent_limit())
+    }
+
+    /// Whether some agent that can run type `ty` may take an attempt now.
+    fn type_has_taker(&self, ty: usize) -> bool {
+        !self.idle_working[ty].is_empty()
+            || (!self.at_agent_limit() && !self.idle_empty[ty].is_empty())
+    }
+
+    /// Puts the agent in the idle sets of each type it runs, if it has a free slot.
     fn list_idle(&mut self, a: AgentIdx) {
-        if self.can_take_more(a) {
+        if self.has_free_slot(a) {
             let key = self.idle_key(a);
+            let working = !self.agents[a.ix()].running.is_empty();
             for ty in TaskType::ALL {
                 if self.agents[a.ix()].spec.can_run(ty) {
-                    self.idle[ty.index()].insert(key);
+                    let set = if working {
+                        &mut self.idle_working[ty.index()]
+                    } else {
+                        &mut self.idle_empty[ty.index()]
+                    };
+                    set.insert(key);
                 }
             }
         }
@@ -678,7 +682,20 @@ impl Scheduler {
     fn unlist_idle(&mut self, a: AgentIdx) {
         let key = self.idle_key(a);
         for ty in TaskType::ALL {
-            self.idle[ty.index()].remove(&key);
+            self.idle_working[ty.index()].remove(&key);
+            self.idle_empty[ty.index()].remove(&key);
+        }
+    }
+
+    /// An agent stopped being busy; if that lifts the `max_agents` limit, the tasks that
+    /// waited for their idle agent to be allowed to work are queued again.
+    fn one_less_busy(&mut self) {
+        let was_at_limit = self.at_agent_limit();
+        self.busy_agents -= 1;
+        if was_at_limit && !self.at_agent_limit() {
+            for t in std::mem::take(&mut self.limit_waiters) {
+                self.enqueue(t);
+            }
         }
     }
 
@@ -776,7 +793,7 @@ impl Scheduler {
         loop {
             let mut best: Option<(ReadyKey, usize)> = None;
             for ty in 0..TaskType::ALL.len() {
-                if self.idle[ty].is_empty() {
+                if !self.type_has_taker(ty) {
                     continue;
                 }
                 if let Some(&key) = self.ready[ty].first()
@@ -789,8 +806,19 @@ impl Scheduler {
             self.ready[ty].remove(&key);
             let t = key.2;
             let pinned = self.tasks[t.ix()].pinned;
-            if pinned != NO_AGENT && !self.can_take_more(AgentIdx(pinned)) {
+            if pinned != NO_AGENT && !self.has_free_slot(AgentIdx(pinned)) {
                 self.wait_for_agent(t, AgentIdx(pinned));
+                continue;
+            }
+            if pinned != NO_AGENT && !self.can_take_more(AgentIdx(pinned)) {
+                self.set_status(t, TaskStatus::Blocked);
+                self.limit_waiters.push(t);
+                self.emit(EventKind::TaskBlocked {
+                    task: self.plan.task(t).id.clone(),
+                    reason: BlockReason::AgentLimit {
+                        max_agents: self.config.max_agents,
+                    },
+                });
                 continue;
             }
             let plan = self.plan.clone();
@@ -808,20 +836,23 @@ impl Scheduler {
         }
     }
 
-    /// The first idle agent of the type (fastest, least loaded) that has not failed this
-    /// task; the first of all if every idle one has.
+    /// The first agent of the type that may take work (fastest, least loaded, lowest
+    /// index) and has not failed this task; the first of all if every one has.
     fn choose_agent(&self, t: TaskIdx, ty: usize) -> AgentIdx {
+        let working = self.idle_working[ty].iter();
+        let empty = if self.at_agent_limit() {
+            None
+        } else {
+            Some(self.idle_empty[ty].iter())
+        };
+        let mut takers = merge_sorted(working, empty.into_iter().flatten()).map(|&(_, _, a)| a);
         let failed_on = &self.tasks[t.ix()].failed_on;
-        let mut idle = self.idle[ty].iter().map(|&(_, _, a)| a);
-        let first = idle
-            .clone()
-            .next()
-            .expect("dispatch picks types with idle agents");
-        if failed_on.is_empty() {
+        let first = takers.next().expect("dispatch picks types with takers");
+        if failed_on.is_empty() || !failed_on.contains(&first) {
             return first;
         }
         // At most |failed_on| + 1 agents are looked at.
-        idle.find(|a| !failed_on.contains(a)).unwrap_or(first)
+        takers.find(|a| !failed_on.contains(a)).unwrap_or(first)
     }
 
     fn park_on_lock(&mut self, t: TaskIdx, conflict: Conflict) {
@@ -850,6 +881,7 @@ impl Scheduler {
         self.unlist_idle(a);
         if self.agents[a.ix()].running.is_empty() {
             self.busy_agents += 1;
+            debug_assert!(self.busy_agents <= self.config.max_agents as usize);
         }
         self.agents[a.ix()].running.push(t);
         self.list_idle(a);
@@ -909,8 +941,8 @@ impl Scheduler {
             .position(|&r| r == t)
             .expect("a running task is on its agent's list");
         running.remove(at);
-        if running.is_empty() && self.agents[a.ix()].active {
-            self.busy_agents -= 1;
+        if running.is_empty() && self.agents[a.ix()].up {
+            self.one_less_busy();
         }
         self.list_idle(a);
         let plan = self.plan.clone();
@@ -1358,6 +1390,10 @@ impl Scheduler {
         }
         for agent in &self.agents {
             if let Some(&t) = agent.waiting.first() {
+                debug_assert!(
+                    !agent.up,
+                    "an up agent with nothing running has woken its waiters"
+                );
                 return format!(
                     "no progress possible: task `{}` waits for agent `{}`, which is down (auto-reassignment is off)",
                     self.plan.task(t).id,
@@ -1370,6 +1406,20 @@ impl Scheduler {
             self.tasks.len() - self.terminal()
         )
     }
+}
+
+/// Merges two ascending iterators into one ascending iterator.
+fn merge_sorted<'a, T: Ord + 'a>(
+    a: impl Iterator<Item = &'a T>,
+    b: impl Iterator<Item = &'a T>,
+) -> impl Iterator<Item = &'a T> {
+    let mut a = a.peekable();
+    let mut b = b.peekable();
+    std::iter::from_fn(move || match (a.peek(), b.peek()) {
+        (Some(x), Some(y)) if y < x => b.next(),
+        (Some(_), _) => a.next(),
+        (None, _) => b.next(),
+    })
 }
 
 /// A 64-bit finalizer (from SplitMix64): spreads the bits of its input so nearby inputs

@@ -476,7 +476,7 @@ fn agents_can_join_and_leave_at_any_time() {
 }
 
 #[test]
-fn max_agents_keeps_extra_agents_on_standby() {
+fn at_most_max_agents_hold_work_at_once() {
     let tasks = (0..3)
         .map(|i| format!("[[tasks]]\nid='t{i}'\nestimated_duration=10\n"))
         .collect::<String>();
@@ -489,13 +489,39 @@ fn max_agents_keeps_extra_agents_on_standby() {
     );
     let agents = h.agents(3);
     assert_eq!(h.assigned().len(), 2, "only max_agents work at once");
-    assert_eq!(h.s.progress().standby_agents, 1);
+    let p = h.s.progress();
+    assert_eq!((p.active_agents, p.idle_agents), (2, 1));
     h.at(5)
         .s
         .handle_input(5, Input::AgentDown { agent: agents[0] });
-    // The standby agent takes over, with the requeued task.
+    // The waiting agent takes over, with the requeued task.
     assert_eq!(h.assigned(), vec![("t0".to_string(), agents[2].0, 2)]);
-    assert_eq!(h.s.progress().standby_agents, 0);
+    h.at(10).succeed("t1");
+    // agents[1] frees its place; it takes t2 itself (still under the limit).
+    assert_eq!(h.assigned(), vec![("t2".to_string(), agents[1].0, 1)]);
+}
+
+#[test]
+fn the_agent_limit_does_not_strand_a_type_only_an_idle_agent_can_run() {
+    let mut h = Harness::new(
+        TYPED,
+        Config {
+            max_agents: 1,
+            ..config()
+        },
+    );
+    let dev = h.agent(AgentSpec::new("dev"));
+    let mut tester = AgentSpec::new("tester");
+    tester.capabilities = Some(vec![TaskType::Testing]);
+    let tester = h.agent(tester);
+    // One agent may work at a time: dev takes the longer feature first...
+    assert_eq!(h.assigned(), vec![("feature".to_string(), dev.0, 1)]);
+    h.at(30).succeed("feature");
+    // ...and the test runs on whichever agent may take it once dev is free.
+    let next = h.assigned();
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].0, "test");
+    let _ = tester;
 }
 
 #[test]

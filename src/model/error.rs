@@ -106,6 +106,18 @@ pub enum IssueKind {
         /// What is allowed.
         message: String,
     },
+    /// A task's estimate is longer than its timeout: every attempt would time out.
+    #[error(
+        "task `{task}`: estimated_duration {estimate} is longer than its timeout {timeout} (raise `timeout` or config.task_timeout)"
+    )]
+    EstimateExceedsTimeout {
+        /// The task.
+        task: String,
+        /// Its estimate, as written back (`"50m"`).
+        estimate: String,
+        /// The timeout that applies to it.
+        timeout: String,
+    },
     /// A task id is empty.
     #[error("a task has an empty id")]
     EmptyId,

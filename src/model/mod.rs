@@ -172,8 +172,9 @@ impl std::str::FromStr for Policy {
 /// original TaskDistributor ignored several of them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Config {
-    /// How many agents may hold work at once (default 5). Agents registered beyond this are
-    /// kept on standby and take over, in registration order, when an active agent leaves.
+    /// How many agents may hold work at once (default 5). More may register: while this many
+    /// are busy, the others wait, and take work as soon as fewer are busy (an agent that
+    /// leaves or is lost frees its place at once).
     pub max_agents: u32,
     /// Failed attempts a task may be retried after its first (default 3; 0 means one
     /// attempt only). Attempts lost with an agent are not charged.

@@ -228,7 +228,11 @@ fn list(ids: &[String]) -> String {
     if ids.len() <= SHOWN {
         ids.join(", ")
     } else {
-        format!("{}, … ({} more)", ids[..SHOWN].join(", "), ids.len() - SHOWN)
+        format!(
+            "{}, … ({} more)",
+            ids[..SHOWN].join(", "),
+            ids.len() - SHOWN
+        )
     }
 }
 
@@ -292,7 +296,10 @@ impl fmt::Display for Analysis {
             }
         )?;
         if self.hot_files.is_empty() {
-            writeln!(f, "\nno file is written by any task: locks serialize nothing")?;
+            writeln!(
+                f,
+                "\nno file is written by any task: locks serialize nothing"
+            )?;
         } else {
             writeln!(f, "\nfiles that serialize the most work:")?;
             for file in &self.hot_files {

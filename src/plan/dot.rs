@@ -19,14 +19,19 @@ impl Plan {
         }
         for t in self.task_indices() {
             for edge in self.succs(t) {
-                graph.add_edge(NodeIndex::new(t.ix()), NodeIndex::new(edge.to.ix()), edge.kind);
+                graph.add_edge(
+                    NodeIndex::new(t.ix()),
+                    NodeIndex::new(edge.to.ix()),
+                    edge.kind,
+                );
             }
         }
         let mut critical = vec![false; self.len()];
         for t in self.critical_path() {
             critical[t.ix()] = true;
         }
-        let edge_attr = |_: &DiGraph<usize, EdgeKind>, e: petgraph::graph::EdgeReference<'_, EdgeKind>| {
+        let edge_attr = |_: &DiGraph<usize, EdgeKind>,
+                         e: petgraph::graph::EdgeReference<'_, EdgeKind>| {
             match e.weight() {
                 EdgeKind::Needs => String::new(),
                 EdgeKind::After => "style=dashed".to_string(),

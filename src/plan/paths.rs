@@ -38,7 +38,10 @@ mod tests {
     fn spellings_of_one_file_agree() {
         assert_eq!(normalize_path("src/auth/auth.ts"), "src/auth/auth.ts");
         assert_eq!(normalize_path("./src//auth/./auth.ts"), "src/auth/auth.ts");
-        assert_eq!(normalize_path("src/components/../auth/auth.ts"), "src/auth/auth.ts");
+        assert_eq!(
+            normalize_path("src/components/../auth/auth.ts"),
+            "src/auth/auth.ts"
+        );
         assert_eq!(normalize_path("src\\auth\\auth.ts"), "src/auth/auth.ts");
         assert_eq!(normalize_path("src/auth/"), "src/auth");
     }

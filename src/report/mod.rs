@@ -45,7 +45,9 @@ pub fn trace_csv(run: &SimRun, plan: &Plan) -> Vec<u8> {
             })
             .expect("writing CSV to memory cannot fail");
     }
-    writer.into_inner().expect("flushing CSV to memory cannot fail")
+    writer
+        .into_inner()
+        .expect("flushing CSV to memory cannot fail")
 }
 
 /// SHA-256 of some bytes, in lowercase hex.

@@ -15,13 +15,15 @@
 //! it: changing the failure model leaves every duration as it was, and a run is the same on
 //! every machine. The core's backoff jitter seed is drawn from its own stream too.
 
+mod audit;
 mod models;
 
+pub use audit::{Violation, audit};
 pub use models::{ContextEffects, Crash, Durations, Params, SimModels};
 
 use crate::core::{
-    AgentIdx, BlockReason, CancelReason, ContextItem, Decision, Event, EventKind, Input,
-    Progress, Scheduler, Stats,
+    AgentIdx, CancelReason, ContextItem, Decision, Event, EventKind, Input, Progress, Scheduler,
+    Stats,
 };
 use crate::model::{AgentSpec, Config, Time};
 use crate::plan::{Plan, TaskIdx};
@@ -122,7 +124,9 @@ pub enum SimError {
         reason: String,
     },
     /// The step limit was reached.
-    #[error("simulation stopped after {steps} steps at {time} ms (raise simulation.max_steps if the plan really needs more)")]
+    #[error(
+        "simulation stopped after {steps} steps at {time} ms (raise simulation.max_steps if the plan really needs more)"
+    )]
     StepLimit {
         /// Steps taken.
         steps: u64,
@@ -260,14 +264,8 @@ pub fn simulate(
         stall_error: None,
     };
     sim.start();
-    let max_steps = models
-        .max_steps
-        .unwrap_or(1_000_000 + 200 * n as u64);
-    let result = sim.run(max_steps, on_event);
-    let steps = match result {
-        Ok(steps) => steps,
-        Err(e) => return Err(e),
-    };
+    let max_steps = models.max_steps.unwrap_or(1_000_000 + 200 * n as u64);
+    let steps = sim.run(max_steps, on_event)?;
     Ok(SimRun {
         seed,
         progress: sim.sched.progress(),
@@ -346,7 +344,13 @@ impl Simulation<'_> {
         let block = self.sim_agents[agent as usize].crashes;
         let x: f64 = Exp1.sample(self.draws.at(Stream::Crash, agent, block));
         let wait = (x * mtbf as f64).round().max(1.0) as Time;
-        self.schedule(from + wait, Happening::Crash { agent, random: true });
+        self.schedule(
+            from + wait,
+            Happening::Crash {
+                agent,
+                random: true,
+            },
+        );
     }
 
     fn run(&mut self, max_steps: u64, on_event: &mut dyn FnMut(&Event)) -> Result<u64, SimError> {
@@ -431,7 +435,14 @@ impl Simulation<'_> {
                 if self.trace[row].attempt != attempt {
                     return;
                 }
-                self.finish_row(task, if ok { Outcome::Succeeded } else { Outcome::Failed });
+                self.finish_row(
+                    task,
+                    if ok {
+                        Outcome::Succeeded
+                    } else {
+                        Outcome::Failed
+                    },
+                );
                 let a = AgentIdx(agent);
                 let input = if ok {
                     Input::TaskSucceeded {
@@ -490,7 +501,8 @@ impl Simulation<'_> {
                 }
                 let a = AgentIdx(agent);
                 if self.sched.agent_is_up(a) {
-                    self.sched.handle_input(self.now, Input::Heartbeat { agent: a });
+                    self.sched
+                        .handle_input(self.now, Input::Heartbeat { agent: a });
                 }
                 if let Some(interval) = self.heartbeat_interval {
                     self.schedule(self.now + interval, Happening::Heartbeat { agent, life });
@@ -529,12 +541,17 @@ impl Simulation<'_> {
             && self.draws.unit(Stream::Share, task.0, attempt) < effects.discovery_probability
         {
             let item = ContextItem::Discovery {
-                summary: format!("{} learned while doing `{}`", self.agents[agent.ix()].id, spec.id),
+                summary: format!(
+                    "{} learned while doing `{}`",
+                    self.agents[agent.ix()].id,
+                    spec.id
+                ),
                 details: String::new(),
                 files: spec.files_to_modify.clone(),
                 confidence: 1.0,
             };
-            self.sched.handle_input(self.now, Input::Share { agent, item });
+            self.sched
+                .handle_input(self.now, Input::Share { agent, item });
         }
         if self.sched.failures(task) > 0 {
             let item = ContextItem::Solution {
@@ -542,7 +559,8 @@ impl Simulation<'_> {
                 summary: format!("how `{}` was made to pass", spec.id),
                 details: String::new(),
             };
-            self.sched.handle_input(self.now, Input::Share { agent, item });
+            self.sched
+                .handle_input(self.now, Input::Share { agent, item });
         }
     }
 
@@ -610,13 +628,7 @@ impl Simulation<'_> {
                 .task_index(task)
                 .expect("events name plan tasks");
             if self.held_since[t.ix()].is_none() {
-                let (label, lock) = match reason {
-                    BlockReason::Lock { file, .. } => (format!("lock:{file}"), true),
-                    BlockReason::WriterWaiting { file } => (format!("writer_waiting:{file}"), true),
-                    BlockReason::NoCapableAgent { .. } => ("no_capable_agent".to_string(), false),
-                    BlockReason::LayerBarrier { .. } => ("layer_barrier".to_string(), false),
-                    BlockReason::WaitingForAgent { agent } => (format!("agent:{agent}"), false),
-                };
+                let (label, lock) = (reason.label(), reason.is_lock());
                 self.held_since[t.ix()] = Some((event.time, label, lock));
             }
         }
@@ -653,9 +665,10 @@ impl Simulation<'_> {
         let spec = plan.task(t);
         let params = self.models.params(t, spec.task_type);
         let effects = &self.models.context;
-        let mut duration = params
-            .durations
-            .sample(spec.estimated_duration_ms, self.draws.at(Stream::Duration, t.0, a.attempt));
+        let mut duration = params.durations.sample(
+            spec.estimated_duration_ms,
+            self.draws.at(Stream::Duration, t.0, a.attempt),
+        );
         let mut p_fail = params.failure_probability;
         if !a.context.discoveries.is_empty() {
             duration *= effects.discovery_speedup;
@@ -719,7 +732,8 @@ mod tests {
         let (scenario, issues) = Scenario::parse(text, Format::Toml, "t.toml").unwrap();
         let (scenario, plan) = Plan::from_scenario(scenario, issues).unwrap();
         let models =
-            SimModels::resolve(scenario.file.simulation.as_ref(), scenario.time_unit, &plan).unwrap();
+            SimModels::resolve(scenario.file.simulation.as_ref(), scenario.time_unit, &plan)
+                .unwrap();
         (scenario, Arc::new(plan), models)
     }
 
@@ -769,7 +783,11 @@ mod tests {
                 "[[tasks]]\nid='t{i}'\nestimated_duration='{}m'\nfiles_to_modify=['f{}']\n{}",
                 5 + i % 7,
                 i % 5,
-                if i >= 4 { format!("depends_on=['t{}']\n", i / 4) } else { String::new() }
+                if i >= 4 {
+                    format!("depends_on=['t{}']\n", i / 4)
+                } else {
+                    String::new()
+                }
             );
         }
         text
@@ -830,7 +848,10 @@ mod tests {
                             l.file == m.file && (l.mode, m.mode) != (LockMode::Read, LockMode::Read)
                         })
                     });
-                    assert!(!(overlap && shared && x.task != y.task), "seed {seed}: {x:?} and {y:?}");
+                    assert!(
+                        !(overlap && shared && x.task != y.task),
+                        "seed {seed}: {x:?} and {y:?}"
+                    );
                 }
             }
         }
@@ -842,8 +863,15 @@ mod tests {
             [simulation]\ncrashes=[{agent='only', at='5m'}]\n\
             [[tasks]]\nid='a'\nestimated_duration='10m'\n[[tasks]]\nid='b'\nestimated_duration='1m'\ndepends_on=['a']\n";
         let (scenario, plan, models) = load(text);
-        let err = simulate(plan, scenario.config.clone(), scenario.agents.clone(), &models, 0, &mut |_| {})
-            .unwrap_err();
+        let err = simulate(
+            plan,
+            scenario.config.clone(),
+            scenario.agents.clone(),
+            &models,
+            0,
+            &mut |_| {},
+        )
+        .unwrap_err();
         match err {
             SimError::Stalled { reason, .. } => assert!(reason.contains("`a`"), "{reason}"),
             other => panic!("{other:?}"),

@@ -139,7 +139,8 @@ impl SimModels {
             match plan.task_index(id) {
                 Some(t) => {
                     let ty = plan.task(t).task_type;
-                    let params = check.apply(&by_type[ty.index()], o, &format!("simulation.tasks.{id}"));
+                    let params =
+                        check.apply(&by_type[ty.index()], o, &format!("simulation.tasks.{id}"));
                     by_task.insert(t, params);
                 }
                 None => check.issues.push(Issue::new(
@@ -158,10 +159,17 @@ impl SimModels {
         }
         let crash_recovery =
             check.duration(file.crash_recovery.as_ref(), "simulation", "crash_recovery");
-        let heartbeat_interval =
-            check.duration(file.heartbeat_interval.as_ref(), "simulation", "heartbeat_interval");
+        let heartbeat_interval = check.duration(
+            file.heartbeat_interval.as_ref(),
+            "simulation",
+            "heartbeat_interval",
+        );
         if heartbeat_interval == Some(0) {
-            check.bad("simulation", "heartbeat_interval", "must be longer than zero");
+            check.bad(
+                "simulation",
+                "heartbeat_interval",
+                "must be longer than zero",
+            );
         }
         let mut crashes = Vec::new();
         for crash in &file.crashes {
@@ -170,14 +178,19 @@ impl SimModels {
                 check.bad(&owner, "agent", "names no agent of the scenario");
             }
             let at = check.duration(Some(&crash.at), &owner, "at").unwrap_or(0);
-            let recover_after = check.duration(crash.recover_after.as_ref(), &owner, "recover_after");
+            let recover_after =
+                check.duration(crash.recover_after.as_ref(), &owner, "recover_after");
             crashes.push(Crash {
                 agent: crash.agent.clone(),
                 at,
                 recover_after,
             });
         }
-        let context = check.context(file.context.as_ref().unwrap_or(&ContextModelFile::default()));
+        let context = check.context(
+            file.context
+                .as_ref()
+                .unwrap_or(&ContextModelFile::default()),
+        );
         if issues.is_empty() {
             Ok(SimModels {
                 seed: file.seed.unwrap_or(0),
@@ -193,6 +206,19 @@ impl SimModels {
         } else {
             Err(issues)
         }
+    }
+
+    /// The models of a loaded scenario; problems are reported like any scenario error.
+    pub fn for_scenario(
+        scenario: &crate::model::Scenario,
+        plan: &Plan,
+    ) -> Result<SimModels, crate::model::ScenarioError> {
+        SimModels::resolve(scenario.file.simulation.as_ref(), scenario.time_unit, plan).map_err(
+            |issues| crate::model::ScenarioError::Invalid {
+                origin: scenario.source.origin.clone(),
+                issues,
+            },
+        )
     }
 
     /// The parameters for a task: its own overrides, else its type's, else the global ones.
@@ -253,7 +279,13 @@ impl Checker<'_> {
         }
     }
 
-    fn probability(&mut self, value: Option<f64>, owner: &str, field: &'static str, default: f64) -> f64 {
+    fn probability(
+        &mut self,
+        value: Option<f64>,
+        owner: &str,
+        field: &'static str,
+        default: f64,
+    ) -> f64 {
         match value {
             Some(p) if (0.0..=1.0).contains(&p) => p,
             Some(p) => {
@@ -264,11 +296,21 @@ impl Checker<'_> {
         }
     }
 
-    fn factor(&mut self, value: Option<f64>, owner: &str, field: &'static str, default: f64) -> f64 {
+    fn factor(
+        &mut self,
+        value: Option<f64>,
+        owner: &str,
+        field: &'static str,
+        default: f64,
+    ) -> f64 {
         match value {
             Some(f) if f.is_finite() && f >= 0.0 => f,
             Some(f) => {
-                self.bad(owner, field, &format!("must be a non-negative number, not {f}"));
+                self.bad(
+                    owner,
+                    field,
+                    &format!("must be a non-negative number, not {f}"),
+                );
                 default
             }
             None => default,
@@ -288,8 +330,18 @@ impl Checker<'_> {
                 "failure_probability",
                 base.failure_probability,
             ),
-            failed_fraction: self.probability(o.failed_fraction, owner, "failed_fraction", base.failed_fraction),
-            hang_probability: self.probability(o.hang_probability, owner, "hang_probability", base.hang_probability),
+            failed_fraction: self.probability(
+                o.failed_fraction,
+                owner,
+                "failed_fraction",
+                base.failed_fraction,
+            ),
+            hang_probability: self.probability(
+                o.hang_probability,
+                owner,
+                "hang_probability",
+                base.hang_probability,
+            ),
         }
     }
 
@@ -329,10 +381,30 @@ impl Checker<'_> {
     fn context(&mut self, file: &ContextModelFile) -> ContextEffects {
         let owner = "simulation.context";
         ContextEffects {
-            discovery_probability: self.probability(file.discovery_probability, owner, "discovery_probability", 0.5),
-            discovery_speedup: self.factor(file.discovery_speedup, owner, "discovery_speedup", 0.85),
-            solution_failure_factor: self.factor(file.solution_failure_factor, owner, "solution_failure_factor", 0.5),
-            error_failure_factor: self.factor(file.error_failure_factor, owner, "error_failure_factor", 0.8),
+            discovery_probability: self.probability(
+                file.discovery_probability,
+                owner,
+                "discovery_probability",
+                0.5,
+            ),
+            discovery_speedup: self.factor(
+                file.discovery_speedup,
+                owner,
+                "discovery_speedup",
+                0.85,
+            ),
+            solution_failure_factor: self.factor(
+                file.solution_failure_factor,
+                owner,
+                "solution_failure_factor",
+                0.5,
+            ),
+            error_failure_factor: self.factor(
+                file.error_failure_factor,
+                owner,
+                "error_failure_factor",
+                0.8,
+            ),
         }
     }
 }

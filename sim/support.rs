@@ -1,0 +1,84 @@
+//! Shared helpers of the simulation tests: load a shipped scenario and run it the way
+//! `taskdist simulate` does, keeping the events.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use taskdist::core::Event;
+use taskdist::model::{Config, Scenario};
+use taskdist::plan::Plan;
+use taskdist::report::{Summary, trace_csv};
+use taskdist::sim::{SimModels, SimRun, simulate};
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The shipped scenarios (scenarios/*.toml, not the deliberately invalid ones), by name.
+pub fn shipped_scenarios() -> Vec<(String, PathBuf)> {
+    let mut found: Vec<(String, PathBuf)> = std::fs::read_dir(root().join("scenarios"))
+        .expect("scenarios/ exists")
+        .map(|e| e.expect("readable entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .map(|p| (p.file_stem().unwrap().to_string_lossy().into_owned(), p))
+        .collect();
+    found.sort();
+    found
+}
+
+/// A finished simulation with everything the checks need.
+pub struct Outcome {
+    pub plan: Arc<Plan>,
+    pub config: Config,
+    pub run: SimRun,
+    pub events: Vec<Event>,
+    pub trace: Vec<u8>,
+    pub summary: Summary,
+}
+
+/// Loads and simulates a scenario file at its own seed (or `seed`).
+pub fn simulate_file(path: &Path, seed: Option<u64>) -> Outcome {
+    let (scenario, plan) = Plan::load(path).unwrap_or_else(|e| panic!("{e}"));
+    simulate_scenario(&scenario, plan, seed)
+}
+
+/// Simulates a loaded scenario with its own agents and config.
+pub fn simulate_scenario(scenario: &Scenario, plan: Plan, seed: Option<u64>) -> Outcome {
+    let models = SimModels::for_scenario(scenario, &plan).unwrap_or_else(|e| panic!("{e}"));
+    let seed = seed.unwrap_or(models.seed);
+    let plan = Arc::new(plan);
+    let mut events = Vec::new();
+    let run = simulate(
+        plan.clone(),
+        scenario.config.clone(),
+        scenario.agents.clone(),
+        &models,
+        seed,
+        &mut |e| events.push(e.clone()),
+    )
+    .unwrap_or_else(|e| {
+        // The last events usually show how the run got stuck.
+        let tail: Vec<String> = events
+            .iter()
+            .rev()
+            .take(25)
+            .rev()
+            .map(|e| serde_json::to_string(e).unwrap())
+            .collect();
+        panic!(
+            "{}: {e}\nlast events:\n{}",
+            scenario.source.origin,
+            tail.join("\n")
+        )
+    });
+    let trace = trace_csv(&run, &plan);
+    let summary = Summary::new(&run, &plan, &scenario.config, &trace);
+    Outcome {
+        plan,
+        config: scenario.config.clone(),
+        run,
+        events,
+        trace,
+        summary,
+    }
+}

@@ -1,0 +1,134 @@
+//! `taskdist simulate FILE`: one deterministic simulated run, its summary, and with
+//! `--out DIR` the files `summary.json`, `trace.csv` and `events.jsonl`.
+
+use super::ScenarioArgs;
+use anyhow::Context;
+use clap::Args;
+use std::fs::{self, File};
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use taskdist::model::{Config, Policy};
+use taskdist::report::{Summary, trace_csv};
+use taskdist::sim::{SimModels, scale_agents, simulate as run_simulation};
+
+/// Arguments of `taskdist simulate`.
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    #[command(flatten)]
+    scenario: ScenarioArgs,
+    /// Run with N agents, repeating the scenario's agent list in order (a mix of
+    /// capabilities keeps its proportions); also sets max_agents to N
+    /// [default: the scenario's agents].
+    #[arg(long, short = 'n', value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    agents: Option<u32>,
+    /// Master seed of every random draw [default: simulation.seed, else 0].
+    #[arg(long, value_name = "S")]
+    seed: Option<u64>,
+    /// Dispatch policy [default: config.policy].
+    #[arg(long, value_name = "P", value_parser = parse_policy)]
+    policy: Option<Policy>,
+    /// Write summary.json, trace.csv and events.jsonl into this directory.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Print the summary as JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_policy(text: &str) -> Result<Policy, String> {
+    text.parse()
+}
+
+/// Runs the simulation and reports it.
+pub fn simulate(args: &SimulateArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    let (scenario, plan) = args.scenario.load()?;
+    let models = SimModels::for_scenario(&scenario, &plan)?;
+    let seed = args.seed.unwrap_or(models.seed);
+    let mut config: Config = scenario.config.clone();
+    if let Some(policy) = args.policy {
+        config.policy = policy;
+    }
+    let agents = match args.agents {
+        Some(n) => {
+            config.max_agents = n;
+            scale_agents(&scenario.agents, n as usize)
+        }
+        None => scenario.agents.clone(),
+    };
+    let plan = Arc::new(plan);
+
+    let mut events = match &args.out {
+        Some(dir) => {
+            fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            let path = dir.join("events.jsonl");
+            let file =
+                File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+            Some((BufWriter::new(file), path))
+        }
+        None => None,
+    };
+    let mut write_error: Option<std::io::Error> = None;
+    let mut on_event = |event: &taskdist::core::Event| {
+        if let Some((writer, _)) = events.as_mut()
+            && write_error.is_none()
+        {
+            let line = serde_json::to_string(event).expect("events serialize");
+            if let Err(e) = writeln!(writer, "{line}") {
+                write_error = Some(e);
+            }
+        }
+    };
+    let reproduce = format!(
+        "taskdist simulate {} --seed {seed}{}{}",
+        args.scenario.file.display(),
+        args.agents
+            .map_or(String::new(), |n| format!(" --agents {n}")),
+        args.policy
+            .map_or(String::new(), |p| format!(" --policy {p}"))
+    );
+    let run = run_simulation(
+        plan.clone(),
+        config.clone(),
+        agents,
+        &models,
+        seed,
+        &mut on_event,
+    )
+    .with_context(|| format!("reproduce with: {reproduce}"))?;
+    if let Some((mut writer, path)) = events {
+        if let Some(e) = write_error {
+            return Err(e).with_context(|| format!("writing {}", path.display()));
+        }
+        writer
+            .flush()
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+
+    let trace = trace_csv(&run, &plan);
+    let summary = Summary::new(&run, &plan, &config, &trace);
+    if let Some(dir) = &args.out {
+        let write = |name: &str, bytes: &[u8]| {
+            let path = dir.join(name);
+            fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))
+        };
+        write("trace.csv", &trace)?;
+        let mut json = serde_json::to_string_pretty(&summary)?;
+        json.push('\n');
+        write("summary.json", json.as_bytes())?;
+    }
+    if args.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&summary)?)?;
+    } else {
+        writeln!(out, "{summary}")?;
+        match &args.out {
+            Some(dir) => writeln!(
+                out,
+                "wrote {0}/summary.json, {0}/trace.csv, {0}/events.jsonl",
+                dir.display()
+            )?,
+            None => writeln!(out, "reproduce: {reproduce}")?,
+        }
+    }
+    Ok(())
+}
