@@ -5,4 +5,6 @@ pub mod core;
 pub mod model;
 pub mod plan;
 pub mod report;
+pub mod runtime;
 pub mod sim;
+pub mod store;

@@ -1,0 +1,407 @@
+//! The built-in agent: runs each task's `command` (or the run's `--exec` command) as a
+//! child process in a process group of its own.
+//!
+//! Task data reaches the command only through the environment and files, never by
+//! splicing it into a command line: a task titled `"; rm -rf ~` stays a string.
+//!
+//! | variable | value |
+//! | --- | --- |
+//! | `TASKDIST_TASK_ID`, `TASKDIST_TASK_TITLE`, `TASKDIST_TASK_TYPE`, `TASKDIST_TASK_PRIORITY` | the task's fields |
+//! | `TASKDIST_ATTEMPT` | 1 for the first attempt, then 2, … |
+//! | `TASKDIST_AGENT_ID` | the agent running it |
+//! | `TASKDIST_FILES_TO_MODIFY`, `TASKDIST_FILES_TO_READ` | the task's files, one per line |
+//! | `TASKDIST_ESTIMATED_SECONDS` | the estimate, e.g. `0.250` |
+//! | `TASKDIST_TIMEOUT_SECONDS` | how long the attempt may run |
+//! | `TASKDIST_ATTEMPT_DIR` | this attempt's directory (its `stdout` and `stderr` are there) |
+//! | `TASKDIST_CONTEXT_FILE` | JSON: the task, the attempt and the shared context selected for it |
+//! | `TASKDIST_SHARE_FILE` | where the command may write context items to share, one JSON object per line, e.g. `{"kind":"discovery","summary":"…","files":["src/a.rs"]}` |
+//! | `TASKDIST_RESULT_FILE` | where the command may write a one-line result summary |
+//!
+//! Exit status 0 is success, anything else a failure whose message carries the last line
+//! of stderr. A cancelled attempt (timeout, lost agent, Ctrl-C) gets SIGTERM on its whole
+//! process group, then SIGKILL after a grace period; on Linux each command also dies with
+//! the runner (`PR_SET_PDEATHSIG`), so a killed runner leaves no command behind to finish
+//! work the journal never heard of.
+
+use super::agent::{Agent, BoxFuture, Job, Report};
+use super::error::RunError;
+use crate::core::ContextItem;
+use crate::model::{CommandSpec, SourceInfo, Time};
+use crate::plan::Plan;
+use nix::sys::signal::{Signal, killpg};
+use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
+use nix::unistd::Pid;
+use serde::Serialize;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+use tokio::process::{Child, Command};
+use tokio_util::sync::CancellationToken;
+
+/// How the command agent runs commands.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommandSettings {
+    /// The command of tasks that have none of their own (`--exec`).
+    pub exec: Option<CommandSpec>,
+    /// The working directory of every command.
+    pub workdir: PathBuf,
+    /// How long a cancelled command has between SIGTERM and SIGKILL.
+    pub kill_grace_ms: Time,
+}
+
+impl CommandSettings {
+    /// Commands run in `workdir`, with no `--exec` and a 2 s kill grace.
+    pub fn new(workdir: PathBuf) -> CommandSettings {
+        CommandSettings {
+            exec: None,
+            workdir,
+            kill_grace_ms: 2_000,
+        }
+    }
+
+    /// Checks before anything runs that every task has a command whose program can be
+    /// found; the error names the first task that has not, with its line.
+    pub fn check(&self, plan: &Plan, source: &SourceInfo) -> Result<(), RunError> {
+        let mut missing = plan
+            .task_indices()
+            .filter(|&t| plan.task(t).command.is_none() && self.exec.is_none());
+        if let Some(t) = missing.next() {
+            return Err(RunError::MissingCommand {
+                task: plan.task(t).id.to_string(),
+                line: source.task_line(t.ix()),
+                others: missing.count(),
+            });
+        }
+        for t in plan.task_indices() {
+            let Some(command) = plan.task(t).command.as_ref().or(self.exec.as_ref()) else {
+                continue;
+            };
+            let program = match command {
+                CommandSpec::Shell(_) => "sh",
+                CommandSpec::Argv(argv) => match argv.first() {
+                    Some(program) if !program.is_empty() => program.as_str(),
+                    _ => {
+                        return Err(RunError::CommandNotFound {
+                            task: plan.task(t).id.to_string(),
+                            line: source.task_line(t.ix()),
+                            program: String::new(),
+                        });
+                    }
+                },
+            };
+            if find_program(program, &self.workdir).is_none() {
+                return Err(RunError::CommandNotFound {
+                    task: plan.task(t).id.to_string(),
+                    line: source.task_line(t.ix()),
+                    program: program.to_string(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Where `program` would be found: as a path if it has a `/` (relative to `workdir`),
+/// else on `PATH`.
+fn find_program(program: &str, workdir: &Path) -> Option<PathBuf> {
+    let executable = |path: &Path| {
+        use std::os::unix::fs::PermissionsExt;
+        path.metadata()
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.contains('/') {
+        let path = workdir.join(program);
+        return executable(&path).then_some(path);
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| workdir.join(dir).join(program))
+        .find(|p| executable(p))
+}
+
+/// The built-in agent that runs commands. One value can serve every agent of a run.
+#[derive(Debug, Clone)]
+pub struct CommandAgent {
+    settings: CommandSettings,
+}
+
+impl CommandAgent {
+    /// An agent running commands as `settings` say.
+    pub fn new(settings: CommandSettings) -> CommandAgent {
+        CommandAgent { settings }
+    }
+}
+
+impl Agent for CommandAgent {
+    fn execute<'a>(&'a self, job: Job, cancel: CancellationToken) -> BoxFuture<'a, Report> {
+        Box::pin(self.run(job, cancel))
+    }
+}
+
+/// `TASKDIST_CONTEXT_FILE`'s contents.
+#[derive(Serialize)]
+struct ContextFile<'a> {
+    task: &'a crate::model::TaskSpec,
+    attempt: u32,
+    agent: &'a str,
+    timeout_ms: Time,
+    context: &'a crate::core::Context,
+}
+
+/// Longest result or error message kept from a command's files.
+const MESSAGE_CHARS: usize = 500;
+
+impl CommandAgent {
+    async fn run(&self, job: Job, cancel: CancellationToken) -> Report {
+        let spec = job.spec();
+        let Some(command) = spec.command.as_ref().or(self.settings.exec.as_ref()) else {
+            return failed("the task has no command and the run has no --exec".to_string());
+        };
+        let dir = match &job.dir {
+            Some(dir) => dir.clone(),
+            None => std::env::temp_dir().join(format!(
+                "taskdist-{}-{}-{}",
+                std::process::id(),
+                job.task.0,
+                job.attempt
+            )),
+        };
+        let prepared = prepare(&job, &dir);
+        let (stdout, stderr) = match prepared {
+            Ok(files) => files,
+            Err(e) => return failed(format!("cannot prepare {}: {e}", dir.display())),
+        };
+        let mut cmd = match command {
+            CommandSpec::Shell(line) => {
+                let mut cmd = Command::new("sh");
+                cmd.arg("-c").arg(line);
+                cmd
+            }
+            CommandSpec::Argv(argv) if !argv.is_empty() => {
+                let mut cmd = Command::new(&argv[0]);
+                cmd.args(&argv[1..]);
+                cmd
+            }
+            CommandSpec::Argv(_) => return failed("the task's command is empty".to_string()),
+        };
+        let list = |files: &[String]| files.join("\n");
+        cmd.current_dir(&self.settings.workdir)
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .env("TASKDIST_TASK_ID", &*spec.id)
+            .env("TASKDIST_TASK_TITLE", &spec.title)
+            .env("TASKDIST_TASK_TYPE", spec.task_type.as_str())
+            .env(
+                "TASKDIST_TASK_PRIORITY",
+                format!("{:?}", spec.priority).to_lowercase(),
+            )
+            .env("TASKDIST_ATTEMPT", job.attempt.to_string())
+            .env("TASKDIST_AGENT_ID", &*job.agent_id)
+            .env("TASKDIST_FILES_TO_MODIFY", list(&spec.files_to_modify))
+            .env("TASKDIST_FILES_TO_READ", list(&spec.files_to_read))
+            .env(
+                "TASKDIST_ESTIMATED_SECONDS",
+                secs(spec.estimated_duration_ms),
+            )
+            .env("TASKDIST_TIMEOUT_SECONDS", secs(job.timeout_ms))
+            .env("TASKDIST_ATTEMPT_DIR", &dir)
+            .env("TASKDIST_CONTEXT_FILE", dir.join("context.json"))
+            .env("TASKDIST_SHARE_FILE", dir.join("share.jsonl"))
+            .env("TASKDIST_RESULT_FILE", dir.join("result"))
+            .process_group(0)
+            .kill_on_drop(false);
+        die_with_parent(&mut cmd);
+        let mut child = match cmd.spawn() {
+            Ok(child) => child,
+            Err(e) => {
+                let program = match command {
+                    CommandSpec::Shell(_) => "sh",
+                    CommandSpec::Argv(argv) => argv[0].as_str(),
+                };
+                return failed(format!("cannot start `{program}`: {e}"));
+            }
+        };
+        let pid = Pid::from_raw(child.id().expect("a child not yet waited for has a pid") as i32);
+        job.started();
+        let grace = Duration::from_millis(self.settings.kill_grace_ms);
+        let status = tokio::select! {
+            status = child.wait() => status,
+            () = cancel.cancelled() => {
+                stop_group(pid, &mut child, grace).await;
+                return failed("cancelled".to_string());
+            }
+        };
+        let status = match status {
+            Ok(status) => status,
+            Err(e) => return failed(format!("cannot wait for the command: {e}")),
+        };
+        if status.success() {
+            share_items(&job, &dir);
+            let result = std::fs::read_to_string(dir.join("result"))
+                .ok()
+                .map(|text| clip(text.trim()))
+                .filter(|text| !text.is_empty());
+            Report::Succeeded { result }
+        } else {
+            let mut error = describe(status);
+            if let Some(line) = last_line(&dir.join("stderr")) {
+                error = format!("{error}: {line}");
+            }
+            share_items(&job, &dir);
+            failed(error)
+        }
+    }
+}
+
+fn failed(error: String) -> Report {
+    Report::Failed { error }
+}
+
+/// Creates the attempt directory and its context file; opens the output files.
+fn prepare(job: &Job, dir: &Path) -> std::io::Result<(File, File)> {
+    std::fs::create_dir_all(dir)?;
+    let context = ContextFile {
+        task: job.spec(),
+        attempt: job.attempt,
+        agent: &job.agent_id,
+        timeout_ms: job.timeout_ms,
+        context: &job.context,
+    };
+    let json = serde_json::to_vec_pretty(&context).map_err(std::io::Error::other)?;
+    std::fs::write(dir.join("context.json"), json)?;
+    Ok((
+        File::create(dir.join("stdout"))?,
+        File::create(dir.join("stderr"))?,
+    ))
+}
+
+/// Seconds with three decimals, as `sleep` and most tools read them.
+fn secs(ms: Time) -> String {
+    format!("{}.{:03}", ms / 1000, ms % 1000)
+}
+
+fn clip(text: &str) -> String {
+    match text.char_indices().nth(MESSAGE_CHARS) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_string(),
+    }
+}
+
+fn describe(status: ExitStatus) -> String {
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exit status {code}"),
+        (None, Some(signal)) => match Signal::try_from(signal) {
+            Ok(name) => format!("killed by signal {signal} ({name})"),
+            Err(_) => format!("killed by signal {signal}"),
+        },
+        (None, None) => status.to_string(),
+    }
+}
+
+/// The last non-empty line of a file, read from its last 4 KiB.
+fn last_line(path: &Path) -> Option<String> {
+    let mut file = File::open(path).ok()?;
+    let len = file.metadata().ok()?.len();
+    file.seek(SeekFrom::Start(len.saturating_sub(4096))).ok()?;
+    let mut tail = Vec::new();
+    file.read_to_end(&mut tail).ok()?;
+    let text = String::from_utf8_lossy(&tail);
+    text.lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .map(clip)
+}
+
+/// Posts what the command wrote to its share file; a line that is not a context item is
+/// noted in the attempt's stderr file rather than lost silently.
+fn share_items(job: &Job, dir: &Path) {
+    let Ok(text) = std::fs::read_to_string(dir.join("share.jsonl")) else {
+        return;
+    };
+    let mut complaints = String::new();
+    for (n, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<ContextItem>(line) {
+            Ok(item) => job.share(item),
+            Err(e) => complaints += &format!("taskdist: share.jsonl line {}: {e}\n", n + 1),
+        }
+    }
+    if !complaints.is_empty()
+        && let Ok(mut stderr) = std::fs::OpenOptions::new()
+            .append(true)
+            .open(dir.join("stderr"))
+    {
+        let _ = stderr.write_all(complaints.as_bytes());
+    }
+}
+
+/// SIGTERM to the group, up to `grace` for the leader to exit, then SIGKILL to whatever
+/// is left of the group. The leader is reaped only at the end, so its pid, which is the
+/// group's id, cannot be reused by an unrelated process in between.
+async fn stop_group(pid: Pid, child: &mut Child, grace: Duration) {
+    let _ = killpg(pid, Signal::SIGTERM);
+    let deadline = tokio::time::Instant::now() + grace;
+    while tokio::time::Instant::now() < deadline && !has_exited(pid) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let _ = killpg(pid, Signal::SIGKILL);
+    let _ = child.wait().await;
+}
+
+/// Whether the child has exited, without reaping it.
+fn has_exited(pid: Pid) -> bool {
+    let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT | WaitPidFlag::WNOHANG;
+    !matches!(waitid(Id::Pid(pid), flags), Ok(WaitStatus::StillAlive))
+}
+
+/// On Linux the child gets SIGKILL when the thread that spawned it dies, which for the
+/// runner's single-threaded loop is when the runner dies.
+#[cfg(target_os = "linux")]
+fn die_with_parent(cmd: &mut Command) {
+    let parent = nix::unistd::getpid();
+    // SAFETY: the closure runs between fork and exec and calls only prctl and getppid,
+    // both async-signal-safe system calls; it allocates nothing.
+    unsafe {
+        cmd.pre_exec(move || {
+            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
+            // The runner may have died before prctl took effect.
+            if nix::unistd::getppid() != parent {
+                return Err(std::io::Error::other("the runner exited"));
+            }
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn die_with_parent(_cmd: &mut Command) {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clip_and_secs() {
+        assert_eq!(secs(1_250), "1.250");
+        assert_eq!(secs(7), "0.007");
+        assert_eq!(clip("short"), "short");
+        let long = "é".repeat(MESSAGE_CHARS + 3);
+        assert_eq!(clip(&long).chars().count(), MESSAGE_CHARS + 1);
+    }
+
+    #[test]
+    fn programs_are_found_on_path_or_by_path() {
+        let here = std::env::current_dir().unwrap();
+        assert!(find_program("sh", &here).is_some());
+        assert!(find_program("no-such-program-taskdist", &here).is_none());
+        assert!(find_program("/bin/sh", &here).is_some());
+        assert!(find_program("./no/such", &here).is_none());
+    }
+}

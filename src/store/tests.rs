@@ -1,0 +1,291 @@
+//! The run database: creation, the refusal cases, and a runner recording into it.
+
+use super::*;
+use crate::model::{Format, Scenario};
+use crate::runtime::{Agent, BoxFuture, Job, Report, Runner};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use tokio_util::sync::CancellationToken;
+
+const TEXT: &str = "time_unit='ms'\n[config]\nbackoff_base=5\nbackoff_max=5\n\
+    [[agents]]\ncount=2\n\
+    [[tasks]]\nid='a'\nestimated_duration=20\nfiles_to_modify=['src/a.rs']\nfiles_to_read=['cfg']\n\
+    [[tasks]]\nid='b'\nestimated_duration=20\ndepends_on=['a']\n\
+    [[tasks]]\nid='c'\nestimated_duration=20\nblocked_by=['a']\n";
+
+/// A fresh directory under the system temp dir.
+fn scratch(name: &str) -> PathBuf {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "taskdist-store-{}-{}-{name}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn setup(name: &str) -> (PathBuf, Scenario, Arc<Plan>) {
+    let (scenario, issues) = Scenario::parse(TEXT, Format::Toml, "t.toml").unwrap();
+    let (scenario, plan) = Plan::from_scenario(scenario, issues).unwrap();
+    (scratch(name), scenario, Arc::new(plan))
+}
+
+fn create(dir: &Path, scenario: &Scenario, plan: &Plan) -> Result<Store, StoreError> {
+    Store::create(
+        &dir.join("run.db"),
+        plan,
+        &NewRun {
+            scenario_path: &dir.join("t.toml"),
+            scenario_text: TEXT,
+            config: &scenario.config,
+            agents: &scenario.agents,
+            exec: None,
+            workdir: dir,
+            run_dir: dir,
+            events: Some("-"),
+        },
+    )
+}
+
+#[test]
+fn a_created_database_opens_with_what_it_was_given() {
+    let (dir, scenario, plan) = setup("roundtrip");
+    drop(create(&dir, &scenario, &plan).unwrap());
+    let (store, saved) = Store::open(&dir.join("run.db")).unwrap();
+    assert_eq!(saved.config, scenario.config);
+    assert_eq!(saved.agents, scenario.agents);
+    assert_eq!(saved.scenario_path, dir.join("t.toml"));
+    assert_eq!(saved.events.as_deref(), Some("-"));
+    assert_eq!(saved.status, "running");
+    assert_eq!(saved.processes, 1);
+    assert_eq!(store.scenario_text().unwrap(), TEXT);
+    store.check_scenario(&saved, TEXT).unwrap();
+    let err = store
+        .check_scenario(&saved, &TEXT.replace("20", "30"))
+        .unwrap_err();
+    assert!(err.to_string().contains("changed since the run"), "{err}");
+    let deps: Vec<(String, String, String)> = store
+        .conn
+        .prepare("SELECT task_id, depends_on, kind FROM task_dependencies ORDER BY task_id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        deps,
+        [
+            ("b".into(), "a".into(), "depends_on".into()),
+            ("c".into(), "a".into(), "blocked_by".into())
+        ]
+    );
+}
+
+#[test]
+fn create_never_replaces_a_file() {
+    let (dir, scenario, plan) = setup("exists");
+    std::fs::write(dir.join("run.db"), "precious").unwrap();
+    let err = create(&dir, &scenario, &plan).unwrap_err();
+    assert!(matches!(err, StoreError::Exists { .. }), "{err}");
+    assert_eq!(std::fs::read(dir.join("run.db")).unwrap(), b"precious");
+}
+
+#[test]
+fn foreign_empty_missing_newer_and_busy_databases_are_refused_untouched() {
+    let (dir, scenario, plan) = setup("refusals");
+    let refuse = |path: &Path| {
+        let before = std::fs::read(path).ok();
+        let err = Store::open(path).unwrap_err();
+        assert_eq!(
+            std::fs::read(path).ok(),
+            before,
+            "{} changed",
+            path.display()
+        );
+        err
+    };
+    assert!(matches!(
+        refuse(&dir.join("none.db")),
+        StoreError::NotFound { .. }
+    ));
+    std::fs::write(dir.join("text.db"), "hello, this is not a database at all").unwrap();
+    let err = refuse(&dir.join("text.db"));
+    assert!(err.to_string().contains("not an SQLite database"), "{err}");
+    std::fs::write(dir.join("empty.db"), "").unwrap();
+    assert!(refuse(&dir.join("empty.db")).to_string().contains("empty"));
+    let other = dir.join("other.db");
+    Connection::open(&other)
+        .unwrap()
+        .execute_batch("CREATE TABLE songs (title TEXT)")
+        .unwrap();
+    let err = refuse(&other);
+    assert!(err.to_string().contains("another program"), "{err}");
+
+    drop(create(&dir, &scenario, &plan).unwrap());
+    let ours = dir.join("run.db");
+    let held = Store::open(&ours).unwrap();
+    assert!(matches!(refuse(&ours), StoreError::InUse { .. }));
+    drop(held);
+    Connection::open(&ours)
+        .unwrap()
+        .execute_batch("PRAGMA user_version = 9")
+        .unwrap();
+    assert!(matches!(
+        refuse(&ours),
+        StoreError::NewerSchema { version: 9, .. }
+    ));
+}
+
+#[test]
+fn a_damaged_database_is_reported_as_corrupt() {
+    let (dir, scenario, plan) = setup("corrupt");
+    drop(create(&dir, &scenario, &plan).unwrap());
+    let path = dir.join("run.db");
+    // Fold the WAL into the file, then scribble over every page after the first.
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch("PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode = DELETE;")
+        .unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    let page = 4096.min(bytes.len() / 2);
+    for (i, b) in bytes[page..].iter_mut().enumerate() {
+        *b = (i * 7 % 251) as u8;
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    let err = Store::open(&path).unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
+    assert_eq!(std::fs::read(&path).unwrap(), bytes);
+
+    // A journal entry that does not parse is corruption too, named by its number.
+    let (dir, scenario, plan) = setup("bad-entry");
+    let store = create(&dir, &scenario, &plan).unwrap();
+    store
+        .conn
+        .execute(
+            "INSERT INTO journal (session_id, process, now_ms, call) VALUES (1, 1, 0, '{\"call\":\"dance\"}')",
+            [],
+        )
+        .unwrap();
+    let err = store.journal().unwrap_err();
+    assert!(
+        err.to_string().contains("journal entry 1 does not parse"),
+        "{err}"
+    );
+}
+
+/// task, attempt, status, last error, retry count, locks held, result.
+type Row = (
+    String,
+    u32,
+    String,
+    Option<String>,
+    u32,
+    String,
+    Option<String>,
+);
+
+/// Fails each task's first attempt, then succeeds.
+struct SecondTime;
+
+impl Agent for SecondTime {
+    fn execute<'a>(&'a self, job: Job, _: CancellationToken) -> BoxFuture<'a, Report> {
+        Box::pin(async move {
+            job.started();
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            if job.attempt == 1 {
+                Report::Failed {
+                    error: format!("{} broke", job.spec().id),
+                }
+            } else {
+                Report::Succeeded {
+                    result: Some("fine".into()),
+                }
+            }
+        })
+    }
+}
+
+#[test]
+fn a_run_is_recorded_attempt_by_attempt_and_its_journal_reads_back() {
+    let (dir, scenario, plan) = setup("recorded");
+    let store = create(&dir, &scenario, &plan).unwrap();
+    let mut runner = Runner::new(plan.clone(), scenario.config.clone()).journal(Box::new(store));
+    for spec in &scenario.agents {
+        runner = runner.agent(spec.clone(), Arc::new(SecondTime));
+    }
+    let outcome = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(runner.run(CancellationToken::new()))
+        .unwrap();
+    assert_eq!(outcome.progress.completed_tasks, 3);
+
+    let (store, saved) = Store::open(&dir.join("run.db")).unwrap();
+    assert_eq!(saved.status, "completed");
+    assert!(saved.is_finished());
+    assert_eq!(store.recorded_attempts(3).unwrap(), [2, 2, 2]);
+    let rows: Vec<Row> = store
+        .conn
+        .prepare(
+            "SELECT task_id, attempt, status, last_error, retry_count, locks_held, result
+             FROM task_assignments ORDER BY id",
+        )
+        .unwrap()
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+            ))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(rows.len(), outcome.trace.len());
+    assert_eq!(
+        rows[0],
+        (
+            "a".into(),
+            1,
+            "failed".into(),
+            Some("a broke".into()),
+            1,
+            r#"[{"file":"src/a.rs","mode":"write"},{"file":"cfg","mode":"read"}]"#.into(),
+            None
+        )
+    );
+    assert!(
+        rows.iter()
+            .filter(|r| r.1 == 2)
+            .all(|r| r.2 == "completed" && r.6.as_deref() == Some("fine") && r.4 == 1)
+    );
+    let statuses: Vec<String> = store
+        .conn
+        .prepare("SELECT status FROM distributed_tasks ORDER BY task_index")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(statuses, ["completed"; 3]);
+
+    // Replaying the journal into a fresh core gives the same trace.
+    let history = store.journal().unwrap();
+    assert!(history.len() > 10);
+    let mut core = crate::core::Scheduler::new(plan.clone(), scenario.config.clone());
+    for entry in &history {
+        match &entry.call {
+            Call::Input { input } => core.handle_input(entry.now, input.clone()),
+            Call::Timeout => core.handle_timeout(entry.now),
+        }
+    }
+    assert!(core.is_finished());
+    assert_eq!(core.stats(), outcome.stats);
+}
