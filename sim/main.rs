@@ -5,12 +5,14 @@
 //!   deliberately broken scenario in `scenarios/invalid/`;
 //! - `simulate_cli`: `taskdist simulate` end to end (chain makespan, lock serialization,
 //!   bad models);
+//! - `context_value`: runs with context sharing on beat the same runs with it off;
 //! - `golden`: each shipped scenario's summary against `sim/golden/` (policy regression);
 //! - `determinism`: every run twice, traces, events and output files compared;
 //! - `sweep`: generated scenarios with every fault on, each run audited;
 //! - `support`: shared helpers.
 
 mod cli;
+mod context_value;
 mod determinism;
 mod golden;
 mod simulate_cli;
