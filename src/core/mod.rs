@@ -123,8 +123,8 @@ struct TaskState {
     /// With auto-reassignment off: the agent this task stays with.
     pinned: u32,
     started: Time,
-    /// When it last became ready: the `fifo` order.
-    ready_seq: u64,
+    /// When it last became ready: the `fifo` order (ties in plan order).
+    ready_at: Time,
     /// Agents whose attempts of this task failed.
     failed_on: Vec<AgentIdx>,
 }
@@ -184,7 +184,6 @@ pub struct Scheduler {
     /// Lowest layer with unfinished tasks; `layered` dispatches no higher.
     open_layer: u32,
     held: Vec<Vec<TaskIdx>>,
-    ready_seq: u64,
     /// Non-terminal tasks' bottom levels, for the time estimate.
     open_levels: BTreeMap<Time, u32>,
     remaining_work_ms: Time,
@@ -222,7 +221,7 @@ impl Scheduler {
                     agent: NO_AGENT,
                     pinned: NO_AGENT,
                     started: 0,
-                    ready_seq: 0,
+                    ready_at: 0,
                     failed_on: Vec::new(),
                 }
             })
@@ -250,7 +249,6 @@ impl Scheduler {
             board: Board::default(),
             layers,
             open_layer: 0,
-            ready_seq: 0,
             open_levels,
             stats: Stats::default(),
             terminal_reported: 0,
@@ -742,7 +740,7 @@ impl Scheduler {
         let priority = self.plan.task(t).priority.rank() as u64;
         match self.config.policy {
             Policy::CriticalPath | Policy::Layered => ReadyKey(longest_first, priority, t),
-            Policy::Fifo => ReadyKey(state.ready_seq, 0, t),
+            Policy::Fifo => ReadyKey(state.ready_at, 0, t),
             Policy::Priority => ReadyKey(priority, longest_first, t),
         }
     }
@@ -750,8 +748,7 @@ impl Scheduler {
     /// The task's dependencies are done, or its backoff ended: it joins the ready queue
     /// (behind the layer barrier under `layered`).
     fn become_ready(&mut self, t: TaskIdx) {
-        self.ready_seq += 1;
-        self.tasks[t.ix()].ready_seq = self.ready_seq;
+        self.tasks[t.ix()].ready_at = self.now;
         let layer = self.plan.layer(t);
         if self.config.policy == Policy::Layered && layer > self.open_layer {
             self.set_status(t, TaskStatus::Blocked);

@@ -263,6 +263,49 @@ fn fifo_dispatches_in_the_order_tasks_became_ready() {
 }
 
 #[test]
+fn fifo_breaks_ties_of_the_same_time_in_plan_order() {
+    // `early` and `late` become ready at the same millisecond through two inputs, `early`
+    // first; both then wait for the file `long` writes. Ready at the same time, they go
+    // in plan order, as `Policy::Fifo` documents: `late` comes first in the plan.
+    let tasks = "
+[[tasks]]
+id = 'late'
+estimated_duration = 10
+depends_on = ['p']
+files_to_modify = ['f']
+[[tasks]]
+id = 'early'
+estimated_duration = 10
+depends_on = ['q']
+files_to_modify = ['f']
+[[tasks]]
+id = 'long'
+estimated_duration = 50
+files_to_modify = ['f']
+[[tasks]]
+id = 'p'
+estimated_duration = 10
+[[tasks]]
+id = 'q'
+estimated_duration = 10
+";
+    let mut h = Harness::new(
+        tasks,
+        Config {
+            policy: Policy::Fifo,
+            ..config()
+        },
+    );
+    h.agents(3);
+    assert_eq!(h.ids(), vec!["long", "p", "q"]);
+    h.at(10).succeed("q");
+    h.succeed("p");
+    assert_eq!(h.ids(), Vec::<String>::new(), "both wait for `f`");
+    h.at(50).succeed("long");
+    assert_eq!(h.ids(), vec!["late"]);
+}
+
+#[test]
 fn layered_holds_the_next_layer_until_the_current_one_has_ended() {
     let tasks = "
 [[tasks]]
