@@ -572,11 +572,11 @@ impl Scheduler {
         if lost {
             let silent_for = self.config.heartbeat_timeout_ms.unwrap_or(0);
             self.emit(EventKind::AgentLost {
-                agent: id.clone(),
+                agent: id,
                 silent_for,
             });
         } else {
-            self.emit(EventKind::AgentUnregistered { agent: id.clone() });
+            self.emit(EventKind::AgentUnregistered { agent: id });
         }
         self.unlist_idle(a);
         let agent = &mut self.agents[a.ix()];
@@ -593,18 +593,8 @@ impl Scheduler {
         }
         let running = self.agents[a.ix()].running.clone();
         for t in running {
-            let attempt = self.tasks[t.ix()].attempt;
-            self.decisions.push_back(Decision::Cancel {
-                task: t,
-                agent: a,
-                attempt,
-                reason: CancelReason::AgentLost,
-            });
-            self.emit(EventKind::TaskRequeued {
-                task: self.plan.task(t).id.clone(),
-                agent: id.clone(),
-                attempt,
-            });
+            let attempt = self.cancel(t, a, CancelReason::AgentLost);
+            self.requeue_event(t, a, attempt);
             self.release(t, a);
             self.stats.reassignments += 1;
             if self.config.enable_auto_reassignment {
@@ -927,6 +917,27 @@ impl Scheduler {
         }));
     }
 
+    /// Tells the driver to stop `t`'s running attempt on `a`; returns the attempt number.
+    fn cancel(&mut self, t: TaskIdx, a: AgentIdx, reason: CancelReason) -> u32 {
+        let attempt = self.tasks[t.ix()].attempt;
+        self.decisions.push_back(Decision::Cancel {
+            task: t,
+            agent: a,
+            attempt,
+            reason,
+        });
+        attempt
+    }
+
+    /// An attempt taken back without charge (its agent left, or the driver shuts down).
+    fn requeue_event(&mut self, t: TaskIdx, a: AgentIdx, attempt: u32) {
+        self.emit(EventKind::TaskRequeued {
+            task: self.plan.task(t).id.clone(),
+            agent: self.agents[a.ix()].spec.id.clone(),
+            attempt,
+        });
+    }
+
     /// Frees the agent slot and the locks of `t`'s running attempt, and wakes whoever
     /// waited for them.
     fn release(&mut self, t: TaskIdx, a: AgentIdx) {
@@ -985,15 +996,9 @@ impl Scheduler {
 
     fn time_out(&mut self, t: TaskIdx) {
         let a = AgentIdx(self.tasks[t.ix()].agent);
-        let attempt = self.tasks[t.ix()].attempt;
         let timeout = self.now - self.tasks[t.ix()].started;
         self.stats.timeouts += 1;
-        self.decisions.push_back(Decision::Cancel {
-            task: t,
-            agent: a,
-            attempt,
-            reason: CancelReason::Timeout,
-        });
+        let attempt = self.cancel(t, a, CancelReason::Timeout);
         self.emit(EventKind::TaskTimeout {
             task: self.plan.task(t).id.clone(),
             agent: self.agents[a.ix()].spec.id.clone(),
@@ -1161,18 +1166,8 @@ impl Scheduler {
             .flat_map(|(a, s)| s.running.iter().map(move |&t| (t, AgentIdx(a as u32))))
             .collect();
         for (t, a) in running {
-            let attempt = self.tasks[t.ix()].attempt;
-            self.decisions.push_back(Decision::Cancel {
-                task: t,
-                agent: a,
-                attempt,
-                reason: CancelReason::Shutdown,
-            });
-            self.emit(EventKind::TaskRequeued {
-                task: self.plan.task(t).id.clone(),
-                agent: self.agents[a.ix()].spec.id.clone(),
-                attempt,
-            });
+            let attempt = self.cancel(t, a, CancelReason::Shutdown);
+            self.requeue_event(t, a, attempt);
             self.release(t, a);
             self.enqueue(t);
         }
