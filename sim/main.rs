@@ -9,12 +9,15 @@
 //! - `golden`: each shipped scenario's summary against `sim/golden/` (policy regression);
 //! - `determinism`: every run twice, traces, events and output files compared;
 //! - `sweep`: generated scenarios with every fault on, each run audited;
+//! - `runtime`: `taskdist run` and `resume` with real processes (SIGKILL and resume,
+//!   Ctrl-C, timeouts, refused databases, real against simulated makespan);
 //! - `support`: shared helpers.
 
 mod cli;
 mod context_value;
 mod determinism;
 mod golden;
+mod runtime;
 mod simulate_cli;
 mod support;
 mod sweep;

@@ -1,11 +1,15 @@
 //! The `taskdist` command line: argument parsing (clap), one function per subcommand, and
 //! the mapping from errors to exit codes. This is the only place that uses `anyhow`.
 //!
-//! Exit codes: 0 success; 1 an unexpected failure (e.g. stdout could not be written);
-//! 2 bad input — a scenario that cannot be read or is invalid, or a usage error (clap's own).
+//! Exit codes: 0 success; 1 an unexpected failure (e.g. stdout could not be written), or a
+//! real run whose tasks did not all succeed; 2 bad input — a scenario that cannot be read
+//! or is invalid, a usage error (clap's own), a run database that is not one, is damaged
+//! or belongs to a changed scenario, a task without a command; 130 a real run interrupted
+//! by Ctrl-C (resumable).
 //! Bad input never panics.
 
 mod plan;
+mod run;
 mod simulate;
 mod validate;
 
@@ -42,6 +46,13 @@ pub enum Command {
     /// Simulate a run with seeded durations, failures and crashes; print a summary and,
     /// with --out, write summary.json, trace.csv and events.jsonl.
     Simulate(simulate::SimulateArgs),
+    /// Run the tasks for real as commands on N parallel agents, recording every step in a
+    /// SQLite run database; write summary.json, trace.csv and attempt logs into the run
+    /// directory (exit 1 if a task failed, 130 on Ctrl-C).
+    Run(run::RunArgs),
+    /// Continue a run that was interrupted or killed: completed tasks stay done, the
+    /// attempts that were running run again.
+    Resume(run::ResumeArgs),
 }
 
 /// Runs the command and turns its outcome into an exit code, reporting errors on stderr.
@@ -57,6 +68,9 @@ pub fn main(cli: Cli) -> ExitCode {
                 // Its message already names the file and the OS error; the cause chain
                 // would repeat them.
                 eprintln!("error: {scenario}");
+            } else if let Some(unfinished) = err.downcast_ref::<run::Unfinished>() {
+                // Not an error of taskdist's: the run ended, just not well.
+                eprintln!("{unfinished}");
             } else if code != ExitCode::SUCCESS {
                 eprintln!("error: {err:#}");
             }
@@ -71,14 +85,19 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         Command::Validate(args) => validate::validate(&args, out),
         Command::Plan(args) => plan::plan(&args, out),
         Command::Simulate(args) => simulate::simulate(&args, out),
+        Command::Run(args) => run::run(&args, out),
+        Command::Resume(args) => run::resume(&args, out),
     }
 }
 
 /// 2 for bad input, 0 when the reader of our output went away (`taskdist plan … | head`),
 /// 1 for anything else.
 fn exit_code(err: &anyhow::Error) -> ExitCode {
-    if err.downcast_ref::<ScenarioError>().is_some() {
+    if err.downcast_ref::<ScenarioError>().is_some() || run::is_bad_input(err) {
         return ExitCode::from(EXIT_BAD_INPUT);
+    }
+    if let Some(unfinished) = err.downcast_ref::<run::Unfinished>() {
+        return ExitCode::from(unfinished.code);
     }
     let broken_pipe = err
         .chain()
@@ -143,6 +162,33 @@ impl ScenarioArgs {
                 Plan::from_scenario(scenario, issues)
             }
         }
+    }
+}
+
+impl ScenarioArgs {
+    /// Like [`ScenarioArgs::load`], and also returns the file's text, from which the
+    /// scenario was parsed (the real runner records its hash).
+    pub fn load_with_text(&self) -> Result<(String, Scenario, Plan), ScenarioError> {
+        let path = self.file.as_path();
+        let format = match self.format {
+            Some(format) => format.into(),
+            None => Format::from_path(path).ok_or_else(|| ScenarioError::UnknownFormat {
+                path: path.to_path_buf(),
+            })?,
+        };
+        if path.is_dir() {
+            return Err(io_error(
+                path,
+                io::Error::new(
+                    io::ErrorKind::IsADirectory,
+                    "is a directory, not a scenario file",
+                ),
+            ));
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| io_error(path, e))?;
+        let (scenario, issues) = Scenario::parse(&text, format, &path.display().to_string())?;
+        let (scenario, plan) = Plan::from_scenario(scenario, issues)?;
+        Ok((text, scenario, plan))
     }
 }
 

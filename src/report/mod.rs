@@ -2,12 +2,62 @@
 //! (`trace.csv`) and its hash. Times in these files are seconds with millisecond
 //! precision, written the same way on every machine.
 
-use crate::model::{Config, Human, Time, seconds};
+use crate::core::{Progress, Stats};
+use crate::model::{AgentSpec, Config, Human, Time, seconds};
 use crate::plan::Plan;
-use crate::sim::SimRun;
+use crate::runtime::RunOutcome;
+use crate::sim::{AttemptRecord, SimRun};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::fmt;
+
+/// What the trace and the summary read from a run, simulated ([`SimRun`]) or real
+/// ([`RunOutcome`]), so both kinds of run give the same files.
+#[derive(Debug, Clone, Copy)]
+pub struct RunView<'a> {
+    /// The master seed (a real run: its backoff jitter seed).
+    pub seed: u64,
+    /// The agents, by index.
+    pub agents: &'a [AgentSpec],
+    /// Every attempt, in dispatch order.
+    pub trace: &'a [AttemptRecord],
+    /// When the last task ended.
+    pub makespan: Time,
+    /// Time tasks spent parked on file locks.
+    pub lock_wait_total: Time,
+    /// The core's counters.
+    pub stats: Stats,
+    /// The core's final totals.
+    pub progress: &'a Progress,
+}
+
+impl<'a> From<&'a SimRun> for RunView<'a> {
+    fn from(run: &'a SimRun) -> RunView<'a> {
+        RunView {
+            seed: run.seed,
+            agents: &run.agents,
+            trace: &run.trace,
+            makespan: run.makespan,
+            lock_wait_total: run.lock_wait_total,
+            stats: run.stats,
+            progress: &run.progress,
+        }
+    }
+}
+
+impl<'a> From<&'a RunOutcome> for RunView<'a> {
+    fn from(run: &'a RunOutcome) -> RunView<'a> {
+        RunView {
+            seed: run.seed,
+            agents: &run.agents,
+            trace: &run.trace,
+            makespan: run.makespan,
+            lock_wait_total: run.lock_wait_total,
+            stats: run.stats,
+            progress: &run.progress,
+        }
+    }
+}
 
 /// One row of `trace.csv`: one attempt.
 #[derive(Debug, Serialize)]
@@ -30,8 +80,13 @@ fn secs(ms: Time) -> String {
 /// The trace as CSV bytes: `task_id,agent_id,attempt,start,end,outcome,layer,wait_reason`,
 /// one row per attempt in dispatch order.
 pub fn trace_csv(run: &SimRun, plan: &Plan) -> Vec<u8> {
+    trace_csv_of(run.into(), plan)
+}
+
+/// [`trace_csv`] of any run.
+pub fn trace_csv_of(run: RunView<'_>, plan: &Plan) -> Vec<u8> {
     let mut writer = csv::Writer::from_writer(Vec::with_capacity(run.trace.len() * 64));
-    for record in &run.trace {
+    for record in run.trace {
         writer
             .serialize(TraceRow {
                 task_id: &plan.task(record.task).id,
@@ -108,6 +163,11 @@ pub struct Summary {
 impl Summary {
     /// The summary of a run, given the bytes of its `trace.csv`.
     pub fn new(run: &SimRun, plan: &Plan, config: &Config, trace_csv: &[u8]) -> Summary {
+        Summary::of(run.into(), plan, config, trace_csv)
+    }
+
+    /// [`Summary::new`] of any run.
+    pub fn of(run: RunView<'_>, plan: &Plan, config: &Config, trace_csv: &[u8]) -> Summary {
         let working = run.agents.len().min(config.max_agents as usize).max(1);
         let slots: u64 = run
             .agents

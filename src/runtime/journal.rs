@@ -90,6 +90,12 @@ pub trait Journal: Send {
     /// Makes a step durable.
     fn commit(&mut self, batch: Batch<'_>) -> Result<(), JournalError>;
 
+    /// Called once, before the first commit, when the run continues an earlier one whose
+    /// journal replayed cleanly (nothing is written before that check).
+    fn resume(&mut self) -> Result<(), JournalError> {
+        Ok(())
+    }
+
     /// Records how the run (this process's part of it) ended, with the final totals.
     fn finish(&mut self, status: &RunStatus, progress: &Progress) -> Result<(), JournalError>;
 }

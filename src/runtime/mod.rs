@@ -79,6 +79,8 @@ pub struct RunOutcome {
     pub progress: Progress,
     /// Core time at which this process took over, when it resumed a journal.
     pub resumed_at: Option<Time>,
+    /// The seed of the core's backoff jitter (`config.jitter_seed`).
+    pub seed: u64,
 }
 
 /// A real run being set up: the plan, the agents and where to record it. See the module
@@ -182,6 +184,11 @@ impl Runner {
             run_dir: self.run_dir,
         };
         let resumed_at = driver.replay(self.history, self.recorded_attempts)?;
+        if resumed_at.is_some()
+            && let Some(journal) = &mut driver.journal
+        {
+            journal.resume().map_err(RunError::Journal)?;
+        }
         driver.start(self.agents, resumed_at.is_some())?;
         let heartbeats = driver.spawn_heartbeats(self.config.heartbeat_timeout_ms);
         let status = driver.drive(rx, &stop).await;
@@ -210,6 +217,7 @@ impl Runner {
             progress,
             trace: driver.recorder.trace,
             resumed_at,
+            seed: self.config.jitter_seed,
         })
     }
 }
