@@ -321,12 +321,17 @@ impl Job {
         let summary = write_reports(&outcome, &self.plan, &self.config, &self.run_dir)?;
         let mut stderr = io::stderr();
         let report: &mut dyn Write = if to_stdout { &mut stderr } else { out };
-        writeln!(report, "{summary}")?;
+        // An interrupted run's totals are no measure of anything; its message says enough.
+        if outcome.status != RunStatus::Interrupted {
+            writeln!(report, "{summary}")?;
+        }
         writeln!(
             report,
             "wrote {0}/summary.json and {0}/trace.csv; attempt logs in {0}/attempts",
             self.run_dir.display()
         )?;
+        // Before the closing message, which goes to stderr.
+        report.flush()?;
         finish(&outcome, &db)
     }
 }

@@ -19,9 +19,10 @@
 //!
 //! Exit status 0 is success, anything else a failure whose message carries the last line
 //! of stderr. A cancelled attempt (timeout, lost agent, Ctrl-C) gets SIGTERM on its whole
-//! process group, then SIGKILL after a grace period; on Linux each command also dies with
-//! the runner (`PR_SET_PDEATHSIG`), so a killed runner leaves no command behind to finish
-//! work the journal never heard of.
+//! process group, then SIGKILL after a grace period. On Linux each command's own process
+//! (the shell, for a shell line) also gets SIGKILL when the runner dies
+//! (`PR_SET_PDEATHSIG`), so a killed runner leaves no command behind to finish work the
+//! journal never heard of; processes a command started in the background may outlive it.
 
 use super::agent::{Agent, BoxFuture, Job, Report};
 use super::error::RunError;

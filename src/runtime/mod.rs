@@ -195,10 +195,11 @@ impl Runner {
         for handle in &heartbeats {
             handle.abort();
         }
-        let status = status?;
+        // Whatever ended the loop, no attempt is left running behind the caller's back.
         driver
             .wind_down(Duration::from_millis(self.stop_grace_ms))
             .await;
+        let status = status?;
         let progress = driver.core.progress();
         if let Some(journal) = &mut driver.journal {
             journal

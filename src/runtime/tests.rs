@@ -352,3 +352,54 @@ fn attempt_directories_are_file_name_safe_and_distinct() {
     assert_eq!(first, Path::new("/r/attempts/0-a_b_c/2"));
     assert_ne!(first, second);
 }
+
+/// Silent for its first `silent_ms`, then alive; runs tasks like [`Sleeper`].
+struct Napper {
+    since: Instant,
+    silent_ms: u64,
+    work: Sleeper,
+}
+
+impl Agent for Napper {
+    fn execute<'a>(&'a self, job: Job, cancel: CancellationToken) -> BoxFuture<'a, Report> {
+        self.work.execute(job, cancel)
+    }
+    fn heartbeat(&self) -> BoxFuture<'_, bool> {
+        let awake = self.since.elapsed() >= Duration::from_millis(self.silent_ms);
+        Box::pin(async move { awake })
+    }
+}
+
+#[test]
+fn a_lost_agent_that_answers_again_rejoins_and_gets_work() {
+    // One agent: it goes silent, is lost (its attempt requeued), answers again and
+    // finishes the work itself.
+    let text = "time_unit='ms'\n[config]\nheartbeat_timeout=120\n\
+        [[agents]]\nid='napper'\n[[tasks]]\nid='x'\nestimated_duration=400\n";
+    let (scenario, plan) = plan(text);
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let seen = events.clone();
+    let outcome = block_on(async {
+        let napper = Napper {
+            since: Instant::now(),
+            silent_ms: 250,
+            work: Sleeper::default(),
+        };
+        Runner::new(plan.clone(), scenario.config.clone())
+            .agent(scenario.agents[0].clone(), Arc::new(napper))
+            .on_event(move |e| seen.lock().unwrap().push(e.kind.clone()))
+            .run(CancellationToken::new())
+            .await
+    })
+    .unwrap();
+    assert_eq!(outcome.status, RunStatus::Completed);
+    let outcomes: Vec<Outcome> = outcome.trace.iter().map(|r| r.outcome).collect();
+    assert_eq!(outcomes, [Outcome::Lost, Outcome::Succeeded]);
+    let events = events.lock().unwrap();
+    let registered = events
+        .iter()
+        .filter(|e| matches!(e, EventKind::AgentRegistered { .. }))
+        .count();
+    assert_eq!(registered, 2, "it registered, was lost, and registered again");
+    assert!(events.iter().any(|e| matches!(e, EventKind::AgentLost { .. })));
+}
