@@ -400,6 +400,13 @@ fn a_lost_agent_that_answers_again_rejoins_and_gets_work() {
         .iter()
         .filter(|e| matches!(e, EventKind::AgentRegistered { .. }))
         .count();
-    assert_eq!(registered, 2, "it registered, was lost, and registered again");
-    assert!(events.iter().any(|e| matches!(e, EventKind::AgentLost { .. })));
+    assert_eq!(
+        registered, 2,
+        "it registered, was lost, and registered again"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, EventKind::AgentLost { .. }))
+    );
 }
