@@ -445,6 +445,13 @@ impl Driver {
             tokio::select! {
                 biased;
                 () = stop.cancelled() => {
+                    // Results already in (an attempt whose process has just exited gets to
+                    // report after one yield) are kept rather than thrown away and re-run;
+                    // what they would start is cancelled in the same step, so never starts.
+                    tokio::task::yield_now().await;
+                    while let Ok(note) = rx.try_recv() {
+                        self.note(note);
+                    }
                     let now = self.clock.now();
                     self.call(now, Input::Shutdown);
                     self.commit()?;
