@@ -7,6 +7,8 @@
 //!   bad models);
 //! - `context_value`: runs with context sharing on beat the same runs with it off;
 //! - `golden`: each shipped scenario's summary against `sim/golden/` (policy regression);
+//! - `import`: WfCommons, STG and DAX workflows loaded directly and through
+//!   `taskdist import`, broken ones rejected with file and line, and `taskdist stg-report`;
 //! - `determinism`: every run twice, traces, events and output files compared;
 //! - `sweep`: generated scenarios with every fault on, each run audited;
 //! - `runtime`: `taskdist run` and `resume` with real processes (SIGKILL and resume,
@@ -17,6 +19,7 @@ mod cli;
 mod context_value;
 mod determinism;
 mod golden;
+mod import;
 mod runtime;
 mod simulate_cli;
 mod support;

@@ -8,16 +8,19 @@
 //! by Ctrl-C (resumable).
 //! Bad input never panics.
 
+mod import;
 mod plan;
 mod run;
 mod simulate;
+mod stg_report;
 mod validate;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
-use taskdist::model::{Format, Scenario, ScenarioError};
+use taskdist::import::{ImportError, ImportFormat, ImportOptions, SourceFormat};
+use taskdist::model::{Scenario, ScenarioError};
 use taskdist::plan::Plan;
 
 /// Exit status for a scenario that cannot be read or is invalid (and, from clap, for usage
@@ -53,6 +56,11 @@ pub enum Command {
     /// Continue a run that was interrupted or killed: completed tasks stay done, the
     /// attempts that were running run again.
     Resume(run::ResumeArgs),
+    /// Convert a WfCommons, STG or Pegasus DAX workflow into a TOML scenario.
+    Import(import::ImportArgs),
+    /// Regenerate reports/stg.md: every policy's makespan on the STG benchmark graphs
+    /// against the proven optima, and on workflow samples against the lower bound.
+    StgReport(stg_report::StgReportArgs),
 }
 
 /// Runs the command and turns its outcome into an exit code, reporting errors on stderr.
@@ -71,6 +79,8 @@ pub fn main(cli: Cli) -> ExitCode {
             } else if let Some(unfinished) = err.downcast_ref::<run::Unfinished>() {
                 // Not an error of taskdist's: the run ended, just not well.
                 eprintln!("{unfinished}");
+            } else if let Some(import) = err.downcast_ref::<ImportError>() {
+                eprintln!("error: {import}");
             } else if code != ExitCode::SUCCESS {
                 eprintln!("error: {err:#}");
             }
@@ -87,13 +97,18 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         Command::Simulate(args) => simulate::simulate(&args, out),
         Command::Run(args) => run::run(&args, out),
         Command::Resume(args) => run::resume(&args, out),
+        Command::Import(args) => import::import(&args, out),
+        Command::StgReport(args) => stg_report::stg_report(&args, out),
     }
 }
 
 /// 2 for bad input, 0 when the reader of our output went away (`taskdist plan … | head`),
 /// 1 for anything else.
 fn exit_code(err: &anyhow::Error) -> ExitCode {
-    if err.downcast_ref::<ScenarioError>().is_some() || run::is_bad_input(err) {
+    if err.downcast_ref::<ScenarioError>().is_some()
+        || err.downcast_ref::<ImportError>().is_some()
+        || run::is_bad_input(err)
+    {
         return ExitCode::from(EXIT_BAD_INPUT);
     }
     if let Some(unfinished) = err.downcast_ref::<run::Unfinished>() {
@@ -113,10 +128,11 @@ fn exit_code(err: &anyhow::Error) -> ExitCode {
 /// The scenario file argument shared by every subcommand that reads one.
 #[derive(Debug, Args)]
 pub struct ScenarioArgs {
-    /// Scenario file (.toml or .json).
+    /// Scenario file (.toml, .json), or a workflow to import: WfCommons .json, .stg,
+    /// Pegasus .dax/.xml (with 4 generalist agents; see README: Importing workflows).
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
-    /// Read the file as this format whatever its extension.
+    /// Read the file as this format whatever its extension or content.
     #[arg(long, value_enum)]
     pub format: Option<FormatArg>,
 }
@@ -128,73 +144,51 @@ pub enum FormatArg {
     Toml,
     /// JSON.
     Json,
+    /// A WfCommons instance (WfFormat JSON).
+    Wfcommons,
+    /// A Standard Task Graph Set file.
+    Stg,
+    /// A Pegasus DAX (XML).
+    Dax,
 }
 
-impl From<FormatArg> for Format {
-    fn from(format: FormatArg) -> Format {
+impl From<FormatArg> for SourceFormat {
+    fn from(format: FormatArg) -> SourceFormat {
         match format {
-            FormatArg::Toml => Format::Toml,
-            FormatArg::Json => Format::Json,
+            FormatArg::Toml => SourceFormat::Toml,
+            FormatArg::Json => SourceFormat::Json,
+            FormatArg::Wfcommons => SourceFormat::Import(ImportFormat::Wfcommons),
+            FormatArg::Stg => SourceFormat::Import(ImportFormat::Stg),
+            FormatArg::Dax => SourceFormat::Import(ImportFormat::Dax),
         }
     }
 }
 
 impl ScenarioArgs {
-    /// Reads and validates the scenario. Every failure is a [`ScenarioError`], so it exits 2.
-    pub fn load(&self) -> Result<(Scenario, Plan), ScenarioError> {
-        let path = self.file.as_path();
-        if path.is_dir() {
-            // Without this, a directory reads as "unknown format" or an OS error.
-            return Err(io_error(
-                path,
-                io::Error::new(
-                    io::ErrorKind::IsADirectory,
-                    "is a directory, not a scenario file",
-                ),
-            ));
-        }
-        match self.format {
-            None => Plan::load(path),
-            Some(format) => {
-                let text = std::fs::read_to_string(path).map_err(|e| io_error(path, e))?;
-                let (scenario, issues) =
-                    Scenario::parse(&text, format.into(), &path.display().to_string())?;
-                Plan::from_scenario(scenario, issues)
-            }
-        }
+    /// Reads and validates the scenario, importing it if it is a workflow of another
+    /// format. Every failure is an [`ImportError`] (a [`ScenarioError`] inside for native
+    /// scenarios and invalid graphs), so it exits 2.
+    pub fn load(&self) -> Result<(Scenario, Plan), ImportError> {
+        taskdist::import::load(
+            &self.file,
+            self.format.map(SourceFormat::from),
+            &ImportOptions::default(),
+        )
     }
 }
 
 impl ScenarioArgs {
     /// Like [`ScenarioArgs::load`], and also returns the file's text, from which the
-    /// scenario was parsed (the real runner records its hash).
-    pub fn load_with_text(&self) -> Result<(String, Scenario, Plan), ScenarioError> {
+    /// scenario was parsed or imported (the real runner records its hash).
+    pub fn load_with_text(&self) -> Result<(String, Scenario, Plan), ImportError> {
         let path = self.file.as_path();
-        let format = match self.format {
-            Some(format) => format.into(),
-            None => Format::from_path(path).ok_or_else(|| ScenarioError::UnknownFormat {
-                path: path.to_path_buf(),
-            })?,
-        };
-        if path.is_dir() {
-            return Err(io_error(
-                path,
-                io::Error::new(
-                    io::ErrorKind::IsADirectory,
-                    "is a directory, not a scenario file",
-                ),
-            ));
-        }
-        let text = std::fs::read_to_string(path).map_err(|e| io_error(path, e))?;
-        let (scenario, issues) = Scenario::parse(&text, format, &path.display().to_string())?;
-        let (scenario, plan) = Plan::from_scenario(scenario, issues)?;
+        let text = taskdist::import::read_text(path)?;
+        let (scenario, plan) = taskdist::import::load_text(
+            path,
+            &text,
+            self.format.map(SourceFormat::from),
+            &ImportOptions::default(),
+        )?;
         Ok((text, scenario, plan))
-    }
-}
-
-fn io_error(path: &Path, source: io::Error) -> ScenarioError {
-    ScenarioError::Io {
-        path: path.to_path_buf(),
-        source,
     }
 }

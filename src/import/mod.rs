@@ -205,17 +205,27 @@ pub fn load(
     options: &ImportOptions,
 ) -> Result<(Scenario, Plan), ImportError> {
     let text = read_text(path)?;
+    load_text(path, &text, format, options)
+}
+
+/// Like [`load`], for the text of `path` already read (with [`read_text`]).
+pub fn load_text(
+    path: &Path,
+    text: &str,
+    format: Option<SourceFormat>,
+    options: &ImportOptions,
+) -> Result<(Scenario, Plan), ImportError> {
     let format = match format {
         Some(format) => format,
-        None => SourceFormat::detect(path, &text).ok_or_else(|| ImportError::UnknownFormat {
+        None => SourceFormat::detect(path, text).ok_or_else(|| ImportError::UnknownFormat {
             path: path.to_path_buf(),
         })?,
     };
     let origin = path.display().to_string();
     let (scenario, issues) = match format {
-        SourceFormat::Toml => Scenario::parse(&text, Format::Toml, &origin)?,
-        SourceFormat::Json => Scenario::parse(&text, Format::Json, &origin)?,
-        SourceFormat::Import(format) => parse(&text, format, &origin, options)?,
+        SourceFormat::Toml => Scenario::parse(text, Format::Toml, &origin)?,
+        SourceFormat::Json => Scenario::parse(text, Format::Json, &origin)?,
+        SourceFormat::Import(format) => parse(text, format, &origin, options)?,
     };
     Ok(Plan::from_scenario(scenario, issues)?)
 }
@@ -234,7 +244,8 @@ pub fn to_toml(scenario: &Scenario) -> String {
     text
 }
 
-fn read_text(path: &Path) -> Result<String, ImportError> {
+/// The text of a file to load; a directory or an unreadable file is an [`ImportError::Io`].
+pub fn read_text(path: &Path) -> Result<String, ImportError> {
     let io = |source| ImportError::Io {
         path: path.to_path_buf(),
         source,
