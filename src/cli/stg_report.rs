@@ -813,9 +813,9 @@ impl Report {
         }
         let _ = writeln!(
             s,
-            "\nNo fixed tie-break rule moves the share by more than a few instances, either way; \
-             the spread between orders is what a search exploits. So the gap is the one-pass \
-             greedy choice, not the order among equals.\n"
+            "\nThe fixed rules stay within a few points of plan order, some above and some below; \
+             the spread between orders is what the search exploits. So the gap is the one-pass \
+             greedy choice, not a poor rule for ties.\n"
         );
         let _ = writeln!(
             s,
