@@ -576,6 +576,14 @@ impl Report {
             "Per workflow, critical-path: makespan in seconds and its ratio to the lower bound.\n"
         );
         self.per_graph_table(&mut s, Kind::Workflow, false);
+        let _ = writeln!(
+            s,
+            "The bound is loose for some shapes, so a ratio here measures the bound as much as \
+             the schedule: where one long task gates most others (bwa: the index build precedes \
+             a hundred alignments) W/m cannot be reached, and where a file name is reused by \
+             several jobs (Sipht_60, Montage) their write locks serialize more than any single \
+             file's term counts. Compare policies on the same row.\n"
+        );
 
         self.misses(&mut s);
 

@@ -2,8 +2,8 @@
 //! and its translation into a scenario file, with the defaults the module doc lists.
 
 use crate::model::{
-    AgentFile, ConfigFile, DurationText, Issue, MINUTE_MS, Scenario, ScenarioFile, SourceInfo,
-    TaskFile, Time, TimeUnit,
+    AgentFile, ConfigFile, DurationText, HOUR_MS, Issue, MINUTE_MS, Scenario, ScenarioFile,
+    SourceInfo, TaskFile, Time, TimeUnit,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -57,8 +57,12 @@ pub(super) struct Workflow {
     pub issues: Vec<Issue>,
 }
 
-/// The longest task timeout is at least this (the scenario format's own default).
+/// The task timeout is at least this (the scenario format's own default).
 const MIN_TIMEOUT_MS: Time = 30 * MINUTE_MS;
+
+/// And at most the longest duration a scenario may give (10 years): a task too long for
+/// that is reported once, as its own error, not again as the timeout's.
+const MAX_TIMEOUT_MS: Time = 10 * 365 * 24 * HOUR_MS;
 
 impl Workflow {
     /// The scenario file for these jobs, resolved as if it had been read from disk.
@@ -74,7 +78,7 @@ impl Workflow {
         // unless a simulation model makes it hang or run long.
         let timeout_ms = ((2.0 * longest_ms / MINUTE_MS as f64).ceil() as Time)
             .saturating_mul(MINUTE_MS)
-            .max(MIN_TIMEOUT_MS);
+            .clamp(MIN_TIMEOUT_MS, MAX_TIMEOUT_MS);
         let mut task_lines = Vec::with_capacity(self.jobs.len());
         let tasks = self
             .jobs
@@ -136,7 +140,6 @@ fn dedup(list: Vec<String>) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::HOUR_MS;
 
     fn job(id: &str, runtime_s: f64) -> Job {
         Job {
@@ -168,6 +171,16 @@ mod tests {
         assert_eq!(scenario.config.task_timeout_ms, 167 * MINUTE_MS);
         assert!(scenario.config.task_timeout_ms > 2 * HOUR_MS);
         assert_eq!(scenario.agents.len(), 2);
+
+        // A task too long for any timeout is one error, its own.
+        let huge = Workflow {
+            jobs: vec![job("a", 1e12)],
+            issues: Vec::new(),
+        };
+        let (scenario, issues) = huge.into_scenario("x", &ImportOptions::default());
+        assert_eq!(scenario.config.task_timeout_ms, MAX_TIMEOUT_MS);
+        assert_eq!(issues.len(), 1, "{issues:?}");
+        assert!(issues[0].to_string().contains("task `a`"), "{issues:?}");
     }
 
     #[test]
