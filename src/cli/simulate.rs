@@ -8,9 +8,9 @@ use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
-use taskdist::model::{Config, Policy};
+use taskdist::model::Policy;
 use taskdist::report::{Summary, trace_csv};
-use taskdist::sim::{SimModels, scale_agents, simulate as run_simulation};
+use taskdist::sim::{SimModels, run_setup, simulate as run_simulation};
 
 /// Arguments of `taskdist simulate`.
 #[derive(Debug, Args)]
@@ -45,17 +45,7 @@ pub fn simulate(args: &SimulateArgs, out: &mut dyn Write) -> anyhow::Result<()> 
     let (scenario, plan) = args.scenario.load()?;
     let models = SimModels::for_scenario(&scenario, &plan)?;
     let seed = args.seed.unwrap_or(models.seed);
-    let mut config: Config = scenario.config.clone();
-    if let Some(policy) = args.policy {
-        config.policy = policy;
-    }
-    let agents = match args.agents {
-        Some(n) => {
-            config.max_agents = n;
-            scale_agents(&scenario.agents, n as usize)
-        }
-        None => scenario.agents.clone(),
-    };
+    let (config, agents) = run_setup(&scenario, args.agents, args.policy);
     let plan = Arc::new(plan);
 
     let mut events = match &args.out {

@@ -11,6 +11,8 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::fmt;
 
+pub mod sweep;
+
 /// What the trace and the summary read from a run, simulated ([`SimRun`]) or real
 /// ([`RunOutcome`]), so both kinds of run give the same files.
 #[derive(Debug, Clone, Copy)]
@@ -114,7 +116,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// The numbers of one run (`summary.json`); times in seconds.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Summary {
     /// From the start to the end of the last task.
     pub makespan: f64,
@@ -206,6 +208,38 @@ impl Summary {
             tasks: plan.len(),
             makespan_over_lower_bound: round6(ratio(run.makespan, lower_bound)),
         }
+    }
+}
+
+impl Summary {
+    /// The summary's field names, in `summary.json` order: the columns a CSV of summaries
+    /// has (`sweep.csv`).
+    pub fn csv_header() -> Vec<String> {
+        Summary::default().csv_pair().0
+    }
+
+    /// The summary's values as CSV cells, in [`Summary::csv_header`] order.
+    pub fn csv_values(&self) -> Vec<String> {
+        self.csv_pair().1
+    }
+
+    /// Both, through csv's own serde support, so the columns follow the struct and the
+    /// numbers are written as in every other CSV file.
+    fn csv_pair(&self) -> (Vec<String>, Vec<String>) {
+        let mut writer = csv::Writer::from_writer(Vec::new());
+        writer.serialize(self).expect("a summary serializes to CSV");
+        let bytes = writer
+            .into_inner()
+            .expect("flushing CSV to memory cannot fail");
+        let mut reader = csv::Reader::from_reader(bytes.as_slice());
+        let header = reader.headers().expect("own CSV").iter().map(String::from);
+        let header = header.collect();
+        let record = reader
+            .records()
+            .next()
+            .expect("one record")
+            .expect("own CSV");
+        (header, record.iter().map(String::from).collect())
     }
 }
 

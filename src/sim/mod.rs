@@ -25,7 +25,7 @@ use crate::core::{
     AgentIdx, CancelReason, ContextItem, Decision, Event, EventKind, Input, Progress, Scheduler,
     Stats,
 };
-use crate::model::{AgentSpec, Config, Time};
+use crate::model::{AgentSpec, Config, Policy, Scenario, Time};
 use crate::plan::{Plan, TaskIdx};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -276,6 +276,30 @@ pub fn simulate(
         lock_wait_total: sim.lock_wait_total,
         steps,
     })
+}
+
+/// The config and agents of one run of `scenario`, as `taskdist simulate`, `sweep` and
+/// `baseline` make them: with `agents`, the scenario's agent list repeated to that many
+/// ([`scale_agents`]) and `max_agents` set to it; with `policy`, that dispatch policy.
+/// Without either, the scenario's own agents and config. Every command builds its runs
+/// here, so the same flags give the same run whichever command asks.
+pub fn run_setup(
+    scenario: &Scenario,
+    agents: Option<u32>,
+    policy: Option<Policy>,
+) -> (Config, Vec<AgentSpec>) {
+    let mut config = scenario.config.clone();
+    if let Some(policy) = policy {
+        config.policy = policy;
+    }
+    let agents = match agents {
+        Some(n) => {
+            config.max_agents = n;
+            scale_agents(&scenario.agents, n as usize)
+        }
+        None => scenario.agents.clone(),
+    };
+    (config, agents)
 }
 
 /// `n` agents built by repeating the scenario's agents in order (so a mix of capabilities
