@@ -1,18 +1,20 @@
 //! The `taskdist` command line: argument parsing (clap), one function per subcommand, and
 //! the mapping from errors to exit codes. This is the only place that uses `anyhow`.
 //!
-//! Exit codes: 0 success; 1 an unexpected failure (e.g. stdout could not be written), or a
-//! real run whose tasks did not all succeed; 2 bad input — a scenario that cannot be read
-//! or is invalid, a usage error (clap's own), a run database that is not one, is damaged
-//! or belongs to a changed scenario, a task without a command; 130 a real run interrupted
-//! by Ctrl-C (resumable).
-//! Bad input never panics.
+//! Exit codes: 0 success; 1 an unexpected failure (e.g. stdout could not be written), a
+//! real run whose tasks did not all succeed, or a `check` that found a regression; 2 bad
+//! input — a scenario or baseline that cannot be read or is invalid, a usage error (clap's
+//! own: bad ranges, unknown vary axes, …), a run database that is not one, is damaged or
+//! belongs to a changed scenario, a task without a command; 130 a real run interrupted by
+//! Ctrl-C (resumable).//! Bad input never panics.
 
+mod baseline;
 mod import;
 mod plan;
 mod run;
 mod simulate;
 mod stg_report;
+mod sweep;
 mod validate;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -22,6 +24,8 @@ use std::process::ExitCode;
 use taskdist::import::{ImportError, ImportFormat, ImportOptions, SourceFormat};
 use taskdist::model::{Scenario, ScenarioError};
 use taskdist::plan::Plan;
+use taskdist::report::baseline::BaselineError;
+use taskdist::report::sweep::SweepError;
 
 /// Exit status for a scenario that cannot be read or is invalid (and, from clap, for usage
 /// errors).
@@ -47,7 +51,7 @@ pub enum Command {
     /// files that serialize the most work.
     Plan(plan::PlanArgs),
     /// Simulate a run with seeded durations, failures and crashes; print a summary and,
-    /// with --out, write summary.json, trace.csv and events.jsonl.
+    /// with --out, write summary.json, trace.csv, events.jsonl and a Gantt chart.
     Simulate(simulate::SimulateArgs),
     /// Run the tasks for real as commands on N parallel agents, recording every step in a
     /// SQLite run database; write summary.json, trace.csv and attempt logs into the run
@@ -61,10 +65,19 @@ pub enum Command {
     /// Regenerate reports/stg.md: every policy's makespan on the STG benchmark graphs
     /// against the proven optima, and on workflow samples against the lower bound.
     StgReport(stg_report::StgReportArgs),
+    /// Simulate every agent count, policy and seed (in parallel) for capacity planning;
+    /// print the knee and, with --out, write CSVs, plots and report.md.
+    Sweep(sweep::SweepArgs),
+    /// Record the distribution of a scenario's metrics over a set of seeds (JSON).
+    Baseline(baseline::BaselineArgs),
+    /// Rerun a baseline's seeds and fail (exit 1) when the makespan or a failure count
+    /// regressed beyond the tolerance.
+    Check(baseline::CheckArgs),
 }
 
 /// Runs the command and turns its outcome into an exit code, reporting errors on stderr.
 pub fn main(cli: Cli) -> ExitCode {
+    taskdist::report::plot::register_fonts();
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     let result = run(cli, &mut out).and_then(|()| out.flush().map_err(anyhow::Error::from));
@@ -99,6 +112,9 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         Command::Resume(args) => run::resume(&args, out),
         Command::Import(args) => import::import(&args, out),
         Command::StgReport(args) => stg_report::stg_report(&args, out),
+        Command::Sweep(args) => sweep::sweep(&args, out),
+        Command::Baseline(args) => baseline::baseline(&args, out),
+        Command::Check(args) => baseline::check(&args, out),
     }
 }
 
@@ -107,6 +123,8 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
 fn exit_code(err: &anyhow::Error) -> ExitCode {
     if err.downcast_ref::<ScenarioError>().is_some()
         || err.downcast_ref::<ImportError>().is_some()
+        || err.downcast_ref::<SweepError>().is_some()
+        || err.downcast_ref::<BaselineError>().is_some()
         || run::is_bad_input(err)
     {
         return ExitCode::from(EXIT_BAD_INPUT);

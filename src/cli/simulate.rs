@@ -1,5 +1,6 @@
 //! `taskdist simulate FILE`: one deterministic simulated run, its summary, and with
-//! `--out DIR` the files `summary.json`, `trace.csv` and `events.jsonl`.
+//! `--out DIR` the files `summary.json`, `trace.csv`, `events.jsonl` and the Gantt chart
+//! `gantt.svg` / `gantt.png`.
 
 use super::ScenarioArgs;
 use anyhow::Context;
@@ -8,7 +9,9 @@ use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
+use taskdist::core::EventKind;
 use taskdist::model::Policy;
+use taskdist::report::gantt::{Gantt, lock_waits, title as gantt_title};
 use taskdist::report::{Summary, trace_csv};
 use taskdist::sim::{SimModels, run_setup, simulate as run_simulation};
 
@@ -28,7 +31,8 @@ pub struct SimulateArgs {
     /// Dispatch policy [default: config.policy].
     #[arg(long, value_name = "P", value_parser = parse_policy)]
     policy: Option<Policy>,
-    /// Write summary.json, trace.csv and events.jsonl into this directory.
+    /// Write summary.json, trace.csv, events.jsonl, gantt.svg and gantt.png into this
+    /// directory.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
     /// Print the summary as JSON instead of text.
@@ -59,7 +63,17 @@ pub fn simulate(args: &SimulateArgs, out: &mut dyn Write) -> anyhow::Result<()> 
         None => None,
     };
     let mut write_error: Option<std::io::Error> = None;
+    // The Gantt chart's lock waits are rebuilt from these two kinds of event.
+    let mut held_events = Vec::new();
     let mut on_event = |event: &taskdist::core::Event| {
+        if events.is_some()
+            && matches!(
+                event.kind,
+                EventKind::TaskBlocked { .. } | EventKind::TaskExecute { .. }
+            )
+        {
+            held_events.push(event.clone());
+        }
         if let Some((writer, _)) = events.as_mut()
             && write_error.is_none()
         {
@@ -106,6 +120,20 @@ pub fn simulate(args: &SimulateArgs, out: &mut dyn Write) -> anyhow::Result<()> 
         let mut json = serde_json::to_string_pretty(&summary)?;
         json.push('\n');
         write("summary.json", json.as_bytes())?;
+        let name = args.scenario.file.file_name().map_or_else(
+            || args.scenario.file.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        let waits = lock_waits(&plan, &held_events);
+        let gantt = Gantt {
+            run: &run,
+            plan: &plan,
+            lock_waits: &waits,
+            title: gantt_title(&name, &run, config.policy.as_str()),
+        }
+        .figure()?;
+        write("gantt.svg", gantt.svg.as_bytes())?;
+        write("gantt.png", &gantt.png)?;
     }
     if args.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&summary)?)?;
@@ -114,7 +142,7 @@ pub fn simulate(args: &SimulateArgs, out: &mut dyn Write) -> anyhow::Result<()> 
         match &args.out {
             Some(dir) => writeln!(
                 out,
-                "wrote {0}/summary.json, {0}/trace.csv, {0}/events.jsonl",
+                "wrote {0}/summary.json, {0}/trace.csv, {0}/events.jsonl, {0}/gantt.svg, {0}/gantt.png",
                 dir.display()
             )?,
             None => writeln!(out, "reproduce: {reproduce}")?,

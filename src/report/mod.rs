@@ -1,6 +1,11 @@
-//! Metrics and files made from a run: the summary (`summary.json`), the per-attempt trace
-//! (`trace.csv`) and its hash. Times in these files are seconds with millisecond
-//! precision, written the same way on every machine.
+//! Metrics and files made from runs. This module: the summary of one run (`summary.json`),
+//! the per-attempt trace (`trace.csv`) and its hash. Times in these files are seconds with
+//! millisecond precision, written the same way on every machine.
+//!
+//! Submodules: [`sweep`] runs and aggregates many runs for capacity planning, [`plot`]
+//! draws figures (SVG and PNG, embedded font), [`gantt`] the Gantt chart of one run,
+//! [`markdown`] a sweep's `report.md`, and [`baseline`] records metric distributions and
+//! checks later runs against them.
 
 use crate::core::{Progress, Stats};
 use crate::model::{AgentSpec, Config, Human, Time, seconds};
@@ -11,6 +16,10 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::fmt;
 
+pub mod baseline;
+pub mod gantt;
+pub mod markdown;
+pub mod plot;
 pub mod sweep;
 
 /// What the trace and the summary read from a run, simulated ([`SimRun`]) or real

@@ -629,6 +629,19 @@ pub fn series(points: &[PointSummary]) -> Vec<&[PointSummary]> {
         .collect()
 }
 
+/// The label of a series: its policy, and its vary value if the sweep has an axis.
+pub fn series_label(spec: &SweepSpec, point: &PointSummary) -> String {
+    match &spec.vary {
+        Some(vary) => format!(
+            "{}, {}={}",
+            point.policy,
+            vary.axis,
+            spec.vary_label(point.vary)
+        ),
+        None => point.policy.clone(),
+    }
+}
+
 /// `sweep.csv`: one row per run, keyed by `agents,policy[,AXIS],seed`, then every field of
 /// the run's summary (as in `summary.json`) and `error`, which is empty unless the run
 /// stopped early (its summary fields are then empty).

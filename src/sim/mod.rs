@@ -332,11 +332,12 @@ impl Simulation<'_> {
             self.schedule(0, Happening::AgentUp(i));
         }
         for crash in self.models.crashes.clone() {
-            let agent = self
-                .agents
-                .iter()
-                .position(|a| *a.id == *crash.agent)
-                .expect("crash agents were validated") as u32;
+            // The scenario's agents were validated against its crashes, but a run with
+            // fewer agents (`--agents 1`) may not have the crashing one: it cannot crash.
+            let Some(agent) = self.agents.iter().position(|a| *a.id == *crash.agent) else {
+                continue;
+            };
+            let agent = agent as u32;
             self.schedule(
                 crash.at,
                 Happening::Crash {
@@ -879,6 +880,16 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_scripted_crash_of_an_agent_the_run_does_not_have_does_not_happen() {
+        let text = "[[agents]]\nid='w'\ncount=2\n\
+            [simulation]\ncrashes=[{agent='w_2', at='5m'}]\n\
+            [[tasks]]\nid='a'\nestimated_duration='10m'\n";
+        let r = run(text, 1, 0);
+        assert_eq!(r.makespan, 10 * MINUTE_MS);
+        assert_eq!(r.stats.reassignments, 0);
     }
 
     #[test]

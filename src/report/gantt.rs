@@ -1,0 +1,390 @@
+//! The Gantt chart of one run (`gantt.svg`, `gantt.png` from `taskdist simulate --out`):
+//! one lane per agent, one bar per attempt coloured by task type, failed, timed-out and
+//! lost attempts marked, critical-path tasks outlined, and the time a task waited for a
+//! file lock drawn as a dark strip leading into the attempt it delayed.
+//!
+//! Lock waits are not in the trace rows, only their reason. They are rebuilt from the
+//! core's events exactly as the simulator measures them ([`lock_waits`]): a task is held
+//! from its first `task_blocked` event until it is next dispatched (`task_execute`), and
+//! the time counts when the block was a lock.
+
+use super::plot::{Draw, FONT, Figure, PALETTE, PlotError, render};
+use crate::core::{Event, EventKind};
+use crate::model::{HOUR_MS, Human, MINUTE_MS, TaskType, Time};
+use crate::plan::{Plan, TaskIdx};
+use crate::sim::{Outcome, SimRun};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+/// The time one attempt waited for a file lock before it was dispatched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockWait {
+    /// The task.
+    pub task: TaskIdx,
+    /// The attempt the wait delayed.
+    pub attempt: u32,
+    /// When the task was first held back by the lock.
+    pub since: Time,
+    /// When the attempt was dispatched.
+    pub until: Time,
+}
+
+/// The lock waits of a run, from its events in order (only `task_blocked` and
+/// `task_execute` events matter; others are skipped).
+pub fn lock_waits(plan: &Plan, events: &[Event]) -> Vec<LockWait> {
+    let mut held: Vec<Option<(Time, bool)>> = vec![None; plan.len()];
+    let mut waits = Vec::new();
+    for event in events {
+        match &event.kind {
+            EventKind::TaskBlocked { task, reason } => {
+                if let Some(t) = plan.task_index(task)
+                    && held[t.ix()].is_none()
+                {
+                    held[t.ix()] = Some((event.time, reason.is_lock()));
+                }
+            }
+            EventKind::TaskExecute { task, attempt, .. } => {
+                if let Some(t) = plan.task_index(task)
+                    && let Some((since, true)) = held[t.ix()].take()
+                    && event.time > since
+                {
+                    waits.push(LockWait {
+                        task: t,
+                        attempt: *attempt,
+                        since,
+                        until: event.time,
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    waits
+}
+
+/// What a Gantt chart shows.
+pub struct Gantt<'a> {
+    /// The run.
+    pub run: &'a SimRun,
+    /// Its plan.
+    pub plan: &'a Plan,
+    /// Its lock waits ([`lock_waits`]).
+    pub lock_waits: &'a [LockWait],
+    /// The headline, e.g. the scenario and the run's settings.
+    pub title: String,
+}
+
+const WIDTH: u32 = 1600;
+const HEADER: u32 = 92;
+const FAILED: RGBColor = RGBColor(200, 0, 0);
+const TIMED_OUT: RGBColor = RGBColor(120, 30, 160);
+const LOST: RGBColor = RGBColor(120, 120, 120);
+const WAIT: RGBColor = RGBColor(60, 60, 60);
+
+impl Gantt<'_> {
+    /// Lane height in pixels: roomy for a handful of agents, tighter for many.
+    fn lane_px(&self) -> u32 {
+        let n = self.run.agents.len().max(1) as u32;
+        if n <= 32 { 30 } else { (1000 / n).max(12) }
+    }
+
+    /// Renders the chart as SVG and PNG. Its height grows with the number of agents.
+    pub fn figure(&self) -> Result<Figure, PlotError> {
+        let lanes = self.run.agents.len().max(1) as u32;
+        let height = HEADER + lanes * self.lane_px() + 80;
+        render("Gantt chart", (WIDTH, height), self)
+    }
+
+    /// Minutes or hours, whichever keeps the axis labels short.
+    fn unit(&self) -> (f64, &'static str) {
+        if self.run.makespan >= 3 * HOUR_MS {
+            (HOUR_MS as f64, "hours")
+        } else {
+            (MINUTE_MS as f64, "minutes")
+        }
+    }
+}
+
+fn type_color(t: TaskType) -> RGBColor {
+    PALETTE[t.index() % PALETTE.len()]
+}
+
+/// Black text on light fills, white on dark ones.
+fn text_color(c: RGBColor) -> RGBColor {
+    let luma = 0.299 * c.0 as f64 + 0.587 * c.1 as f64 + 0.114 * c.2 as f64;
+    if luma > 140.0 { BLACK } else { WHITE }
+}
+
+impl Draw for Gantt<'_> {
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+    ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+        let run = self.run;
+        let plan = self.plan;
+        let n = run.agents.len().max(1);
+        let (unit_ms, unit_name) = self.unit();
+        let x_max = (run.makespan.max(1) as f64 / unit_ms) * 1.01;
+        let to_x = |t: Time| t as f64 / unit_ms;
+        let (header, body) = root.split_vertically(HEADER);
+
+        // Title and legend.
+        header.draw(&Text::new(
+            self.title.as_str(),
+            (18, 10),
+            (FONT, 22).into_font().style(FontStyle::Bold),
+        ))?;
+        let mut types: Vec<TaskType> = plan
+            .task_indices()
+            .map(|t| plan.task(t).task_type)
+            .collect();
+        types.sort();
+        types.dedup();
+        let legend_font: TextStyle = (FONT, 14).into();
+        let mut x = 18;
+        let y = 50;
+        for ty in types {
+            let c = type_color(ty);
+            header.draw(&Rectangle::new([(x, y), (x + 16, y + 14)], c.filled()))?;
+            header.draw(&Text::new(ty.as_str(), (x + 21, y), legend_font.clone()))?;
+            x += 28 + header.estimate_text_size(ty.as_str(), &legend_font)?.0 as i32;
+        }
+        x += 18;
+        let marks: [(&str, RGBColor, u8); 5] = [
+            ("critical path", BLACK, 0),
+            ("failed", FAILED, 1),
+            ("timed out", TIMED_OUT, 1),
+            ("lost with its agent", LOST, 2),
+            ("lock wait", WAIT, 3),
+        ];
+        for (label, c, kind) in marks {
+            match kind {
+                0 => header.draw(&Rectangle::new(
+                    [(x, y), (x + 16, y + 14)],
+                    c.stroke_width(2),
+                ))?,
+                1 => {
+                    header.draw(&Rectangle::new(
+                        [(x, y), (x + 16, y + 14)],
+                        c.stroke_width(2),
+                    ))?;
+                    header.draw(&PathElement::new(
+                        vec![(x, y), (x + 16, y + 14)],
+                        c.stroke_width(2),
+                    ))?;
+                    header.draw(&PathElement::new(
+                        vec![(x, y + 14), (x + 16, y)],
+                        c.stroke_width(2),
+                    ))?;
+                }
+                2 => header.draw(&Rectangle::new(
+                    [(x, y), (x + 16, y + 14)],
+                    c.mix(0.35).filled(),
+                ))?,
+                _ => header.draw(&Rectangle::new([(x, y + 10), (x + 16, y + 14)], c.filled()))?,
+            }
+            header.draw(&Text::new(label, (x + 21, y), legend_font.clone()))?;
+            x += 28 + header.estimate_text_size(label, &legend_font)?.0 as i32;
+        }
+
+        // The lanes.
+        let label_font: TextStyle = (FONT, 13).into();
+        let label_px = run
+            .agents
+            .iter()
+            .map(|a| body.estimate_text_size(&a.id, &label_font).map(|s| s.0))
+            .try_fold(0, |m, w| w.map(|w| m.max(w)))?;
+        let mut chart = ChartBuilder::on(&body)
+            .margin_left(12)
+            .margin_right(24)
+            .margin_bottom(10)
+            .x_label_area_size(46)
+            .y_label_area_size(label_px + 16)
+            .build_cartesian_2d(0.0..x_max, 0.0..n as f64)?;
+        chart
+            .configure_mesh()
+            .disable_y_mesh()
+            .y_labels(0)
+            .x_desc(format!("time ({unit_name})"))
+            .label_style((FONT, 13))
+            .axis_desc_style((FONT, 15))
+            .max_light_lines(1)
+            .light_line_style(RGBColor(236, 236, 236))
+            .draw()?;
+        let lane = |agent: usize| (n - 1 - agent) as f64;
+        chart.draw_series((0..n).filter(|i| i % 2 == 1).map(|i| {
+            Rectangle::new(
+                [(0.0, lane(i)), (x_max, lane(i) + 1.0)],
+                RGBColor(246, 246, 246).filled(),
+            )
+        }))?;
+        for (i, agent) in run.agents.iter().enumerate() {
+            let (px, py) = chart.backend_coord(&(0.0, lane(i) + 0.5));
+            root.draw(&Text::new(
+                agent.id.to_string(),
+                (px - 8, py),
+                label_font.clone().pos(Pos::new(HPos::Right, VPos::Center)),
+            ))?;
+        }
+
+        // Lock waits: a strip along the bottom of the lane of the agent that then ran the
+        // attempt, ending where the attempt starts.
+        let row_of = |task: TaskIdx, attempt: u32| {
+            run.trace
+                .iter()
+                .find(|r| r.task == task && r.attempt == attempt)
+        };
+        chart.draw_series(self.lock_waits.iter().filter_map(|w| {
+            let row = row_of(w.task, w.attempt)?;
+            let y = lane(row.agent.ix());
+            Some(Rectangle::new(
+                [(to_x(w.since), y + 0.06), (to_x(w.until), y + 0.14)],
+                WAIT.filled(),
+            ))
+        }))?;
+
+        // Attempts.
+        let critical: Vec<bool> = {
+            let mut on = vec![false; plan.len()];
+            for t in plan.critical_path() {
+                on[t.ix()] = true;
+            }
+            on
+        };
+        let task_font: TextStyle = (FONT, 11).into();
+        for row in &run.trace {
+            let spec = plan.task(row.task);
+            let color = type_color(spec.task_type);
+            let y0 = lane(row.agent.ix()) + 0.2;
+            let y1 = y0 + 0.62;
+            let (x0, x1) = (to_x(row.start), to_x(row.end.max(row.start)));
+            let corners = [(x0, y0), (x1, y1)];
+            let fill = match row.outcome {
+                Outcome::Succeeded => color.filled(),
+                Outcome::Failed | Outcome::TimedOut => color.mix(0.45).filled(),
+                _ => LOST.mix(0.35).filled(),
+            };
+            chart.draw_series(std::iter::once(Rectangle::new(corners, fill)))?;
+            let mark = match row.outcome {
+                Outcome::Failed => Some(FAILED),
+                Outcome::TimedOut => Some(TIMED_OUT),
+                _ => None,
+            };
+            match mark {
+                Some(c) => {
+                    chart.draw_series([
+                        PathElement::new(vec![(x0, y0), (x1, y1)], c.stroke_width(2)),
+                        PathElement::new(vec![(x0, y1), (x1, y0)], c.stroke_width(2)),
+                    ])?;
+                    chart
+                        .draw_series(std::iter::once(Rectangle::new(corners, c.stroke_width(2))))?;
+                }
+                None if critical[row.task.ix()] && row.outcome == Outcome::Succeeded => {
+                    chart.draw_series(std::iter::once(Rectangle::new(
+                        corners,
+                        BLACK.stroke_width(2),
+                    )))?;
+                }
+                None => {
+                    chart.draw_series(std::iter::once(Rectangle::new(
+                        corners,
+                        WHITE.stroke_width(1),
+                    )))?;
+                }
+            }
+            // The task id, where it fits.
+            let (left, mid) = chart.backend_coord(&(x0, y0 + 0.31));
+            let (right, _) = chart.backend_coord(&(x1, y0));
+            let text: &str = &spec.id;
+            let width = body.estimate_text_size(text, &task_font)?.0 as i32;
+            if right - left >= width + 8 && mark.is_none() {
+                let ink = if row.outcome == Outcome::Succeeded {
+                    text_color(color)
+                } else {
+                    BLACK
+                };
+                root.draw(&Text::new(
+                    text,
+                    (left + 4, mid),
+                    task_font
+                        .clone()
+                        .color(&ink)
+                        .pos(Pos::new(HPos::Left, VPos::Center)),
+                ))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The title of a run's Gantt chart.
+pub fn title(scenario: &str, run: &SimRun, policy: &str) -> String {
+    format!(
+        "{scenario}: {} agents, {policy}, seed {}, makespan {}",
+        run.agents.len(),
+        run.seed,
+        Human(run.makespan)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Format, Scenario};
+    use crate::sim::{SimModels, run_setup, simulate};
+    use std::sync::Arc;
+
+    const PLAN: &str = "[[agents]]\ncount = 2\n\
+        [simulation]\nfailure_probability = 0.3\n\
+        [[tasks]]\nid = 'a'\nestimated_duration = '10m'\nfiles_to_modify = ['x']\n\
+        [[tasks]]\nid = 'b'\nestimated_duration = '10m'\nfiles_to_modify = ['x']\n\
+        [[tasks]]\nid = 'c'\ntype = 'testing'\nestimated_duration = '5m'\ndepends_on = ['a']\n";
+
+    fn run(seed: u64) -> (Arc<Plan>, SimRun, Vec<Event>) {
+        let (scenario, issues) = Scenario::parse(PLAN, Format::Toml, "t.toml").unwrap();
+        let (scenario, plan) = crate::plan::Plan::from_scenario(scenario, issues).unwrap();
+        let models = SimModels::for_scenario(&scenario, &plan).unwrap();
+        let plan = Arc::new(plan);
+        let (config, agents) = run_setup(&scenario, None, None);
+        let mut events = Vec::new();
+        let run = simulate(plan.clone(), config, agents, &models, seed, &mut |e| {
+            events.push(e.clone())
+        })
+        .unwrap();
+        (plan, run, events)
+    }
+
+    #[test]
+    fn lock_waits_add_up_to_the_simulators_total() {
+        for seed in 0..10 {
+            let (plan, run, events) = run(seed);
+            let waits = lock_waits(&plan, &events);
+            let total: Time = waits.iter().map(|w| w.until - w.since).sum();
+            assert_eq!(total, run.lock_wait_total, "seed {seed}");
+            // a and b write x: one of them waits for the other.
+            assert!(!waits.is_empty(), "seed {seed}");
+        }
+    }
+
+    #[test]
+    fn the_chart_renders_as_svg_and_png_and_names_every_agent() {
+        let (plan, run, events) = run(1);
+        let waits = lock_waits(&plan, &events);
+        let gantt = Gantt {
+            run: &run,
+            plan: &plan,
+            lock_waits: &waits,
+            title: title("t.toml", &run, "critical-path"),
+        };
+        let figure = gantt.figure().unwrap();
+        assert!(figure.png.starts_with(b"\x89PNG\r\n\x1a\n"));
+        assert!(figure.svg.contains("<svg"));
+        for agent in &run.agents {
+            assert!(figure.svg.contains(&*agent.id), "{}", agent.id);
+        }
+        assert!(figure.svg.contains("critical path"));
+        // Same run, same bytes.
+        assert_eq!(gantt.figure().unwrap(), figure);
+    }
+}

@@ -1,0 +1,177 @@
+//! `report.md` of a sweep: what was run, the knee of every series, the figures and the
+//! per-point table, in Markdown that reads well on GitHub and in a terminal.
+//!
+//! The text depends only on the sweep's inputs and results, never on the time or the
+//! machine, so regenerating a committed report changes it only when the numbers change.
+
+use super::sweep::{KNEE_TOLERANCE, PointSummary, SweepSpec, knee, series, series_label};
+use crate::model::{Human, Time};
+use crate::plan::Plan;
+use std::fmt::Write;
+
+/// What the report is about, besides the results.
+pub struct SweepReport<'a> {
+    /// The scenario file, as given on the command line.
+    pub scenario: &'a str,
+    /// The command that reproduces the sweep.
+    pub command: &'a str,
+    /// The plan.
+    pub plan: &'a Plan,
+    /// The sweep's settings.
+    pub spec: &'a SweepSpec,
+    /// The per-point results.
+    pub points: &'a [PointSummary],
+}
+
+fn human(secs: f64) -> String {
+    Human((secs * 1000.0).round() as Time).to_string()
+}
+
+fn opt(x: Option<f64>, f: impl Fn(f64) -> String) -> String {
+    x.map_or_else(|| "–".to_string(), f)
+}
+
+impl SweepReport<'_> {
+    /// The Markdown text. Figures are referenced as `speedup.png` and `utilization.png`
+    /// (with links to the SVGs) next to the report.
+    pub fn markdown(&self) -> String {
+        let mut md = String::new();
+        self.write(&mut md)
+            .expect("writing to a String cannot fail");
+        md
+    }
+
+    fn write(&self, md: &mut String) -> std::fmt::Result {
+        let spec = self.spec;
+        let plan = self.plan;
+        let seeds_last = spec.base_seed.wrapping_add(spec.seeds as u64 - 1);
+        writeln!(md, "# Sweep of `{}`\n", self.scenario)?;
+        writeln!(md, "```sh\n{}\n```\n", self.command)?;
+        writeln!(
+            md,
+            "{} tasks, {} serial ({} on the critical path). {} runs: {} agent counts ({}–{}) × {} \
+             {} × {} seeds ({}–{}){}. Each run is the run `taskdist simulate FILE --agents N \
+             --policy P --seed S` makes; every point uses the same seeds.\n",
+            plan.len(),
+            Human(plan.total_work_ms()),
+            Human(plan.critical_path_ms()),
+            spec.run_count(),
+            spec.agents.len(),
+            spec.agents.first().copied().unwrap_or(0),
+            spec.agents.last().copied().unwrap_or(0),
+            spec.policies.len(),
+            if spec.policies.len() == 1 {
+                "policy"
+            } else {
+                "policies"
+            },
+            spec.seeds,
+            spec.base_seed,
+            seeds_last,
+            match &spec.vary {
+                Some(v) => format!(" × {} values of `{}`", v.values.len(), v.axis),
+                None => String::new(),
+            },
+        )?;
+
+        writeln!(md, "## Knee\n")?;
+        writeln!(
+            md,
+            "The knee is the smallest agent count whose median (p50) makespan is within {:.0}% \
+             of the best median makespan of its series: past it, more agents buy little.\n",
+            KNEE_TOLERANCE * 100.0
+        )?;
+        writeln!(
+            md,
+            "| series | knee | p50 makespan at the knee | best p50 makespan | at agents |"
+        )?;
+        writeln!(md, "| --- | ---: | ---: | ---: | ---: |")?;
+        let mut headline: Option<(String, u32, f64)> = None;
+        for s in series(self.points) {
+            let label = series_label(spec, &s[0]);
+            match knee(s) {
+                Some(k) => {
+                    writeln!(
+                        md,
+                        "| {label} | **{}** | {} | {} | {} |",
+                        k.agents,
+                        human(k.makespan_p50),
+                        human(k.best_makespan_p50),
+                        k.best_agents
+                    )?;
+                    let better = headline
+                        .as_ref()
+                        .is_none_or(|(_, _, best)| k.best_makespan_p50 < *best);
+                    if better {
+                        headline = Some((label, k.agents, k.best_makespan_p50));
+                    }
+                }
+                None => writeln!(md, "| {label} | – | no run finished | – | – |")?,
+            }
+        }
+        writeln!(md)?;
+        if let Some((label, agents, best)) = headline {
+            writeln!(
+                md,
+                "**Knee: {agents} agents** ({label}, the series with the shortest median \
+                 makespan, {}).\n",
+                human(best)
+            )?;
+        }
+
+        writeln!(md, "## Speedup\n")?;
+        writeln!(
+            md,
+            "![speedup against agents](speedup.png)\n\n\
+             Speedup is serial time / makespan. Lines: the median of the seeds; bands: p5 to \
+             p95; rings: the knee. Dashed: serial time / the plan's lower bound \
+             (critical path, work / agents, busiest file), which no schedule of the estimates \
+             can beat; random durations may cross it. [SVG](speedup.svg)\n"
+        )?;
+        writeln!(md, "## Utilization\n")?;
+        writeln!(
+            md,
+            "![utilization against agents](utilization.png)\n\n\
+             Utilization is agent time spent in attempts (failed ones included) over makespan × \
+             agent slots. Lines: median; bands: p5 to p95. [SVG](utilization.svg)\n"
+        )?;
+
+        writeln!(md, "## Points\n")?;
+        writeln!(
+            md,
+            "Makespans and lock wait as durations; lock wait, retries and failed tasks are \
+             means per run. Every run is in `sweep.csv`, every point in `sweep_summary.csv`.\n"
+        )?;
+        for s in series(self.points) {
+            writeln!(md, "### {}\n", series_label(spec, &s[0]))?;
+            writeln!(
+                md,
+                "| agents | makespan p5 | p50 | p95 | speedup p50 | p50 / bound | utilization \
+                 p50 | lock wait | retries | failed tasks | errors |"
+            )?;
+            writeln!(
+                md,
+                "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+            )?;
+            for p in s {
+                writeln!(
+                    md,
+                    "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                    p.agents,
+                    opt(p.makespan_p5, human),
+                    opt(p.makespan_p50, human),
+                    opt(p.makespan_p95, human),
+                    opt(p.speedup_p50, |x| format!("{x:.2}×")),
+                    opt(p.makespan_over_lower_bound_p50, |x| format!("{x:.2}")),
+                    opt(p.utilization_p50, |x| format!("{:.0}%", x * 100.0)),
+                    opt(p.lock_wait_mean, human),
+                    opt(p.retries_mean, |x| format!("{x:.2}")),
+                    opt(p.tasks_failed_mean, |x| format!("{x:.2}")),
+                    p.errors
+                )?;
+            }
+            writeln!(md)?;
+        }
+        Ok(())
+    }
+}
