@@ -13,8 +13,12 @@
 //! - `sweep`: generated scenarios with every fault on, each run audited;
 //! - `runtime`: `taskdist run` and `resume` with real processes (SIGKILL and resume,
 //!   Ctrl-C, timeouts, refused databases, real against simulated makespan);
+//! - `sweep_cli`: `taskdist sweep` end to end (same runs as `simulate`, thread-count
+//!   independence, knee, bad ranges and axes) and the Gantt chart of `simulate --out`;
+//! - `baselines`: `taskdist check` of every shipped scenario against `reports/baselines/`;
 //! - `support`: shared helpers.
 
+mod baselines;
 mod cli;
 mod context_value;
 mod determinism;
@@ -24,3 +28,4 @@ mod runtime;
 mod simulate_cli;
 mod support;
 mod sweep;
+mod sweep_cli;

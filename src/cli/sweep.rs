@@ -143,7 +143,7 @@ pub fn sweep(args: &SweepArgs, out: &mut dyn Write) -> anyhow::Result<()> {
              taskdist simulate {} --agents {} --policy {policy} --seed {}",
             failed.len(),
             runs.len(),
-            first.result.as_ref().err().expect("a failed run"),
+            first.result.as_ref().expect_err("a failed run"),
             args.scenario.file.display(),
             first.key.agents,
             first.key.seed,

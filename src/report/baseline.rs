@@ -95,8 +95,11 @@ impl Distribution {
     }
 }
 
+/// Reads one metric from a run's summary.
+type Metric = fn(&Summary) -> f64;
+
 /// The metrics a baseline records, by name, and how each is read from a run's summary.
-const METRICS: [(&str, fn(&Summary) -> f64); 11] = [
+const METRICS: [(&str, Metric); 11] = [
     ("makespan", |s| s.makespan),
     ("speedup", |s| s.speedup),
     ("makespan_over_lower_bound", |s| s.makespan_over_lower_bound),

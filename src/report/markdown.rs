@@ -51,7 +51,7 @@ impl SweepReport<'_> {
             md,
             "{} tasks, {} serial ({} on the critical path). {} runs: {} agent counts ({}–{}) × {} \
              {} × {} seeds ({}–{}){}. Each run is the run `taskdist simulate FILE --agents N \
-             --policy P --seed S` makes; every point uses the same seeds.\n",
+             --policy P --seed S` makes{}; every point uses the same seeds.\n",
             plan.len(),
             Human(plan.total_work_ms()),
             Human(plan.critical_path_ms()),
@@ -71,6 +71,11 @@ impl SweepReport<'_> {
             match &spec.vary {
                 Some(v) => format!(" × {} values of `{}`", v.values.len(), v.axis),
                 None => String::new(),
+            },
+            if spec.vary.is_some() {
+                " on the scenario with the varied setting changed"
+            } else {
+                ""
             },
         )?;
 
@@ -128,6 +133,29 @@ impl SweepReport<'_> {
              (critical path, work / agents, busiest file), which no schedule of the estimates \
              can beat; random durations may cross it. [SVG](speedup.svg)\n"
         )?;
+        if spec
+            .vary
+            .as_ref()
+            .is_some_and(|v| v.axis == super::sweep::Axis::Locks)
+        {
+            writeln!(
+                md,
+                "The bound counts the work that must hold each file's write lock; with locks \
+                 off nothing holds them, so the `locks=off` series can pass it.\n"
+            )?;
+        }
+        if self
+            .points
+            .iter()
+            .any(|p| p.tasks_failed_mean.is_some_and(|f| f > 0.0))
+        {
+            writeln!(
+                md,
+                "Some runs had tasks fail for good (see *failed tasks* below). Their \
+                 dependents are skipped, so those runs end early and their speedup flatters \
+                 them: read the upper band edges with that in mind.\n"
+            )?;
+        }
         writeln!(md, "## Utilization\n")?;
         writeln!(
             md,

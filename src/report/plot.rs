@@ -149,10 +149,68 @@ struct BandChart {
     reference: Option<(&'static str, Vec<(i32, f64)>)>,
     y_max: f64,
     mark_label: Option<&'static str>,
-    /// Where the legend goes: a corner the lines usually leave empty.
-    legend: SeriesLabelPosition,
+    /// Corners to try for the legend, best first; it goes to the one the data leaves
+    /// emptiest.
+    legend: [SeriesLabelPosition; 4],
     /// Decimals on the y axis labels.
     y_decimals: usize,
+}
+
+impl BandChart {
+    /// The legend corner covering the fewest data points (lines, band edges, the
+    /// reference curve), ties broken by the order of [`BandChart::legend`].
+    fn legend_corner(&self, x_min: i32, x_max: i32) -> SeriesLabelPosition {
+        let span = (x_max - x_min).max(1) as f64;
+        let mut points: Vec<(f64, f64)> = Vec::new();
+        for band in &self.bands {
+            for &(x, low, mid, high) in &band.points {
+                for y in [low, mid, high] {
+                    points.push(((x - x_min) as f64 / span, y / self.y_max));
+                }
+            }
+        }
+        if let Some((_, curve)) = &self.reference {
+            points.extend(
+                curve
+                    .iter()
+                    .map(|&(x, y)| ((x - x_min) as f64 / span, y / self.y_max)),
+            );
+        }
+        // The legend box, as a share of the plot: about half the width, one line per entry.
+        let entries = self.bands.len() + 2;
+        let height = ((entries as f64 * 20.0 + 16.0) / 540.0).min(0.9);
+        let width = 0.5;
+        let covered = |corner: &SeriesLabelPosition| {
+            let (right, upper) = match corner {
+                SeriesLabelPosition::UpperLeft => (false, true),
+                SeriesLabelPosition::UpperRight => (true, true),
+                SeriesLabelPosition::LowerLeft => (false, false),
+                _ => (true, false),
+            };
+            points
+                .iter()
+                .filter(|&&(x, y)| {
+                    let in_x = if right { x >= 1.0 - width } else { x <= width };
+                    let in_y = if upper {
+                        y >= 1.0 - height
+                    } else {
+                        y <= height
+                    };
+                    in_x && in_y
+                })
+                .count()
+        };
+        let mut best = self.legend[0].clone();
+        let mut best_count = covered(&best);
+        for corner in &self.legend[1..] {
+            let count = covered(corner);
+            if count < best_count {
+                best = corner.clone();
+                best_count = count;
+            }
+        }
+        best
+    }
 }
 
 impl Draw for BandChart {
@@ -245,7 +303,7 @@ impl Draw for BandChart {
         }
         chart
             .configure_series_labels()
-            .position(self.legend.clone())
+            .position(self.legend_corner(x_min, x_max))
             .label_font((FONT, 14))
             .background_style(WHITE.mix(0.85))
             .border_style(RGBColor(180, 180, 180))
@@ -320,7 +378,12 @@ pub fn speedup_figure(
         reference: Some(("bound: serial time / lower bound", reference)),
         y_max: y_top * 1.08,
         mark_label: Some("knee: fewest agents within 5% of the best p50 makespan"),
-        legend: SeriesLabelPosition::LowerRight,
+        legend: [
+            SeriesLabelPosition::LowerRight,
+            SeriesLabelPosition::UpperLeft,
+            SeriesLabelPosition::UpperRight,
+            SeriesLabelPosition::LowerLeft,
+        ],
         y_decimals: 1,
     };
     render("speedup chart", (1000, 640), &chart)
@@ -357,7 +420,12 @@ pub fn utilization_figure(
         reference: None,
         y_max: y_top * 1.05,
         mark_label: None,
-        legend: SeriesLabelPosition::UpperRight,
+        legend: [
+            SeriesLabelPosition::UpperRight,
+            SeriesLabelPosition::LowerLeft,
+            SeriesLabelPosition::LowerRight,
+            SeriesLabelPosition::UpperLeft,
+        ],
         y_decimals: 0,
     };
     render("utilization chart", (1000, 640), &chart)
