@@ -6,7 +6,7 @@
 //! input — a scenario or baseline that cannot be read or is invalid, a usage error (clap's
 //! own: bad ranges, unknown vary axes, …), a run database that is not one, is damaged or
 //! belongs to a changed scenario, a task without a command; 130 a real run interrupted by
-//! Ctrl-C (resumable).//! Bad input never panics.
+//! Ctrl-C (resumable). Bad input never panics.
 
 mod baseline;
 mod import;

@@ -16,7 +16,7 @@ use taskdist::model::{AgentSpec, CommandSpec, Config, Format, Scenario};
 use taskdist::plan::Plan;
 use taskdist::report::{Summary, trace_csv_of};
 use taskdist::runtime::{CommandAgent, CommandSettings, RunOutcome, RunStatus, Runner};
-use taskdist::sim::scale_agents;
+use taskdist::sim::run_setup;
 use taskdist::store::{NewRun, SavedRun, Store, StoreError};
 use tokio_util::sync::CancellationToken;
 
@@ -75,20 +75,13 @@ pub struct Unfinished {
 pub fn run(args: &RunArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let (text, scenario, plan) = args.scenario.load_with_text()?;
     let workdir = std::env::current_dir().context("reading the current directory")?;
-    let mut config = scenario.config.clone();
+    let (mut config, agents) = run_setup(&scenario, args.agents, None);
     config.jitter_seed = scenario
         .file
         .simulation
         .as_ref()
         .and_then(|s| s.seed)
         .unwrap_or(0);
-    let agents = match args.agents {
-        Some(n) => {
-            config.max_agents = n;
-            scale_agents(&scenario.agents, n as usize)
-        }
-        None => scenario.agents.clone(),
-    };
     let exec = args.exec.clone().map(CommandSpec::Shell);
     let settings = CommandSettings {
         exec: exec.clone(),
