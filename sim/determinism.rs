@@ -44,10 +44,16 @@ fn simulate_writes_byte_identical_outputs() {
             "{}",
             String::from_utf8_lossy(&status.stderr)
         );
-        let files: Vec<Vec<u8>> = ["summary.json", "trace.csv", "events.jsonl"]
-            .iter()
-            .map(|f| std::fs::read(dir.join(f)).unwrap())
-            .collect();
+        let files: Vec<Vec<u8>> = [
+            "summary.json",
+            "trace.csv",
+            "events.jsonl",
+            "gantt.svg",
+            "gantt.png",
+        ]
+        .iter()
+        .map(|f| std::fs::read(dir.join(f)).unwrap())
+        .collect();
         outputs.push(files);
     }
     assert_eq!(outputs[0], outputs[1]);

@@ -240,7 +240,7 @@ fn the_report_names_the_knee_and_shows_the_figures() {
 
 #[test]
 fn bad_ranges_and_axes_exit_2_without_a_panic() {
-    let cases: [(&[&str], &str); 8] = [
+    let cases: [(&[&str], &str); 9] = [
         (&["--agents", "5..2"], "reversed"),
         (&["--agents", "0..3"], "start at 1"),
         (&["--agents", "two"], "not a whole number"),
@@ -249,6 +249,7 @@ fn bad_ranges_and_axes_exit_2_without_a_panic() {
         (&["--vary", "locks"], "AXIS=v1"),
         (&["--seeds", "0"], "--seeds"),
         (&["--policy", "fifo,random"], "unknown policy `random`"),
+        (&["--agents", "1..4096", "--seeds", "1000"], "too many"),
     ];
     for (extra, message) in cases {
         let mut args = vec!["sweep", "scenarios/quickstart.toml"];

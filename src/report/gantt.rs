@@ -76,6 +76,9 @@ pub struct Gantt<'a> {
 }
 
 const WIDTH: u32 = 1600;
+/// The most lanes drawn: past this an image stops being readable (and its pixel buffer
+/// grows without bound), so the chart shows the first agents and says so in its title.
+const LANES_MAX: usize = 400;
 const HEADER: u32 = 92;
 const FAILED: RGBColor = RGBColor(200, 0, 0);
 const TIMED_OUT: RGBColor = RGBColor(120, 30, 160);
@@ -85,13 +88,18 @@ const WAIT: RGBColor = RGBColor(60, 60, 60);
 impl Gantt<'_> {
     /// Lane height in pixels: roomy for a handful of agents, tighter for many.
     fn lane_px(&self) -> u32 {
-        let n = self.run.agents.len().max(1) as u32;
-        if n <= 32 { 30 } else { (1000 / n).max(12) }
+        let n = self.lanes() as u32;
+        if n <= 32 { 30 } else { (1000 / n).max(4) }
+    }
+
+    /// Lanes drawn: one per agent, at most [`LANES_MAX`].
+    fn lanes(&self) -> usize {
+        self.run.agents.len().clamp(1, LANES_MAX)
     }
 
     /// Renders the chart as SVG and PNG. Its height grows with the number of agents.
     pub fn figure(&self) -> Result<Figure, PlotError> {
-        let lanes = self.run.agents.len().max(1) as u32;
+        let lanes = self.lanes() as u32;
         let height = HEADER + lanes * self.lane_px() + 80;
         render("Gantt chart", (WIDTH, height), self)
     }
@@ -123,15 +131,20 @@ impl Draw for Gantt<'_> {
     ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
         let run = self.run;
         let plan = self.plan;
-        let n = run.agents.len().max(1);
+        let n = self.lanes();
         let (unit_ms, unit_name) = self.unit();
         let x_max = (run.makespan.max(1) as f64 / unit_ms) * 1.01;
         let to_x = |t: Time| t as f64 / unit_ms;
         let (header, body) = root.split_vertically(HEADER);
 
         // Title and legend.
+        let title = if run.agents.len() > n {
+            format!("{} (first {n} of {} agents)", self.title, run.agents.len())
+        } else {
+            self.title.clone()
+        };
         header.draw(&Text::new(
-            self.title.as_str(),
+            title,
             (18, 10),
             (FONT, 22).into_font().style(FontStyle::Bold),
         ))?;
@@ -193,6 +206,7 @@ impl Draw for Gantt<'_> {
         let label_px = run
             .agents
             .iter()
+            .take(n)
             .map(|a| body.estimate_text_size(&a.id, &label_font).map(|s| s.0))
             .try_fold(0, |m, w| w.map(|w| m.max(w)))?;
         let mut chart = ChartBuilder::on(&body)
@@ -219,7 +233,7 @@ impl Draw for Gantt<'_> {
                 RGBColor(246, 246, 246).filled(),
             )
         }))?;
-        for (i, agent) in run.agents.iter().enumerate() {
+        for (i, agent) in run.agents.iter().take(n).enumerate() {
             let (px, py) = chart.backend_coord(&(0.0, lane(i) + 0.5));
             root.draw(&Text::new(
                 agent.id.to_string(),
@@ -236,7 +250,7 @@ impl Draw for Gantt<'_> {
                 .find(|r| r.task == task && r.attempt == attempt)
         };
         chart.draw_series(self.lock_waits.iter().filter_map(|w| {
-            let row = row_of(w.task, w.attempt)?;
+            let row = row_of(w.task, w.attempt).filter(|r| r.agent.ix() < n)?;
             let y = lane(row.agent.ix());
             Some(Rectangle::new(
                 [(to_x(w.since), y + 0.06), (to_x(w.until), y + 0.14)],
@@ -253,7 +267,7 @@ impl Draw for Gantt<'_> {
             on
         };
         let task_font: TextStyle = (FONT, 11).into();
-        for row in &run.trace {
+        for row in run.trace.iter().filter(|r| r.agent.ix() < n) {
             let spec = plan.task(row.task);
             let color = type_color(spec.task_type);
             let y0 = lane(row.agent.ix()) + 0.2;
@@ -386,5 +400,28 @@ mod tests {
         assert!(figure.svg.contains("critical path"));
         // Same run, same bytes.
         assert_eq!(gantt.figure().unwrap(), figure);
+    }
+
+    #[test]
+    fn a_run_with_hundreds_of_agents_draws_the_first_lanes_and_says_so() {
+        let text = "[[agents]]\ncount = 450\n".to_string()
+            + &(0..500)
+                .map(|i| format!("[[tasks]]\nid = 't{i}'\nestimated_duration = '10m'\n"))
+                .collect::<String>();
+        let (scenario, issues) = Scenario::parse(&text, Format::Toml, "wide.toml").unwrap();
+        let (scenario, plan) = crate::plan::Plan::from_scenario(scenario, issues).unwrap();
+        let models = SimModels::for_scenario(&scenario, &plan).unwrap();
+        let plan = Arc::new(plan);
+        let (config, agents) = run_setup(&scenario, Some(450), None);
+        let run = simulate(plan.clone(), config, agents, &models, 0, &mut |_| {}).unwrap();
+        let gantt = Gantt {
+            run: &run,
+            plan: &plan,
+            lock_waits: &[],
+            title: title("wide.toml", &run, "critical-path"),
+        };
+        let figure = gantt.figure().unwrap();
+        assert!(figure.svg.contains("first 400 of 450 agents"));
+        assert!(figure.svg.contains(">\nagent_400\n<") && !figure.svg.contains(">\nagent_401\n<"));
     }
 }

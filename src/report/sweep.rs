@@ -54,6 +54,14 @@ pub enum SweepError {
     /// A sweep with nothing to run (no seeds, agent counts or policies).
     #[error("empty sweep: {0}")]
     Empty(&'static str),
+    /// A sweep with more runs than [`RUNS_MAX`].
+    #[error(
+        "{runs} runs is too many for one sweep (at most {RUNS_MAX}): fewer seeds, agent counts, policies or vary values"
+    )]
+    TooLarge {
+        /// Runs asked for.
+        runs: u64,
+    },
     /// The scenario, changed along the vary axis, no longer resolves.
     #[error(transparent)]
     Scenario(#[from] ScenarioError),
@@ -286,6 +294,10 @@ impl Vary {
     }
 }
 
+/// The most runs one sweep makes: every run's summary is kept in memory (a few hundred
+/// bytes each), and two million runs of a mid-sized plan already take a while.
+pub const RUNS_MAX: u64 = 2_000_000;
+
 /// What to sweep.
 #[derive(Debug, Clone)]
 pub struct SweepSpec {
@@ -386,6 +398,11 @@ pub fn run_sweep(
     }
     if spec.policies.is_empty() {
         return Err(SweepError::Empty("no policies"));
+    }
+    if spec.run_count() > RUNS_MAX {
+        return Err(SweepError::TooLarge {
+            runs: spec.run_count(),
+        });
     }
     // One scenario and model set per vary value, resolved before anything runs.
     let variants: Vec<(Scenario, SimModels)> = match &spec.vary {
