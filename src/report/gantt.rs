@@ -10,7 +10,7 @@
 
 use super::plot::{Draw, FONT, Figure, PALETTE, PlotError, render};
 use crate::core::{Event, EventKind};
-use crate::model::{HOUR_MS, Human, MINUTE_MS, TaskType, Time};
+use crate::model::{HOUR_MS, Human, MINUTE_MS, SECOND_MS, TaskType, Time};
 use crate::plan::{Plan, TaskIdx};
 use crate::sim::{Outcome, SimRun};
 use plotters::coord::Shift;
@@ -104,12 +104,14 @@ impl Gantt<'_> {
         render("Gantt chart", (WIDTH, height), self)
     }
 
-    /// Minutes or hours, whichever keeps the axis labels short.
+    /// Seconds, minutes or hours, whichever keeps the axis labels short.
     fn unit(&self) -> (f64, &'static str) {
         if self.run.makespan >= 3 * HOUR_MS {
             (HOUR_MS as f64, "hours")
-        } else {
+        } else if self.run.makespan >= 3 * MINUTE_MS {
             (MINUTE_MS as f64, "minutes")
+        } else {
+            (SECOND_MS as f64, "seconds")
         }
     }
 }
