@@ -16,6 +16,8 @@
 //! - `sweep_cli`: `taskdist sweep` end to end (same runs as `simulate`, thread-count
 //!   independence, knee, bad ranges and axes) and the Gantt chart of `simulate --out`;
 //! - `baselines`: `taskdist check` of every shipped scenario against `reports/baselines/`;
+//! - `serve`: the live page: its WebSocket stream, refused addresses, and a real headless
+//!   Chromium watching a run (skipped without Chromium, unless `CI` is set);
 //! - `support`: shared helpers.
 
 mod baselines;
@@ -25,6 +27,8 @@ mod determinism;
 mod golden;
 mod import;
 mod runtime;
+#[cfg(feature = "serve")]
+mod serve;
 mod simulate_cli;
 mod support;
 mod sweep;

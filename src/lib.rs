@@ -7,5 +7,7 @@ pub mod model;
 pub mod plan;
 pub mod report;
 pub mod runtime;
+#[cfg(feature = "serve")]
+pub mod serve;
 pub mod sim;
 pub mod store;

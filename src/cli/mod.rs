@@ -6,12 +6,15 @@
 //! input — a scenario or baseline that cannot be read or is invalid, a usage error (clap's
 //! own: bad ranges, unknown vary axes, …), a run database that is not one, is damaged or
 //! belongs to a changed scenario, a task without a command; 130 a real run interrupted by
-//! Ctrl-C (resumable). Bad input never panics.
+//! Ctrl-C (resumable). A `--serve` address that cannot be used (busy, or not loopback and
+//! no token) is bad input too. Bad input never panics.
 
 mod baseline;
 mod import;
 mod plan;
 mod run;
+#[cfg(feature = "serve")]
+mod serve;
 mod simulate;
 mod stg_report;
 mod sweep;
@@ -127,6 +130,10 @@ fn exit_code(err: &anyhow::Error) -> ExitCode {
         || err.downcast_ref::<BaselineError>().is_some()
         || run::is_bad_input(err)
     {
+        return ExitCode::from(EXIT_BAD_INPUT);
+    }
+    #[cfg(feature = "serve")]
+    if serve::is_bad_input(err) {
         return ExitCode::from(EXIT_BAD_INPUT);
     }
     if let Some(unfinished) = err.downcast_ref::<run::Unfinished>() {

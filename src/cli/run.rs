@@ -51,6 +51,9 @@ pub struct RunArgs {
     /// <out>/events.jsonl].
     #[arg(long, value_name = "FILE|-")]
     events: Option<String>,
+    #[cfg(feature = "serve")]
+    #[command(flatten)]
+    serve: super::serve::ServeArgs,
 }
 
 /// Arguments of `taskdist resume`.
@@ -88,6 +91,14 @@ pub fn run(args: &RunArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         ..CommandSettings::new(workdir.clone())
     };
     settings.check(&plan, &scenario.source)?;
+    // Before the database exists, so a busy port leaves nothing behind to clean up.
+    #[cfg(feature = "serve")]
+    let page = args.serve.start(taskdist::serve::LiveState::new(
+        &plan,
+        &stem(&args.scenario.file),
+        taskdist::serve::Source::Run,
+        1.0,
+    ))?;
 
     let out_dir = workdir.join(match &args.out {
         Some(dir) => dir.clone(),
@@ -123,6 +134,8 @@ pub fn run(args: &RunArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         run_dir: out_dir,
         events,
         history: None,
+        #[cfg(feature = "serve")]
+        page,
     };
     job.execute(out)
 }
@@ -180,6 +193,8 @@ pub fn resume(args: &ResumeArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         run_dir,
         events: events.unwrap_or_else(|| "-".to_string()),
         history: Some((history, recorded)),
+        #[cfg(feature = "serve")]
+        page: None,
     };
     job.execute(out)
 }
@@ -200,6 +215,9 @@ struct Job {
     run_dir: PathBuf,
     events: String,
     history: Option<(Vec<taskdist::runtime::JournalEntry>, Vec<u32>)>,
+    /// The live page, with `--serve`.
+    #[cfg(feature = "serve")]
+    page: Option<super::serve::Page>,
 }
 
 /// Where events go: a file (appended to on resume) or stdout.
@@ -283,7 +301,15 @@ impl Job {
             runner = runner.resume(history, Some(recorded));
         }
         let seen = observers.clone();
-        runner = runner.on_event(move |event| seen.lock().expect("not poisoned").event(event));
+        #[cfg(feature = "serve")]
+        let live = self.page.as_ref().map(super::serve::Page::live);
+        runner = runner.on_event(move |event| {
+            seen.lock().expect("not poisoned").event(event);
+            #[cfg(feature = "serve")]
+            if let Some(live) = &live {
+                live.publish(event);
+            }
+        });
 
         let tokio = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -325,6 +351,13 @@ impl Job {
         )?;
         // Before the closing message, which goes to stderr.
         report.flush()?;
+        #[cfg(feature = "serve")]
+        if let Some(page) = self.page {
+            page.finish(
+                outcome.status.as_str(),
+                outcome.status != RunStatus::Interrupted,
+            )?;
+        }
         finish(&outcome, &db)
     }
 }

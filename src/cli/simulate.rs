@@ -1,6 +1,7 @@
 //! `taskdist simulate FILE`: one deterministic simulated run, its summary, and with
 //! `--out DIR` the files `summary.json`, `trace.csv`, `events.jsonl` and the Gantt chart
-//! `gantt.svg` / `gantt.png`.
+//! `gantt.svg` / `gantt.png`; with `--serve`, the run replayed through the live page at
+//! `--speed`.
 
 use super::ScenarioArgs;
 use anyhow::Context;
@@ -38,7 +39,27 @@ pub struct SimulateArgs {
     /// Print the summary as JSON instead of text.
     #[arg(long)]
     json: bool,
+    #[cfg(feature = "serve")]
+    #[command(flatten)]
+    serve: super::serve::ServeArgs,
+    /// With --serve: simulated time per real time of the replay (60: a simulated minute
+    /// per second) [default: the replay takes about a minute, and at least real time].
+    #[cfg(feature = "serve")]
+    #[arg(long, value_name = "X", requires = "serve", value_parser = parse_speed)]
+    speed: Option<f64>,
 }
+
+#[cfg(feature = "serve")]
+fn parse_speed(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
+        _ => Err(format!("`{text}` is not a positive number")),
+    }
+}
+
+/// How long a replay takes at the default speed.
+#[cfg(feature = "serve")]
+const REPLAY_MS: f64 = 60_000.0;
 
 fn parse_policy(text: &str) -> Result<Policy, String> {
     text.parse()
@@ -65,7 +86,13 @@ pub fn simulate(args: &SimulateArgs, out: &mut dyn Write) -> anyhow::Result<()> 
     let mut write_error: Option<std::io::Error> = None;
     // The Gantt chart's lock waits are rebuilt from these two kinds of event.
     let mut held_events = Vec::new();
+    #[cfg(feature = "serve")]
+    let mut replay: Option<Vec<taskdist::core::Event>> = args.serve.serve.map(|_| Vec::new());
     let mut on_event = |event: &taskdist::core::Event| {
+        #[cfg(feature = "serve")]
+        if let Some(replay) = replay.as_mut() {
+            replay.push(event.clone());
+        }
         if events.is_some()
             && matches!(
                 event.kind,
@@ -148,5 +175,53 @@ pub fn simulate(args: &SimulateArgs, out: &mut dyn Write) -> anyhow::Result<()> 
             None => writeln!(out, "reproduce: {reproduce}")?,
         }
     }
+    #[cfg(feature = "serve")]
+    if let Some(events) = replay {
+        out.flush()?;
+        let speed = args
+            .speed
+            .unwrap_or_else(|| (run.makespan as f64 / REPLAY_MS).max(1.0));
+        let title = args
+            .scenario
+            .file
+            .file_stem()
+            .map_or_else(|| "simulation".into(), |s| s.to_string_lossy());
+        let state = taskdist::serve::LiveState::new(
+            &plan,
+            &title,
+            taskdist::serve::Source::Simulation,
+            speed,
+        );
+        let p = &run.progress;
+        let why = if p.completed_tasks == p.total_tasks {
+            "completed"
+        } else {
+            "failed"
+        };
+        if let Some(page) = args.serve.start(state)? {
+            eprintln!(
+                "replaying {} events over {} of simulated time at {speed}x: {:.1} s",
+                events.len(),
+                taskdist::model::format_exact(run.makespan),
+                run.makespan as f64 / speed / 1000.0
+            );
+            replay_events(&page.live(), &events, speed);
+            page.finish(why, true)?;
+        }
+    }
     Ok(())
+}
+
+/// Publishes each event when its time comes, `speed` times faster than it happened.
+#[cfg(feature = "serve")]
+fn replay_events(live: &taskdist::serve::Live, events: &[taskdist::core::Event], speed: f64) {
+    let start = std::time::Instant::now();
+    for event in events {
+        let due = start + std::time::Duration::from_secs_f64(event.time as f64 / speed / 1000.0);
+        let now = std::time::Instant::now();
+        if due > now {
+            std::thread::sleep(due - now);
+        }
+        live.publish(event);
+    }
 }
