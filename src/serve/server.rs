@@ -184,7 +184,7 @@ async fn page(State(app): State<App>) -> Response {
 
 async fn snapshot(State(app): State<App>, Access(granted): Access) -> Response {
     if let Err(refusal) = granted {
-        return refusal;
+        return refusal.into_response();
     }
     let json = serde_json::to_string(&app.live.state()).expect("the state serializes");
     (headers("application/json"), json).into_response()
@@ -196,7 +196,7 @@ async fn stream(
     upgrade: WebSocketUpgrade,
 ) -> Response {
     if let Err(refusal) = granted {
-        return refusal;
+        return refusal.into_response();
     }
     let tracker = app.tracker.clone();
     upgrade
@@ -207,7 +207,10 @@ async fn stream(
 
 /// Whether the request may see the run: the right token, if one is set, and no foreign
 /// `Origin`. Carries the refusal to send otherwise.
-struct Access(Result<(), Response>);
+struct Access(Result<(), Refusal>);
+
+/// A status and a one-line explanation.
+type Refusal = (StatusCode, &'static str);
 
 impl FromRequestParts<App> for Access {
     type Rejection = std::convert::Infallible;
@@ -221,7 +224,7 @@ impl FromRequestParts<App> for Access {
     }
 }
 
-fn check_access(uri: &Uri, headers: &HeaderMap, token: Option<&str>) -> Result<(), Response> {
+fn check_access(uri: &Uri, headers: &HeaderMap, token: Option<&str>) -> Result<(), Refusal> {
     if let Some(origin) = headers.get(header::ORIGIN) {
         let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
         let origin_host = origin.to_str().ok().and_then(|o| {
@@ -229,9 +232,7 @@ fn check_access(uri: &Uri, headers: &HeaderMap, token: Option<&str>) -> Result<(
                 .or_else(|| o.strip_prefix("https://"))
         });
         if host.is_none() || origin_host != host {
-            return Err(
-                (StatusCode::FORBIDDEN, "cross-origin requests are refused\n").into_response(),
-            );
+            return Err((StatusCode::FORBIDDEN, "cross-origin requests are refused\n"));
         }
     }
     if let Some(expected) = token {
@@ -242,7 +243,7 @@ fn check_access(uri: &Uri, headers: &HeaderMap, token: Option<&str>) -> Result<(
             .find_map(|pair| pair.strip_prefix("token="))
             .unwrap_or("");
         if !same(given.as_bytes(), expected.as_bytes()) {
-            return Err((StatusCode::UNAUTHORIZED, "a valid token is required\n").into_response());
+            return Err((StatusCode::UNAUTHORIZED, "a valid token is required\n"));
         }
     }
     Ok(())
