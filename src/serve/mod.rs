@@ -174,6 +174,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_page_has_its_config_slot_and_loads_nothing_from_elsewhere() {
+        assert_eq!(PAGE.matches("/*TASKDIST_CONFIG*/{}").count(), 1);
+        for remote in ["http://", "https://", "//cdn", "@import"] {
+            assert!(!PAGE.contains(remote), "the page refers to {remote}");
+        }
+    }
+
+    #[test]
     fn addresses() {
         let ok = |s: &str| parse_addr(s).unwrap().to_string();
         assert_eq!(ok("8080"), "127.0.0.1:8080");
