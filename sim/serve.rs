@@ -569,10 +569,12 @@ fn live_page_in_chromium() {
     assert_eq!(url, format!("http://127.0.0.1:{port}/"));
     browser.open(&url);
     if std::env::var_os("TASKDIST_BLESS").is_some() {
-        // The README's picture: mid-run, while writers of one file wait for its lock.
+        // The README's picture: mid-run, while writers of one file wait for its lock and
+        // the flaky task waits to be retried.
         browser.wait_for(
-            "a task parked on a lock",
-            "return !!document.querySelector('#waiting tr[data-state=blocked]')",
+            "a task parked on a lock, and a failure",
+            "return !!document.querySelector('#waiting tr[data-state=blocked]') && \
+             !!document.querySelector('#failures tr[data-task=flaky]')",
             Duration::from_secs(30),
         );
         std::thread::sleep(Duration::from_millis(150));

@@ -140,16 +140,26 @@ async fn serve(listener: TcpListener, app: App, shutdown: oneshot::Receiver<Dura
         }
     };
     let tracker = app.tracker.clone();
+    let app_closing = app.closing.clone();
     let router = Router::new()
         .route("/", get(page))
         .route("/ws", get(stream))
         .route("/snapshot", get(snapshot))
         .with_state(app);
-    // Errors of single connections are handled inside; an accept loop error ends serving,
-    // which the driver does not depend on.
-    let _ = axum::serve(listener, router)
-        .with_graceful_shutdown(signal)
-        .await;
+    let closing = app_closing;
+    let serving = axum::serve(listener, router).with_graceful_shutdown(signal);
+    // A half-sent request must not keep the process from exiting: once told to stop, the
+    // server waits at most a second for the HTTP side. Dropping the runtime after this
+    // function ends whatever is left.
+    tokio::select! {
+        // Errors of single connections are handled inside; an accept loop error ends
+        // serving, which the driver does not depend on.
+        _ = serving => {}
+        () = async {
+            closing.cancelled().await;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        } => {}
+    }
     tracker.close();
     let grace = *grace.lock().unwrap_or_else(|e| e.into_inner());
     let _ = tokio::time::timeout(grace, tracker.wait()).await;
