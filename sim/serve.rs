@@ -4,6 +4,8 @@
 //!   of `events.jsonl`, then `{"ended": …}`; a client that reads nothing never slows the
 //!   publisher; a client that falls behind is resynchronized from a snapshot.
 //! - The command line: refused addresses exit 2 and leave no run database behind.
+//! - With `--token`, the page asks for the token, says so when it is refused, and the
+//!   server answers nothing without it.
 //! - A real browser: headless Chromium, driven through chromedriver's WebDriver HTTP API,
 //!   watches `taskdist run --serve` until every task has completed, and the page must show
 //!   a lane per agent, a lock block with its holder, the retried task and the context
@@ -264,12 +266,16 @@ impl Drop for Reaped {
     }
 }
 
-/// A WebDriver session on chromedriver, spoken to in plain HTTP/1.1.
+/// A WebDriver session on chromedriver, spoken to in plain HTTP/1.1. One at a time: a
+/// browser is heavy on a 2-core machine, and other tests here measure time.
 struct Browser {
     port: u16,
     session: String,
     _driver: Reaped,
+    _turn: std::sync::MutexGuard<'static, ()>,
 }
+
+static ONE_BROWSER: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn http(port: u16, method: &str, path: &str, body: Option<Value>) -> Value {
     let stream = TcpStream::connect(("127.0.0.1", port)).expect("chromedriver listens");
@@ -360,6 +366,7 @@ fn browser_or_skip(test: &str) -> Option<Browser> {
 
 impl Browser {
     fn start(chromium: &Path, driver: &Path) -> Browser {
+        let turn = ONE_BROWSER.lock().unwrap_or_else(|e| e.into_inner());
         let port = free_port();
         let driver = Reaped(
             Command::new(driver)
@@ -408,6 +415,7 @@ impl Browser {
             port,
             session,
             _driver: driver,
+            _turn: turn,
         }
     }
 
@@ -658,6 +666,70 @@ fn live_page_in_chromium() {
     .unwrap();
     let status = run.0.wait().unwrap();
     assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn with_a_token_the_page_asks_for_it_and_the_server_refuses_requests_without_it() {
+    let Some(browser) = browser_or_skip("with_a_token_the_page_asks_for_it") else {
+        return;
+    };
+    let dir = scratch("token");
+    let port = free_port();
+    let _sim = Reaped(
+        taskdist(&dir)
+            .arg("simulate")
+            .arg(root().join("scenarios/quickstart.toml"))
+            .args([
+                "--speed",
+                "1e9",
+                "--linger",
+                "120",
+                "--token",
+                "s3cret-token",
+            ])
+            .args(["--serve", &format!("127.0.0.1:{port}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let start = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the server never listened"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    browser.open(&format!("http://127.0.0.1:{port}/"));
+    browser.wait_for(
+        "the token form",
+        "return !document.getElementById('token-box').hidden",
+        Duration::from_secs(20),
+    );
+    let statuses = browser.eval(
+        "return Promise.all(['/snapshot', '/snapshot?token=wrong-token', '/snapshot?token=s3cret-token'] \
+         .map((u) => fetch(u).then((r) => r.status)))",
+    );
+    assert_eq!(statuses, json!([401, 401, 200]));
+    let submit = |token: &str| {
+        browser.eval(&format!(
+            "document.getElementById('token').value = '{token}'; \
+             document.getElementById('token-form').requestSubmit(); return true"
+        ));
+    };
+    submit("wrong-token");
+    browser.wait_for(
+        "the refusal",
+        "return document.getElementById('token-error').textContent === 'that token was refused'",
+        Duration::from_secs(20),
+    );
+    submit("s3cret-token");
+    browser.wait_for(
+        "the run, once given the token",
+        "return document.body.dataset.complete === 'yes' && document.getElementById('token-box').hidden",
+        Duration::from_secs(30),
+    );
 }
 
 /// How many events per second a page keeps up with: a big simulated run replayed at
