@@ -180,7 +180,7 @@ pub fn simulate(args: &SimulateArgs, out: &mut dyn Write) -> anyhow::Result<()> 
         out.flush()?;
         let speed = args
             .speed
-            .unwrap_or_else(|| (run.makespan as f64 / REPLAY_MS).max(1.0));
+            .unwrap_or_else(|| three_digits((run.makespan as f64 / REPLAY_MS).max(1.0)));
         let title = args
             .scenario
             .file
@@ -200,16 +200,36 @@ pub fn simulate(args: &SimulateArgs, out: &mut dyn Write) -> anyhow::Result<()> 
         };
         if let Some(page) = args.serve.start(state)? {
             eprintln!(
-                "replaying {} events over {} of simulated time at {speed}x: {:.1} s",
+                "replaying {} events over {} of simulated time at {speed}x: {}",
                 events.len(),
-                taskdist::model::format_exact(run.makespan),
-                run.makespan as f64 / speed / 1000.0
+                human(run.makespan as f64),
+                human(run.makespan as f64 / speed)
             );
             replay_events(&page.live(), &events, speed);
             page.finish(why, true)?;
         }
     }
     Ok(())
+}
+
+/// `x` rounded to three significant digits (a speed to print).
+#[cfg(feature = "serve")]
+fn three_digits(x: f64) -> f64 {
+    let scale = 10f64.powi(x.log10().floor() as i32 - 2);
+    (x / scale).round() * scale
+}
+
+/// `3h 25m`, `4m 05s`, `2.5 s`.
+#[cfg(feature = "serve")]
+fn human(ms: f64) -> String {
+    let s = (ms / 1000.0).round() as u64;
+    if s >= 3600 {
+        format!("{}h {:02}m", s / 3600, s / 60 % 60)
+    } else if s >= 60 {
+        format!("{}m {:02}s", s / 60, s % 60)
+    } else {
+        format!("{:.1} s", ms / 1000.0)
+    }
 }
 
 /// Publishes each event when its time comes, `speed` times faster than it happened.
