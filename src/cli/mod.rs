@@ -10,6 +10,7 @@
 //! no token) is bad input too. Bad input never panics.
 
 mod baseline;
+mod generate;
 mod import;
 mod plan;
 mod run;
@@ -76,6 +77,9 @@ pub enum Command {
     /// Rerun a baseline's seeds and fail (exit 1) when the makespan or a failure count
     /// regressed beyond the tolerance.
     Check(baseline::CheckArgs),
+    /// Write a synthetic plan: a layered random DAG (about 3 dependencies per task, 10% of
+    /// tasks on hot files, failures on), the same for the same seed.
+    Gen(generate::GenArgs),
 }
 
 /// Runs the command and turns its outcome into an exit code, reporting errors on stderr.
@@ -118,6 +122,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         Command::Sweep(args) => sweep::sweep(&args, out),
         Command::Baseline(args) => baseline::baseline(&args, out),
         Command::Check(args) => baseline::check(&args, out),
+        Command::Gen(args) => generate::generate(&args, out),
     }
 }
 

@@ -9,6 +9,7 @@
 
 mod duration;
 mod error;
+pub mod generate;
 mod scenario;
 mod simulation;
 

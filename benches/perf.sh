@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Regenerates reports/perf.md: builds in release, runs every measurement of issue 7 in its
+# own process (wall time from the runner, peak memory from /usr/bin/time -v), runs the
+# SimPy peer on the same plan files, and writes the table.
+#
+#   bash benches/perf.sh            # the full report (about 10 minutes on 2 cores)
+#   QUICK=1 bash benches/perf.sh    # smaller sizes, for a smoke test of the script
+#
+# Needs: cargo, python3 (the SimPy peer runs in a venv under the target dir, with simpy
+# pinned below), /usr/bin/time (Debian package `time`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SIMPY_VERSION=4.1.2
+TARGET=${CARGO_TARGET_DIR:-target}
+WORK=$TARGET/perf
+mkdir -p "$WORK"
+OUT=$WORK/results.jsonl
+: > "$OUT"
+
+if [ ! -x /usr/bin/time ]; then
+    echo "perf: installing GNU time for peak memory" >&2
+    apt-get install -y time >/dev/null
+fi
+
+echo "perf: building (release)" >&2
+cargo build --release --quiet
+SCALE=$(cargo bench --bench scale --no-run --message-format=json 2>/dev/null |
+    python3 -c 'import json,sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "scale" and m.get("executable"):
+        print(m["executable"])')
+TASKDIST=$TARGET/release/taskdist
+
+VENV=$TARGET/peers-venv
+if ! "$VENV/bin/python" -c "import simpy, sys; sys.exit(simpy.__version__ != '$SIMPY_VERSION')" 2>/dev/null; then
+    echo "perf: installing simpy $SIMPY_VERSION in $VENV" >&2
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet "simpy==$SIMPY_VERSION"
+fi
+
+# Runs a command under /usr/bin/time -v; appends its JSON line with wall and peak memory.
+measure() {
+    local log=$WORK/time.log
+    /usr/bin/time -v -o "$log" "$@" > "$WORK/line.json"
+    python3 - "$log" "$WORK/line.json" >> "$OUT" <<'PY'
+import json, re, sys
+log = open(sys.argv[1]).read()
+line = json.loads(open(sys.argv[2]).read())
+line["peak_mib"] = round(int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", log).group(1)) / 1024, 1)
+m = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)", log)
+line["process_s"] = round(int(m.group(1) or 0) * 3600 + int(m.group(2)) * 60 + float(m.group(3)), 2)
+print(json.dumps(line))
+PY
+    tail -n 1 "$OUT" >&2
+}
+
+if [ -n "${QUICK:-}" ]; then
+    CORE_SIZES="1000 10000"; SIM_SIZES="1000 10000"; PLAN_SIZE=10000; PEER_SIZES="1000 10000"
+else
+    CORE_SIZES="1000 10000 100000 1000000"; SIM_SIZES="10000 100000 1000000"
+    PLAN_SIZE=1000000; PEER_SIZES="1000 10000 100000"
+fi
+
+for n in $CORE_SIZES; do measure "$SCALE" core --tasks "$n" --agents 1000 --repeat 3; done
+measure "$SCALE" plan --tasks "$PLAN_SIZE" --agents 1000 --repeat 3
+for n in $SIM_SIZES; do measure "$SCALE" sim --tasks "$n" --agents 1000 --repeat 3; done
+
+# The peer: the same plan file for both, fixed durations, no failures, fifo.
+for n in $PEER_SIZES; do
+    plan=$WORK/peer_$n.json
+    "$TASKDIST" gen --tasks "$n" --agents 100 --seed 7 --deterministic --policy fifo -o "$plan"
+    measure "$SCALE" sim --plan "$plan" --policy fifo --repeat 3
+    measure "$VENV/bin/python" benches/peers/simpy_model.py "$plan" --repeat 3
+done
+
+python3 benches/perf_report.py "$OUT" "$(git rev-parse --short HEAD)" > reports/perf.md
+echo "perf: wrote reports/perf.md" >&2
