@@ -36,10 +36,12 @@
 //!
 //! Each input, deadline and decision costs O(log n) in the number of tasks, plus O(k log n)
 //! for k tasks it makes ready, skips or wakes from a released lock; no operation scans the
-//! plan. Ready tasks live in one ordered set per task type and agents with a free slot in
-//! ordered sets per type they can run (those already working and those with nothing to
-//! do apart, for the `max_agents` limit), so picking the next assignment looks at a few
-//! heads per type.
+//! plan. Ready tasks live in one heap per task type; agents with a free slot live in
+//! ordered sets per capability class (agents that run the same types), those already
+//! working and those with nothing to do apart for the `max_agents` limit, with counts per
+//! type; so picking the next assignment looks at a few heads per type, and an agent taking
+//! or ending an attempt updates one set, not one per type it runs. The longest remaining
+//! path (for the progress estimate) is a cursor over the plan's tasks by bottom level.
 
 mod context;
 mod events;
@@ -55,7 +57,8 @@ use crate::model::{AgentSpec, Config, Policy, TaskType, Time, format_exact};
 use crate::plan::{FileIdx, Plan, TaskIdx};
 use context::Board;
 use locks::{Conflict, LockTable};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
 use std::sync::Arc;
 use timers::{Timer, Timers};
 
@@ -135,6 +138,8 @@ struct AgentState {
     /// Faster agents first: `u64::MAX - speed.to_bits()` (positive floats order as bits).
     rank: u64,
     running: Vec<TaskIdx>,
+    /// Index of its [`AgentClass`].
+    class: usize,
     heartbeat_deadline: Time,
     heartbeat_armed: bool,
     /// Tasks that stay with this agent and wait for a free slot.
@@ -147,6 +152,26 @@ struct ReadyKey(u64, u64, TaskIdx);
 
 /// An idle agent's place: faster first, then less loaded, then by index.
 type IdleKey = (u64, u32, AgentIdx);
+
+/// The agents that run the same set of task types. Their idle sets are shared, so an
+/// agent's slot changing costs one set update whatever the number of types it runs; most
+/// plans have one or two classes.
+struct AgentClass {
+    /// Bit `ty.index()` is set for each type the class runs.
+    mask: u8,
+    /// Members with a free slot that already run something.
+    working: BTreeSet<IdleKey>,
+    /// Members that run nothing: usable while fewer than `max_agents` agents are busy.
+    empty: BTreeSet<IdleKey>,
+}
+
+/// The capability mask of an agent: bit `ty.index()` for each type it runs.
+fn capability_mask(spec: &AgentSpec) -> u8 {
+    TaskType::ALL
+        .iter()
+        .filter(|ty| spec.can_run(**ty))
+        .fold(0, |mask, ty| mask | 1 << ty.index())
+}
 
 #[derive(Default, Clone, Copy)]
 struct LayerState {
@@ -171,12 +196,17 @@ pub struct Scheduler {
     busy_agents: usize,
     /// Up agents able to run each type.
     capable: [u32; 7],
-    ready: [BTreeSet<ReadyKey>; 7],
+    /// Ready tasks per type, smallest key on top. Only the head is ever taken, so a heap
+    /// serves: one contiguous array per type, no node allocations.
+    ready: [BinaryHeap<Reverse<ReadyKey>>; 7],
+    /// Agents by capability class, with their idle sets.
+    classes: Vec<AgentClass>,
+    /// The classes that run each type.
+    type_classes: [Vec<usize>; 7],
     /// Agents with a free slot that already run something, per type they can run.
-    idle_working: [BTreeSet<IdleKey>; 7],
-    /// Agents that run nothing, per type they can run: usable while fewer than
-    /// `max_agents` agents are busy.
-    idle_empty: [BTreeSet<IdleKey>; 7],
+    idle_working_count: [u32; 7],
+    /// Agents that run nothing, per type they can run.
+    idle_empty_count: [u32; 7],
     locks: LockTable,
     timers: Timers,
     board: Board,
@@ -184,8 +214,9 @@ pub struct Scheduler {
     /// Lowest layer with unfinished tasks; `layered` dispatches no higher.
     open_layer: u32,
     held: Vec<Vec<TaskIdx>>,
-    /// Non-terminal tasks' bottom levels, for the time estimate.
-    open_levels: BTreeMap<Time, u32>,
+    /// Position in the plan's tasks by bottom level (longest first) of the first task that
+    /// has not ended: the longest remaining path, for the time estimate.
+    longest_open: usize,
     remaining_work_ms: Time,
     stats: Stats,
     terminal_reported: usize,
@@ -207,12 +238,10 @@ impl Scheduler {
     pub fn new(plan: Arc<Plan>, config: Config) -> Scheduler {
         let n = plan.len();
         let mut layers = vec![LayerState::default(); plan.layer_sizes().len()];
-        let mut open_levels = BTreeMap::new();
         let tasks = plan
             .task_indices()
             .map(|t| {
                 layers[plan.layer(t) as usize].remaining += 1;
-                *open_levels.entry(plan.bottom_level_ms(t)).or_insert(0) += 1;
                 TaskState {
                     status: TaskStatus::Waiting,
                     unmet: plan.preds(t).len() as u32,
@@ -243,13 +272,15 @@ impl Scheduler {
             busy_agents: 0,
             capable: [0; 7],
             ready: Default::default(),
-            idle_working: Default::default(),
-            idle_empty: Default::default(),
+            classes: Vec::new(),
+            type_classes: Default::default(),
+            idle_working_count: [0; 7],
+            idle_empty_count: [0; 7],
             timers: Timers::default(),
             board: Board::default(),
             layers,
             open_layer: 0,
-            open_levels,
+            longest_open: 0,
             stats: Stats::default(),
             terminal_reported: 0,
             complete_reported: false,
@@ -358,7 +389,11 @@ impl Scheduler {
     pub fn progress(&self) -> Progress {
         let busy = self.busy_agents;
         let idle = self.up_agents - busy;
-        let longest = self.open_levels.keys().next_back().copied();
+        let longest = self
+            .plan
+            .tasks_by_bottom_level()
+            .get(self.longest_open)
+            .map(|&t| self.plan.bottom_level_ms(t));
         let estimated_remaining = longest.map(|path| {
             let slots = (busy + idle).max(1) as Time;
             path.max(self.remaining_work_ms / slots)
@@ -521,8 +556,10 @@ impl Scheduler {
                 return;
             }
             Some(&a) => {
+                let class = self.class_for(&spec);
                 let agent = &mut self.agents[a.ix()];
                 agent.rank = u64::MAX - spec.speed.to_bits();
+                agent.class = class;
                 agent.spec = spec;
                 agent.up = true;
                 a
@@ -534,11 +571,13 @@ impl Scheduler {
                 );
                 let a = AgentIdx(self.agents.len() as u32);
                 self.agent_ids.insert(spec.id.clone(), a);
+                let class = self.class_for(&spec);
                 self.agents.push(AgentState {
                     rank: u64::MAX - spec.speed.to_bits(),
                     spec,
                     up: true,
                     running: Vec::new(),
+                    class,
                     heartbeat_deadline: 0,
                     heartbeat_armed: false,
                     waiting: Vec::new(),
@@ -644,24 +683,43 @@ impl Scheduler {
 
     /// Whether some agent that can run type `ty` may take an attempt now.
     fn type_has_taker(&self, ty: usize) -> bool {
-        !self.idle_working[ty].is_empty()
-            || (!self.at_agent_limit() && !self.idle_empty[ty].is_empty())
+        self.idle_working_count[ty] > 0 || (!self.at_agent_limit() && self.idle_empty_count[ty] > 0)
     }
 
-    /// Puts the agent in the idle sets of each type it runs, if it has a free slot.
+    /// The class of agents that run what `spec` runs (made on first sight).
+    fn class_for(&mut self, spec: &AgentSpec) -> usize {
+        let mask = capability_mask(spec);
+        if let Some(c) = self.classes.iter().position(|c| c.mask == mask) {
+            return c;
+        }
+        let c = self.classes.len();
+        self.classes.push(AgentClass {
+            mask,
+            working: BTreeSet::new(),
+            empty: BTreeSet::new(),
+        });
+        for ty in TaskType::ALL {
+            if mask & 1 << ty.index() != 0 {
+                self.type_classes[ty.index()].push(c);
+            }
+        }
+        c
+    }
+
+    /// Puts the agent in its class's idle sets, if it has a free slot.
     fn list_idle(&mut self, a: AgentIdx) {
         if self.has_free_slot(a) {
             let key = self.idle_key(a);
-            let working = !self.agents[a.ix()].running.is_empty();
-            for ty in TaskType::ALL {
-                if self.agents[a.ix()].spec.can_run(ty) {
-                    let set = if working {
-                        &mut self.idle_working[ty.index()]
-                    } else {
-                        &mut self.idle_empty[ty.index()]
-                    };
-                    set.insert(key);
-                }
+            let agent = &self.agents[a.ix()];
+            let working = !agent.running.is_empty();
+            let class = &mut self.classes[agent.class];
+            let (set, counts) = if working {
+                (&mut class.working, &mut self.idle_working_count)
+            } else {
+                (&mut class.empty, &mut self.idle_empty_count)
+            };
+            if set.insert(key) {
+                count_types(counts, class.mask, 1);
             }
         }
     }
@@ -669,9 +727,12 @@ impl Scheduler {
     /// Takes the agent out of the idle sets (before its load or state changes).
     fn unlist_idle(&mut self, a: AgentIdx) {
         let key = self.idle_key(a);
-        for ty in TaskType::ALL {
-            self.idle_working[ty.index()].remove(&key);
-            self.idle_empty[ty.index()].remove(&key);
+        let class = &mut self.classes[self.agents[a.ix()].class];
+        if class.working.remove(&key) {
+            count_types(&mut self.idle_working_count, class.mask, -1);
+        }
+        if class.empty.remove(&key) {
+            count_types(&mut self.idle_empty_count, class.mask, -1);
         }
     }
 
@@ -764,11 +825,16 @@ impl Scheduler {
 
     /// Into the ready queue of its type, keeping its place in `fifo` order.
     fn enqueue(&mut self, t: TaskIdx) {
+        // A task is in a ready heap exactly while its status is Ready.
+        debug_assert_ne!(
+            self.tasks[t.ix()].status,
+            TaskStatus::Ready,
+            "task {t:?} queued twice"
+        );
         self.set_status(t, TaskStatus::Ready);
         let key = self.ready_key(t);
         let ty = self.plan.task(t).task_type.index();
-        let fresh = self.ready[ty].insert(key);
-        debug_assert!(fresh, "task {t:?} queued twice");
+        self.ready[ty].push(Reverse(key));
     }
 
     /// Matches ready tasks with idle agents until no ready task has both a free capable
@@ -783,14 +849,14 @@ impl Scheduler {
                 if !self.type_has_taker(ty) {
                     continue;
                 }
-                if let Some(&key) = self.ready[ty].first()
+                if let Some(&Reverse(key)) = self.ready[ty].peek()
                     && best.is_none_or(|(b, _)| key < b)
                 {
                     best = Some((key, ty));
                 }
             }
             let Some((key, ty)) = best else { break };
-            self.ready[ty].remove(&key);
+            self.ready[ty].pop();
             let t = key.2;
             let pinned = self.tasks[t.ix()].pinned;
             if pinned != NO_AGENT && !self.has_free_slot(AgentIdx(pinned)) {
@@ -826,20 +892,36 @@ impl Scheduler {
     /// The first agent of the type that may take work (fastest, least loaded, lowest
     /// index) and has not failed this task; the first of all if every one has.
     fn choose_agent(&self, t: TaskIdx, ty: usize) -> AgentIdx {
-        let working = self.idle_working[ty].iter();
-        let empty = if self.at_agent_limit() {
-            None
-        } else {
-            Some(self.idle_empty[ty].iter())
-        };
-        let mut takers = merge_sorted(working, empty.into_iter().flatten()).map(|&(_, _, a)| a);
+        let at_limit = self.at_agent_limit();
+        let sets = self.type_classes[ty].iter().flat_map(|&c| {
+            let class = &self.classes[c];
+            std::iter::once(&class.working).chain((!at_limit).then_some(&class.empty))
+        });
+        let first = sets
+            .clone()
+            .filter_map(|set| set.first())
+            .min()
+            .expect("dispatch picks types with takers")
+            .2;
         let failed_on = &self.tasks[t.ix()].failed_on;
-        let first = takers.next().expect("dispatch picks types with takers");
         if failed_on.is_empty() || !failed_on.contains(&first) {
             return first;
         }
-        // At most |failed_on| + 1 agents are looked at.
-        takers.find(|a| !failed_on.contains(a)).unwrap_or(first)
+        // Every taker in order, merged from the sets; at most |failed_on| + 1 are looked at.
+        let mut heads: Vec<_> = sets.map(|set| set.iter().peekable()).collect();
+        loop {
+            let next = heads
+                .iter_mut()
+                .filter_map(|h| h.peek().map(|&&key| key))
+                .min();
+            let Some(key) = next else { return first };
+            for head in &mut heads {
+                head.next_if(|&&k| k == key);
+            }
+            if !failed_on.contains(&key.2) {
+                return key.2;
+            }
+        }
     }
 
     fn park_on_lock(&mut self, t: TaskIdx, conflict: Conflict) {
@@ -1113,14 +1195,12 @@ impl Scheduler {
         debug_assert!(status.is_terminal());
         self.set_status(t, status);
         self.remaining_work_ms -= self.plan.task(t).estimated_duration_ms;
-        let level = self.plan.bottom_level_ms(t);
-        let left = self
-            .open_levels
-            .get_mut(&level)
-            .expect("open level counted");
-        *left -= 1;
-        if *left == 0 {
-            self.open_levels.remove(&level);
+        let by_level = self.plan.tasks_by_bottom_level();
+        while by_level
+            .get(self.longest_open)
+            .is_some_and(|&o| self.tasks[o.ix()].status.is_terminal())
+        {
+            self.longest_open += 1;
         }
         let l = self.plan.layer(t);
         let layer = &mut self.layers[l as usize];
@@ -1372,7 +1452,7 @@ impl Scheduler {
     /// the agent it stays with.
     fn stall_reason(&self) -> String {
         for ty in TaskType::ALL {
-            if let Some(key) = self.ready[ty.index()].first() {
+            if let Some(Reverse(key)) = self.ready[ty.index()].peek() {
                 return format!(
                     "no progress possible: task `{}` is ready but no agent that can run `{ty}` is up ({} tasks unfinished)",
                     self.plan.task(key.2).id,
@@ -1400,18 +1480,13 @@ impl Scheduler {
     }
 }
 
-/// Merges two ascending iterators into one ascending iterator.
-fn merge_sorted<'a, T: Ord + 'a>(
-    a: impl Iterator<Item = &'a T>,
-    b: impl Iterator<Item = &'a T>,
-) -> impl Iterator<Item = &'a T> {
-    let mut a = a.peekable();
-    let mut b = b.peekable();
-    std::iter::from_fn(move || match (a.peek(), b.peek()) {
-        (Some(x), Some(y)) if y < x => b.next(),
-        (Some(_), _) => a.next(),
-        (None, _) => b.next(),
-    })
+/// Adds `delta` to the count of each type in `mask`.
+fn count_types(counts: &mut [u32; 7], mask: u8, delta: i32) {
+    for (ty, count) in counts.iter_mut().enumerate() {
+        if mask & 1 << ty != 0 {
+            *count = count.wrapping_add_signed(delta);
+        }
+    }
 }
 
 /// A 64-bit finalizer (from SplitMix64): spreads the bits of its input so nearby inputs

@@ -16,7 +16,7 @@ use crate::model::{
     AgentSpec, Issue, IssueKind, Scenario, ScenarioError, TaskSpec, TaskType, Time,
 };
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -89,8 +89,10 @@ pub struct Plan {
     pub agents: Vec<AgentSpec>,
     /// Normalized file paths, indexed by [`FileIdx`].
     pub files: Vec<Arc<str>>,
-    file_lookup: BTreeMap<String, FileIdx>,
-    index: BTreeMap<Arc<str>, TaskIdx>,
+    /// Lookups only, never iterated: hashing order is never seen.
+    file_lookup: HashMap<String, FileIdx>,
+    /// Lookups only, never iterated: hashing order is never seen.
+    index: HashMap<Arc<str>, TaskIdx>,
     succ_start: Vec<u32>,
     succ: Vec<Edge>,
     pred_start: Vec<u32>,
@@ -100,6 +102,7 @@ pub struct Plan {
     layer: Vec<u32>,
     layer_sizes: Vec<u32>,
     bottom_level_ms: Vec<Time>,
+    by_bottom_level: Vec<TaskIdx>,
     topo: Vec<TaskIdx>,
 }
 
@@ -140,7 +143,8 @@ impl Plan {
             issues.push(Issue::new(None, IssueKind::NoAgents));
         }
 
-        let mut index: BTreeMap<Arc<str>, TaskIdx> = BTreeMap::new();
+        // A hash map: a million string lookups in a B-tree cost a second of comparisons.
+        let mut index: HashMap<Arc<str>, TaskIdx> = HashMap::with_capacity(tasks.len());
         for (i, task) in tasks.iter().enumerate() {
             if let Some(first) = index.get(&task.id) {
                 issues.push(Issue::new(
@@ -155,9 +159,13 @@ impl Plan {
             }
         }
 
-        // Edges, deduplicated: a task named in both lists is a `Needs` edge.
-        let mut preds: Vec<Vec<(TaskIdx, EdgeKind)>> = vec![Vec::new(); tasks.len()];
+        // Edges, deduplicated: a task named in both lists is a `Needs` edge. Flat: the
+        // dependencies of task i are `preds[pred_start[i]..pred_start[i + 1]]`.
+        let mut preds: Vec<(TaskIdx, EdgeKind)> = Vec::with_capacity(tasks.len() * 3);
+        let mut pred_start: Vec<u32> = Vec::with_capacity(tasks.len() + 1);
         for (i, task) in tasks.iter().enumerate() {
+            let from = preds.len();
+            pred_start.push(from as u32);
             let lists = [
                 ("depends_on", &task.depends_on, EdgeKind::Needs),
                 ("blocked_by", &task.blocked_by, EdgeKind::After),
@@ -180,13 +188,21 @@ impl Plan {
                                 field,
                             },
                         )),
-                        Some(&d) => preds[i].push((d, kind)),
+                        Some(&d) => preds.push((d, kind)),
                     }
                 }
             }
-            preds[i].sort();
-            preds[i].dedup_by_key(|(d, _)| *d);
+            preds[from..].sort_unstable();
+            let mut kept = from;
+            for k in from..preds.len() {
+                if kept == from || preds[kept - 1].0 != preds[k].0 {
+                    preds[kept] = preds[k];
+                    kept += 1;
+                }
+            }
+            preds.truncate(kept);
         }
+        pred_start.push(preds.len() as u32);
 
         if !scenario.agents.is_empty() {
             let runnable: [bool; 7] =
@@ -204,7 +220,13 @@ impl Plan {
             }
         }
 
-        let mut plan = Plan::assemble(tasks.clone(), scenario.agents.clone(), index, &preds);
+        let mut plan = Plan::assemble(
+            tasks.clone(),
+            scenario.agents.clone(),
+            index,
+            pred_start,
+            &preds,
+        );
         if plan.topo.len() < tasks.len() {
             for path in plan.cycles() {
                 let first = path[0];
@@ -229,15 +251,14 @@ impl Plan {
     fn assemble(
         tasks: Vec<TaskSpec>,
         agents: Vec<AgentSpec>,
-        index: BTreeMap<Arc<str>, TaskIdx>,
-        preds: &[Vec<(TaskIdx, EdgeKind)>],
+        index: HashMap<Arc<str>, TaskIdx>,
+        pred_start: Vec<u32>,
+        preds: &[(TaskIdx, EdgeKind)],
     ) -> Plan {
         let n = tasks.len();
         let mut out_degree = vec![0u32; n];
-        for list in preds {
-            for (d, _) in list {
-                out_degree[d.ix()] += 1;
-            }
+        for (d, _) in preds {
+            out_degree[d.ix()] += 1;
         }
         let succ_start = prefix_sums(out_degree.iter().copied());
         let mut fill: Vec<u32> = succ_start[..n].to_vec();
@@ -249,7 +270,8 @@ impl Plan {
             *succ_start.last().unwrap_or(&0) as usize
         ];
         // Visiting dependents in index order keeps each successor list in plan order.
-        for (i, list) in preds.iter().enumerate() {
+        for i in 0..n {
+            let list = &preds[pred_start[i] as usize..pred_start[i + 1] as usize];
             for &(d, kind) in list {
                 succ[fill[d.ix()] as usize] = Edge {
                     to: TaskIdx(i as u32),
@@ -258,11 +280,10 @@ impl Plan {
                 fill[d.ix()] += 1;
             }
         }
-        let pred_start = prefix_sums(preds.iter().map(|l| l.len() as u32));
-        let pred = preds.iter().flatten().map(|(d, _)| *d).collect();
+        let pred = preds.iter().map(|(d, _)| *d).collect();
 
         let mut files: Vec<Arc<str>> = Vec::new();
-        let mut file_index: BTreeMap<String, FileIdx> = BTreeMap::new();
+        let mut file_index: HashMap<String, FileIdx> = HashMap::new();
         let mut lock_start = Vec::with_capacity(n + 1);
         let mut locks = Vec::new();
         for task in &tasks {
@@ -305,6 +326,7 @@ impl Plan {
             layer: Vec::new(),
             layer_sizes: Vec::new(),
             bottom_level_ms: Vec::new(),
+            by_bottom_level: Vec::new(),
             topo: Vec::new(),
         };
         plan.topo = plan.kahn();
@@ -417,9 +439,12 @@ impl Plan {
                 .unwrap_or(0);
             bottom[t.ix()] = self.tasks[t.ix()].estimated_duration_ms + below;
         }
+        let mut by_level: Vec<TaskIdx> = (0..n as u32).map(TaskIdx).collect();
+        by_level.sort_unstable_by_key(|t| (std::cmp::Reverse(bottom[t.ix()]), *t));
         self.layer = layer;
         self.layer_sizes = layer_sizes;
         self.bottom_level_ms = bottom;
+        self.by_bottom_level = by_level;
     }
 
     /// Number of tasks.
@@ -476,6 +501,12 @@ impl Plan {
     /// Longest path from `t` to the end of the plan, by estimated duration, `t` included.
     pub fn bottom_level_ms(&self, t: TaskIdx) -> Time {
         self.bottom_level_ms[t.ix()]
+    }
+
+    /// Every task by bottom level, the longest first (ties in plan order): the scheduler
+    /// finds the longest remaining path by walking it.
+    pub fn tasks_by_bottom_level(&self) -> &[TaskIdx] {
+        &self.by_bottom_level
     }
 
     /// A topological order (Kahn's, sources in plan order).

@@ -241,9 +241,24 @@ pub fn simulate(
 ) -> Result<SimRun, SimError> {
     let mut draws = Draws::new(seed);
     config.jitter_seed = draws.at(Stream::Jitter, 0, 0).random::<u64>();
-    let heartbeat_interval = config
+    let mut heartbeat_interval = config
         .heartbeat_timeout_ms
         .map(|timeout| models.heartbeat_interval.unwrap_or((timeout / 3).max(1)));
+    // Without a crash model no simulated agent ever goes silent, and one that heartbeats at
+    // least once per timeout is never lost: its heartbeats raise no event and only refresh
+    // a deadline that never passes (at equal times the heartbeat comes before the core's
+    // deadline). So none are sent and the core does not watch for silence: the same
+    // trace, events and summary, without the steps that dominated long runs (one per
+    // agent per interval).
+    let never_lost = models.crash_mtbf.is_none()
+        && models.crashes.is_empty()
+        && heartbeat_interval
+            .zip(config.heartbeat_timeout_ms)
+            .is_some_and(|(interval, timeout)| interval <= timeout);
+    if never_lost {
+        heartbeat_interval = None;
+        config.heartbeat_timeout_ms = None;
+    }
     let n = plan.len();
     let mut sim = Simulation {
         sched: Scheduler::new(plan, config),
@@ -705,8 +720,12 @@ impl Simulation<'_> {
             p_fail *= effects.error_failure_factor;
         }
         duration /= self.agents[a.agent.ix()].speed;
-        let hangs = self.draws.unit(Stream::Hang, t.0, a.attempt) < params.hang_probability;
-        let fails = self.draws.unit(Stream::Failure, t.0, a.attempt) < p_fail.min(1.0);
+        // A draw in [0, 1) is never below 0: with the probability 0 the draw is skipped,
+        // which moves no other draw (each sits at its own place of its stream).
+        let hangs = params.hang_probability > 0.0
+            && self.draws.unit(Stream::Hang, t.0, a.attempt) < params.hang_probability;
+        let fails =
+            p_fail > 0.0 && self.draws.unit(Stream::Failure, t.0, a.attempt) < p_fail.min(1.0);
         if hangs {
             return; // only the timeout ends it
         }
