@@ -10,12 +10,10 @@ use taskdist::model::generate::{GenParams, generate};
 use taskdist::model::{AgentSpec, Config, Scenario};
 use taskdist::plan::Plan;
 
-/// A generated plan of `tasks` tasks for `agents` agents, validated, with its scenario
-/// (whose tasks are moved out: the plan holds the one copy).
+/// A generated plan, validated, with its scenario (whose tasks moved into the plan: one
+/// copy of them, as a large plan needs).
 pub fn generated_plan(params: &GenParams) -> (Scenario, Arc<Plan>) {
-    let mut scenario = generate(params);
-    let plan = Plan::build(&scenario).expect("a generated plan is valid");
-    scenario.tasks = Vec::new();
+    let (scenario, plan) = Plan::build_owned(generate(params)).expect("a generated plan is valid");
     (scenario, Arc::new(plan))
 }
 

@@ -111,6 +111,9 @@ struct Entry {
     files: Vec<FileIdx>,
     /// For errors: the task index and type they came from.
     task: Option<(u32, TaskType)>,
+    /// For solutions: the task type their problem type names, if it names one (only
+    /// those reach tasks).
+    solves: Option<TaskType>,
 }
 
 /// The bounded board.
@@ -133,22 +136,30 @@ impl Board {
         if queue.len() == BOARD_CAPACITY {
             queue.pop_front();
         }
+        let solves = match &shared.item {
+            ContextItem::Solution { problem_type, .. } => TaskType::ALL
+                .into_iter()
+                .find(|ty| ty.as_str() == problem_type),
+            _ => None,
+        };
         queue.push_back(Entry {
             shared: Arc::new(shared),
             files,
             task,
+            solves,
         });
     }
 
     /// Fills `context` with the items relevant to a task with these sorted lock files and
     /// this type and index.
     pub fn select(&self, context: &mut Context, files: &[FileIdx], task_type: TaskType, task: u32) {
-        let touches = |entry: &Entry| entry.files.iter().any(|f| files.binary_search(f).is_ok());
-        context.discoveries = newest(&self.discoveries, touches);
-        context.solutions = newest(&self.solutions, |e| match &e.shared.item {
-            ContextItem::Solution { problem_type, .. } => problem_type == task_type.as_str(),
-            _ => false,
-        });
+        // A task without files can be touched by no discovery: skip the scan.
+        if !files.is_empty() {
+            let touches =
+                |entry: &Entry| entry.files.iter().any(|f| files.binary_search(f).is_ok());
+            context.discoveries = newest(&self.discoveries, touches);
+        }
+        context.solutions = newest(&self.solutions, |e| e.solves == Some(task_type));
         context.errors = newest(&self.errors, |e| {
             e.task.is_some_and(|(t, ty)| t == task || ty == task_type)
         });

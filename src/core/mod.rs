@@ -140,6 +140,9 @@ struct AgentState {
     running: Vec<TaskIdx>,
     /// Index of its [`AgentClass`].
     class: usize,
+    /// In which of its class's idle sets it is listed: `Some(true)` working, `Some(false)`
+    /// empty, `None` neither.
+    listed: Option<bool>,
     heartbeat_deadline: Time,
     heartbeat_armed: bool,
     /// Tasks that stay with this agent and wait for a free slot.
@@ -578,6 +581,7 @@ impl Scheduler {
                     up: true,
                     running: Vec::new(),
                     class,
+                    listed: None,
                     heartbeat_deadline: 0,
                     heartbeat_armed: false,
                     waiting: Vec::new(),
@@ -708,6 +712,10 @@ impl Scheduler {
 
     /// Puts the agent in its class's idle sets, if it has a free slot.
     fn list_idle(&mut self, a: AgentIdx) {
+        debug_assert!(
+            self.agents[a.ix()].listed.is_none(),
+            "agent {a:?} listed twice"
+        );
         if self.has_free_slot(a) {
             let key = self.idle_key(a);
             let agent = &self.agents[a.ix()];
@@ -721,18 +729,27 @@ impl Scheduler {
             if set.insert(key) {
                 count_types(counts, class.mask, 1);
             }
+            self.agents[a.ix()].listed = Some(working);
         }
     }
 
     /// Takes the agent out of the idle sets (before its load or state changes).
     fn unlist_idle(&mut self, a: AgentIdx) {
         let key = self.idle_key(a);
-        let class = &mut self.classes[self.agents[a.ix()].class];
-        if class.working.remove(&key) {
-            count_types(&mut self.idle_working_count, class.mask, -1);
-        }
-        if class.empty.remove(&key) {
-            count_types(&mut self.idle_empty_count, class.mask, -1);
+        let agent = &mut self.agents[a.ix()];
+        let class = &mut self.classes[agent.class];
+        match agent.listed.take() {
+            Some(true) => {
+                let listed = class.working.remove(&key);
+                debug_assert!(listed, "agent {a:?} listed under its key");
+                count_types(&mut self.idle_working_count, class.mask, -1);
+            }
+            Some(false) => {
+                let listed = class.empty.remove(&key);
+                debug_assert!(listed, "agent {a:?} listed under its key");
+                count_types(&mut self.idle_empty_count, class.mask, -1);
+            }
+            None => {}
         }
     }
 

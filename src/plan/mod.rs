@@ -16,6 +16,7 @@ use crate::model::{
     AgentSpec, Issue, IssueKind, Scenario, ScenarioError, TaskSpec, TaskType, Time,
 };
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
@@ -129,9 +130,30 @@ impl Plan {
     }
 
     /// Validates the graph of a scenario and builds the plan; every problem is returned.
+    /// The plan gets its own copy of the tasks.
     pub fn build(scenario: &Scenario) -> Result<Plan, Vec<Issue>> {
-        let tasks = &scenario.tasks;
-        let line = |i: usize| scenario.source.task_line(i);
+        Plan::build_from(
+            Cow::Borrowed(&scenario.tasks),
+            &scenario.agents,
+            &scenario.source,
+        )
+    }
+
+    /// [`Plan::build`] without copying the tasks: they move into the plan, and the
+    /// scenario comes back with everything else (its `tasks` empty). For very large plans,
+    /// where a second copy of the tasks would double the memory and the build time.
+    pub fn build_owned(mut scenario: Scenario) -> Result<(Scenario, Plan), Vec<Issue>> {
+        let tasks = std::mem::take(&mut scenario.tasks);
+        let plan = Plan::build_from(Cow::Owned(tasks), &scenario.agents, &scenario.source)?;
+        Ok((scenario, plan))
+    }
+
+    fn build_from(
+        tasks: Cow<'_, [TaskSpec]>,
+        agents: &[AgentSpec],
+        source: &crate::model::SourceInfo,
+    ) -> Result<Plan, Vec<Issue>> {
+        let line = |i: usize| source.task_line(i);
         let mut issues = Vec::new();
         if tasks.len() >= u32::MAX as usize {
             panic!("more than 2^32 tasks");
@@ -139,7 +161,7 @@ impl Plan {
         if tasks.is_empty() {
             issues.push(Issue::new(None, IssueKind::NoTasks));
         }
-        if scenario.agents.is_empty() {
+        if agents.is_empty() {
             issues.push(Issue::new(None, IssueKind::NoAgents));
         }
 
@@ -204,9 +226,8 @@ impl Plan {
         }
         pred_start.push(preds.len() as u32);
 
-        if !scenario.agents.is_empty() {
-            let runnable: [bool; 7] =
-                TaskType::ALL.map(|t| scenario.agents.iter().any(|a| a.can_run(t)));
+        if !agents.is_empty() {
+            let runnable: [bool; 7] = TaskType::ALL.map(|t| agents.iter().any(|a| a.can_run(t)));
             for (i, task) in tasks.iter().enumerate() {
                 if !runnable[task.task_type.index()] {
                     issues.push(Issue::new(
@@ -221,19 +242,19 @@ impl Plan {
         }
 
         let mut plan = Plan::assemble(
-            tasks.clone(),
-            scenario.agents.clone(),
+            tasks.into_owned(),
+            agents.to_vec(),
             index,
             pred_start,
             &preds,
         );
-        if plan.topo.len() < tasks.len() {
+        if plan.topo.len() < plan.tasks.len() {
             for path in plan.cycles() {
                 let first = path[0];
                 issues.push(Issue::new(
                     line(first.ix()),
                     IssueKind::Cycle {
-                        path: path.iter().map(|t| tasks[t.ix()].id.to_string()).collect(),
+                        path: path.iter().map(|&t| plan.task(t).id.to_string()).collect(),
                     },
                 ));
             }
