@@ -91,9 +91,9 @@ pub struct Plan {
     /// Normalized file paths, indexed by [`FileIdx`].
     pub files: Vec<Arc<str>>,
     /// Lookups only, never iterated: hashing order is never seen.
-    file_lookup: HashMap<String, FileIdx>,
+    file_lookup: HashMap<String, FileIdx, BuildFnv>,
     /// Lookups only, never iterated: hashing order is never seen.
-    index: HashMap<Arc<str>, TaskIdx>,
+    index: HashMap<Arc<str>, TaskIdx, BuildFnv>,
     succ_start: Vec<u32>,
     succ: Vec<Edge>,
     pred_start: Vec<u32>,
@@ -166,7 +166,8 @@ impl Plan {
         }
 
         // A hash map: a million string lookups in a B-tree cost a second of comparisons.
-        let mut index: HashMap<Arc<str>, TaskIdx> = HashMap::with_capacity(tasks.len());
+        let mut index: HashMap<Arc<str>, TaskIdx, BuildFnv> =
+            HashMap::with_capacity_and_hasher(tasks.len(), BuildFnv);
         for (i, task) in tasks.iter().enumerate() {
             if let Some(first) = index.get(&task.id) {
                 issues.push(Issue::new(
@@ -272,7 +273,7 @@ impl Plan {
     fn assemble(
         tasks: Vec<TaskSpec>,
         agents: Vec<AgentSpec>,
-        index: HashMap<Arc<str>, TaskIdx>,
+        index: HashMap<Arc<str>, TaskIdx, BuildFnv>,
         pred_start: Vec<u32>,
         preds: &[(TaskIdx, EdgeKind)],
     ) -> Plan {
@@ -304,7 +305,7 @@ impl Plan {
         let pred = preds.iter().map(|(d, _)| *d).collect();
 
         let mut files: Vec<Arc<str>> = Vec::new();
-        let mut file_index: HashMap<String, FileIdx> = HashMap::new();
+        let mut file_index: HashMap<String, FileIdx, BuildFnv> = HashMap::default();
         let mut lock_start = Vec::with_capacity(n + 1);
         let mut locks = Vec::new();
         for task in &tasks {
@@ -460,8 +461,7 @@ impl Plan {
                 .unwrap_or(0);
             bottom[t.ix()] = self.tasks[t.ix()].estimated_duration_ms + below;
         }
-        let mut by_level: Vec<TaskIdx> = (0..n as u32).map(TaskIdx).collect();
-        by_level.sort_unstable_by_key(|t| (std::cmp::Reverse(bottom[t.ix()]), *t));
+        let by_level = radix_sort_desc(&bottom);
         self.layer = layer;
         self.layer_sizes = layer_sizes;
         self.bottom_level_ms = bottom;
@@ -524,7 +524,7 @@ impl Plan {
         self.bottom_level_ms[t.ix()]
     }
 
-    /// Every task by bottom level, the longest first (ties in plan order): the scheduler
+    /// Every task by bottom level, the longest first, ties in plan order: the scheduler
     /// finds the longest remaining path by walking it.
     pub fn tasks_by_bottom_level(&self) -> &[TaskIdx] {
         &self.by_bottom_level
@@ -539,6 +539,67 @@ impl Plan {
     pub fn task_indices(&self) -> impl Iterator<Item = TaskIdx> + use<> {
         (0..self.tasks.len() as u32).map(TaskIdx)
     }
+}
+
+/// FNV-1a, 64 bits: ids and paths are short, and SipHash (the std default) spends most
+/// of a million-task build hashing them. The maps are lookups into the user's own plan,
+/// so collision attacks are not a concern here.
+#[derive(Debug, Clone, Copy, Default)]
+struct BuildFnv;
+
+impl std::hash::BuildHasher for BuildFnv {
+    type Hasher = Fnv;
+
+    fn build_hasher(&self) -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+/// The FNV-1a state.
+struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+/// The indices of `keys` by key, the largest first, ties in index order: a stable LSD
+/// radix sort on 16-bit digits, skipping digits every key shares. O(n) per digit, where a
+/// comparison sort of a million keys took longer than the rest of the plan build.
+fn radix_sort_desc(keys: &[Time]) -> Vec<TaskIdx> {
+    let mut order: Vec<TaskIdx> = (0..keys.len() as u32).map(TaskIdx).collect();
+    let mut scratch = vec![TaskIdx(0); keys.len()];
+    // Ascending on the complement is descending on the key, and stays stable.
+    let digit = |t: TaskIdx, shift: u32| ((!keys[t.ix()] >> shift) & 0xffff) as usize;
+    for shift in [0, 16, 32, 48] {
+        let mut counts = vec![0usize; 1 << 16];
+        for &t in &order {
+            counts[digit(t, shift)] += 1;
+        }
+        if counts.iter().any(|&c| c == keys.len()) {
+            continue; // every key has this digit: the pass would change nothing
+        }
+        let mut start = 0;
+        for c in counts.iter_mut() {
+            let here = *c;
+            *c = start;
+            start += here;
+        }
+        for &t in &order {
+            let d = digit(t, shift);
+            scratch[counts[d]] = t;
+            counts[d] += 1;
+        }
+        std::mem::swap(&mut order, &mut scratch);
+    }
+    order
 }
 
 fn prefix_sums(counts: impl Iterator<Item = u32>) -> Vec<u32> {
@@ -636,6 +697,14 @@ mod tests {
         assert_eq!(&*plan.files[locks[0].file.ix()], "src/x.ts");
         assert_eq!(locks[0].mode, LockMode::Write);
         assert_eq!(locks[1].mode, LockMode::Read);
+    }
+
+    #[test]
+    fn tasks_by_bottom_level_sort_longest_first_ties_in_plan_order() {
+        let keys: Vec<Time> = vec![5, 70_000, 5, 1 << 40, 0, 70_000, (1 << 40) + 3];
+        let order: Vec<u32> = radix_sort_desc(&keys).iter().map(|t| t.0).collect();
+        assert_eq!(order, vec![6, 3, 1, 5, 0, 2, 4]);
+        assert!(radix_sort_desc(&[]).is_empty());
     }
 
     #[test]
