@@ -23,6 +23,7 @@ if [ ! -x /usr/bin/time ]; then
     apt-get install -y time >/dev/null
 fi
 
+LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "perf: building (release)" >&2
 cargo build --release --quiet
 SCALE=$(cargo bench --bench scale --no-run --message-format=json 2>/dev/null |
@@ -75,5 +76,5 @@ for n in $PEER_SIZES; do
     measure "$VENV/bin/python" benches/peers/simpy_model.py "$plan" --repeat 3
 done
 
-python3 benches/perf_report.py "$OUT" "$(git rev-parse --short HEAD)" > reports/perf.md
+PERF_LOAD="$LOAD" python3 benches/perf_report.py "$OUT" "$(git rev-parse --short HEAD)" > reports/perf.md
 echo "perf: wrote reports/perf.md" >&2

@@ -2,7 +2,7 @@
 the same plan file, to compare speed and check that both give the same makespan.
 
 Semantics modelled (those of `taskdist simulate --policy fifo` with fixed durations and
-no faults, which is what `taskdist gen --deterministic` writes):
+no faults and context sharing off, which is what `taskdist gen --deterministic` writes):
 
 - a task becomes ready when every `depends_on` task has succeeded;
 - `fifo` policy: ready tasks are dispatched in the order they became ready; a task woken
@@ -66,6 +66,11 @@ class Plan:
                     own[f] = max(own.get(f, READ), mode)
             self.locks.append(sorted(own.items()))
         self.files = len(files)
+        config = data.get("config", {})
+        if config.get("enable_context_sharing", True):
+            sys.exit("context sharing is on: simulated discoveries shorten attempts (use gen --deterministic)")
+        if config.get("policy") != "fifo":
+            sys.exit("the model replays the fifo policy (use gen --policy fifo)")
         self.agents = sum(a.get("count", 1) for a in data["agents"])
         max_agents = data.get("config", {}).get("max_agents")
         if max_agents is not None:

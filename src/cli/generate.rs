@@ -47,7 +47,8 @@ pub struct GenArgs {
     /// Spread (σ) of the log-normal duration model; 0 for fixed durations.
     #[arg(long, value_name = "S", default_value_t = 0.3)]
     spread: f64,
-    /// Fixed durations and no failures (same as --failure-probability 0 --spread 0).
+    /// Every attempt lasts exactly its estimate and succeeds: --failure-probability 0
+    /// --spread 0 and context sharing off (a shared discovery shortens attempts).
     #[arg(long)]
     deterministic: bool,
     /// Dispatch policy to write in [config] [default: none, so critical-path].

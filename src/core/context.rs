@@ -172,11 +172,16 @@ impl Board {
 }
 
 fn newest(queue: &VecDeque<Entry>, relevant: impl Fn(&Entry) -> bool) -> Vec<Arc<Shared>> {
-    queue
-        .iter()
-        .rev()
-        .filter(|e| relevant(e))
-        .take(CONTEXT_ITEMS)
-        .map(|e| e.shared.clone())
-        .collect()
+    let mut found = Vec::new();
+    for entry in queue.iter().rev().filter(|e| relevant(e)) {
+        if found.is_empty() {
+            // One allocation of the final size, not a few growing ones.
+            found.reserve_exact(CONTEXT_ITEMS);
+        }
+        found.push(entry.shared.clone());
+        if found.len() == CONTEXT_ITEMS {
+            break;
+        }
+    }
+    found
 }

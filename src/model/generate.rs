@@ -42,6 +42,9 @@ pub struct GenParams {
     pub duration_spread: f64,
     /// Dispatch policy written in `[config]` (`None`: the default).
     pub policy: Option<Policy>,
+    /// Context sharing (on by default). In simulation a shared discovery shortens the
+    /// attempts that receive it, so durations are only exactly the estimates with it off.
+    pub context_sharing: bool,
 }
 
 impl GenParams {
@@ -59,13 +62,17 @@ impl GenParams {
             failure_probability: 0.05,
             duration_spread: 0.3,
             policy: None,
+            context_sharing: true,
         }
     }
 
-    /// Fixed durations and no failures: the plan a deterministic peer model can replay.
+    /// Every attempt lasts exactly its estimate and succeeds: fixed durations, no
+    /// failures, no context sharing (whose simulated discoveries shorten attempts). The
+    /// plan a deterministic peer model can replay.
     pub fn deterministic(mut self) -> GenParams {
         self.failure_probability = 0.0;
         self.duration_spread = 0.0;
+        self.context_sharing = false;
         self
     }
 
@@ -197,6 +204,7 @@ fn config_file(params: &GenParams) -> ConfigFile {
         max_agents: Some(params.agents),
         task_timeout: Some(DurationText::Text(TASK_TIMEOUT.to_string())),
         policy: params.policy,
+        enable_context_sharing: (!params.context_sharing).then_some(false),
         ..ConfigFile::default()
     }
 }

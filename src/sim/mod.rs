@@ -227,6 +227,8 @@ struct Simulation<'m> {
     makespan: Time,
     /// The core's latest explanation of a stall.
     stall_error: Option<String>,
+    /// Assignments of one round of [`Simulation::drain`], kept to reuse its allocation.
+    started: Vec<crate::core::Assignment>,
 }
 
 /// Runs a plan on `agents` under `config` and `models` with the master `seed`, handing
@@ -277,6 +279,7 @@ pub fn simulate(
         lock_wait_total: 0,
         makespan: 0,
         stall_error: None,
+        started: Vec::new(),
     };
     sim.start();
     let max_steps = models.max_steps.unwrap_or(1_000_000 + 200 * n as u64);
@@ -608,7 +611,7 @@ impl Simulation<'_> {
     /// has nothing more to say.
     fn drain(&mut self, on_event: &mut dyn FnMut(&Event)) {
         loop {
-            let mut started = Vec::new();
+            let mut started = std::mem::take(&mut self.started);
             while let Some(decision) = self.sched.poll_decision() {
                 match decision {
                     Decision::Assign(a) => {
@@ -639,9 +642,10 @@ impl Simulation<'_> {
                 on_event(&event);
             }
             if started.is_empty() {
+                self.started = started;
                 return;
             }
-            for a in started {
+            for a in started.drain(..) {
                 if self.sim_agents[a.agent.ix()].alive {
                     self.sched.handle_input(
                         self.now,
@@ -653,6 +657,7 @@ impl Simulation<'_> {
                     );
                 }
             }
+            self.started = started;
         }
     }
 
