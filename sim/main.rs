@@ -9,6 +9,8 @@
 //! - `golden`: each shipped scenario's summary against `sim/golden/` (policy regression);
 //! - `import`: WfCommons, STG and DAX workflows loaded directly and through
 //!   `taskdist import`, broken ones rejected with file and line, and `taskdist stg-report`;
+//! - `gen_cli`: `taskdist gen` writes the same plan for the same seed, in TOML or JSON,
+//!   and the plan simulates to the end;
 //! - `determinism`: every run twice, traces, events and output files compared;
 //! - `sweep`: generated scenarios with every fault on, each run audited;
 //! - `runtime`: `taskdist run` and `resume` with real processes (SIGKILL and resume,
@@ -24,6 +26,7 @@ mod baselines;
 mod cli;
 mod context_value;
 mod determinism;
+mod gen_cli;
 mod golden;
 mod import;
 mod runtime;

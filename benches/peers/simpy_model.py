@@ -5,8 +5,8 @@ Semantics modelled (those of `taskdist simulate --policy fifo` with fixed durati
 no faults and context sharing off, which is what `taskdist gen --deterministic` writes):
 
 - a task becomes ready when every `depends_on` task has succeeded;
-- `fifo` policy: ready tasks are dispatched in the order they became ready; a task woken
-  from a lock keeps its place;
+- `fifo` policy: ready tasks are dispatched by the time they became ready, ties in plan
+  order; a task woken from a lock keeps its place;
 - identical agents, one attempt each, at most `max_agents` busy;
 - `files_to_modify` take write locks, `files_to_read` read locks, all at once or none; a
   task whose locks are busy parks on the first busy file (by first appearance in the plan)
@@ -84,9 +84,8 @@ class Model:
         self.plan = plan
         self.env = simpy.Environment()
         self.unmet = list(plan.preds)
-        self.ready = []  # heap of (ready order, task)
-        self.ready_seq = [0] * plan.n
-        self.seq = 0
+        self.ready = []  # heap of (time it became ready, task)
+        self.ready_at = [0] * plan.n
         self.free_agents = plan.agents
         self.holders = [set() for _ in range(plan.files)]
         self.writers_held = [0] * plan.files
@@ -96,9 +95,8 @@ class Model:
         self.makespan = 0
 
     def become_ready(self, t):
-        self.seq += 1
-        self.ready_seq[t] = self.seq
-        heapq.heappush(self.ready, (self.seq, t))
+        self.ready_at[t] = self.env.now
+        heapq.heappush(self.ready, (self.env.now, t))
 
     def conflict(self, t):
         """The first file `t` cannot lock now, with the mode it wants, or None."""
@@ -141,7 +139,7 @@ class Model:
             if not self.holders[f]:
                 self.waiting_writers[f] = 0
                 for w in self.parked[f]:
-                    heapq.heappush(self.ready, (self.ready_seq[w], w))
+                    heapq.heappush(self.ready, (self.ready_at[w], w))
                 self.parked[f].clear()
         self.done += 1
         self.makespan = self.env.now

@@ -3,7 +3,7 @@
 //! JSON, the same for the same seed. For what-if runs and the benchmarks.
 
 use super::FormatArg;
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::Args;
 use std::io::Write;
 use std::path::PathBuf;
@@ -33,19 +33,19 @@ pub struct GenArgs {
     #[arg(long, value_name = "W")]
     width: Option<usize>,
     /// Mean number of dependencies of a task outside the first layer (1 to 5).
-    #[arg(long, value_name = "D", default_value_t = 3.0)]
+    #[arg(long, value_name = "D", default_value_t = 3.0, value_parser = parse_deps)]
     deps: f64,
     /// Share of tasks that write or read a hot file.
-    #[arg(long, value_name = "F", default_value_t = 0.1)]
+    #[arg(long, value_name = "F", default_value_t = 0.1, value_parser = parse_probability)]
     hot_fraction: f64,
     /// Number of hot files [default: a third of the square root of --tasks].
     #[arg(long, value_name = "K")]
     hot_files: Option<usize>,
     /// Probability that a simulated attempt fails.
-    #[arg(long, value_name = "P", default_value_t = 0.05)]
+    #[arg(long, value_name = "P", default_value_t = 0.05, value_parser = parse_probability)]
     failure_probability: f64,
     /// Spread (σ) of the log-normal duration model; 0 for fixed durations.
-    #[arg(long, value_name = "S", default_value_t = 0.3)]
+    #[arg(long, value_name = "S", default_value_t = 0.3, value_parser = parse_spread)]
     spread: f64,
     /// Every attempt lasts exactly its estimate and succeeds: --failure-probability 0
     /// --spread 0 and context sharing off (a shared discovery shortens attempts).
@@ -60,25 +60,27 @@ fn parse_policy(text: &str) -> Result<Policy, String> {
     text.parse()
 }
 
+fn parse_number(text: &str, ok: impl Fn(f64) -> bool, expected: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(x) if ok(x) => Ok(x),
+        _ => Err(format!("expected {expected}, not `{text}`")),
+    }
+}
+
+fn parse_deps(text: &str) -> Result<f64, String> {
+    parse_number(text, |x| (1.0..=5.0).contains(&x), "a number from 1 to 5")
+}
+
+fn parse_probability(text: &str) -> Result<f64, String> {
+    parse_number(text, |x| (0.0..=1.0).contains(&x), "a number from 0 to 1")
+}
+
+fn parse_spread(text: &str) -> Result<f64, String> {
+    parse_number(text, |x| x.is_finite() && x >= 0.0, "a non-negative number")
+}
+
 /// Generates the plan and writes it.
 pub fn generate(args: &GenArgs, out: &mut dyn Write) -> anyhow::Result<()> {
-    if !(1.0..=5.0).contains(&args.deps) {
-        bail!("--deps must be between 1 and 5, not {}", args.deps);
-    }
-    for (name, p) in [
-        ("--hot-fraction", args.hot_fraction),
-        ("--failure-probability", args.failure_probability),
-    ] {
-        if !(0.0..=1.0).contains(&p) {
-            bail!("{name} must be between 0 and 1, not {p}");
-        }
-    }
-    if !(args.spread.is_finite() && args.spread >= 0.0) {
-        bail!(
-            "--spread must be a non-negative number, not {}",
-            args.spread
-        );
-    }
     let mut params = GenParams::new(args.tasks as usize, args.agents, args.seed);
     params.width = args.width.unwrap_or(0);
     params.deps_per_task = args.deps;
