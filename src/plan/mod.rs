@@ -583,7 +583,7 @@ fn radix_sort_desc(keys: &[Time]) -> Vec<TaskIdx> {
         for &t in &order {
             counts[digit(t, shift)] += 1;
         }
-        if counts.iter().any(|&c| c == keys.len()) {
+        if counts.contains(&keys.len()) {
             continue; // every key has this digit: the pass would change nothing
         }
         let mut start = 0;
