@@ -76,5 +76,6 @@ for n in $PEER_SIZES; do
     measure "$VENV/bin/python" benches/peers/simpy_model.py "$plan" --repeat 3
 done
 
+mkdir -p reports
 PERF_LOAD="$LOAD" python3 benches/perf_report.py "$OUT" "$(git rev-parse --short HEAD)" > reports/perf.md
 echo "perf: wrote reports/perf.md" >&2
