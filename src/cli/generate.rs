@@ -2,7 +2,6 @@
 //! dependencies per task, a tenth of the tasks on hot files and failures on — as TOML or
 //! JSON, the same for the same seed. For what-if runs and the benchmarks.
 
-use super::FormatArg;
 use anyhow::Context;
 use clap::Args;
 use std::io::Write;
@@ -28,7 +27,7 @@ pub struct GenArgs {
     out: Option<PathBuf>,
     /// Write this format whatever the extension.
     #[arg(long, value_enum)]
-    format: Option<FormatArg>,
+    format: Option<OutFormat>,
     /// Tasks per layer on average [default: the square root of --tasks].
     #[arg(long, value_name = "W")]
     width: Option<usize>,
@@ -54,6 +53,15 @@ pub struct GenArgs {
     /// Dispatch policy to write in [config] [default: none, so critical-path].
     #[arg(long, value_name = "P", value_parser = parse_policy)]
     policy: Option<Policy>,
+}
+
+/// The formats a plan can be written in.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum OutFormat {
+    /// TOML.
+    Toml,
+    /// JSON.
+    Json,
 }
 
 fn parse_policy(text: &str) -> Result<Policy, String> {
@@ -93,7 +101,8 @@ pub fn generate(args: &GenArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         params = params.deterministic();
     }
     let format = match (args.format, &args.out) {
-        (Some(f), _) => f.into(),
+        (Some(OutFormat::Toml), _) => Format::Toml,
+        (Some(OutFormat::Json), _) => Format::Json,
         (None, Some(path)) => Format::from_path(path).with_context(|| {
             format!(
                 "{}: cannot tell the format from the extension (use .toml or .json, or --format)",
