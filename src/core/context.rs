@@ -122,6 +122,12 @@ pub(super) struct Board {
     discoveries: VecDeque<Entry>,
     solutions: VecDeque<Entry>,
     errors: VecDeque<Entry>,
+    /// Per task type, the newest solutions for it, as [`Board::select`] hands them out:
+    /// kept up to date at each post, because assignments (which read them) far outnumber
+    /// posts (which change them).
+    solutions_for: [Vec<Arc<Shared>>; 7],
+    /// Per task type, the newest errors of tasks of that type, likewise.
+    errors_for: [Vec<Arc<Shared>>; 7],
 }
 
 impl Board {
@@ -133,9 +139,11 @@ impl Board {
             ContextItem::Solution { .. } => &mut self.solutions,
             ContextItem::Error { .. } => &mut self.errors,
         };
-        if queue.len() == BOARD_CAPACITY {
-            queue.pop_front();
-        }
+        let evicted = if queue.len() == BOARD_CAPACITY {
+            queue.pop_front()
+        } else {
+            None
+        };
         let solves = match &shared.item {
             ContextItem::Solution { problem_type, .. } => TaskType::ALL
                 .into_iter()
@@ -148,21 +156,39 @@ impl Board {
             task,
             solves,
         });
+        // The lists by type that the new entry or the evicted one may be part of.
+        let types = |e: &Entry| [e.solves, e.task.map(|(_, ty)| ty)];
+        let last = queue.back().expect("just pushed");
+        let mut touched = types(last).to_vec();
+        if let Some(old) = &evicted {
+            touched.extend(types(old));
+        }
+        for ty in touched.into_iter().flatten() {
+            self.refresh(ty);
+        }
+    }
+
+    /// Recomputes the solutions and errors handed to tasks of type `ty`.
+    fn refresh(&mut self, ty: TaskType) {
+        self.solutions_for[ty.index()] = newest(&self.solutions, |e| e.solves == Some(ty));
+        // An error names the task it came from with that task's type, so the errors of
+        // "this task or tasks of its type" are those of its type.
+        self.errors_for[ty.index()] = newest(&self.errors, |e| {
+            e.task.is_some_and(|(_, error_type)| error_type == ty)
+        });
     }
 
     /// Fills `context` with the items relevant to a task with these sorted lock files and
-    /// this type and index.
-    pub fn select(&self, context: &mut Context, files: &[FileIdx], task_type: TaskType, task: u32) {
+    /// this type.
+    pub fn select(&self, context: &mut Context, files: &[FileIdx], task_type: TaskType) {
         // A task without files can be touched by no discovery: skip the scan.
         if !files.is_empty() {
             let touches =
                 |entry: &Entry| entry.files.iter().any(|f| files.binary_search(f).is_ok());
             context.discoveries = newest(&self.discoveries, touches);
         }
-        context.solutions = newest(&self.solutions, |e| e.solves == Some(task_type));
-        context.errors = newest(&self.errors, |e| {
-            e.task.is_some_and(|(t, ty)| t == task || ty == task_type)
-        });
+        context.solutions = self.solutions_for[task_type.index()].clone();
+        context.errors = self.errors_for[task_type.index()].clone();
     }
 
     /// Items on the board, all kinds.

@@ -1340,7 +1340,7 @@ impl Scheduler {
         }
         let files: Vec<FileIdx> = locks.iter().map(|l| l.file).collect();
         self.board
-            .select(&mut context, &files, self.plan.task(t).task_type, t.0);
+            .select(&mut context, &files, self.plan.task(t).task_type);
         context
     }
 
