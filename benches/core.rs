@@ -125,25 +125,6 @@ fn lock_contention(c: &mut Criterion) {
     group.finish();
 }
 
-/// criterion's HTML plots go through plotters; with plotters' ab_glyph text backend on,
-/// text needs a registered font, and the benches bring their own (no system fonts).
-fn register_fonts() {
-    use plotters::style::{FontStyle, register_font};
-    let faces = [
-        (FontStyle::Normal, dejavu::sans::regular()),
-        (FontStyle::Bold, dejavu::sans::bold()),
-        (FontStyle::Italic, dejavu::sans::oblique()),
-        (FontStyle::Oblique, dejavu::sans::oblique()),
-    ];
-    for (style, bytes) in faces {
-        for family in ["sans-serif", "serif", "monospace"] {
-            if register_font(family, style, bytes).is_err() {
-                panic!("the embedded DejaVu font is a valid TTF");
-            }
-        }
-    }
-}
-
 criterion_group!(
     benches,
     core_throughput,
@@ -153,7 +134,9 @@ criterion_group!(
 );
 
 fn main() {
-    register_fonts();
+    // criterion draws its HTML plots with plotters, whose text backend (ab_glyph, as the
+    // report plots use it) needs a registered font: the library's embedded DejaVu Sans.
+    taskdist::report::plot::register_fonts();
     benches();
     criterion::Criterion::default()
         .configure_from_args()
