@@ -4,28 +4,8 @@
 
 use serde_json::Value;
 use std::path::Path;
-use std::process::Command;
 
-/// What one run of the binary did.
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-/// Runs `taskdist` with `args` from the package root, so paths in messages are relative.
-fn taskdist(args: &[&str]) -> Run {
-    let output = Command::new(env!("CARGO_BIN_EXE_taskdist"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("the taskdist binary runs");
-    Run {
-        code: output.status.code(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
-}
+use crate::support::{Run, taskdist};
 
 /// Asserts the run failed as bad input: exit status exactly 2, no panic, nothing on stdout.
 fn assert_bad_input(run: &Run, what: &str) {

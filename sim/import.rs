@@ -5,27 +5,8 @@
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-/// Runs `taskdist` from the package root, so fixture paths are relative.
-fn taskdist(args: &[&str]) -> Run {
-    let output = Command::new(env!("CARGO_BIN_EXE_taskdist"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("the taskdist binary runs");
-    Run {
-        code: output.status.code(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
-}
+use crate::support::taskdist;
 
 fn ok(args: &[&str]) -> String {
     let run = taskdist(args);

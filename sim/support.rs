@@ -82,3 +82,24 @@ pub fn simulate_scenario(scenario: &Scenario, plan: Plan, seed: Option<u64>) -> 
         summary,
     }
 }
+
+/// What one run of the binary did.
+pub struct Run {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `taskdist` with `args` from the package root, so paths in messages are relative.
+pub fn taskdist(args: &[&str]) -> Run {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_taskdist"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("the taskdist binary runs");
+    Run {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
