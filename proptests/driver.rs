@@ -341,7 +341,8 @@ impl Driver<'_> {
         self.record(Call::Input(input));
     }
 
-    /// Sends an input the core must ignore and checks that it did (property 7).
+    /// Sends an input the core must ignore and checks that it did (property 7), and that
+    /// the getters report what the decisions so far say.
     fn stale(&mut self, input: Input, why: &str) {
         self.stale_sent += 1;
         let with_timeout = self.built.config.heartbeat_timeout_ms.is_none();
@@ -351,6 +352,30 @@ impl Driver<'_> {
         let mut after = Snapshot::of(&self.sched, with_timeout);
         let recorded = &self.journal[step];
         let mut problems = Vec::new();
+        // The getters agree with the decisions: who runs what, which attempt, which agents.
+        for (t, live) in self.live.iter().enumerate() {
+            if before.running_on[t] != live.map(|(a, _)| a) {
+                problems.push(format!(
+                    "running_on(#{t}) is {:?}, the decisions say {live:?}",
+                    before.running_on[t]
+                ));
+            }
+            if let Some((_, k)) = live
+                && before.attempt[t] != *k
+            {
+                problems.push(format!(
+                    "attempt(#{t}) is {}, the decisions say {k}",
+                    before.attempt[t]
+                ));
+            }
+        }
+        if before.agents_up.len() != self.driver_agent.len() {
+            problems.push(format!(
+                "{} agents counted, {} registered",
+                before.agents_up.len(),
+                self.driver_agent.len()
+            ));
+        }
         if !recorded.decisions.is_empty() {
             problems.push(format!("decided {:?}", recorded.decisions));
         }

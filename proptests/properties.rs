@@ -69,6 +69,7 @@ fn replays_identically(run: &Run) -> Result<(), TestCaseError> {
     let calls: Vec<(Time, Option<Input>)> =
         serde_json::from_str(&text).expect("inputs deserialize");
     let mut core = Scheduler::new(run.built.plan.clone(), run.built.config.clone());
+    prop_assert_eq!(core.config(), &run.built.config);
     let drain = |core: &mut Scheduler| {
         let decisions: Vec<Decision> = std::iter::from_fn(|| core.poll_decision()).collect();
         let events: Vec<Event> = std::iter::from_fn(|| core.poll_event()).collect();
@@ -85,6 +86,13 @@ fn replays_identically(run: &Run) -> Result<(), TestCaseError> {
             None => core.handle_timeout(now),
         }
         let (decisions, events, timeout) = drain(&mut core);
+        prop_assert_eq!(
+            core.now(),
+            now,
+            "{}: the core's clock differs at step {}",
+            run.policy,
+            i + 1
+        );
         prop_assert_eq!(
             &decisions,
             &step.decisions,

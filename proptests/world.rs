@@ -548,6 +548,12 @@ impl World<'_> {
                     format!("{id} is {:?}, expected {expected:?}", last.status[i]),
                 );
             }
+            if run.end == End::Finished && !last.status[i].is_terminal() {
+                end(
+                    Prop::Termination,
+                    format!("{id} is {:?}, which is not terminal", last.status[i]),
+                );
+            }
             if truth.live.is_some() || last.running_on[i].is_some() {
                 end(Prop::Termination, format!("{id} still running at the end"));
             }
