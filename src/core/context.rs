@@ -80,17 +80,22 @@ pub struct RelatedWork {
     pub file: Arc<str>,
 }
 
+/// Shared items, newest first. A shared slice: the solutions and errors for a task type
+/// are the same for every assignment of that type until something is posted, so each
+/// assignment takes one reference to the board's list instead of copying it.
+pub type Items = Arc<[Arc<Shared>]>;
+
 /// The context one assignment carries.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Context {
     /// Other agents' running work on the same files.
     pub related_work: Vec<RelatedWork>,
     /// Discoveries touching the task's files.
-    pub discoveries: Vec<Arc<Shared>>,
+    pub discoveries: Items,
     /// Solutions for the task's type.
-    pub solutions: Vec<Arc<Shared>>,
+    pub solutions: Items,
     /// Errors of earlier attempts of this task and of tasks of the same type.
-    pub errors: Vec<Arc<Shared>>,
+    pub errors: Items,
 }
 
 impl Context {
@@ -125,9 +130,11 @@ pub(super) struct Board {
     /// Per task type, the newest solutions for it, as [`Board::select`] hands them out:
     /// kept up to date at each post, because assignments (which read them) far outnumber
     /// posts (which change them).
-    solutions_for: [Vec<Arc<Shared>>; 7],
+    solutions_for: [Items; 7],
     /// Per task type, the newest errors of tasks of that type, likewise.
-    errors_for: [Vec<Arc<Shared>>; 7],
+    errors_for: [Items; 7],
+    /// The empty list, shared: no allocation for a context without discoveries.
+    none: Items,
 }
 
 impl Board {
@@ -170,12 +177,13 @@ impl Board {
 
     /// Recomputes the solutions and errors handed to tasks of type `ty`.
     fn refresh(&mut self, ty: TaskType) {
-        self.solutions_for[ty.index()] = newest(&self.solutions, |e| e.solves == Some(ty));
+        self.solutions_for[ty.index()] = newest(&self.solutions, |e| e.solves == Some(ty)).into();
         // An error names the task it came from with that task's type, so the errors of
         // "this task or tasks of its type" are those of its type.
         self.errors_for[ty.index()] = newest(&self.errors, |e| {
             e.task.is_some_and(|(_, error_type)| error_type == ty)
-        });
+        })
+        .into();
     }
 
     /// Fills `context` with the items relevant to a task with these sorted lock files and
@@ -185,7 +193,14 @@ impl Board {
         if !files.is_empty() {
             let touches =
                 |entry: &Entry| entry.files.iter().any(|f| files.binary_search(f).is_ok());
-            context.discoveries = newest(&self.discoveries, touches);
+            let found = newest(&self.discoveries, touches);
+            context.discoveries = if found.is_empty() {
+                self.none.clone()
+            } else {
+                found.into()
+            };
+        } else {
+            context.discoveries = self.none.clone();
         }
         context.solutions = self.solutions_for[task_type.index()].clone();
         context.errors = self.errors_for[task_type.index()].clone();
@@ -197,13 +212,10 @@ impl Board {
     }
 }
 
+/// The newest relevant items, at most [`CONTEXT_ITEMS`].
 fn newest(queue: &VecDeque<Entry>, relevant: impl Fn(&Entry) -> bool) -> Vec<Arc<Shared>> {
     let mut found = Vec::new();
     for entry in queue.iter().rev().filter(|e| relevant(e)) {
-        if found.is_empty() {
-            // One allocation of the final size, not a few growing ones.
-            found.reserve_exact(CONTEXT_ITEMS);
-        }
         found.push(entry.shared.clone());
         if found.len() == CONTEXT_ITEMS {
             break;

@@ -45,20 +45,24 @@
 
 mod context;
 mod events;
+mod idle;
 mod io;
 mod locks;
 mod timers;
 
-pub use context::{BOARD_CAPACITY, CONTEXT_ITEMS, Context, ContextItem, RelatedWork, Shared};
+pub use context::{
+    BOARD_CAPACITY, CONTEXT_ITEMS, Context, ContextItem, Items, RelatedWork, Shared,
+};
 pub use events::{BlockReason, Event, EventKind, Progress};
 pub use io::{AgentIdx, Assignment, CancelReason, Decision, Input};
 
 use crate::model::{AgentSpec, Config, Policy, TaskType, Time, format_exact};
 use crate::plan::{FileIdx, Plan, TaskIdx};
 use context::Board;
+use idle::IdleSet;
 use locks::{Conflict, LockTable};
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 use std::sync::Arc;
 use timers::{Timer, Timers};
 
@@ -154,7 +158,7 @@ struct AgentState {
 struct ReadyKey(u64, u64, TaskIdx);
 
 /// An idle agent's place: faster first, then less loaded, then by index.
-type IdleKey = (u64, u32, AgentIdx);
+type IdleKey = (u64, u32, u32);
 
 /// The agents that run the same set of task types. Their idle sets are shared, so an
 /// agent's slot changing costs one set update whatever the number of types it runs; most
@@ -163,9 +167,9 @@ struct AgentClass {
     /// Bit `ty.index()` is set for each type the class runs.
     mask: u8,
     /// Members with a free slot that already run something.
-    working: BTreeSet<IdleKey>,
+    working: IdleSet,
     /// Members that run nothing: usable while fewer than `max_agents` agents are busy.
-    empty: BTreeSet<IdleKey>,
+    empty: IdleSet,
 }
 
 /// The capability mask of an agent: bit `ty.index()` for each type it runs.
@@ -666,7 +670,7 @@ impl Scheduler {
 
     fn idle_key(&self, a: AgentIdx) -> IdleKey {
         let agent = &self.agents[a.ix()];
-        (agent.rank, agent.running.len() as u32, a)
+        (agent.rank, agent.running.len() as u32, a.0)
     }
 
     /// Whether the agent has a free slot (regardless of the `max_agents` limit).
@@ -699,8 +703,8 @@ impl Scheduler {
         let c = self.classes.len();
         self.classes.push(AgentClass {
             mask,
-            working: BTreeSet::new(),
-            empty: BTreeSet::new(),
+            working: IdleSet::default(),
+            empty: IdleSet::default(),
         });
         for ty in TaskType::ALL {
             if mask & 1 << ty.index() != 0 {
@@ -726,7 +730,7 @@ impl Scheduler {
             } else {
                 (&mut class.empty, &mut self.idle_empty_count)
             };
-            if set.insert(key) {
+            if set.insert(key.0, key.1, key.2) {
                 count_types(counts, class.mask, 1);
             }
             self.agents[a.ix()].listed = Some(working);
@@ -740,12 +744,12 @@ impl Scheduler {
         let class = &mut self.classes[agent.class];
         match agent.listed.take() {
             Some(true) => {
-                let listed = class.working.remove(&key);
+                let listed = class.working.remove(key.0, key.1, key.2);
                 debug_assert!(listed, "agent {a:?} listed under its key");
                 count_types(&mut self.idle_working_count, class.mask, -1);
             }
             Some(false) => {
-                let listed = class.empty.remove(&key);
+                let listed = class.empty.remove(key.0, key.1, key.2);
                 debug_assert!(listed, "agent {a:?} listed under its key");
                 count_types(&mut self.idle_empty_count, class.mask, -1);
             }
@@ -891,9 +895,7 @@ impl Scheduler {
                 });
                 continue;
             }
-            let plan = self.plan.clone();
-            let locks = plan.locks(t);
-            if let Some(conflict) = self.locks.check(t, locks) {
+            if let Some(conflict) = self.locks.check(t, self.plan.locks(t)) {
                 self.park_on_lock(t, conflict);
                 continue;
             }
@@ -916,10 +918,10 @@ impl Scheduler {
         });
         let first = sets
             .clone()
-            .filter_map(|set| set.first())
+            .filter_map(IdleSet::first)
             .min()
-            .expect("dispatch picks types with takers")
-            .2;
+            .map(|key| AgentIdx(key.2))
+            .expect("dispatch picks types with takers");
         let failed_on = &self.tasks[t.ix()].failed_on;
         if failed_on.is_empty() || !failed_on.contains(&first) {
             return first;
@@ -927,16 +929,13 @@ impl Scheduler {
         // Every taker in order, merged from the sets; at most |failed_on| + 1 are looked at.
         let mut heads: Vec<_> = sets.map(|set| set.iter().peekable()).collect();
         loop {
-            let next = heads
-                .iter_mut()
-                .filter_map(|h| h.peek().map(|&&key| key))
-                .min();
+            let next = heads.iter_mut().filter_map(|h| h.peek().copied()).min();
             let Some(key) = next else { return first };
             for head in &mut heads {
-                head.next_if(|&&k| k == key);
+                head.next_if(|&k| k == key);
             }
-            if !failed_on.contains(&key.2) {
-                return key.2;
+            if !failed_on.contains(&AgentIdx(key.2)) {
+                return AgentIdx(key.2);
             }
         }
     }
@@ -962,8 +961,9 @@ impl Scheduler {
     }
 
     fn assign(&mut self, t: TaskIdx, a: AgentIdx) {
-        let plan = self.plan.clone();
-        self.locks.acquire(t, plan.locks(t));
+        // Fields are borrowed one by one below rather than through a clone of the plan's
+        // `Arc`: this runs once per attempt, and each clone is an atomic increment.
+        self.locks.acquire(t, self.plan.locks(t));
         self.unlist_idle(a);
         if self.agents[a.ix()].running.is_empty() {
             self.busy_agents += 1;
@@ -977,22 +977,20 @@ impl Scheduler {
         state.agent = a.0;
         state.started = self.now;
         let attempt = state.attempt;
-        let timeout = plan
-            .task(t)
-            .timeout_ms
-            .unwrap_or(self.config.task_timeout_ms);
+        let spec = self.plan.task(t);
+        let timeout = spec.timeout_ms.unwrap_or(self.config.task_timeout_ms);
         let deadline = self.now + timeout;
         self.timers.set(deadline, Timer::Attempt(t, attempt));
         self.stats.attempts += 1;
         self.stall_reported = false;
 
-        let layer = plan.layer(t);
+        let layer = self.plan.layer(t);
         if !self.layers[layer as usize].started {
             self.layers[layer as usize].started = true;
             self.emit(EventKind::LayerStart {
                 layer,
                 total_layers: self.layers.len(),
-                tasks: plan.layer_sizes()[layer as usize],
+                tasks: self.plan.layer_sizes()[layer as usize],
             });
         }
         let context = if self.config.enable_context_sharing {
@@ -1001,7 +999,7 @@ impl Scheduler {
             Context::default()
         };
         self.emit(EventKind::TaskExecute {
-            task: plan.task(t).id.clone(),
+            task: self.plan.task(t).id.clone(),
             agent: self.agents[a.ix()].spec.id.clone(),
             attempt,
             deadline,
@@ -1052,9 +1050,8 @@ impl Scheduler {
             self.one_less_busy();
         }
         self.list_idle(a);
-        let plan = self.plan.clone();
         let mut woken = std::mem::take(&mut self.woken);
-        self.locks.release(t, plan.locks(t), &mut woken);
+        self.locks.release(t, self.plan.locks(t), &mut woken);
         for w in woken.drain(..) {
             self.enqueue(w);
         }
@@ -1076,9 +1073,11 @@ impl Scheduler {
             result,
         });
         self.end(t, TaskStatus::Completed);
-        let plan = self.plan.clone();
-        for edge in plan.succs(t) {
-            self.one_less_unmet(edge.to);
+        // By position, not through a clone of the plan's `Arc` (an atomic increment per
+        // completion): `one_less_unmet` needs `self` mutably.
+        for i in 0..self.plan.succs(t).len() {
+            let to = self.plan.succs(t)[i].to;
+            self.one_less_unmet(to);
         }
     }
 

@@ -3,6 +3,7 @@
 use super::*;
 use crate::model::{Format, MINUTE_MS, SECOND_MS, Scenario};
 use crate::plan::Plan;
+use std::collections::BTreeSet;
 
 /// A scheduler for a scenario written as TOML tasks (agents are added by the test).
 struct Harness {
