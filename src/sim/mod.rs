@@ -9,11 +9,16 @@
 //! # Randomness
 //!
 //! One master seed keys a ChaCha8 generator. Every draw is taken at a fixed position of its
-//! own stream: the duration of attempt `k` of task `t` comes from the durations stream of
-//! task `t` at block `k`, its failure from the failures stream, and so on, and agent crashes
+//! own stream: attempt `k` of task `t` draws from block `k` of task `t`'s attempt stream —
+//! its failure, hang and share units at fixed words, then its duration — and agent crashes
 //! from each agent's crash stream. So a draw does not depend on how many draws came before
-//! it: changing the failure model leaves every duration as it was, and a run is the same on
-//! every machine. The core's backoff jitter seed is drawn from its own stream too.
+//! it: changing the failure model leaves every duration as it was (the failure unit is
+//! drawn whether or not it is used), and a run is the same on every machine. The core's
+//! backoff jitter seed is drawn from its own stream too.
+//!
+//! A block is 64 words, exactly what the generator computes at once (four ChaCha blocks),
+//! so each attempt costs one keystream computation: positioning the generator throws its
+//! buffer away, and an attempt's draws used to come from three streams.
 
 mod audit;
 mod models;
@@ -138,12 +143,19 @@ pub enum SimError {
 /// Stream numbers: the low byte of a ChaCha stream id; the task or agent index is above it.
 #[derive(Clone, Copy)]
 enum Stream {
-    Duration = 1,
-    Failure = 2,
-    Hang = 3,
-    Share = 4,
+    /// An attempt's failure, hang and share units and its duration, by task and attempt.
+    Attempt = 1,
+    /// An agent's random crashes, by agent and crash number.
     Crash = 5,
+    /// The core's backoff jitter seed.
     Jitter = 6,
+}
+
+/// The uniform draws of one attempt, from the first six words of its block.
+struct AttemptUnits {
+    failure: f64,
+    hang: f64,
+    share: f64,
 }
 
 /// Random access into the master seed's streams.
@@ -151,7 +163,10 @@ struct Draws {
     rng: ChaCha8Rng,
 }
 
-/// 32-bit words per attempt block: far more than any attempt draws.
+/// 32-bit words per attempt block: what the generator computes at once, and far more than
+/// an attempt draws (six for its units, usually two for its duration; a duration reaches
+/// past the block only after some 29 rejections in a row of the normal or exponential
+/// sampler).
 const WORDS_PER_BLOCK: u128 = 64;
 
 impl Draws {
@@ -168,8 +183,16 @@ impl Draws {
         &mut self.rng
     }
 
-    fn unit(&mut self, stream: Stream, index: u32, block: u32) -> f64 {
-        self.at(stream, index, block).random::<f64>()
+    /// Attempt `attempt` of task `task`: its units, and the generator positioned for its
+    /// duration.
+    fn attempt(&mut self, task: TaskIdx, attempt: u32) -> (AttemptUnits, &mut ChaCha8Rng) {
+        let rng = self.at(Stream::Attempt, task.0, attempt);
+        let units = AttemptUnits {
+            failure: rng.random(),
+            hang: rng.random(),
+            share: rng.random(),
+        };
+        (units, rng)
     }
 }
 
@@ -178,13 +201,15 @@ impl Draws {
 enum Happening {
     /// A scenario agent comes up (first time).
     AgentUp(u32),
-    /// An attempt reports its result, unless its agent crashed since (`life` changed).
+    /// An attempt reports its result, unless its agent crashed since (`life` changed); a
+    /// success then shares a discovery if `share` (drawn when it started).
     AttemptEnd {
         task: TaskIdx,
         agent: u32,
         attempt: u32,
         life: u32,
         ok: bool,
+        share: bool,
     },
     /// An agent crashes; `random` crashes schedule the next one.
     Crash { agent: u32, random: bool },
@@ -468,6 +493,7 @@ impl Simulation<'_> {
                 attempt,
                 life,
                 ok,
+                share,
             } => {
                 if self.sim_agents[agent as usize].life != life {
                     return; // the agent crashed since: the result never arrives
@@ -504,7 +530,7 @@ impl Simulation<'_> {
                 };
                 self.sched.handle_input(self.now, input);
                 if ok {
-                    self.share_after_success(task, a, attempt);
+                    self.share_after_success(task, a, share);
                 }
             }
             Happening::Crash { agent, random } => {
@@ -571,18 +597,15 @@ impl Simulation<'_> {
         }
     }
 
-    /// A success may share a discovery about the files it wrote and, after earlier
-    /// failures, a solution for its task type.
-    fn share_after_success(&mut self, task: TaskIdx, agent: AgentIdx, attempt: u32) {
+    /// A success may share a discovery about the files it wrote (if `discovery`, drawn
+    /// when the attempt started) and, after earlier failures, a solution for its task type.
+    fn share_after_success(&mut self, task: TaskIdx, agent: AgentIdx, discovery: bool) {
         if !self.sched.config().enable_context_sharing {
             return;
         }
         let plan = self.sched.plan().clone();
         let spec = plan.task(task);
-        let effects = &self.models.context;
-        if !spec.files_to_modify.is_empty()
-            && self.draws.unit(Stream::Share, task.0, attempt) < effects.discovery_probability
-        {
+        if !spec.files_to_modify.is_empty() && discovery {
             let item = ContextItem::Discovery {
                 summary: format!(
                     "{} learned while doing `{}`",
@@ -710,10 +733,8 @@ impl Simulation<'_> {
         let spec = plan.task(t);
         let params = self.models.params(t, spec.task_type);
         let effects = &self.models.context;
-        let mut duration = params.durations.sample(
-            spec.estimated_duration_ms,
-            self.draws.at(Stream::Duration, t.0, a.attempt),
-        );
+        let (units, rng) = self.draws.attempt(t, a.attempt);
+        let mut duration = params.durations.sample(spec.estimated_duration_ms, rng);
         let mut p_fail = params.failure_probability;
         if !a.context.discoveries.is_empty() {
             duration *= effects.discovery_speedup;
@@ -725,12 +746,10 @@ impl Simulation<'_> {
             p_fail *= effects.error_failure_factor;
         }
         duration /= self.agents[a.agent.ix()].speed;
-        // A draw in [0, 1) is never below 0: with the probability 0 the draw is skipped,
-        // which moves no other draw (each sits at its own place of its stream).
-        let hangs = params.hang_probability > 0.0
-            && self.draws.unit(Stream::Hang, t.0, a.attempt) < params.hang_probability;
-        let fails =
-            p_fail > 0.0 && self.draws.unit(Stream::Failure, t.0, a.attempt) < p_fail.min(1.0);
+        // A unit in [0, 1) is never below a probability of 0.
+        let hangs = units.hang < params.hang_probability;
+        let fails = units.failure < p_fail.min(1.0);
+        let share = units.share < effects.discovery_probability;
         if hangs {
             return; // only the timeout ends it
         }
@@ -748,6 +767,7 @@ impl Simulation<'_> {
                 attempt: a.attempt,
                 life: state.life,
                 ok,
+                share,
             },
         );
     }
@@ -865,7 +885,7 @@ mod tests {
             plan.task_indices()
                 .map(|t| {
                     let p = models.params(t, plan.task(t).task_type);
-                    let rng = draws.at(Stream::Duration, t.0, 1);
+                    let (_, rng) = draws.attempt(t, 1);
                     p.durations.sample(plan.task(t).estimated_duration_ms, rng)
                 })
                 .collect::<Vec<f64>>()
@@ -873,10 +893,10 @@ mod tests {
         assert_eq!(first_durations(&with), first_durations(&without));
         // And drawing in another order gives the same values.
         let mut draws = Draws::new(5);
-        let late = draws.unit(Stream::Failure, 3, 2);
-        let _ = draws.unit(Stream::Duration, 1, 1);
+        let late = draws.attempt(TaskIdx(3), 2).0.failure;
+        let _ = draws.attempt(TaskIdx(1), 1);
         let mut fresh = Draws::new(5);
-        assert_eq!(fresh.unit(Stream::Failure, 3, 2), late);
+        assert_eq!(fresh.attempt(TaskIdx(3), 2).0.failure, late);
     }
 
     #[test]
