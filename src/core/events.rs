@@ -200,7 +200,7 @@ pub enum EventKind {
         /// Attempt number.
         attempt: u32,
         /// Task title.
-        title: String,
+        title: Arc<str>,
         /// Its layer.
         layer: u32,
     },

@@ -197,9 +197,9 @@ mod tests {
         };
         let (scenario, _) = workflow.into_scenario("x", &ImportOptions::default());
         assert_eq!(scenario.tasks[0].files_to_read, vec!["f", "g"]);
-        assert_eq!(scenario.tasks[0].title, "a");
+        assert_eq!(&*scenario.tasks[0].title, "a");
         assert_eq!(scenario.file.tasks[0].title, None);
-        assert_eq!(scenario.tasks[1].title, "Bee");
+        assert_eq!(&*scenario.tasks[1].title, "Bee");
         assert_eq!(scenario.tasks[1].depends_on, vec!["a"]);
     }
 }

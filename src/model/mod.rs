@@ -268,8 +268,8 @@ impl AgentSpec {
 pub struct TaskSpec {
     /// Unique id, referenced by `depends_on` and `blocked_by`.
     pub id: Arc<str>,
-    /// Short title (defaults to the id).
-    pub title: String,
+    /// Short title (defaults to the id). Shared: every `task_start` event carries it.
+    pub title: Arc<str>,
     /// Longer description.
     pub description: String,
     /// Kind of work; an agent must have it among its capabilities.
@@ -301,7 +301,7 @@ impl TaskSpec {
     pub fn new(id: &str, task_type: TaskType, estimated_duration_ms: Time) -> Self {
         TaskSpec {
             id: Arc::from(id),
-            title: id.to_string(),
+            title: Arc::from(id),
             description: String::new(),
             task_type,
             priority: Priority::Medium,

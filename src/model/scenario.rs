@@ -523,7 +523,7 @@ fn resolve_task(
     }
     TaskSpec {
         id: Arc::from(file.id.as_str()),
-        title: file.title.clone().unwrap_or_else(|| file.id.clone()),
+        title: file.title.as_deref().unwrap_or(&file.id).into(),
         description: file.description.clone().unwrap_or_default(),
         task_type: file.task_type.unwrap_or(TaskType::FeatureImplementation),
         priority: file.priority.unwrap_or_default(),

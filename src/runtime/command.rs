@@ -194,7 +194,7 @@ impl CommandAgent {
             .stdout(stdout)
             .stderr(stderr)
             .env("TASKDIST_TASK_ID", &*spec.id)
-            .env("TASKDIST_TASK_TITLE", &spec.title)
+            .env("TASKDIST_TASK_TITLE", &*spec.title)
             .env("TASKDIST_TASK_TYPE", spec.task_type.as_str())
             .env(
                 "TASKDIST_TASK_PRIORITY",

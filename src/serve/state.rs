@@ -232,7 +232,7 @@ impl LiveState {
                     .collect();
                 TaskView {
                     id: spec.id.clone(),
-                    title: spec.title.clone(),
+                    title: spec.title.to_string(),
                     task_type: spec.task_type,
                     deps,
                     state: TaskState::Waiting,
@@ -344,7 +344,7 @@ impl LiveState {
             }
             EventKind::TaskStart { task, title, .. } => {
                 if let Some(t) = self.task_mut(task) {
-                    t.title = title.clone();
+                    t.title = title.to_string();
                 }
             }
             EventKind::TaskComplete { task, .. } => {

@@ -655,7 +655,7 @@ fn insert_run(conn: &Connection, plan: &Plan, run: &NewRun<'_>) -> rusqlite::Res
             SESSION,
             t.0,
             &*spec.id,
-            spec.title,
+            &*spec.title,
             spec.description,
             spec.task_type.as_str(),
             json(&spec.priority).trim_matches('"'),
