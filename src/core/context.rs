@@ -80,10 +80,40 @@ pub struct RelatedWork {
     pub file: Arc<str>,
 }
 
-/// Shared items, newest first. A shared slice: the solutions and errors for a task type
-/// are the same for every assignment of that type until something is posted, so each
-/// assignment takes one reference to the board's list instead of copying it.
-pub type Items = Arc<[Arc<Shared>]>;
+/// Shared items, newest first; reads as a slice.
+///
+/// The solutions and errors for a task type are the same for every assignment of that type
+/// until something is posted, so each assignment takes one reference to the board's list
+/// instead of copying it; and an empty list (most of them) is no reference at all, so
+/// building and dropping a context costs no atomic counter update.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Items(Option<Arc<[Arc<Shared>]>>);
+
+impl std::ops::Deref for Items {
+    type Target = [Arc<Shared>];
+
+    fn deref(&self) -> &[Arc<Shared>] {
+        self.0.as_deref().unwrap_or(&[])
+    }
+}
+
+impl From<Vec<Arc<Shared>>> for Items {
+    fn from(items: Vec<Arc<Shared>>) -> Items {
+        Items((!items.is_empty()).then(|| items.into()))
+    }
+}
+
+impl Serialize for Items {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        <[Arc<Shared>]>::serialize(self, serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Items {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Items, D::Error> {
+        Vec::<Arc<Shared>>::deserialize(deserializer).map(Items::from)
+    }
+}
 
 /// The context one assignment carries.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -133,8 +163,6 @@ pub(super) struct Board {
     solutions_for: [Items; 7],
     /// Per task type, the newest errors of tasks of that type, likewise.
     errors_for: [Items; 7],
-    /// The empty list, shared: no allocation for a context without discoveries.
-    none: Items,
 }
 
 impl Board {
@@ -193,14 +221,7 @@ impl Board {
         if !files.is_empty() {
             let touches =
                 |entry: &Entry| entry.files.iter().any(|f| files.binary_search(f).is_ok());
-            let found = newest(&self.discoveries, touches);
-            context.discoveries = if found.is_empty() {
-                self.none.clone()
-            } else {
-                found.into()
-            };
-        } else {
-            context.discoveries = self.none.clone();
+            context.discoveries = newest(&self.discoveries, touches).into();
         }
         context.solutions = self.solutions_for[task_type.index()].clone();
         context.errors = self.errors_for[task_type.index()].clone();
@@ -222,4 +243,36 @@ fn newest(queue: &VecDeque<Entry>, relevant: impl Fn(&Entry) -> bool) -> Vec<Arc
         }
     }
     found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Context, ContextItem, Items, Shared};
+    use std::sync::Arc;
+
+    /// `Items` serializes as the plain list it reads as, and an empty list holds nothing.
+    #[test]
+    fn items_read_and_serialize_as_a_list() {
+        let error = Arc::new(Shared {
+            time: 5,
+            agent: Arc::from("a1"),
+            item: ContextItem::Error {
+                task: Some("t".to_string()),
+                message: "boom".to_string(),
+            },
+        });
+        let context = Context {
+            errors: Items::from(vec![error.clone()]),
+            ..Context::default()
+        };
+        assert_eq!(context.errors.len(), 1);
+        assert!(context.solutions.is_empty());
+        assert_eq!(Items::from(Vec::new()), Items::default());
+        let json = serde_json::to_value(&context).unwrap();
+        assert_eq!(json["solutions"], serde_json::json!([]));
+        assert_eq!(json["errors"][0]["item"]["message"], "boom");
+        let back: Context = serde_json::from_value(json).unwrap();
+        assert_eq!(back, context);
+        assert_eq!(*back.errors[0], *error);
+    }
 }

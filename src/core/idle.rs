@@ -159,6 +159,11 @@ impl IdleSet {
         fresh
     }
 
+    /// Whether no agent is listed.
+    pub fn is_empty(&self) -> bool {
+        self.nonempty.is_empty()
+    }
+
     /// Removes the agent listed under this rank and load; returns whether it was there.
     pub fn remove(&mut self, rank: u64, load: u32, agent: u32) -> bool {
         let Ok(at) = self.keys.binary_search(&(rank, load)) else {
@@ -216,6 +221,7 @@ mod tests {
                     prop_assert_eq!(set.remove(rank, load, agent), model.remove(&(rank, load, agent)));
                 }
                 prop_assert_eq!(set.first(), model.first().copied());
+                prop_assert_eq!(set.is_empty(), model.is_empty());
                 prop_assert!(set.iter().eq(model.iter().copied()));
             }
         }

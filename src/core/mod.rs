@@ -38,9 +38,10 @@
 //! for k tasks it makes ready, skips or wakes from a released lock; no operation scans the
 //! plan. Ready tasks live in one heap per task type; agents with a free slot live in
 //! ordered sets per capability class (agents that run the same types), those already
-//! working and those with nothing to do apart for the `max_agents` limit, with counts per
-//! type; so picking the next assignment looks at a few heads per type, and an agent taking
-//! or ending an attempt updates one set, not one per type it runs. The longest remaining
+//! working and those with nothing to do apart for the `max_agents` limit, with a bit per
+//! class marking the non-empty sets; so picking the next assignment looks at the heads of
+//! the non-empty ready queues, and an agent taking or ending an attempt updates one set,
+//! not one per type it runs. The longest remaining
 //! path (for the progress estimate) is a cursor over the plan's tasks by bottom level.
 
 mod context;
@@ -206,14 +207,19 @@ pub struct Scheduler {
     /// Ready tasks per type, smallest key on top. Only the head is ever taken, so a heap
     /// serves: one contiguous array per type, no node allocations.
     ready: [BinaryHeap<Reverse<ReadyKey>>; 7],
+    /// Bit `ty` is set while `ready[ty]` is not empty: dispatch looks at those types only.
+    ready_types: u8,
     /// Agents by capability class, with their idle sets.
     classes: Vec<AgentClass>,
     /// The classes that run each type.
     type_classes: [Vec<usize>; 7],
-    /// Agents with a free slot that already run something, per type they can run.
-    idle_working_count: [u32; 7],
-    /// Agents that run nothing, per type they can run.
-    idle_empty_count: [u32; 7],
+    /// Bit `c` of `type_class_bits[ty]` is set when class `c` runs type `ty`.
+    type_class_bits: [u128; 7],
+    /// Bit `c` is set while class `c` has members with a free slot that already run
+    /// something. (A class is a set of types: at most 2^7 = 128 classes.)
+    working_classes: u128,
+    /// Bit `c` is set while class `c` has members that run nothing.
+    empty_classes: u128,
     locks: LockTable,
     timers: Timers,
     board: Board,
@@ -279,10 +285,12 @@ impl Scheduler {
             busy_agents: 0,
             capable: [0; 7],
             ready: Default::default(),
+            ready_types: 0,
             classes: Vec::new(),
             type_classes: Default::default(),
-            idle_working_count: [0; 7],
-            idle_empty_count: [0; 7],
+            type_class_bits: [0; 7],
+            working_classes: 0,
+            empty_classes: 0,
             timers: Timers::default(),
             board: Board::default(),
             layers,
@@ -691,7 +699,9 @@ impl Scheduler {
 
     /// Whether some agent that can run type `ty` may take an attempt now.
     fn type_has_taker(&self, ty: usize) -> bool {
-        self.idle_working_count[ty] > 0 || (!self.at_agent_limit() && self.idle_empty_count[ty] > 0)
+        let classes = self.type_class_bits[ty];
+        self.working_classes & classes != 0
+            || (!self.at_agent_limit() && self.empty_classes & classes != 0)
     }
 
     /// The class of agents that run what `spec` runs (made on first sight).
@@ -709,6 +719,7 @@ impl Scheduler {
         for ty in TaskType::ALL {
             if mask & 1 << ty.index() != 0 {
                 self.type_classes[ty.index()].push(c);
+                self.type_class_bits[ty.index()] |= 1 << c;
             }
         }
         c
@@ -724,15 +735,15 @@ impl Scheduler {
             let key = self.idle_key(a);
             let agent = &self.agents[a.ix()];
             let working = !agent.running.is_empty();
-            let class = &mut self.classes[agent.class];
-            let (set, counts) = if working {
-                (&mut class.working, &mut self.idle_working_count)
+            let c = agent.class;
+            let class = &mut self.classes[c];
+            let (set, nonempty) = if working {
+                (&mut class.working, &mut self.working_classes)
             } else {
-                (&mut class.empty, &mut self.idle_empty_count)
+                (&mut class.empty, &mut self.empty_classes)
             };
-            if set.insert(key.0, key.1, key.2) {
-                count_types(counts, class.mask, 1);
-            }
+            set.insert(key.0, key.1, key.2);
+            *nonempty |= 1 << c;
             self.agents[a.ix()].listed = Some(working);
         }
     }
@@ -741,19 +752,17 @@ impl Scheduler {
     fn unlist_idle(&mut self, a: AgentIdx) {
         let key = self.idle_key(a);
         let agent = &mut self.agents[a.ix()];
-        let class = &mut self.classes[agent.class];
-        match agent.listed.take() {
-            Some(true) => {
-                let listed = class.working.remove(key.0, key.1, key.2);
-                debug_assert!(listed, "agent {a:?} listed under its key");
-                count_types(&mut self.idle_working_count, class.mask, -1);
-            }
-            Some(false) => {
-                let listed = class.empty.remove(key.0, key.1, key.2);
-                debug_assert!(listed, "agent {a:?} listed under its key");
-                count_types(&mut self.idle_empty_count, class.mask, -1);
-            }
-            None => {}
+        let c = agent.class;
+        let class = &mut self.classes[c];
+        let (set, nonempty) = match agent.listed.take() {
+            Some(true) => (&mut class.working, &mut self.working_classes),
+            Some(false) => (&mut class.empty, &mut self.empty_classes),
+            None => return,
+        };
+        let listed = set.remove(key.0, key.1, key.2);
+        debug_assert!(listed, "agent {a:?} listed under its key");
+        if set.is_empty() {
+            *nonempty &= !(1 << c);
         }
     }
 
@@ -856,6 +865,7 @@ impl Scheduler {
         let key = self.ready_key(t);
         let ty = self.plan.task(t).task_type.index();
         self.ready[ty].push(Reverse(key));
+        self.ready_types |= 1 << ty;
     }
 
     /// Matches ready tasks with idle agents until no ready task has both a free capable
@@ -866,7 +876,10 @@ impl Scheduler {
         }
         loop {
             let mut best: Option<(ReadyKey, usize)> = None;
-            for ty in 0..TaskType::ALL.len() {
+            let mut types = self.ready_types;
+            while types != 0 {
+                let ty = types.trailing_zeros() as usize;
+                types &= types - 1;
                 if !self.type_has_taker(ty) {
                     continue;
                 }
@@ -878,6 +891,9 @@ impl Scheduler {
             }
             let Some((key, ty)) = best else { break };
             self.ready[ty].pop();
+            if self.ready[ty].is_empty() {
+                self.ready_types &= !(1 << ty);
+            }
             let t = key.2;
             let pinned = self.tasks[t.ix()].pinned;
             if pinned != NO_AGENT && !self.has_free_slot(AgentIdx(pinned)) {
@@ -1493,15 +1509,6 @@ impl Scheduler {
             "no progress possible: {} tasks unfinished and no agent is up",
             self.tasks.len() - self.terminal()
         )
-    }
-}
-
-/// Adds `delta` to the count of each type in `mask`.
-fn count_types(counts: &mut [u32; 7], mask: u8, delta: i32) {
-    for (ty, count) in counts.iter_mut().enumerate() {
-        if mask & 1 << ty != 0 {
-            *count = count.wrapping_add_signed(delta);
-        }
     }
 }
 
