@@ -27,7 +27,7 @@ pub fn bench_config(scenario: &Scenario, agents: usize) -> Config {
 
 /// Runs the core alone: every agent registers at time 0, and each assignment succeeds the
 /// moment it is made (first assigned, first done; the clock moves 1 ms per completion).
-/// Events are drained and dropped. Returns the number of completions.
+/// Events are drained (read in place) and dropped. Returns the number of completions.
 pub fn run_core(plan: Arc<Plan>, config: Config, agents: &[AgentSpec]) -> u64 {
     let mut core = Scheduler::new(plan, config);
     for spec in agents {
@@ -42,7 +42,7 @@ pub fn run_core(plan: Arc<Plan>, config: Config, agents: &[AgentSpec]) -> u64 {
                 running.push_back((a.task, a.agent, a.attempt));
             }
         }
-        while core.poll_event().is_some() {}
+        core.drain_events(|_| {});
         let Some((task, agent, attempt)) = running.pop_front() else {
             break;
         };

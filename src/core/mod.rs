@@ -11,7 +11,7 @@
 //!     feed inputs:      handle_input(now, input)      (agents up/down, results, heartbeats, shares)
 //!     fire deadlines:   handle_timeout(now)           when now >= poll_timeout()
 //!     drain, in order:  poll_decision() until None    (Assign / Cancel)
-//!                       poll_event() until None
+//!                       poll_event() until None    (or drain_events(|event| ...))
 //!     wait until the next input or poll_timeout()
 //! }
 //! ```
@@ -553,6 +553,15 @@ impl Scheduler {
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
+    }
+
+    /// Hands every pending event to `f`, in order, and drops them: for drivers that only
+    /// read events, without moving each one out as [`Scheduler::poll_event`] does.
+    pub fn drain_events(&mut self, mut f: impl FnMut(&Event)) {
+        for event in &self.events {
+            f(event);
+        }
+        self.events.clear();
     }
 
     /// When [`Scheduler::handle_timeout`] should next be called, if anything is pending.

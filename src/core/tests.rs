@@ -1074,3 +1074,28 @@ fn time_going_backwards_is_a_driver_bug() {
     h.s.handle_input(10, Input::Shutdown);
     h.s.handle_timeout(5);
 }
+
+/// `drain_events` hands out the same events in the same order as `poll_event`, and leaves
+/// none behind.
+#[test]
+fn drain_events_reads_what_poll_event_would_return() {
+    let run = |drain: bool| {
+        let mut h = Harness::new(CHAIN, config());
+        h.agents(2);
+        let mut events = Vec::new();
+        for id in ["a", "b", "c"] {
+            h.ids();
+            h.at(h.now + MINUTE_MS).succeed(id);
+            if drain {
+                h.s.drain_events(|e| events.push(e.clone()));
+                assert!(h.s.poll_event().is_none(), "drained");
+            } else {
+                events.extend(h.events());
+            }
+        }
+        events
+    };
+    let drained = run(true);
+    assert!(drained.len() > 4);
+    assert_eq!(drained, run(false));
+}

@@ -233,6 +233,8 @@ struct SimAgent {
 /// One simulation run in progress.
 struct Simulation<'m> {
     sched: Scheduler,
+    /// The core's plan, held here too so that reading it does not borrow the core.
+    plan: Arc<Plan>,
     models: &'m SimModels,
     agents: Vec<AgentSpec>,
     sim_agents: Vec<SimAgent>,
@@ -288,7 +290,8 @@ pub fn simulate(
     }
     let n = plan.len();
     let mut sim = Simulation {
-        sched: Scheduler::new(plan, config),
+        sched: Scheduler::new(plan.clone(), config),
+        plan,
         models,
         sim_agents: vec![SimAgent::default(); agents.len()],
         agents,
@@ -603,7 +606,7 @@ impl Simulation<'_> {
         if !self.sched.config().enable_context_sharing {
             return;
         }
-        let plan = self.sched.plan().clone();
+        let plan = &self.plan;
         let spec = plan.task(task);
         if !spec.files_to_modify.is_empty() && discovery {
             let item = ContextItem::Discovery {
@@ -660,10 +663,17 @@ impl Simulation<'_> {
                     }
                 }
             }
-            while let Some(event) = self.sched.poll_event() {
-                self.observe(&event);
-                on_event(&event);
-            }
+            let Simulation {
+                sched,
+                plan,
+                held_since,
+                stall_error,
+                ..
+            } = self;
+            sched.drain_events(|event| {
+                observe(plan, held_since, stall_error, event);
+                on_event(event);
+            });
             if started.is_empty() {
                 self.started = started;
                 return;
@@ -681,24 +691,6 @@ impl Simulation<'_> {
                 }
             }
             self.started = started;
-        }
-    }
-
-    /// Follows block events to measure lock waits and label each attempt's wait.
-    fn observe(&mut self, event: &Event) {
-        if let EventKind::DistributionError { error } = &event.kind {
-            self.stall_error = Some(error.clone());
-        }
-        if let EventKind::TaskBlocked { task, reason } = &event.kind {
-            let t = self
-                .sched
-                .plan()
-                .task_index(task)
-                .expect("events name plan tasks");
-            if self.held_since[t.ix()].is_none() {
-                let (label, lock) = (reason.label(), reason.is_lock());
-                self.held_since[t.ix()] = Some((event.time, label, lock));
-            }
         }
     }
 
@@ -729,7 +721,7 @@ impl Simulation<'_> {
         if !state.alive {
             return; // dispatched to an agent that crashed unnoticed: it never reports
         }
-        let plan = self.sched.plan().clone();
+        let plan = &self.plan;
         let spec = plan.task(t);
         let params = self.models.params(t, spec.task_type);
         let effects = &self.models.context;
@@ -781,6 +773,26 @@ impl Simulation<'_> {
     fn close_open_rows(&mut self) {
         for row in self.open_row.iter_mut().filter_map(Option::take) {
             self.trace[row].end = self.now;
+        }
+    }
+}
+
+/// Follows block events to measure lock waits and label each attempt's wait, and keeps the
+/// core's latest stall explanation. (A function of the fields it needs, not a method: the
+/// core is borrowed while it hands out its events.)
+fn observe(
+    plan: &Plan,
+    held_since: &mut [Option<(Time, String, bool)>],
+    stall_error: &mut Option<String>,
+    event: &Event,
+) {
+    if let EventKind::DistributionError { error } = &event.kind {
+        *stall_error = Some(error.clone());
+    }
+    if let EventKind::TaskBlocked { task, reason } = &event.kind {
+        let t = plan.task_index(task).expect("events name plan tasks");
+        if held_since[t.ix()].is_none() {
+            held_since[t.ix()] = Some((event.time, reason.label(), reason.is_lock()));
         }
     }
 }
