@@ -155,8 +155,9 @@ pub enum EventKind {
     TasksAdded {
         /// How many.
         count: usize,
-        /// Their ids, in plan order.
-        tasks: Vec<Arc<str>>,
+        /// Their ids, in plan order (the plan's shared list: a run of a million tasks
+        /// does not copy a million ids to announce them).
+        tasks: Arc<[Arc<str>]>,
     },
     /// The first task of a layer was dispatched.
     LayerStart {

@@ -306,7 +306,7 @@ impl Scheduler {
             decisions: VecDeque::new(),
             events: VecDeque::new(),
         };
-        let ids = scheduler.plan.tasks.iter().map(|t| t.id.clone()).collect();
+        let ids = scheduler.plan.ids();
         scheduler.emit(EventKind::TasksAdded {
             count: n,
             tasks: ids,

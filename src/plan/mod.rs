@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// A task's dense index in the plan: its position in the scenario file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -105,6 +105,10 @@ pub struct Plan {
     bottom_level_ms: Vec<Time>,
     by_bottom_level: Vec<TaskIdx>,
     topo: Vec<TaskIdx>,
+    /// The task ids in index order, shared by every run of the plan (each announces them
+    /// in its `tasks_added` event); made on first use, so building a plan does not pay
+    /// for it.
+    ids: OnceLock<Arc<[Arc<str>]>>,
 }
 
 impl Plan {
@@ -350,6 +354,7 @@ impl Plan {
             bottom_level_ms: Vec::new(),
             by_bottom_level: Vec::new(),
             topo: Vec::new(),
+            ids: OnceLock::new(),
         };
         plan.topo = plan.kahn();
         plan
@@ -476,6 +481,13 @@ impl Plan {
     /// Whether the plan has no tasks (a validated plan never is).
     pub fn is_empty(&self) -> bool {
         self.tasks.is_empty()
+    }
+
+    /// The task ids in index order, one shared list for every run of the plan.
+    pub fn ids(&self) -> Arc<[Arc<str>]> {
+        self.ids
+            .get_or_init(|| self.tasks.iter().map(|t| t.id.clone()).collect())
+            .clone()
     }
 
     /// The task with this id.
