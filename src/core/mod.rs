@@ -1342,19 +1342,21 @@ impl Scheduler {
     }
 
     /// What the board and the lock table know that is relevant to `t`, which has just
-    /// taken its locks.
+    /// taken its locks on its agent.
     fn context_for(&self, t: TaskIdx) -> Context {
         let mut context = Context::default();
         let locks = self.plan.locks(t);
+        let own = self.tasks[t.ix()].agent;
         'files: for lock in locks {
             for holder in self.locks.holders(lock.file) {
-                if holder == t {
+                let agent = self.tasks[holder.ix()].agent;
+                // Related work is other agents' work: an agent knows what it runs itself.
+                if agent == own {
                     continue;
                 }
                 if context.related_work.len() == CONTEXT_ITEMS {
                     break 'files;
                 }
-                let agent = self.tasks[holder.ix()].agent;
                 context.related_work.push(RelatedWork {
                     task: self.plan.task(holder).id.clone(),
                     agent: self.agents[agent as usize].spec.id.clone(),

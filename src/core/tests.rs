@@ -907,6 +907,55 @@ fn assignments_carry_the_relevant_context() {
 }
 
 #[test]
+fn related_work_is_other_agents_work() {
+    let tasks = "
+[[tasks]]
+id = 'r1'
+estimated_duration = 10
+files_to_read = ['src/api.ts']
+[[tasks]]
+id = 'r2'
+estimated_duration = 10
+files_to_read = ['src/api.ts']
+[[tasks]]
+id = 'r3'
+estimated_duration = 10
+files_to_read = ['src/api.ts']
+";
+    let mut h = Harness::new(tasks, config());
+    let related = |h: &mut Harness| -> Vec<(String, Vec<String>)> {
+        let decisions: Vec<Decision> = std::iter::from_fn(|| h.s.poll_decision()).collect();
+        decisions
+            .into_iter()
+            .filter_map(|d| match d {
+                Decision::Assign(a) => Some((
+                    h.s.plan().task(a.task).id.to_string(),
+                    a.context
+                        .related_work
+                        .iter()
+                        .map(|w| format!("{} on {}", w.task, w.agent))
+                        .collect(),
+                )),
+                _ => None,
+            })
+            .collect()
+    };
+    let mut two_slots = AgentSpec::new("a0");
+    two_slots.max_concurrent_tasks = 2;
+    h.agent(two_slots);
+    // r2 shares the file with r1, but on the same agent: nothing another agent does.
+    assert_eq!(
+        related(&mut h),
+        vec![("r1".into(), vec![]), ("r2".into(), vec![])]
+    );
+    h.agent(AgentSpec::new("a1"));
+    assert_eq!(
+        related(&mut h),
+        vec![("r3".into(), vec!["r1 on a0".into(), "r2 on a0".into()])]
+    );
+}
+
+#[test]
 fn the_board_is_bounded_and_sharing_can_be_switched_off() {
     let mut h = Harness::new(SHARED_FILES, config());
     let agents = h.agents(1);
