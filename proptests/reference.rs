@@ -26,6 +26,9 @@
 //!   charged failures do not exceed `max_retries_per_task`, else fails for good. A leaving
 //!   agent's attempts are cancelled in the order they were given to it and requeued
 //!   uncharged (or wait for that agent, with auto-reassignment off).
+//! - With context sharing on, an assignment's related work lists, for each of the task's
+//!   files in file order, the other running tasks that hold it on other agents, in plan
+//!   order, at most [`CONTEXT_ITEMS`] in all; with sharing off, the context is empty.
 //! - Deadlines due together fire in the order they were set. The backoff's length is
 //!   `base · 2^(failures-1)` capped at the maximum, jittered into its upper half by a hash
 //!   that is the core's own business: the reference checks the core's `task_retry` time
@@ -37,7 +40,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use taskdist::core::{
-    AgentIdx, Assignment, CancelReason, Context, Decision, Event, EventKind, Input, TaskStatus,
+    AgentIdx, Assignment, CONTEXT_ITEMS, CancelReason, Context, Decision, Event, EventKind, Input,
+    RelatedWork, TaskStatus,
 };
 use taskdist::model::{AgentSpec, Config, Time};
 use taskdist::plan::{FileIdx, LockMode, Plan, TaskIdx};
@@ -540,13 +544,40 @@ impl Reference {
         task.attempt += 1;
         task.agent = Some(a);
         task.timer = (self.now + timeout, self.timers_set);
+        let (attempt, deadline) = (task.attempt, task.timer.0);
         self.agents[a.ix()].running.push(t);
+        let context = Context {
+            related_work: self.related_work(t, a),
+            ..Context::default()
+        };
         self.decisions.push(Decision::Assign(Assignment {
             task: t,
             agent: a,
-            attempt: task.attempt,
-            deadline: task.timer.0,
-            context: Context::default(),
+            attempt,
+            deadline,
+            context,
         }));
+    }
+
+    /// The other agents' running work on `t`'s files, as an assignment to `a` carries it.
+    fn related_work(&self, t: TaskIdx, a: AgentIdx) -> Vec<RelatedWork> {
+        if !self.config.enable_context_sharing {
+            return Vec::new();
+        }
+        let mut related = Vec::new();
+        for lock in self.plan.locks(t) {
+            for (u, _) in self.holders(lock.file) {
+                let agent = self.tasks[u.ix()].agent.expect("running");
+                if u != t && agent != a {
+                    related.push(RelatedWork {
+                        task: self.plan.task(u).id.clone(),
+                        agent: self.agents[agent.ix()].spec.id.clone(),
+                        file: self.plan.files[lock.file.ix()].clone(),
+                    });
+                }
+            }
+        }
+        related.truncate(CONTEXT_ITEMS);
+        related
     }
 }
