@@ -109,7 +109,7 @@ for patch in "${patches[@]}"; do
     if ! git apply --check "$patch" 2>"$work/apply.log"; then
         echo "rule-breaks: $patch no longer applies to src/ (the code it breaks has changed):" >&2
         cat "$work/apply.log" >&2
-        rows+=("| $property | $rule | $at | \`$test\` | **PATCH DOES NOT APPLY** | $(head -n 1 "$work/apply.log") |")
+        rows+=("| $property | $rule | \`$at\` | \`$test\` | **PATCH DOES NOT APPLY** | $(head -n 1 "$work/apply.log") |")
         missed=$((missed + 1))
         continue
     fi
