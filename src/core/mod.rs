@@ -227,10 +227,9 @@ pub struct Scheduler {
     ready_types: u8,
     /// Agents by capability class, with their idle sets.
     classes: Vec<AgentClass>,
-    /// The classes that run each type.
-    type_classes: [Vec<usize>; 7],
-    /// Bit `c` of `type_class_bits[ty]` is set when class `c` runs type `ty`.
-    type_class_bits: [u128; 7],
+    /// The classes that run each type: bit `c` of `type_classes[ty]` is set when class `c`
+    /// runs type `ty`.
+    type_classes: [u128; 7],
     /// Bit `c` is set while class `c` has members with a free slot that already run
     /// something. (A class is a set of types: at most 2^7 = 128 classes.)
     working_classes: u128,
@@ -310,8 +309,7 @@ impl Scheduler {
             ready: Default::default(),
             ready_types: 0,
             classes: Vec::new(),
-            type_classes: Default::default(),
-            type_class_bits: [0; 7],
+            type_classes: [0; 7],
             working_classes: 0,
             empty_classes: 0,
             timers: Timers::default(),
@@ -733,7 +731,7 @@ impl Scheduler {
 
     /// Whether some agent that can run type `ty` may take an attempt now.
     fn type_has_taker(&self, ty: usize) -> bool {
-        let classes = self.type_class_bits[ty];
+        let classes = self.type_classes[ty];
         self.working_classes & classes != 0
             || (!self.at_agent_limit() && self.empty_classes & classes != 0)
     }
@@ -752,8 +750,7 @@ impl Scheduler {
         });
         for ty in TaskType::ALL {
             if mask & 1 << ty.index() != 0 {
-                self.type_classes[ty.index()].push(c);
-                self.type_class_bits[ty.index()] |= 1 << c;
+                self.type_classes[ty.index()] |= 1 << c;
             }
         }
         c
@@ -970,10 +967,13 @@ impl Scheduler {
     /// index) and has not failed this task; the first of all if every one has.
     fn choose_agent(&self, t: TaskIdx, ty: usize) -> AgentIdx {
         let at_limit = self.at_agent_limit();
-        let sets = self.type_classes[ty].iter().flat_map(|&c| {
-            let class = &self.classes[c];
-            std::iter::once(&class.working).chain((!at_limit).then_some(&class.empty))
-        });
+        let classes = self.type_classes[ty];
+        let sets = (0..self.classes.len())
+            .filter(move |&c| classes & 1 << c != 0)
+            .flat_map(|c| {
+                let class = &self.classes[c];
+                std::iter::once(&class.working).chain((!at_limit).then_some(&class.empty))
+            });
         let first = sets
             .clone()
             .filter_map(IdleSet::first)

@@ -170,6 +170,7 @@ impl Plan {
         }
 
         // A hash map: a million string lookups in a B-tree cost a second of comparisons.
+        // Only looked up, never iterated, and FNV has no random key: no order is seen.
         let mut index: HashMap<Arc<str>, TaskIdx, BuildFnv> =
             HashMap::with_capacity_and_hasher(tasks.len(), BuildFnv);
         for (i, task) in tasks.iter().enumerate() {
@@ -309,6 +310,7 @@ impl Plan {
         let pred = preds.iter().map(|(d, _)| *d).collect();
 
         let mut files: Vec<Arc<str>> = Vec::new();
+        // Only looked up: file indices follow the order files first appear in the tasks.
         let mut file_index: HashMap<String, FileIdx, BuildFnv> = HashMap::default();
         let mut lock_start = Vec::with_capacity(n + 1);
         let mut locks = Vec::new();
