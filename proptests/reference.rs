@@ -570,7 +570,7 @@ impl Reference {
                 let agent = self.tasks[u.ix()].agent.expect("running");
                 if u != t && agent != a {
                     related.push(RelatedWork {
-                        task: self.plan.task(u).id.clone(),
+                        task: self.plan.id(u),
                         agent: self.agents[agent.ix()].spec.id.clone(),
                         file: self.plan.files[lock.file.ix()].clone(),
                     });

@@ -6,7 +6,7 @@
 //! of work whatever the size of the plan.
 
 use crate::model::{TaskType, Time};
-use crate::plan::FileIdx;
+use crate::plan::{FileIdx, Text};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -73,7 +73,7 @@ pub struct Shared {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RelatedWork {
     /// The running task.
-    pub task: Arc<str>,
+    pub task: Text,
     /// The agent running it.
     pub agent: Arc<str>,
     /// The file both touch.

@@ -4,7 +4,7 @@
 //! event name under `"event"`.
 
 use crate::model::{TaskType, Time};
-use crate::plan::LockMode;
+use crate::plan::{LockMode, Text, TextTable};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -29,7 +29,7 @@ pub enum BlockReason {
         /// How this task wants it.
         mode: LockMode,
         /// A running task holding it.
-        holder: Arc<str>,
+        holder: Text,
     },
     /// The file is free for reading, but a writer is waiting for it and goes first.
     WriterWaiting {
@@ -157,7 +157,7 @@ pub enum EventKind {
         count: usize,
         /// Their ids, in plan order (the plan's shared list: a run of a million tasks
         /// does not copy a million ids to announce them).
-        tasks: Arc<[Arc<str>]>,
+        tasks: TextTable,
     },
     /// The first task of a layer was dispatched.
     LayerStart {
@@ -182,7 +182,7 @@ pub enum EventKind {
     /// A task was handed to an agent (the driver's cue to run it).
     TaskExecute {
         /// Task id.
-        task: Arc<str>,
+        task: Text,
         /// Agent id.
         agent: Arc<str>,
         /// Attempt number.
@@ -195,20 +195,20 @@ pub enum EventKind {
     /// The agent reported that it began the attempt.
     TaskStart {
         /// Task id.
-        task: Arc<str>,
+        task: Text,
         /// Agent id.
         agent: Arc<str>,
         /// Attempt number.
         attempt: u32,
         /// Task title.
-        title: Arc<str>,
+        title: Text,
         /// Its layer.
         layer: u32,
     },
     /// An attempt succeeded; the task is done.
     TaskComplete {
         /// Task id.
-        task: Arc<str>,
+        task: Text,
         /// Agent id.
         agent: Arc<str>,
         /// Attempt number.
@@ -221,7 +221,7 @@ pub enum EventKind {
     /// An attempt failed (or timed out).
     TaskFailed {
         /// Task id.
-        task: Arc<str>,
+        task: Text,
         /// Agent id.
         agent: Arc<str>,
         /// Attempt number.
@@ -236,7 +236,7 @@ pub enum EventKind {
     /// A failed task will be retried after a backoff.
     TaskRetry {
         /// Task id.
-        task: Arc<str>,
+        task: Text,
         /// Failed attempts so far.
         retry_count: u32,
         /// When it becomes ready again.
@@ -247,7 +247,7 @@ pub enum EventKind {
     /// An attempt ran past its timeout and was cancelled.
     TaskTimeout {
         /// Task id.
-        task: Arc<str>,
+        task: Text,
         /// Agent id.
         agent: Arc<str>,
         /// Attempt number.
@@ -259,7 +259,7 @@ pub enum EventKind {
     /// or the driver shut down).
     TaskRequeued {
         /// Task id.
-        task: Arc<str>,
+        task: Text,
         /// Agent id.
         agent: Arc<str>,
         /// The attempt taken back.
@@ -268,16 +268,16 @@ pub enum EventKind {
     /// A ready task cannot run yet.
     TaskBlocked {
         /// Task id.
-        task: Arc<str>,
+        task: Text,
         /// Why.
         reason: BlockReason,
     },
     /// A task will not run because a task it needs failed or was skipped.
     TaskSkipped {
         /// Task id.
-        task: Arc<str>,
+        task: Text,
         /// The task it needed that did not succeed.
-        because: Arc<str>,
+        because: Text,
     },
     /// An agent posted to the context board.
     ContextShared {

@@ -327,7 +327,7 @@ impl Scheduler {
             decisions: VecDeque::new(),
             events: VecDeque::new(),
         };
-        let ids = scheduler.plan.ids();
+        let ids = scheduler.plan.ids().clone();
         scheduler.emit(EventKind::TasksAdded {
             count: n,
             tasks: ids,
@@ -481,12 +481,11 @@ impl Scheduler {
                 attempt,
             } => {
                 if self.current_attempt(task, agent, attempt, "task_started") {
-                    let spec = self.plan.task(task);
                     self.emit(EventKind::TaskStart {
-                        task: spec.id.clone(),
+                        task: self.plan.id(task),
                         agent: self.agents[agent.ix()].spec.id.clone(),
                         attempt,
-                        title: spec.title.clone(),
+                        title: self.plan.title(task),
                         layer: self.plan.layer(task),
                     });
                 }
@@ -820,7 +819,7 @@ impl Scheduler {
         self.set_status(t, TaskStatus::Blocked);
         self.agents[a.ix()].waiting.push(t);
         self.emit(EventKind::TaskBlocked {
-            task: self.plan.task(t).id.clone(),
+            task: self.plan.id(t),
             reason: BlockReason::WaitingForAgent {
                 agent: self.agents[a.ix()].spec.id.clone(),
             },
@@ -849,7 +848,7 @@ impl Scheduler {
     fn ready_key(&self, t: TaskIdx) -> ReadyKey {
         let state = &self.tasks[t.ix()];
         let longest_first = u64::MAX - self.plan.bottom_level_ms(t);
-        let priority = self.plan.task(t).priority.rank() as u64;
+        let priority = self.plan.priority(t).rank() as u64;
         match self.config.policy {
             Policy::CriticalPath | Policy::Layered => ReadyKey(longest_first, priority, t),
             Policy::Fifo => ReadyKey(state.ready_at, 0, t),
@@ -866,7 +865,7 @@ impl Scheduler {
             self.set_status(t, TaskStatus::Blocked);
             self.held[layer as usize].push(t);
             self.emit(EventKind::TaskBlocked {
-                task: self.plan.task(t).id.clone(),
+                task: self.plan.id(t),
                 reason: BlockReason::LayerBarrier {
                     layer,
                     current: self.open_layer,
@@ -874,10 +873,10 @@ impl Scheduler {
             });
             return;
         }
-        let ty = self.plan.task(t).task_type;
+        let ty = self.plan.task_type(t);
         if self.capable[ty.index()] == 0 && !self.agents.is_empty() {
             self.emit(EventKind::TaskBlocked {
-                task: self.plan.task(t).id.clone(),
+                task: self.plan.id(t),
                 reason: BlockReason::NoCapableAgent { task_type: ty },
             });
         }
@@ -894,7 +893,7 @@ impl Scheduler {
         );
         self.set_status(t, TaskStatus::Ready);
         let key = self.ready_key(t);
-        let ty = self.plan.task(t).task_type.index();
+        let ty = self.plan.task_type(t).index();
         self.ready[ty].push(Reverse(key));
         self.ready_types |= 1 << ty;
     }
@@ -935,7 +934,7 @@ impl Scheduler {
                 self.set_status(t, TaskStatus::Blocked);
                 self.limit_waiters.push(t);
                 self.emit(EventKind::TaskBlocked {
-                    task: self.plan.task(t).id.clone(),
+                    task: self.plan.id(t),
                     reason: BlockReason::AgentLimit {
                         max_agents: self.config.max_agents,
                     },
@@ -1006,14 +1005,14 @@ impl Scheduler {
             Conflict::Held { file, mode, holder } => BlockReason::Lock {
                 file: plan.files[file.ix()].clone(),
                 mode,
-                holder: plan.task(holder).id.clone(),
+                holder: plan.id(holder),
             },
             Conflict::WriterWaiting { file } => BlockReason::WriterWaiting {
                 file: plan.files[file.ix()].clone(),
             },
         };
         self.emit(EventKind::TaskBlocked {
-            task: plan.task(t).id.clone(),
+            task: plan.id(t),
             reason,
         });
     }
@@ -1035,8 +1034,10 @@ impl Scheduler {
         state.agent = a.0;
         state.started = self.now;
         let attempt = state.attempt;
-        let spec = self.plan.task(t);
-        let timeout = spec.timeout_ms.unwrap_or(self.config.task_timeout_ms);
+        let timeout = self
+            .plan
+            .timeout_ms(t)
+            .unwrap_or(self.config.task_timeout_ms);
         let deadline = self.now + timeout;
         self.timers.set(deadline, Timer::Attempt(t, attempt));
         self.stats.attempts += 1;
@@ -1057,7 +1058,7 @@ impl Scheduler {
             Context::default()
         };
         self.emit(EventKind::TaskExecute {
-            task: self.plan.task(t).id.clone(),
+            task: self.plan.id(t),
             agent: self.agents[a.ix()].spec.id.clone(),
             attempt,
             deadline,
@@ -1087,7 +1088,7 @@ impl Scheduler {
     /// An attempt taken back without charge (its agent left, or the driver shuts down).
     fn requeue_event(&mut self, t: TaskIdx, a: AgentIdx, attempt: u32) {
         self.emit(EventKind::TaskRequeued {
-            task: self.plan.task(t).id.clone(),
+            task: self.plan.id(t),
             agent: self.agents[a.ix()].spec.id.clone(),
             attempt,
         });
@@ -1124,7 +1125,7 @@ impl Scheduler {
         self.release(t, a);
         let duration = self.now - self.tasks[t.ix()].started;
         self.emit(EventKind::TaskComplete {
-            task: self.plan.task(t).id.clone(),
+            task: self.plan.id(t),
             agent: self.agents[a.ix()].spec.id.clone(),
             attempt: self.tasks[t.ix()].attempt,
             duration,
@@ -1156,7 +1157,7 @@ impl Scheduler {
         self.stats.timeouts += 1;
         let attempt = self.cancel(t, a, CancelReason::Timeout);
         self.emit(EventKind::TaskTimeout {
-            task: self.plan.task(t).id.clone(),
+            task: self.plan.id(t),
             agent: self.agents[a.ix()].spec.id.clone(),
             attempt,
             timeout,
@@ -1182,7 +1183,7 @@ impl Scheduler {
         let failures = state.failures;
         let attempt = state.attempt;
         let will_retry = failures <= self.config.max_retries_per_task;
-        let task_id = self.plan.task(t).id.clone();
+        let task_id = self.plan.id(t);
         let agent_id = self.agents[a.ix()].spec.id.clone();
         if self.config.enable_context_sharing {
             self.board.post(
@@ -1195,7 +1196,7 @@ impl Scheduler {
                     },
                 },
                 Vec::new(),
-                Some((t.0, self.plan.task(t).task_type)),
+                Some((t.0, self.plan.task_type(t))),
             );
         }
         self.emit(EventKind::TaskFailed {
@@ -1258,8 +1259,8 @@ impl Scheduler {
                     crate::plan::EdgeKind::Needs => {
                         self.end(s, TaskStatus::Skipped);
                         self.emit(EventKind::TaskSkipped {
-                            task: plan.task(s).id.clone(),
-                            because: plan.task(x).id.clone(),
+                            task: plan.id(s),
+                            because: plan.id(x),
                         });
                         stack.push(s);
                     }
@@ -1273,7 +1274,7 @@ impl Scheduler {
     fn end(&mut self, t: TaskIdx, status: TaskStatus) {
         debug_assert!(status.is_terminal());
         self.set_status(t, status);
-        self.remaining_work_ms -= self.plan.task(t).estimated_duration_ms;
+        self.remaining_work_ms -= self.plan.estimate_ms(t);
         let by_level = self.plan.tasks_by_bottom_level();
         while by_level
             .get(self.longest_open)
@@ -1360,7 +1361,7 @@ impl Scheduler {
             ContextItem::Error { task: Some(id), .. } => self
                 .plan
                 .task_index(id)
-                .map(|t| (t.0, self.plan.task(t).task_type)),
+                .map(|t| (t.0, self.plan.task_type(t))),
             _ => None,
         };
         self.board.post(
@@ -1396,7 +1397,7 @@ impl Scheduler {
                     break 'files;
                 }
                 context.related_work.push(RelatedWork {
-                    task: self.plan.task(holder).id.clone(),
+                    task: self.plan.id(holder),
                     agent: self.agents[agent as usize].spec.id.clone(),
                     file: self.plan.files[lock.file.ix()].clone(),
                 });
@@ -1404,7 +1405,7 @@ impl Scheduler {
         }
         let files: Vec<FileIdx> = locks.iter().map(|l| l.file).collect();
         self.board
-            .select(&mut context, &files, self.plan.task(t).task_type);
+            .select(&mut context, &files, self.plan.task_type(t));
         context
     }
 

@@ -11,7 +11,7 @@
 
 use crate::core::{BlockReason, Event, EventKind, Progress};
 use crate::model::{TaskType, Time};
-use crate::plan::Plan;
+use crate::plan::{Plan, Text};
 use serde::Serialize;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -78,7 +78,7 @@ pub struct TaskView {
     /// Its latest error.
     pub error: Option<String>,
     /// The task whose failure made it skipped.
-    pub because: Option<Arc<str>>,
+    pub because: Option<Text>,
     /// Index (in `bars`) of its running attempt.
     pub bar: Option<u32>,
 }
@@ -141,7 +141,7 @@ pub struct BoardItem {
     /// `discovery`, `solution` or `error`.
     pub kind: String,
     /// The task it is about, for errors.
-    pub task: Option<Arc<str>>,
+    pub task: Option<Text>,
     /// One line.
     pub summary: String,
 }
@@ -152,7 +152,7 @@ pub struct BlockItem {
     /// When.
     pub time: Time,
     /// Which task.
-    pub task: Arc<str>,
+    pub task: Text,
     /// Why.
     pub reason: BlockReason,
 }
@@ -322,7 +322,8 @@ impl LiveState {
                 ..
             } => {
                 self.counts.attempts += 1;
-                let (Some(&t), Some(&a)) = (self.task_index.get(task), self.agent_index.get(agent))
+                let (Some(&t), Some(&a)) =
+                    (self.task_index.get(&**task), self.agent_index.get(agent))
                 else {
                     return;
                 };

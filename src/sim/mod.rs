@@ -608,7 +608,8 @@ impl Simulation<'_> {
         }
         let plan = &self.plan;
         let spec = plan.task(task);
-        if !spec.files_to_modify.is_empty() && discovery {
+        // `discovery` first: most successes share nothing, and the spec is cold memory.
+        if discovery && !spec.files_to_modify.is_empty() {
             let item = ContextItem::Discovery {
                 summary: format!(
                     "{} learned while doing `{}`",
@@ -624,7 +625,7 @@ impl Simulation<'_> {
         }
         if self.sched.failures(task) > 0 {
             let item = ContextItem::Solution {
-                problem_type: spec.task_type.to_string(),
+                problem_type: plan.task_type(task).to_string(),
                 summary: format!("how `{}` was made to pass", spec.id),
                 details: String::new(),
             };
@@ -721,12 +722,12 @@ impl Simulation<'_> {
         if !state.alive {
             return; // dispatched to an agent that crashed unnoticed: it never reports
         }
+        // The plan's compact per-task record, not the spec: see `Plan::task_type`.
         let plan = &self.plan;
-        let spec = plan.task(t);
-        let params = self.models.params(t, spec.task_type);
+        let params = self.models.params(t, plan.task_type(t));
         let effects = &self.models.context;
         let (units, rng) = self.draws.attempt(t, a.attempt);
-        let mut duration = params.durations.sample(spec.estimated_duration_ms, rng);
+        let mut duration = params.durations.sample(plan.estimate_ms(t), rng);
         let mut p_fail = params.failure_probability;
         if !a.context.discoveries.is_empty() {
             duration *= effects.discovery_speedup;
