@@ -48,3 +48,11 @@ fn config() -> Config {
     }
     config
 }
+
+/// [`config`] with `factor` times the cases, for a property whose breaks show only in a
+/// rare arrangement of its cases (still a second or so in CI).
+fn config_times(factor: u32) -> Config {
+    let mut config = config();
+    config.cases = config.cases.saturating_mul(factor);
+    config
+}
