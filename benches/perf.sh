@@ -3,7 +3,7 @@
 # own process (wall time from the runner, peak memory from /usr/bin/time -v), runs the
 # SimPy peer on the same plan files, and writes the table.
 #
-#   bash benches/perf.sh            # the full report (about 10 minutes on 2 cores)
+#   bash benches/perf.sh            # the full report (about 15 minutes on 2 cores)
 #   QUICK=1 bash benches/perf.sh    # smaller sizes, for a smoke test of the script
 #
 # Needs: cargo, python3 (the SimPy peer runs in a venv under the target dir, with simpy
@@ -57,6 +57,26 @@ PY
     tail -n 1 "$OUT" >&2
 }
 
+# Runs a measurement in several processes and keeps the fastest line (by the field named
+# in $2). Within one process the best of its repeats is steady, but from one process to
+# the next the runs up to 100k tasks move by up to 40 % on this machine, on either core,
+# as if by where the process's memory landed; the best of several processes is what the
+# code can do. (It is applied alike to every size, the peer included.)
+measure_best() {
+    local procs=$1 key=$2
+    shift 2
+    local all=$OUT
+    OUT=$WORK/candidates.jsonl
+    : > "$OUT"
+    for _ in $(seq "$procs"); do measure "$@"; done
+    OUT=$all
+    python3 - "$WORK/candidates.jsonl" "$key" >> "$OUT" <<'PY'
+import json, sys
+rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
+print(json.dumps(min(rows, key=lambda row: row[sys.argv[2]])))
+PY
+}
+
 if [ -n "${QUICK:-}" ]; then
     CORE_SIZES="1000 10000"; SIM_SIZES="1000 10000"; PLAN_SIZE=10000; PEER_SIZES="1000 10000"
 else
@@ -67,17 +87,22 @@ fi
 # Short runs are repeated more: the best of many is what the machine can do when the other
 # work on it lets go for a moment.
 repeats() { if [ "$1" -le 10000 ]; then echo 15; elif [ "$1" -le 100000 ]; then echo 7; else echo 3; fi; }
+procs() { if [ "$1" -le 100000 ]; then echo 5; else echo 2; fi; }
 
-for n in $CORE_SIZES; do measure "$SCALE" core --tasks "$n" --agents 1000 --repeat "$(repeats "$n")"; done
+for n in $CORE_SIZES; do
+    measure_best "$(procs "$n")" core_ms "$SCALE" core --tasks "$n" --agents 1000 --repeat "$(repeats "$n")"
+done
 measure "$SCALE" plan --tasks "$PLAN_SIZE" --agents 1000 --repeat 3
-for n in $SIM_SIZES; do measure "$SCALE" sim --tasks "$n" --agents 1000 --repeat "$(repeats "$n")"; done
+for n in $SIM_SIZES; do
+    measure_best "$(procs "$n")" sim_ms "$SCALE" sim --tasks "$n" --agents 1000 --repeat "$(repeats "$n")"
+done
 
 # The peer: the same plan file for both, fixed durations, no failures, fifo.
 for n in $PEER_SIZES; do
     plan=$WORK/peer_$n.json
     "$TASKDIST" gen --tasks "$n" --agents 100 --seed 7 --deterministic --policy fifo -o "$plan"
-    measure "$SCALE" sim --plan "$plan" --policy fifo --repeat "$(repeats "$n")"
-    measure "$VENV/bin/python" benches/peers/simpy_model.py "$plan" --repeat "$(repeats "$n")"
+    measure_best "$(procs "$n")" sim_ms "$SCALE" sim --plan "$plan" --policy fifo --repeat "$(repeats "$n")"
+    measure_best "$(procs "$n")" sim_ms "$VENV/bin/python" benches/peers/simpy_model.py "$plan" --repeat "$(repeats "$n")"
 done
 
 mkdir -p reports
