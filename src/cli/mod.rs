@@ -197,9 +197,11 @@ impl From<FormatArg> for SourceFormat {
 impl ScenarioArgs {
     /// Reads and validates the scenario, importing it if it is a workflow of another
     /// format. Every failure is an [`ImportError`] (a [`ScenarioError`] inside for native
-    /// scenarios and invalid graphs), so it exits 2.
+    /// scenarios and invalid graphs), so it exits 2. The tasks move into the plan: the
+    /// scenario comes back without them (commands read the tasks from the plan), so a
+    /// large plan is held once.
     pub fn load(&self) -> Result<(Scenario, Plan), ImportError> {
-        taskdist::import::load(
+        taskdist::import::load_owned(
             &self.file,
             self.format.map(SourceFormat::from),
             &ImportOptions::default(),

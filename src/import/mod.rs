@@ -215,19 +215,48 @@ pub fn load_text(
     format: Option<SourceFormat>,
     options: &ImportOptions,
 ) -> Result<(Scenario, Plan), ImportError> {
-    let format = match format {
-        Some(format) => format,
-        None => SourceFormat::detect(path, text).ok_or_else(|| ImportError::UnknownFormat {
-            path: path.to_path_buf(),
-        })?,
-    };
     let origin = path.display().to_string();
-    let (scenario, issues) = match format {
+    let (scenario, issues) = match detect(path, text, format)? {
         SourceFormat::Toml => Scenario::parse(text, Format::Toml, &origin)?,
         SourceFormat::Json => Scenario::parse(text, Format::Json, &origin)?,
         SourceFormat::Import(format) => parse(text, format, &origin, options)?,
     };
     Ok(Plan::from_scenario(scenario, issues)?)
+}
+
+/// Like [`load`], for a command that needs only the plan: the tasks move into the plan,
+/// and the scenario comes back without them (its `tasks` and its file's `tasks` are
+/// empty). The text, the parsed tasks and the resolved tasks are each dropped as soon as
+/// the next form is made, so a large plan is never held more than about twice.
+pub fn load_owned(
+    path: &Path,
+    format: Option<SourceFormat>,
+    options: &ImportOptions,
+) -> Result<(Scenario, Plan), ImportError> {
+    let text = read_text(path)?;
+    let origin = path.display().to_string();
+    let (mut scenario, issues) = match detect(path, &text, format)? {
+        SourceFormat::Toml => Scenario::parse_owned(text, Format::Toml, &origin)?,
+        SourceFormat::Json => Scenario::parse_owned(text, Format::Json, &origin)?,
+        SourceFormat::Import(format) => parse(&text, format, &origin, options)?,
+    };
+    // Only `to_toml` reads the file's tasks (to write an import back); a run does not.
+    scenario.file.tasks = Vec::new();
+    Ok(Plan::from_scenario_owned(scenario, issues)?)
+}
+
+/// The format given, else the one [`SourceFormat::detect`] finds.
+fn detect(
+    path: &Path,
+    text: &str,
+    format: Option<SourceFormat>,
+) -> Result<SourceFormat, ImportError> {
+    match format {
+        Some(format) => Ok(format),
+        None => SourceFormat::detect(path, text).ok_or_else(|| ImportError::UnknownFormat {
+            path: path.to_path_buf(),
+        }),
+    }
 }
 
 /// The scenario as a TOML scenario file: what `taskdist import` writes. Reading it back
@@ -311,5 +340,51 @@ mod tests {
         assert_eq!(read_back.file, imported.file);
         assert!(!imported.config.enable_context_sharing);
         assert_eq!(imported.agents.len(), 3);
+    }
+
+    /// Every shipped scenario and imported workflow, and every broken file.
+    fn shipped(dir: &str) -> Vec<std::path::PathBuf> {
+        let mut paths: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| path.extension().is_some_and(|e| e != "md"))
+            .collect();
+        paths.sort();
+        assert!(!paths.is_empty(), "no files in {dir}");
+        paths
+    }
+
+    #[test]
+    fn a_plan_loaded_for_a_run_is_the_same_plan() {
+        let options = ImportOptions::default();
+        for path in [shipped("scenarios"), shipped("scenarios/imported")].concat() {
+            if path.is_dir() {
+                continue;
+            }
+            let (kept, plan) = load(&path, None, &options).unwrap();
+            let (owned, lean) = load_owned(&path, None, &options).unwrap();
+            let name = path.display();
+            assert_eq!(lean.tasks, plan.tasks, "{name}");
+            assert!(lean.ids().iter().eq(plan.ids().iter()), "{name}");
+            assert_eq!(lean.analyse(3), plan.analyse(3), "{name}");
+            assert!(
+                owned.tasks.is_empty() && owned.file.tasks.is_empty(),
+                "{name}"
+            );
+            assert_eq!(owned.config, kept.config, "{name}");
+            assert_eq!(owned.agents, kept.agents, "{name}");
+            assert_eq!(owned.source, kept.source, "{name}");
+            assert_eq!(owned.file.simulation, kept.file.simulation, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_broken_file_reads_the_same_either_way() {
+        let options = ImportOptions::default();
+        for path in shipped("scenarios/invalid") {
+            let kept = load(&path, None, &options).unwrap_err().to_string();
+            let owned = load_owned(&path, None, &options).unwrap_err().to_string();
+            assert_eq!(owned, kept, "{}", path.display());
+        }
     }
 }

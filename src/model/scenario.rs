@@ -5,6 +5,7 @@ use super::{
     TaskType, Time, TimeUnit,
 };
 use serde::{Deserialize, Serialize};
+use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
@@ -231,6 +232,31 @@ impl Scenario {
         format: Format,
         origin: &str,
     ) -> Result<(Scenario, Vec<Issue>), ScenarioError> {
+        let (file, source) = Scenario::parse_file(text, format, origin)?;
+        Ok(Scenario::resolve(file, source))
+    }
+
+    /// Like [`Scenario::parse`], for a run that needs only the resolved tasks: the text is
+    /// dropped once parsed, and each task of the file once resolved, so a large file is
+    /// never held three times over (text, parsed and resolved). The scenario comes back
+    /// with its file's `tasks` empty.
+    pub fn parse_owned(
+        text: String,
+        format: Format,
+        origin: &str,
+    ) -> Result<(Scenario, Vec<Issue>), ScenarioError> {
+        let (mut file, source) = Scenario::parse_file(&text, format, origin)?;
+        drop(text);
+        let file_tasks = std::mem::take(&mut file.tasks);
+        Ok(Scenario::resolve_from(file, file_tasks.into_iter(), source))
+    }
+
+    /// The file's fields as written, and where its tasks are.
+    fn parse_file(
+        text: &str,
+        format: Format,
+        origin: &str,
+    ) -> Result<(ScenarioFile, SourceInfo), ScenarioError> {
         let file: ScenarioFile = match format {
             Format::Toml => toml::from_str(text).map_err(|e| {
                 let (line, column) = e
@@ -254,19 +280,32 @@ impl Scenario {
             origin: origin.to_string(),
             task_lines: task_lines(text, format, &file),
         };
-        Ok(Scenario::resolve(file, source))
+        Ok((file, source))
     }
 
     /// Applies defaults and the time unit; collects every field-level issue.
-    pub fn resolve(file: ScenarioFile, source: SourceInfo) -> (Scenario, Vec<Issue>) {
+    pub fn resolve(mut file: ScenarioFile, source: SourceInfo) -> (Scenario, Vec<Issue>) {
+        let file_tasks = std::mem::take(&mut file.tasks);
+        let (mut scenario, issues) = Scenario::resolve_from(file, file_tasks.iter(), source);
+        scenario.file.tasks = file_tasks;
+        (scenario, issues)
+    }
+
+    /// [`Scenario::resolve`] with the file's tasks apart: by reference, or by value to
+    /// drop each one as soon as it is resolved.
+    fn resolve_from<T: Borrow<TaskFile>>(
+        file: ScenarioFile,
+        file_tasks: impl ExactSizeIterator<Item = T>,
+        source: SourceInfo,
+    ) -> (Scenario, Vec<Issue>) {
         let mut issues = Vec::new();
         let unit = file.time_unit;
         let config = resolve_config(&file.config, unit, &mut issues);
         let agents = resolve_agents(&file.agents, &mut issues);
-        let mut tasks = Vec::with_capacity(file.tasks.len());
-        for (index, task) in file.tasks.iter().enumerate() {
+        let mut tasks = Vec::with_capacity(file_tasks.len());
+        for (index, task) in file_tasks.enumerate() {
             tasks.push(resolve_task(
-                task,
+                task.borrow(),
                 unit,
                 source.task_line(index),
                 &mut issues,

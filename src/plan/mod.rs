@@ -145,14 +145,38 @@ impl Plan {
     /// Validates a resolved scenario (plus the issues resolution already found).
     pub fn from_scenario(
         scenario: Scenario,
-        mut issues: Vec<Issue>,
+        issues: Vec<Issue>,
     ) -> Result<(Scenario, Plan), ScenarioError> {
-        match Plan::build(&scenario) {
-            Ok(plan) if issues.is_empty() => Ok((scenario, plan)),
-            Ok(_) => Err(invalid(&scenario, issues)),
+        Plan::checked(scenario, issues, |scenario| {
+            let plan = Plan::build(&scenario)?;
+            Ok((scenario, plan))
+        })
+    }
+
+    /// [`Plan::from_scenario`] with the tasks moved into the plan (see
+    /// [`Plan::build_owned`]): the scenario comes back with `tasks` empty. For drivers that
+    /// need only the plan of a large scenario.
+    pub fn from_scenario_owned(
+        scenario: Scenario,
+        issues: Vec<Issue>,
+    ) -> Result<(Scenario, Plan), ScenarioError> {
+        Plan::checked(scenario, issues, Plan::build_owned)
+    }
+
+    /// Builds the plan with `build`; any issue, of resolution or of the graph, makes the
+    /// whole an error listing them all.
+    fn checked(
+        scenario: Scenario,
+        mut issues: Vec<Issue>,
+        build: impl FnOnce(Scenario) -> Result<(Scenario, Plan), Vec<Issue>>,
+    ) -> Result<(Scenario, Plan), ScenarioError> {
+        let origin = scenario.source.origin.clone();
+        match build(scenario) {
+            Ok(built) if issues.is_empty() => Ok(built),
+            Ok(_) => Err(invalid(origin, issues)),
             Err(more) => {
                 issues.extend(more);
-                Err(invalid(&scenario, issues))
+                Err(invalid(origin, issues))
             }
         }
     }
@@ -692,13 +716,10 @@ fn prefix_sums(counts: impl Iterator<Item = u32>) -> Vec<u32> {
     out
 }
 
-fn invalid(scenario: &Scenario, mut issues: Vec<Issue>) -> ScenarioError {
+fn invalid(origin: String, mut issues: Vec<Issue>) -> ScenarioError {
     // File order reads best; issues without a line (config, agents) go first.
     issues.sort_by_key(|i| i.line.unwrap_or(0));
-    ScenarioError::Invalid {
-        origin: scenario.source.origin.clone(),
-        issues,
-    }
+    ScenarioError::Invalid { origin, issues }
 }
 
 #[cfg(test)]
