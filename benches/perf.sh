@@ -41,14 +41,16 @@ if ! "$VENV/bin/python" -c "import simpy, sys; sys.exit(simpy.__version__ != '$S
     "$VENV/bin/pip" install --quiet "simpy==$SIMPY_VERSION"
 fi
 
-# Runs a command under /usr/bin/time -v; appends its JSON line with wall and peak memory.
+# Runs a command under /usr/bin/time -v; appends the JSON object it prints, with wall and
+# peak memory and the fields of the JSON object in $EXTRA (if set), as one line.
 measure() {
     local log=$WORK/time.log
     /usr/bin/time -v -o "$log" "$@" > "$WORK/line.json"
-    python3 - "$log" "$WORK/line.json" >> "$OUT" <<'PY'
+    python3 - "$log" "$WORK/line.json" "${EXTRA:-"{}"}" >> "$OUT" <<'PY'
 import json, re, sys
 log = open(sys.argv[1]).read()
 line = json.loads(open(sys.argv[2]).read())
+line.update(json.loads(sys.argv[3]))
 line["peak_mib"] = round(int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", log).group(1)) / 1024, 1)
 m = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)", log)
 line["process_s"] = round(int(m.group(1) or 0) * 3600 + int(m.group(2)) * 60 + float(m.group(3)), 2)
@@ -79,9 +81,10 @@ PY
 
 if [ -n "${QUICK:-}" ]; then
     CORE_SIZES="1000 10000"; SIM_SIZES="1000 10000"; PLAN_SIZE=10000; PEER_SIZES="1000 10000"
+    CLI_SIZE=10000
 else
     CORE_SIZES="1000 10000 100000 1000000"; SIM_SIZES="10000 100000 1000000"
-    PLAN_SIZE=1000000; PEER_SIZES="1000 10000 100000"
+    PLAN_SIZE=1000000; PEER_SIZES="1000 10000 100000"; CLI_SIZE=1000000
 fi
 
 # Short runs are repeated more: the best of many is what the machine can do when the other
@@ -96,6 +99,14 @@ measure "$SCALE" plan --tasks "$PLAN_SIZE" --agents 1000 --repeat 3
 for n in $SIM_SIZES; do
     measure_best "$(procs "$n")" sim_ms "$SCALE" sim --tasks "$n" --agents 1000 --repeat "$(repeats "$n")"
 done
+
+# The command line end to end on a file of the largest size: read, validate, simulate,
+# summarize (one process; the file written by `taskdist gen`).
+cli_file=$WORK/cli_$CLI_SIZE.json
+"$TASKDIST" gen --tasks "$CLI_SIZE" --agents 1000 --seed 1 -o "$cli_file"
+cli_mib=$(python3 -c 'import os, sys; print(round(os.path.getsize(sys.argv[1]) / 2**20, 1))' "$cli_file")
+EXTRA="{\"what\": \"cli\", \"tasks\": $CLI_SIZE, \"file_mib\": $cli_mib}" \
+    measure "$TASKDIST" simulate --json "$cli_file"
 
 # The peer: the same plan file for both, fixed durations, no failures, fifo.
 for n in $PEER_SIZES; do

@@ -53,6 +53,7 @@ def main():
     sims = [r for r in rows if r["what"] == "sim" and r.get("policy") != "fifo"]
     sim = {r["tasks"]: r for r in sims}
     plan = next((r for r in rows if r["what"] == "plan"), None)
+    cli = next((r for r in rows if r["what"] == "cli"), None)
     peers_td = [r for r in rows if r["what"] == "sim" and r.get("policy") == "fifo"]
     peers_py = [r for r in rows if r["what"] == "simpy"]
     load_avg = os.environ.get("PERF_LOAD", "?")
@@ -145,6 +146,14 @@ def main():
             f"Plan analysis alone (`scale plan`, {size(plan['tasks'])} tasks, {plan['dependencies']} "
             f"dependencies): {plan['plan_ms']:.0f} ms moving the tasks in, {plan['plan_copy_ms']:.0f} ms "
             f"copying them; generating the plan in memory took {plan['generate_ms']:.0f} ms."
+        )
+    if cli:
+        w("")
+        w(
+            f"From the command line (`taskdist simulate --json FILE`, one process): the "
+            f"{size(cli['tasks'])}-task JSON file that `taskdist gen --tasks {cli['tasks']} --agents 1000 "
+            f"--seed 1` writes ({cli['file_mib']:.0f} MiB) is read, validated, simulated and "
+            f"summarized in {cli['process_s']:.1f} s, {cli['peak_mib']:.0f} MiB at the peak."
         )
     w("")
 
