@@ -167,12 +167,6 @@ impl From<String> for Text {
     }
 }
 
-impl From<&Text> for Arc<str> {
-    fn from(text: &Text) -> Arc<str> {
-        Arc::from(text.as_str())
-    }
-}
-
 impl PartialEq for Text {
     fn eq(&self, other: &Text) -> bool {
         (Arc::ptr_eq(&self.table, &other.table) && self.ix == other.ix)
