@@ -326,6 +326,9 @@ impl Driver<'_> {
                         self.live[task.ix()] = None;
                     }
                 }
+                // Context for a running attempt: the simulated agents' outcomes are drawn
+                // already; `world` checks it reaches a live attempt.
+                Decision::Deliver(_) => {}
             }
         }
         self.journal.push(Step {

@@ -8,7 +8,9 @@
 //! Assignments are compared with the related work their context carries (the other
 //! agents' running work on the same files, which only the lock table knows) but without
 //! the board's items: what the board holds is not a scheduling decision, and sharing is
-//! switched on and off by the cases to show it changes none. Heartbeats are off, as the
+//! switched on and off by the cases to show it changes none. Context delivered to running
+//! attempts is compared in full: which attempts an item reaches is a decision. Heartbeats
+//! are off, as the
 //! reference does not model them.
 //!
 //! A second run of the same comparison makes attempts hang often, so that many time out
@@ -35,7 +37,7 @@ fn without_board(decisions: &[Decision]) -> Vec<Decision> {
                 };
                 Decision::Assign(a)
             }
-            cancel => cancel.clone(),
+            cancel_or_delivery => cancel_or_delivery.clone(),
         })
         .collect()
 }

@@ -259,7 +259,7 @@ fn the_cases_reach_every_fault_and_every_wait() {
     use proptest::strategy::ValueTree;
     use proptest::test_runner::TestRunner;
     use std::collections::BTreeMap;
-    use taskdist::core::EventKind;
+    use taskdist::core::{ContextItem, Decision, EventKind};
     let mut runner = TestRunner::deterministic();
     let mut seen: BTreeMap<String, u64> = BTreeMap::new();
     for _ in 0..crate::DEFAULT_CASES {
@@ -277,6 +277,16 @@ fn the_cases_reach_every_fault_and_every_wait() {
             add("reassignments", stats.reassignments);
             add("failed tasks", run.last.progress.failed_tasks as u64);
             add("skipped tasks", run.last.progress.skipped_tasks as u64);
+            for decision in run.journal.iter().flat_map(|s| &s.decisions) {
+                if let Decision::Deliver(d) = decision {
+                    let kind = match d.shared.item {
+                        ContextItem::Discovery { .. } => "delivered discoveries",
+                        ContextItem::Solution { .. } => "delivered solutions",
+                        ContextItem::Error { .. } => "delivered errors",
+                    };
+                    add(kind, 1);
+                }
+            }
             for event in run.journal.iter().flat_map(|s| &s.events) {
                 if let EventKind::TaskBlocked { reason, .. } = &event.kind {
                     let name = format!("{reason:?}");
@@ -298,6 +308,9 @@ fn the_cases_reach_every_fault_and_every_wait() {
         "WaitingForAgent",
         "AgentLimit",
         "NoCapableAgent",
+        "delivered discoveries",
+        "delivered solutions",
+        "delivered errors",
     ];
     for what in wanted {
         assert!(

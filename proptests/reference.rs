@@ -29,6 +29,12 @@
 //! - With context sharing on, an assignment's related work lists, for each of the task's
 //!   files in file order, the other running tasks that hold it on other agents, in plan
 //!   order, at most [`CONTEXT_ITEMS`] in all; with sharing off, the context is empty.
+//! - With context sharing on, an item put on the board (shared by an up agent, or the
+//!   error of a failed attempt, whose message the reference takes from the core's
+//!   `task_failed` event) is delivered to every attempt then running on another agent
+//!   whose task it reaches, in plan order: a discovery the tasks locking one of its files,
+//!   a solution the tasks of the type its problem type names, an error the tasks of the
+//!   type of the task it names.
 //! - Deadlines due together fire in the order they were set. The backoff's length is
 //!   `base · 2^(failures-1)` capped at the maximum, jittered into its upper half by a hash
 //!   that is the core's own business: the reference checks the core's `task_retry` time
@@ -40,8 +46,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use taskdist::core::{
-    AgentIdx, Assignment, CONTEXT_ITEMS, CancelReason, Context, Decision, Event, EventKind, Input,
-    RelatedWork, TaskStatus,
+    AgentIdx, Assignment, CONTEXT_ITEMS, CancelReason, Context, ContextItem, Decision, Delivery,
+    Event, EventKind, Input, RelatedWork, Shared, TaskStatus,
 };
 use taskdist::model::{AgentSpec, Config, Time};
 use taskdist::plan::{FileIdx, LockMode, Plan, TaskIdx};
@@ -95,6 +101,8 @@ pub struct Reference {
     timers_set: u64,
     /// The core's `task_retry` times of the current call, in order.
     retries: Vec<(TaskIdx, Time)>,
+    /// The core's `task_failed` messages of the current call, in order.
+    errors: Vec<(TaskIdx, String)>,
     decisions: Vec<Decision>,
     /// What disagreed with the documented rules on the core's side (backoff range).
     pub complaints: Vec<String>,
@@ -125,6 +133,7 @@ impl Reference {
             ids: BTreeMap::new(),
             timers_set: 0,
             retries: Vec::new(),
+            errors: Vec::new(),
             decisions: Vec::new(),
             complaints: Vec::new(),
         };
@@ -169,7 +178,14 @@ impl Reference {
                     self.fail(*task);
                 }
             }
-            Input::Heartbeat { .. } | Input::TaskStarted { .. } | Input::Share { .. } => {}
+            Input::Share { agent, item } => {
+                if self.config.enable_context_sharing
+                    && self.agents.get(agent.ix()).is_some_and(|a| a.up)
+                {
+                    self.deliver(*agent, item.clone());
+                }
+            }
+            Input::Heartbeat { .. } | Input::TaskStarted { .. } => {}
             Input::Shutdown => unimplemented!("the model-based test does not shut down"),
         }
         self.settle();
@@ -247,6 +263,17 @@ impl Reference {
             })
             .collect();
         self.retries.reverse(); // popped from the back, in order
+        self.errors = core_events
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::TaskFailed { task, error, .. } => Some((
+                    self.plan.task_index(task).expect("a plan task"),
+                    error.clone(),
+                )),
+                _ => None,
+            })
+            .collect();
+        self.errors.reverse();
     }
 
     fn end(&mut self) -> Vec<Decision> {
@@ -312,6 +339,24 @@ impl Reference {
     fn fail(&mut self, t: TaskIdx) {
         let a = self.tasks[t.ix()].agent.expect("running");
         self.release(t);
+        if self.config.enable_context_sharing {
+            let message = match self.errors.pop() {
+                Some((u, message)) if u == t => message,
+                other => {
+                    self.complaints.push(format!(
+                        "at {} ms task {} failed, the core's next task_failed is {other:?}",
+                        self.now,
+                        self.plan.id(t)
+                    ));
+                    String::new()
+                }
+            };
+            let item = ContextItem::Error {
+                task: Some(self.plan.id(t).to_string()),
+                message,
+            };
+            self.deliver(a, item);
+        }
         let task = &mut self.tasks[t.ix()];
         task.failures += 1;
         if !task.failed_on.contains(&a) {
@@ -557,6 +602,46 @@ impl Reference {
             deadline,
             context,
         }));
+    }
+
+    /// Delivers an item `from` put on the board to the running attempts on other agents
+    /// whose tasks it reaches, in plan order.
+    fn deliver(&mut self, from: AgentIdx, item: ContextItem) {
+        let plan = &self.plan;
+        let reaches = |t: TaskIdx| match &item {
+            ContextItem::Discovery { files, .. } => plan
+                .locks(t)
+                .iter()
+                .any(|l| files.iter().any(|f| plan.file_index(f) == Some(l.file))),
+            ContextItem::Solution { problem_type, .. } => {
+                plan.task_type(t).as_str() == problem_type
+            }
+            ContextItem::Error { task, .. } => task
+                .as_deref()
+                .and_then(|id| plan.task_index(id))
+                .is_some_and(|u| plan.task_type(u) == plan.task_type(t)),
+        };
+        let reached: Vec<(TaskIdx, AgentIdx, u32)> = plan
+            .task_indices()
+            .filter_map(|t| {
+                let task = &self.tasks[t.ix()];
+                let agent = task.agent.filter(|&b| b != from)?;
+                (task.state == State::Running && reaches(t)).then_some((t, agent, task.attempt))
+            })
+            .collect();
+        let shared = Arc::new(Shared {
+            time: self.now,
+            agent: self.agents[from.ix()].spec.id.clone(),
+            item,
+        });
+        for (task, agent, attempt) in reached {
+            self.decisions.push(Decision::Deliver(Delivery {
+                task,
+                agent,
+                attempt,
+                shared: shared.clone(),
+            }));
+        }
     }
 
     /// The other agents' running work on `t`'s files, as an assignment to `a` carries it.

@@ -222,6 +222,17 @@ impl World<'_> {
                     }
                 }
                 Decision::Assign(a) => self.assign(a.task, a.agent, a.attempt),
+                Decision::Deliver(d) => {
+                    if !self.is_live(d.task, d.agent, d.attempt) {
+                        let what = format!(
+                            "context delivered to attempt {} of {} on agent {}, which is not running",
+                            d.attempt,
+                            self.id(d.task),
+                            d.agent.0
+                        );
+                        self.breach(Prop::Termination, what);
+                    }
+                }
             }
         }
         let quiet = step.timeout.is_none_or(|at| at > step.now);

@@ -397,3 +397,59 @@ fn the_sleep_scenario_takes_as_long_for_real_as_simulated() {
     real_order.sort();
     assert_eq!(sim_order, real_order);
 }
+
+/// Two commands start at once on two agents, both reading `src/a.rs`: `finder` shares a
+/// discovery about it and exits; `listener` polls its inbox file and succeeds only if the
+/// discovery arrives while it still runs (it gives up after 10 s).
+#[test]
+fn a_command_hears_a_discovery_shared_while_it_runs_through_its_inbox_file() {
+    let dir = scratch("inbox");
+    let scenario = r#"time_unit = 'seconds'
+[config]
+max_retries_per_task = 0
+[[agents]]
+count = 2
+[[tasks]]
+id = 'listener'
+estimated_duration = 1
+files_to_read = ['src/a.rs']
+command = '''
+test -f "$TASKDIST_INBOX_FILE" || exit 3
+for i in $(seq 100); do
+  if grep -q discovery "$TASKDIST_INBOX_FILE"; then cp "$TASKDIST_INBOX_FILE" heard.jsonl; exit 0; fi
+  sleep 0.1
+done
+exit 1
+'''
+[[tasks]]
+id = 'finder'
+estimated_duration = 1
+files_to_read = ['src/a.rs']
+command = '''
+sleep 0.2
+echo '{"kind":"discovery","summary":"a.rs is generated","files":["src/a.rs"]}' > "$TASKDIST_SHARE_FILE"
+'''
+"#;
+    std::fs::write(dir.join("inbox.toml"), scenario).unwrap();
+    let out = run(&dir, &["run", "inbox.toml", "--out", "run"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let heard = lines(&dir.join("heard.jsonl"));
+    assert_eq!(heard.len(), 1, "{heard:?}");
+    let item: Value = serde_json::from_str(&heard[0]).unwrap();
+    assert_eq!(item["item"]["kind"], "discovery");
+    assert_eq!(item["item"]["summary"], "a.rs is generated");
+    assert_eq!(item["item"]["files"][0], "src/a.rs");
+    // trace.csv rows start `task,agent,…`: the item names finder's agent, and listener ran
+    // on the other one.
+    let trace = std::fs::read_to_string(dir.join("run/trace.csv")).unwrap();
+    let agent_of = |task: &str| {
+        trace
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{task},")))
+            .and_then(|rest| rest.split(',').next())
+            .unwrap_or_else(|| panic!("{task} in {trace}"))
+            .to_string()
+    };
+    assert_eq!(item["agent"], agent_of("finder").as_str(), "{trace}");
+    assert_ne!(agent_of("listener"), agent_of("finder"), "{trace}");
+}

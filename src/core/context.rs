@@ -6,7 +6,7 @@
 //! of work whatever the size of the plan.
 
 use crate::model::{TaskType, Time};
-use crate::plan::{FileIdx, Text};
+use crate::plan::{FileIdx, LockReq, Text};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -151,6 +151,28 @@ struct Entry {
     solves: Option<TaskType>,
 }
 
+impl Entry {
+    /// Whether the item reaches a task with these locks (sorted by file) and this type:
+    /// the one selection rule, used for assignments and for attempts already running.
+    /// A discovery reaches the tasks that lock one of its files, a solution the tasks of
+    /// the type its problem type names, an error the tasks of the type of the task it
+    /// came from.
+    fn reaches(&self, locks: &[LockReq], task_type: TaskType) -> bool {
+        match self.shared.item {
+            ContextItem::Discovery { .. } => self.touches(locks),
+            ContextItem::Solution { .. } => self.solves == Some(task_type),
+            ContextItem::Error { .. } => self.task.is_some_and(|(_, ty)| ty == task_type),
+        }
+    }
+
+    /// Whether one of the item's files is among `locks` (sorted by file).
+    fn touches(&self, locks: &[LockReq]) -> bool {
+        self.files
+            .iter()
+            .any(|f| locks.binary_search_by_key(f, |l| l.file).is_ok())
+    }
+}
+
 /// The bounded board.
 #[derive(Default)]
 pub(super) struct Board {
@@ -167,12 +189,18 @@ pub(super) struct Board {
 
 impl Board {
     /// Posts an item; `files` are the plan's indices of the files a discovery names and
-    /// `task` the task an error came from.
-    pub fn post(&mut self, shared: Shared, files: Vec<FileIdx>, task: Option<(u32, TaskType)>) {
-        let queue = match shared.item {
-            ContextItem::Discovery { .. } => &mut self.discoveries,
-            ContextItem::Solution { .. } => &mut self.solutions,
-            ContextItem::Error { .. } => &mut self.errors,
+    /// `task` the task an error came from. Returns the posted item and a test of which
+    /// tasks it reaches (by their locks and type), for handing it to running attempts.
+    pub fn post(
+        &mut self,
+        shared: Shared,
+        files: Vec<FileIdx>,
+        task: Option<(u32, TaskType)>,
+    ) -> (Arc<Shared>, impl Fn(&[LockReq], TaskType) -> bool + '_) {
+        let (queue, kind) = match shared.item {
+            ContextItem::Discovery { .. } => (&mut self.discoveries, 0),
+            ContextItem::Solution { .. } => (&mut self.solutions, 1),
+            ContextItem::Error { .. } => (&mut self.errors, 2),
         };
         let evicted = if queue.len() == BOARD_CAPACITY {
             queue.pop_front()
@@ -201,26 +229,31 @@ impl Board {
         for ty in touched.into_iter().flatten() {
             self.refresh(ty);
         }
+        let posted = self.newest_posted(kind);
+        (posted.shared.clone(), |locks, ty| posted.reaches(locks, ty))
+    }
+
+    /// The entry posted last of this kind (0 discoveries, 1 solutions, 2 errors).
+    fn newest_posted(&self, kind: usize) -> &Entry {
+        let queue = [&self.discoveries, &self.solutions, &self.errors][kind];
+        queue.back().expect("just posted")
     }
 
     /// Recomputes the solutions and errors handed to tasks of type `ty`.
     fn refresh(&mut self, ty: TaskType) {
-        self.solutions_for[ty.index()] = newest(&self.solutions, |e| e.solves == Some(ty)).into();
-        // An error names the task it came from with that task's type, so the errors of
-        // "this task or tasks of its type" are those of its type.
-        self.errors_for[ty.index()] = newest(&self.errors, |e| {
-            e.task.is_some_and(|(_, error_type)| error_type == ty)
-        })
-        .into();
+        // Solutions and errors reach tasks by type alone, whatever their files. An error
+        // names the task it came from with that task's type, so the errors of "this task
+        // or tasks of its type" are those of its type.
+        self.solutions_for[ty.index()] = newest(&self.solutions, |e| e.reaches(&[], ty)).into();
+        self.errors_for[ty.index()] = newest(&self.errors, |e| e.reaches(&[], ty)).into();
     }
 
-    /// Fills `context` with the items relevant to a task with these sorted lock files and
-    /// this type.
-    pub fn select(&self, context: &mut Context, files: &[FileIdx], task_type: TaskType) {
+    /// Fills `context` with the items relevant to a task with these locks (sorted by file)
+    /// and this type.
+    pub fn select(&self, context: &mut Context, locks: &[LockReq], task_type: TaskType) {
         // A task without files can be touched by no discovery: skip the scan.
-        if !files.is_empty() {
-            let touches =
-                |entry: &Entry| entry.files.iter().any(|f| files.binary_search(f).is_ok());
+        if !locks.is_empty() {
+            let touches = |entry: &Entry| entry.reaches(locks, task_type);
             context.discoveries = newest(&self.discoveries, touches).into();
         }
         context.solutions = self.solutions_for[task_type.index()].clone();

@@ -2,10 +2,11 @@
 //! ([`Decision`]). Inputs are serializable so a driver can journal them and rebuild the
 //! exact state by replaying them.
 
-use super::context::{Context, ContextItem};
+use super::context::{Context, ContextItem, Shared};
 use crate::model::{AgentSpec, Time};
 use crate::plan::TaskIdx;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// An agent's dense index: the order in which the core first saw it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -102,6 +103,31 @@ pub enum Decision {
         /// Why.
         reason: CancelReason,
     },
+    /// Hand an item shared while this attempt runs to it: the item reaches the attempt's
+    /// task by the rules that select an assignment's context (see [`Delivery`]).
+    Deliver(Delivery),
+}
+
+/// A context item for an attempt already running.
+///
+/// When an item goes on the board (an agent shares it, or the core records a failure),
+/// every attempt then running on another agent whose task it is relevant to gets one, in
+/// plan order of the tasks: a discovery the attempts that lock one of its files, a
+/// solution the attempts of the type its problem type names, an error the attempts of the
+/// type of the task it came from. The sharing agent's own attempts get none: like related
+/// work, an agent knows what it said itself. Nothing is delivered with context sharing off.
+/// A delivery changes no state of the core (it is not journaled or replayed); a driver
+/// carries it out, or drops it if the attempt has ended since.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Delivery {
+    /// The task.
+    pub task: TaskIdx,
+    /// The agent running it.
+    pub agent: AgentIdx,
+    /// The running attempt.
+    pub attempt: u32,
+    /// The item, with who shared it and when.
+    pub shared: Arc<Shared>,
 }
 
 /// One attempt handed to an agent.

@@ -55,7 +55,7 @@ pub use context::{
     BOARD_CAPACITY, CONTEXT_ITEMS, Context, ContextItem, Items, RelatedWork, Shared,
 };
 pub use events::{BlockReason, Event, EventKind, Progress};
-pub use io::{AgentIdx, Assignment, CancelReason, Decision, Input};
+pub use io::{AgentIdx, Assignment, CancelReason, Decision, Delivery, Input};
 
 use crate::model::{AgentSpec, Config, Policy, TaskType, Time, format_exact};
 use crate::plan::{FileIdx, Plan, TaskIdx};
@@ -251,6 +251,8 @@ pub struct Scheduler {
     complete_reported: bool,
     stall_reported: bool,
     shutting_down: bool,
+    /// Whether items posted on the board are delivered to running attempts.
+    live_context: bool,
     woken: Vec<TaskIdx>,
     /// Tasks that stay with an idle agent which may not start work while `max_agents`
     /// others are busy; woken when one of those frees its place.
@@ -322,6 +324,7 @@ impl Scheduler {
             complete_reported: false,
             stall_reported: false,
             shutting_down: false,
+            live_context: true,
             woken: Vec::new(),
             limit_waiters: Vec::new(),
             decisions: VecDeque::new(),
@@ -338,6 +341,17 @@ impl Scheduler {
             }
         }
         scheduler
+    }
+
+    /// Whether items posted on the board while attempts run are delivered to them
+    /// ([`Decision::Deliver`]); on unless switched off. A driver whose agents cannot use
+    /// an item mid-attempt (the simulator, which draws an attempt's outcome when it
+    /// starts) switches it off rather than pay for deliveries it drops: each post costs
+    /// O(agents + running attempts) and may reach every running attempt. It changes no
+    /// state of the core, only which decisions are output, so a journal replays the same
+    /// either way.
+    pub fn set_live_context(&mut self, on: bool) {
+        self.live_context = on;
     }
 
     // ----- getters -------------------------------------------------------------------
@@ -1186,7 +1200,8 @@ impl Scheduler {
         let task_id = self.plan.id(t);
         let agent_id = self.agents[a.ix()].spec.id.clone();
         if self.config.enable_context_sharing {
-            self.board.post(
+            self.post(
+                a,
                 Shared {
                     time: self.now,
                     agent: agent_id.clone(),
@@ -1364,7 +1379,8 @@ impl Scheduler {
                 .map(|t| (t.0, self.plan.task_type(t))),
             _ => None,
         };
-        self.board.post(
+        self.post(
+            a,
             Shared {
                 time: self.now,
                 agent: agent.clone(),
@@ -1378,6 +1394,42 @@ impl Scheduler {
             kind: kind.to_string(),
             summary,
         });
+    }
+
+    /// Puts an item from agent `from` on the board and, with live context on, delivers it to the attempts running on other agents that it reaches (see [`Delivery`]).
+    ///
+    /// Cost: O(agents + running attempts · their locks), only when an item is posted.
+    fn post(
+        &mut self,
+        from: AgentIdx,
+        shared: Shared,
+        files: Vec<FileIdx>,
+        task: Option<(u32, TaskType)>,
+    ) {
+        let (shared, reaches) = self.board.post(shared, files, task);
+        if !self.live_context {
+            return;
+        }
+        let mut reached: Vec<(TaskIdx, AgentIdx)> = Vec::new();
+        for (a, agent) in self.agents.iter().enumerate() {
+            if a == from.ix() {
+                continue;
+            }
+            for &t in &agent.running {
+                if reaches(self.plan.locks(t), self.plan.task_type(t)) {
+                    reached.push((t, AgentIdx(a as u32)));
+                }
+            }
+        }
+        reached.sort_unstable();
+        for (t, a) in reached {
+            self.decisions.push_back(Decision::Deliver(Delivery {
+                task: t,
+                agent: a,
+                attempt: self.tasks[t.ix()].attempt,
+                shared: shared.clone(),
+            }));
+        }
     }
 
     /// What the board and the lock table know that is relevant to `t`, which has just
@@ -1403,9 +1455,8 @@ impl Scheduler {
                 });
             }
         }
-        let files: Vec<FileIdx> = locks.iter().map(|l| l.file).collect();
         self.board
-            .select(&mut context, &files, self.plan.task_type(t));
+            .select(&mut context, locks, self.plan.task_type(t));
         context
     }
 

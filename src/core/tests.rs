@@ -1148,3 +1148,137 @@ fn drain_events_reads_what_poll_event_would_return() {
     assert!(drained.len() > 4);
     assert_eq!(drained, run(false));
 }
+
+/// Four tasks running at once on four agents: two read `src/api.ts` (of two types), one
+/// is a `bug_fix` on another file, one shares.
+const LIVE: &str = "
+[[tasks]]
+id = 'r1'
+type = 'bug_fix'
+estimated_duration = 30
+files_to_read = ['src/api.ts']
+[[tasks]]
+id = 'r2'
+type = 'feature_implementation'
+estimated_duration = 30
+files_to_read = ['src/api.ts']
+[[tasks]]
+id = 'other'
+type = 'bug_fix'
+estimated_duration = 30
+files_to_modify = ['src/other.ts']
+[[tasks]]
+id = 'x'
+type = 'testing'
+estimated_duration = 30
+";
+
+/// Drains decisions: the deliveries as (task id, agent index, attempt, who shared, kind).
+fn deliveries(h: &mut Harness) -> Vec<(String, u32, u32, String, &'static str)> {
+    let plan = h.s.plan().clone();
+    std::iter::from_fn(|| h.s.poll_decision())
+        .filter_map(|d| match d {
+            Decision::Deliver(d) => Some((
+                plan.task(d.task).id.to_string(),
+                d.agent.0,
+                d.attempt,
+                d.shared.agent.to_string(),
+                match d.shared.item {
+                    ContextItem::Discovery { .. } => "discovery",
+                    ContextItem::Solution { .. } => "solution",
+                    ContextItem::Error { .. } => "error",
+                },
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn context_shared_while_attempts_run_reaches_those_it_is_relevant_to() {
+    let mut h = Harness::new(LIVE, config());
+    h.agents(4);
+    assert_eq!(h.assigned().len(), 4);
+    let on = |h: &Harness, id: &str| h.s.running_on(h.t(id)).unwrap();
+    let (r1, r2, other, x) = (on(&h, "r1"), on(&h, "r2"), on(&h, "other"), on(&h, "x"));
+    let id = |a: AgentIdx| format!("a{}", a.0);
+
+    // A discovery reaches the attempts locking its file (path normalized), in plan order.
+    h.at(5);
+    share(
+        &mut h,
+        x,
+        ContextItem::Discovery {
+            summary: "api.ts retries on 503".into(),
+            details: String::new(),
+            files: vec!["./src/api.ts".into()],
+            confidence: 1.0,
+        },
+    );
+    assert_eq!(
+        deliveries(&mut h),
+        [
+            ("r1".to_string(), r1.0, 1, id(x), "discovery"),
+            ("r2".to_string(), r2.0, 1, id(x), "discovery"),
+        ]
+    );
+
+    // A solution reaches the attempts of its type, but not the sharer's own.
+    share(
+        &mut h,
+        r1,
+        ContextItem::Solution {
+            problem_type: "bug_fix".into(),
+            summary: "pin the version".into(),
+            details: String::new(),
+        },
+    );
+    assert_eq!(
+        deliveries(&mut h),
+        [("other".to_string(), other.0, 1, id(r1), "solution")]
+    );
+
+    // The core's record of a failure reaches running attempts of the failed task's type.
+    h.at(10).fail("other");
+    assert_eq!(
+        deliveries(&mut h),
+        [("r1".to_string(), r1.0, 1, id(other), "error")]
+    );
+
+    // An error naming no task, or a discovery of files no running task locks, reaches none.
+    share(
+        &mut h,
+        x,
+        ContextItem::Error {
+            task: None,
+            message: "flaky network".into(),
+        },
+    );
+    share(
+        &mut h,
+        x,
+        ContextItem::Discovery {
+            summary: "unrelated".into(),
+            details: String::new(),
+            files: vec!["src/nobody.ts".into()],
+            confidence: 1.0,
+        },
+    );
+    assert_eq!(deliveries(&mut h), []);
+
+    // Switched off, items still go on the board and reach later assignments, but no
+    // running attempt.
+    let board = h.s.board_len();
+    h.s.set_live_context(false);
+    share(
+        &mut h,
+        x,
+        ContextItem::Solution {
+            problem_type: "bug_fix".into(),
+            summary: "again".into(),
+            details: String::new(),
+        },
+    );
+    assert_eq!(deliveries(&mut h), []);
+    assert_eq!(h.s.board_len(), board + 1);
+}

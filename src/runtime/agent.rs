@@ -1,14 +1,15 @@
 //! The [`Agent`] trait: what the runner asks of anything that executes tasks, and the
-//! [`Job`] it hands over for each attempt.
+//! [`Job`] it hands over for each attempt, with the [`Inbox`] of context shared while the
+//! attempt runs.
 
-use crate::core::{AgentIdx, Context, ContextItem};
+use crate::core::{AgentIdx, Context, ContextItem, Shared};
 use crate::model::{TaskSpec, Time};
 use crate::plan::{Plan, TaskIdx};
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
-use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use tokio_util::sync::CancellationToken;
 
 /// A boxed future that can move between threads: what [`Agent`] methods return, so agents
@@ -76,9 +77,29 @@ pub(crate) enum Note {
     },
 }
 
+/// Context items shared by other agents while an attempt runs, as the scheduler delivers
+/// them to it (see [`crate::core::Delivery`] for which items reach which attempt), in the
+/// order they were shared.
+#[derive(Debug)]
+pub struct Inbox(pub(crate) UnboundedReceiver<Arc<Shared>>);
+
+impl Inbox {
+    /// The next item; waits for one. `None` once the runner has let go of the attempt
+    /// (it ended, was cancelled, or the run is over): nothing more will come.
+    pub async fn recv(&mut self) -> Option<Arc<Shared>> {
+        self.0.recv().await
+    }
+
+    /// The next item if one has arrived, without waiting.
+    pub fn try_recv(&mut self) -> Option<Arc<Shared>> {
+        self.0.try_recv().ok()
+    }
+}
+
 /// One attempt handed to an agent: the task, the attempt number, the context the
-/// scheduler selected for it, and a line back to the runner.
-#[derive(Debug, Clone)]
+/// scheduler selected for it, the inbox of context shared while it runs, and a line back
+/// to the runner.
+#[derive(Debug)]
 pub struct Job {
     pub(crate) plan: Arc<Plan>,
     /// The task.
@@ -96,6 +117,8 @@ pub struct Job {
     /// A directory reserved for this attempt's files (logs, context) under the run
     /// directory, not yet created; `None` when the runner was given no run directory.
     pub dir: Option<PathBuf>,
+    /// Context shared after the attempt was assigned, delivered while it runs.
+    pub inbox: Inbox,
     pub(crate) notes: UnboundedSender<Note>,
 }
 

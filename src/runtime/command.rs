@@ -16,6 +16,12 @@
 //! | `TASKDIST_CONTEXT_FILE` | JSON: the task, the attempt and the shared context selected for it |
 //! | `TASKDIST_SHARE_FILE` | where the command may write context items to share, one JSON object per line, e.g. `{"kind":"discovery","summary":"…","files":["src/a.rs"]}` |
 //! | `TASKDIST_RESULT_FILE` | where the command may write a one-line result summary |
+//! | `TASKDIST_INBOX_FILE` | context shared by other agents while the attempt runs: the runner appends one JSON object per line (the same form as the items of the context file's lists), e.g. `{"time":1200,"agent":"agent-2","item":{"kind":"discovery",…}}`; empty at the start |
+//!
+//! The inbox file exists (empty) when the command starts. Each item is appended with one
+//! write of a whole line ending in `\n`, so a reader that polls the file (or `tail -f`)
+//! takes a line once its newline is there. Which items reach which attempt is the core's
+//! rule ([`crate::core::Delivery`]).
 //!
 //! Exit status 0 is success, anything else a failure whose message carries the last line
 //! of stderr. A cancelled attempt (timeout, lost agent, Ctrl-C) gets SIGTERM on its whole
@@ -26,7 +32,7 @@
 
 use super::agent::{Agent, BoxFuture, Job, Report};
 use super::error::RunError;
-use crate::core::ContextItem;
+use crate::core::{ContextItem, Shared};
 use crate::model::{CommandSpec, SourceInfo, Time};
 use crate::plan::Plan;
 use nix::sys::signal::{Signal, killpg};
@@ -156,7 +162,7 @@ struct ContextFile<'a> {
 const MESSAGE_CHARS: usize = 500;
 
 impl CommandAgent {
-    async fn run(&self, job: Job, cancel: CancellationToken) -> Report {
+    async fn run(&self, mut job: Job, cancel: CancellationToken) -> Report {
         let spec = job.spec();
         let Some(command) = spec.command.as_ref().or(self.settings.exec.as_ref()) else {
             return failed("the task has no command and the run has no --exec".to_string());
@@ -213,6 +219,7 @@ impl CommandAgent {
             .env("TASKDIST_CONTEXT_FILE", dir.join("context.json"))
             .env("TASKDIST_SHARE_FILE", dir.join("share.jsonl"))
             .env("TASKDIST_RESULT_FILE", dir.join("result"))
+            .env("TASKDIST_INBOX_FILE", dir.join("inbox.jsonl"))
             .process_group(0)
             .kill_on_drop(false);
         die_with_parent(&mut cmd);
@@ -229,11 +236,15 @@ impl CommandAgent {
         let pid = Pid::from_raw(child.id().expect("a child not yet waited for has a pid") as i32);
         job.started();
         let grace = Duration::from_millis(self.settings.kill_grace_ms);
-        let status = tokio::select! {
-            status = child.wait() => status,
-            () = cancel.cancelled() => {
-                stop_group(pid, &mut child, grace).await;
-                return failed("cancelled".to_string());
+        let inbox = dir.join("inbox.jsonl");
+        let status = loop {
+            tokio::select! {
+                status = child.wait() => break status,
+                () = cancel.cancelled() => {
+                    stop_group(pid, &mut child, grace).await;
+                    return failed("cancelled".to_string());
+                }
+                Some(shared) = job.inbox.recv() => deliver(&inbox, &shared),
             }
         };
         let status = match status {
@@ -274,6 +285,7 @@ fn prepare(job: &Job, dir: &Path) -> std::io::Result<(File, File)> {
     };
     let json = serde_json::to_vec_pretty(&context).map_err(std::io::Error::other)?;
     std::fs::write(dir.join("context.json"), json)?;
+    File::create(dir.join("inbox.jsonl"))?;
     Ok((
         File::create(dir.join("stdout"))?,
         File::create(dir.join("stderr"))?,
@@ -340,6 +352,29 @@ fn share_items(job: &Job, dir: &Path) {
             .open(dir.join("stderr"))
     {
         let _ = stderr.write_all(complaints.as_bytes());
+    }
+}
+
+/// Appends one delivered item to the attempt's inbox file, as one line in one write, so
+/// a command reading the file never sees half an item followed by another. A failed write
+/// is noted in the attempt's stderr file: the item is lost to the command, the run goes on.
+fn deliver(inbox: &Path, shared: &Shared) {
+    let mut line = serde_json::to_vec(shared).expect("a shared item serializes");
+    line.push(b'\n');
+    let appended = std::fs::OpenOptions::new()
+        .append(true)
+        .open(inbox)
+        .and_then(|mut file| file.write_all(&line));
+    if let Err(e) = appended
+        && let Ok(mut stderr) = std::fs::OpenOptions::new()
+            .append(true)
+            .open(inbox.with_file_name("stderr"))
+    {
+        let _ = writeln!(
+            stderr,
+            "taskdist: cannot append to {}: {e}",
+            inbox.display()
+        );
     }
 }
 

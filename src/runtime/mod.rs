@@ -35,7 +35,7 @@ mod error;
 mod journal;
 mod record;
 
-pub use agent::{Agent, BoxFuture, Job, Report};
+pub use agent::{Agent, BoxFuture, Inbox, Job, Report};
 pub use command::{CommandAgent, CommandSettings};
 pub use error::RunError;
 pub use journal::{Batch, Call, Journal, JournalEntry, JournalError, RunStatus};
@@ -284,6 +284,8 @@ struct Slot {
 struct Running {
     cancel: CancellationToken,
     handle: JoinHandle<()>,
+    /// Where context delivered to the attempt goes (its [`Job::inbox`]).
+    inbox: UnboundedSender<Arc<crate::core::Shared>>,
 }
 
 struct Driver {
@@ -585,7 +587,7 @@ impl Driver {
             .iter()
             .filter_map(|d| match d {
                 Decision::Cancel { task, attempt, .. } => Some((*task, *attempt)),
-                Decision::Assign(_) => None,
+                Decision::Assign(_) | Decision::Deliver(_) => None,
             })
             .collect();
         for decision in decisions {
@@ -606,6 +608,7 @@ impl Driver {
                     .as_ref()
                     .expect("the core assigns only to agents that are up: this process's");
                 let (task, attempt) = (assignment.task, assignment.attempt);
+                let (inbox, inbox_rx) = unbounded_channel();
                 let job = Job {
                     plan: self.plan.clone(),
                     task,
@@ -618,6 +621,7 @@ impl Driver {
                         .run_dir
                         .as_ref()
                         .map(|dir| attempt_dir(dir, &self.plan, task, attempt)),
+                    inbox: Inbox(inbox_rx),
                     notes: self.tx.clone(),
                 };
                 let cancel = CancellationToken::new();
@@ -634,12 +638,25 @@ impl Driver {
                         report,
                     });
                 });
-                self.running
-                    .insert((task, attempt), Running { cancel, handle });
+                self.running.insert(
+                    (task, attempt),
+                    Running {
+                        cancel,
+                        handle,
+                        inbox,
+                    },
+                );
             }
             Decision::Cancel { task, attempt, .. } => {
                 if let Some(running) = self.running.get(&(task, attempt)) {
                     running.cancel.cancel();
+                }
+            }
+            Decision::Deliver(delivery) => {
+                // An attempt that has reported already is gone from `running`; one whose
+                // agent stopped reading its inbox just drops the item.
+                if let Some(running) = self.running.get(&(delivery.task, delivery.attempt)) {
+                    let _ = running.inbox.send(delivery.shared);
                 }
             }
         }

@@ -70,6 +70,7 @@ impl Recorder {
                 };
                 self.close(*task, *attempt, now, outcome);
             }
+            Decision::Deliver(_) => {} // context for a running attempt: nothing to trace
         }
     }
 

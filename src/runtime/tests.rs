@@ -1,7 +1,7 @@
 //! The runner with in-process agents: no processes, no database, short real times.
 
 use super::*;
-use crate::core::EventKind;
+use crate::core::{ContextItem, EventKind};
 use crate::model::{Format, Scenario};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -408,5 +408,80 @@ fn a_lost_agent_that_answers_again_rejoins_and_gets_work() {
         events
             .iter()
             .any(|e| matches!(e, EventKind::AgentLost { .. }))
+    );
+}
+
+/// Task `finder` shares a discovery about `src/a.rs` once it has begun; task `listener`,
+/// started at the same time on the other agent, waits on its inbox and succeeds with what
+/// it heard, or fails if nothing comes within 5 s.
+struct Gossip;
+
+impl Agent for Gossip {
+    fn execute<'a>(&'a self, mut job: Job, _cancel: CancellationToken) -> BoxFuture<'a, Report> {
+        Box::pin(async move {
+            job.started();
+            if &*job.spec().id == "finder" {
+                // Let the listener's attempt start first: the item must reach a running one.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                job.share(ContextItem::Discovery {
+                    summary: "a.rs is generated".into(),
+                    details: String::new(),
+                    files: vec!["src/a.rs".into()],
+                    confidence: 1.0,
+                });
+                return Report::Succeeded { result: None };
+            }
+            match tokio::time::timeout(Duration::from_secs(5), job.inbox.recv()).await {
+                Ok(Some(shared)) => Report::Succeeded {
+                    result: Some(format!("{} from {}", summary(&shared.item), shared.agent)),
+                },
+                _ => Report::Failed {
+                    error: "heard nothing".into(),
+                },
+            }
+        })
+    }
+}
+
+fn summary(item: &ContextItem) -> &str {
+    match item {
+        ContextItem::Discovery { summary, .. } | ContextItem::Solution { summary, .. } => summary,
+        ContextItem::Error { message, .. } => message,
+    }
+}
+
+#[test]
+fn a_discovery_reaches_an_attempt_already_running_on_another_agent() {
+    let (scenario, plan) = plan(
+        "time_unit='ms'\n[[agents]]\ncount=2\n\
+         [[tasks]]\nid='listener'\nestimated_duration=100\nfiles_to_read=['src/a.rs']\n\
+         [[tasks]]\nid='finder'\nestimated_duration=100\nfiles_to_read=['src/a.rs']\n",
+    );
+    let results = Arc::new(Mutex::new(Vec::new()));
+    let seen = results.clone();
+    let outcome = block_on(
+        runner(&scenario, &plan, Arc::new(Gossip))
+            .on_event(move |e| {
+                if let EventKind::TaskComplete { task, result, .. } = &e.kind {
+                    seen.lock()
+                        .unwrap()
+                        .push((task.to_string(), result.clone()));
+                }
+            })
+            .run(CancellationToken::new()),
+    )
+    .unwrap();
+    assert_eq!(outcome.status, RunStatus::Completed);
+    let end = |id: &str| {
+        let t = plan.task_index(id).unwrap();
+        outcome.trace.iter().find(|r| r.task == t).unwrap().clone()
+    };
+    assert_ne!(end("listener").agent, end("finder").agent);
+    let finder = &outcome.agents[end("finder").agent.ix()].id;
+    let results = results.lock().unwrap();
+    let heard = results.iter().find(|(t, _)| t == "listener").unwrap();
+    assert_eq!(
+        heard.1.as_deref(),
+        Some(format!("a.rs is generated from {finder}").as_str())
     );
 }

@@ -19,6 +19,17 @@
 //! A block is 64 words, exactly what the generator computes at once (four ChaCha blocks),
 //! so each attempt costs one keystream computation: positioning the generator throws its
 //! buffer away, and an attempt's draws used to come from three streams.
+//!
+//! # Shared context
+//!
+//! The context an assignment carries has a modelled effect ([`ContextEffects`]), drawn
+//! when the attempt starts. Context delivered to an attempt already running
+//! ([`Decision::Deliver`]) has none: the attempt's outcome and duration are drawn at its
+//! start, so nothing an attempt could hear later changes it. The simulator therefore
+//! switches live delivery off ([`Scheduler::set_live_context`]): with a thousand agents,
+//! every failure would otherwise be handed to hundreds of running attempts only to be
+//! dropped (it made simulations about half as slow again). A delivery that still comes is
+//! dropped.
 
 mod audit;
 mod models;
@@ -289,8 +300,11 @@ pub fn simulate(
         config.heartbeat_timeout_ms = None;
     }
     let n = plan.len();
+    let mut sched = Scheduler::new(plan.clone(), config);
+    // Delivered context has no modelled effect (see the module doc): not computed at all.
+    sched.set_live_context(false);
     let mut sim = Simulation {
-        sched: Scheduler::new(plan.clone(), config),
+        sched,
         plan,
         models,
         sim_agents: vec![SimAgent::default(); agents.len()],
@@ -662,6 +676,7 @@ impl Simulation<'_> {
                             self.finish_row(task, outcome);
                         }
                     }
+                    Decision::Deliver(_) => {} // no modelled effect (see the module doc)
                 }
             }
             let Simulation {
