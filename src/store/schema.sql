@@ -92,6 +92,8 @@ CREATE TABLE task_assignments (
     UNIQUE (session_id, task_index, attempt)
 );
 
+-- Indexes beyond the keys are in indexes.sql (also applied to databases made before them).
+
 -- Append-only: every call into the scheduling core, in order.
 CREATE TABLE journal (
     seq              INTEGER PRIMARY KEY,

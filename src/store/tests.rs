@@ -289,3 +289,44 @@ fn a_run_is_recorded_attempt_by_attempt_and_its_journal_reads_back() {
     assert!(core.is_finished());
     assert_eq!(core.stats(), outcome.stats);
 }
+
+/// The steps of `sql`'s query plan that read more than the rows it names: a full scan of
+/// a table, or a search on the session alone (a database holds one session, so that reads
+/// every row of the table). Parameters are left unbound: the plan does not depend on them.
+fn wide_reads(conn: &Connection, sql: &str) -> Vec<String> {
+    let mut plan = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+    let mut rows = plan.raw_query();
+    let mut wide = Vec::new();
+    while let Some(row) = rows.next().unwrap() {
+        let detail: String = row.get(3).unwrap();
+        if detail.starts_with("SCAN") || detail.ends_with("(session_id=?)") {
+            wide.push(detail);
+        }
+    }
+    wide
+}
+
+/// Every statement a run executes per step or per event finds its rows through a key or
+/// an index on all it names (`EXPLAIN QUERY PLAN`), so the cost of an event does not grow
+/// with the number of attempts or tasks on record; the check catches the statement that
+/// scanned before its index existed, and a database made before the index gets it on open.
+#[test]
+fn every_hot_path_statement_uses_an_index() {
+    let (dir, scenario, plan) = setup("plans");
+    let store = create(&dir, &scenario, &plan).unwrap();
+    for sql in HOT_PATH {
+        assert_eq!(wide_reads(&store.conn, sql), Vec::<String>::new(), "{sql}");
+    }
+    store
+        .conn
+        .execute_batch("DROP INDEX task_assignments_by_task_id")
+        .unwrap();
+    assert_eq!(
+        wide_reads(&store.conn, ATTEMPT_START).len(),
+        1,
+        "without the index, an attempt's update reads the whole table"
+    );
+    drop(store);
+    let (store, _) = Store::open(&dir.join("run.db")).unwrap();
+    assert!(wide_reads(&store.conn, ATTEMPT_START).is_empty());
+}
