@@ -56,6 +56,7 @@ pub use context::{
     BOARD_CAPACITY, CONTEXT_ITEMS, Context, ContextItem, Items, RelatedWork, Shared,
 };
 pub use events::{BlockReason, Event, EventKind, Progress};
+pub use follow::DEVIATION_PERCENT;
 pub use io::{AgentIdx, Assignment, CancelReason, Decision, Input};
 
 use crate::model::{AgentSpec, Config, Policy, TaskType, Time, format_exact};
