@@ -430,7 +430,7 @@ impl<'i> Search<'i> {
         if self.decodes >= self.budget.decodes {
             return true;
         }
-        if self.decodes % 64 == 0
+        if self.decodes.is_multiple_of(64)
             && self
                 .budget
                 .wall_cap

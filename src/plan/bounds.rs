@@ -221,7 +221,7 @@ fn head_tail_ms(s: &Shape, m: Time) -> Time {
 /// not refute: galloping up from `from`, then bisection (refutation is monotone: a larger
 /// `C` only widens the windows). The serial time is never refuted.
 fn energetic_ms(s: &Shape, m: Time, from: Time, step: Time) -> Time {
-    let serial = s.d.iter().sum::<Time>().next_multiple_of(step) / step;
+    let serial = s.d.iter().sum::<Time>().div_ceil(step);
     let mut lo = from / step;
     if lo >= serial || !refuted(s, m, lo * step) {
         return from;
