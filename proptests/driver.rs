@@ -49,6 +49,9 @@ pub struct Step {
     pub events: Vec<Event>,
     /// `poll_timeout()` after it.
     pub timeout: Option<Time>,
+    /// Whether the core still follows its schedule (`optimized`), which is not
+    /// work-conserving by design.
+    pub following: bool,
 }
 
 /// How a run ended.
@@ -337,6 +340,7 @@ impl Driver<'_> {
             decisions,
             events,
             timeout: self.sched.poll_timeout(),
+            following: self.sched.is_following(),
         });
     }
 

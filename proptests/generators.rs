@@ -461,7 +461,7 @@ impl Case {
         }
 
         let k = &self.knobs;
-        let config = Config {
+        let mut config = Config {
             max_agents: k.max_agents.map_or(agents.len() as u32, u32::from),
             max_retries_per_task: k.max_retries,
             task_timeout_ms: k.task_timeout_ms as Time,
@@ -473,12 +473,28 @@ impl Case {
             backoff_max_ms: (k.backoff_base_ms + k.backoff_extra_ms) as Time,
             heartbeat_timeout_ms: k.heartbeat_ms.map(Time::from),
             jitter_seed: k.jitter_seed,
+            schedule: None,
         };
         let scenario = Scenario::from_parts(config.clone(), agents.clone(), tasks);
         let plan = match Plan::build(&scenario) {
             Ok(plan) => plan,
             Err(issues) => panic!("generated plan refused: {issues:?}"),
         };
+        if policy == Policy::Optimized {
+            // A small budget: the properties are about following a schedule and falling
+            // back from it, not about its quality. A plan whose types the first
+            // `max_agents` agents cannot all run gets none, and is dispatched in order.
+            let budget = taskdist::optimize::Budget {
+                decodes: 50,
+                seed: 0,
+                wall_cap: None,
+            };
+            if let Ok(out) =
+                taskdist::optimize::optimize(&plan, &agents, config.max_agents as usize, budget)
+            {
+                config.schedule = Some(Arc::new(out.schedule));
+            }
+        }
         Built {
             plan: Arc::new(plan),
             config,

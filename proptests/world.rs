@@ -237,7 +237,7 @@ impl World<'_> {
         }
         let quiet = step.timeout.is_none_or(|at| at > step.now);
         let changed = !step.decisions.is_empty() || !step.events.is_empty();
-        if quiet && changed {
+        if quiet && changed && !step.following {
             self.work_conserving();
         }
     }

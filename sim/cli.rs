@@ -89,8 +89,12 @@ fn quickstart_plan_prints_layers_critical_path_and_bound() {
         "{out}"
     );
     assert!(out.contains("total work:    5h 50m"), "{out}");
-    // The scenario declares 3 agents (config.max_agents is 3 too).
-    assert!(out.contains("lower bound:   3h 20m on 3 agents"), "{out}");
+    // The scenario declares 3 agents (config.max_agents is 3 too). The writers of
+    // src/routes/auth.ts and what must precede and follow them exceed the critical path.
+    assert!(
+        out.contains("lower bound:   3h 30m on 3 agents, set by lock"),
+        "{out}"
+    );
     assert!(
         out.contains("src/routes/auth.ts"),
         "the busiest file: {out}"
@@ -115,12 +119,65 @@ fn quickstart_plan_json_has_the_analysis() {
     assert_eq!(json["max_parallelism"], 4);
     assert_eq!(json["critical_path"][0], "auth_schema");
     assert_eq!(json["critical_path"][6], "deploy_staging");
-    // Seconds: 3h 20m of critical path, 5h 50m of work.
+    // Seconds: 3h 20m of critical path, 5h 50m of work, 3h 30m of lock bound.
     assert_eq!(json["critical_path_length"], 12_000.0);
     assert_eq!(json["total_work"], 21_000.0);
-    assert_eq!(json["lower_bound"], 12_000.0);
+    assert_eq!(json["lower_bound"], 12_600.0);
+    assert_eq!(json["bounds"]["lock_ms"], 12_600_000);
     assert_eq!(json["hot_files"][0]["path"], "src/routes/auth.ts");
     assert_eq!(json["hot_files"][0]["writers"], 3);
+}
+
+/// `plan --optimize` proves the quickstart schedule optimal by its bound; its `--json`
+/// schedule, given back to `simulate --schedule`, is followed to the same makespan (with
+/// context sharing off: shared discoveries shorten attempts).
+#[test]
+fn an_optimized_schedule_is_proved_and_followed() {
+    let run = taskdist(&["plan", QUICKSTART, "--optimize", "--budget", "500"]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(
+        run.stdout.starts_with(
+            "optimized makespan 3h 30m on 3 slots; lower bound 3h 30m (set by lock); optimal (bound)"
+        ),
+        "{}",
+        run.stdout
+    );
+    let json = taskdist(&["plan", QUICKSTART, "--optimize", "--json"]);
+    let schedule: Value = serde_json::from_str(&json.stdout).expect("a schedule");
+    assert_eq!(schedule["makespan_ms"], 12_600_000);
+    let dir = tempfile_dir("optimized");
+    let file = dir.join("schedule.json");
+    std::fs::write(&file, &json.stdout).unwrap();
+    let scenario = std::fs::read_to_string(QUICKSTART)
+        .unwrap()
+        .replace("[config]\n", "[config]\nenable_context_sharing = false\n");
+    let plan = dir.join("quickstart.toml");
+    std::fs::write(&plan, scenario).unwrap();
+    let sim = taskdist(&[
+        "simulate",
+        plan.to_str().unwrap(),
+        "--schedule",
+        file.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(sim.code, Some(0), "{}", sim.stderr);
+    let summary: Value = serde_json::from_str(&sim.stdout).expect("a summary");
+    assert_eq!(summary["makespan"], 12_600.0, "{summary:#}");
+    // A schedule that does not fit the plan is bad input.
+    std::fs::write(&file, json.stdout.replace("\"auth_core\"", "\"nope\"")).unwrap();
+    let bad = taskdist(&["simulate", QUICKSTART, "--schedule", file.to_str().unwrap()]);
+    assert_bad_input(&bad, "a schedule naming an unknown task");
+    assert!(
+        bad.stderr.contains("task `nope` is not in the plan"),
+        "{}",
+        bad.stderr
+    );
+}
+
+fn tempfile_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("taskdist-cli-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
 
 #[test]

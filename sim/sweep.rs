@@ -82,6 +82,7 @@ pub fn generated_scenario(seed: u64) -> Scenario {
         backoff_base_ms: 10_000,
         backoff_max_ms: 5 * MINUTE_MS,
         jitter_seed: 0,
+        schedule: None,
     };
     let mut scenario = Scenario::from_parts(config, agents, tasks);
     scenario.file.simulation = Some(SimulationFile {

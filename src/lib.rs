@@ -4,6 +4,7 @@
 pub mod core;
 pub mod import;
 pub mod model;
+pub mod optimize;
 pub mod plan;
 pub mod report;
 pub mod runtime;

@@ -133,6 +133,9 @@ fn exit_code(err: &anyhow::Error) -> ExitCode {
         || err.downcast_ref::<ImportError>().is_some()
         || err.downcast_ref::<SweepError>().is_some()
         || err.downcast_ref::<BaselineError>().is_some()
+        || err
+            .downcast_ref::<taskdist::optimize::OptimizeError>()
+            .is_some()
         || run::is_bad_input(err)
     {
         return ExitCode::from(EXIT_BAD_INPUT);

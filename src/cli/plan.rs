@@ -20,6 +20,15 @@ pub struct PlanArgs {
     /// Print the dependency graph in Graphviz DOT (render with `dot -Tsvg`).
     #[arg(long)]
     dot: bool,
+    /// Search a near-optimal static schedule for the agents (see `optimize`): prints its
+    /// makespan, the best lower bound and whether they meet; with `--json`, the schedule
+    /// (the file `--schedule` reads).
+    #[arg(long, conflicts_with = "dot")]
+    optimize: bool,
+    /// Schedule decodes the optimizer may spend (deterministic; it stops sooner when the
+    /// makespan meets the lower bound).
+    #[arg(long, value_name = "N", requires = "optimize", default_value_t = taskdist::optimize::DEFAULT_BUDGET)]
+    budget: u64,
 }
 
 /// Prints the analysis (text, `--json`) or the graph (`--dot`).
@@ -33,6 +42,9 @@ pub fn plan(args: &PlanArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         Some(m) => m as usize,
         None => plan.agents.len().min(scenario.config.max_agents as usize),
     };
+    if args.optimize {
+        return optimize(args, &scenario, &plan, agents, out);
+    }
     let analysis = plan.analyse(agents);
     if args.json {
         let json = serde_json::to_string_pretty(&analysis).context("serializing the analysis")?;
@@ -40,5 +52,45 @@ pub fn plan(args: &PlanArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     } else {
         write!(out, "{analysis}")?;
     }
+    Ok(())
+}
+
+/// `--optimize`: the schedule on the first `agents` agents of the scenario, repeated as
+/// `--agents` asks (as `simulate --agents` builds them).
+fn optimize(
+    args: &PlanArgs,
+    scenario: &taskdist::model::Scenario,
+    plan: &taskdist::plan::Plan,
+    agents: usize,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    use taskdist::optimize::{Budget, optimize};
+    let specs = taskdist::sim::scale_agents(&scenario.agents, agents);
+    let budget = Budget {
+        decodes: args.budget,
+        ..Budget::default()
+    };
+    let outcome = optimize(plan, &specs, agents, budget)?;
+    let s = &outcome.schedule;
+    if args.json {
+        let json = serde_json::to_string_pretty(s).context("serializing the schedule")?;
+        writeln!(out, "{json}")?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "optimized makespan {} on {} slots; lower bound {} (set by {}); {}; {} decodes{}",
+        taskdist::model::Human(s.makespan_ms),
+        s.slots.len(),
+        taskdist::model::Human(s.lower_bound_ms),
+        s.bound_by,
+        s.status(),
+        outcome.decodes,
+        if outcome.capped {
+            " (stopped by the wall-time cap)"
+        } else {
+            ""
+        }
+    )?;
     Ok(())
 }

@@ -51,6 +51,13 @@ pub struct RunArgs {
     /// <out>/events.jsonl].
     #[arg(long, value_name = "FILE|-")]
     events: Option<String>,
+    /// Dispatch policy [default: config.policy].
+    #[arg(long, value_name = "P", value_parser = |s: &str| s.parse::<taskdist::model::Policy>())]
+    policy: Option<taskdist::model::Policy>,
+    /// Follow this schedule (`taskdist plan --optimize --json` output) under the
+    /// `optimized` policy; without it, `--policy optimized` computes one.
+    #[arg(long, value_name = "FILE")]
+    schedule: Option<PathBuf>,
     #[cfg(feature = "serve")]
     #[command(flatten)]
     serve: super::serve::ServeArgs,
@@ -78,7 +85,8 @@ pub struct Unfinished {
 pub fn run(args: &RunArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let (text, scenario, plan) = args.scenario.load_with_text()?;
     let workdir = std::env::current_dir().context("reading the current directory")?;
-    let (mut config, agents) = run_setup(&scenario, args.agents, None);
+    let (mut config, agents) = run_setup(&scenario, args.agents, args.policy);
+    taskdist::optimize::prepare(&plan, &mut config, &agents, args.schedule.as_deref())?;
     config.jitter_seed = scenario
         .file
         .simulation

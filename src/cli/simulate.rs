@@ -32,6 +32,10 @@ pub struct SimulateArgs {
     /// Dispatch policy [default: config.policy].
     #[arg(long, value_name = "P", value_parser = parse_policy)]
     policy: Option<Policy>,
+    /// Follow this schedule (`taskdist plan --optimize --json` output) under the
+    /// `optimized` policy; without it, `--policy optimized` computes one.
+    #[arg(long, value_name = "FILE")]
+    schedule: Option<PathBuf>,
     /// Write summary.json, trace.csv, events.jsonl, gantt.svg and gantt.png into this
     /// directory.
     #[arg(long, value_name = "DIR")]
@@ -70,7 +74,8 @@ pub fn simulate(args: &SimulateArgs, out: &mut dyn Write) -> anyhow::Result<()> 
     let (scenario, plan) = args.scenario.load()?;
     let models = SimModels::for_scenario(&scenario, &plan)?;
     let seed = args.seed.unwrap_or(models.seed);
-    let (config, agents) = run_setup(&scenario, args.agents, args.policy);
+    let (mut config, agents) = run_setup(&scenario, args.agents, args.policy);
+    taskdist::optimize::prepare(&plan, &mut config, &agents, args.schedule.as_deref())?;
     let plan = Arc::new(plan);
 
     let mut events = match &args.out {

@@ -27,6 +27,18 @@ use taskdist::sim::{SimModels, scale_agents, simulate};
 /// The agent counts of the published STG optima.
 const AGENT_COUNTS: [usize; 4] = [2, 4, 8, 16];
 
+/// Number of policies compared.
+const POLICIES: usize = Policy::ALL.len();
+
+/// Index of `optimized` in [`Policy::ALL`].
+const OPTIMIZED: usize = POLICIES - 1;
+
+/// Seeds per instance of the robustness experiment (log-normal durations).
+const ROBUST_SEEDS: u64 = 100;
+
+/// The σ of the log-normal durations of the robustness experiment.
+const ROBUST_SPREAD: f64 = 0.3;
+
 /// Random tie-break orders tried per graph in the tie-break experiment.
 const RANDOM_ORDERS: usize = 16;
 
@@ -72,7 +84,10 @@ pub fn stg_report(args: &StgReportArgs, out: &mut dyn Write) -> anyhow::Result<(
         .into());
     }
     let references = read_references(&stg.join("reference/makespan_reference_50_100.csv"))?;
-    let mut report = Report::default();
+    let mut report = Report {
+        load_before: load_average(),
+        ..Report::default()
+    };
     for set in ["50", "100", "300"] {
         for path in files(&stg.join("random").join(set), "stg")? {
             let name = format!("{set}/{}", file_name(&path));
@@ -85,6 +100,14 @@ pub fn stg_report(args: &StgReportArgs, out: &mut dyn Write) -> anyhow::Result<(
             if kind == Kind::Random {
                 let seed = report.graphs.len() as u64;
                 graph.tie_breaks = Some(tie_break_makespans(&graph, seed)?);
+                for (i, &m) in AGENT_COUNTS.iter().enumerate() {
+                    if references
+                        .get(&(name.clone(), m))
+                        .is_some_and(|r| r.optimal)
+                    {
+                        graph.robust[i] = Some(graph.robustness(i)?);
+                    }
+                }
             }
             report.add(kind, graph, &references)?;
         }
@@ -105,6 +128,7 @@ pub fn stg_report(args: &StgReportArgs, out: &mut dyn Write) -> anyhow::Result<(
         let graph = Graph::load(&path, &name, None)?;
         report.add(Kind::Workflow, graph, &references)?;
     }
+    report.load_after = load_average();
     let text = report.render(&args.data);
     if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -215,7 +239,12 @@ struct Graph {
     scenario: Scenario,
     plan: Arc<Plan>,
     /// `makespans[i][p]`: at `AGENT_COUNTS[i]` agents under `Policy::ALL[p]`, in ms.
-    makespans: Vec<[Time; 4]>,
+    makespans: Vec<[Time; POLICIES]>,
+    /// `optimizer[i]`: the optimizer's run at `AGENT_COUNTS[i]` agents.
+    optimizer: Vec<OptimizerRun>,
+    /// `robust[i]`: median makespans under log-normal durations at `AGENT_COUNTS[i]`
+    /// agents, `(optimized, critical-path)` (proven STG instances only).
+    robust: Vec<Option<(Time, Time)>>,
     /// `tie_breaks[i][v]`: critical-path at `AGENT_COUNTS[i]` agents with tie-break
     /// variant `TIE_BREAKS[v]`, in ms (STG graphs with published optima only).
     tie_breaks: Option<Vec<[Time; 4]>>,
@@ -227,21 +256,72 @@ impl Graph {
         let (scenario, plan) = taskdist::import::load(path, format.map(Into::into), &options)?;
         let plan = Arc::new(plan);
         let mut makespans = Vec::new();
+        let mut optimizer = Vec::new();
         for m in AGENT_COUNTS {
-            let mut row = [0; 4];
+            let run = OptimizerRun::new(&scenario, &plan, m)?;
+            let mut row = [0; POLICIES];
             for (slot, policy) in row.iter_mut().zip(Policy::ALL) {
-                *slot = makespan(&scenario, &plan, m, policy)
+                let schedule = (policy == Policy::Optimized).then(|| run.schedule.clone());
+                *slot = makespan(&scenario, &plan, m, policy, schedule.clone(), None)
                     .with_context(|| format!("{name} at m = {m} under {policy}"))?;
             }
+            // With exact durations the run reproduces its schedule.
+            if row[OPTIMIZED] != run.schedule.makespan_ms {
+                bail!(
+                    "{name} at m = {m}: optimized ran {} ms, its schedule says {} ms",
+                    row[OPTIMIZED],
+                    run.schedule.makespan_ms
+                );
+            }
             makespans.push(row);
+            optimizer.push(run);
         }
         Ok(Graph {
             name: name.to_string(),
             scenario,
             plan,
             makespans,
+            optimizer,
+            robust: vec![None; AGENT_COUNTS.len()],
             tie_breaks: None,
         })
+    }
+
+    /// The median makespans of `optimized` and `critical-path` over [`ROBUST_SEEDS`] seeds
+    /// of log-normal durations, at agent count `AGENT_COUNTS[i]`.
+    fn robustness(&self, i: usize) -> anyhow::Result<(Time, Time)> {
+        let m = AGENT_COUNTS[i];
+        let file = taskdist::model::SimulationFile {
+            duration: Some(taskdist::model::DurationModel::Lognormal {
+                spread: ROBUST_SPREAD,
+            }),
+            ..Default::default()
+        };
+        let models = SimModels::resolve(Some(&file), self.scenario.time_unit, &self.plan)
+            .map_err(|issues| anyhow!("log-normal models: {}", issues[0]))?;
+        let mut medians = [0; 2];
+        for (k, policy) in [Policy::Optimized, Policy::CriticalPath]
+            .into_iter()
+            .enumerate()
+        {
+            let schedule =
+                (policy == Policy::Optimized).then(|| self.optimizer[i].schedule.clone());
+            let mut spans = (0..ROBUST_SEEDS)
+                .map(|seed| {
+                    makespan(
+                        &self.scenario,
+                        &self.plan,
+                        m,
+                        policy,
+                        schedule.clone(),
+                        Some((&models, seed)),
+                    )
+                })
+                .collect::<anyhow::Result<Vec<Time>>>()?;
+            spans.sort_unstable();
+            medians[k] = spans[spans.len() / 2];
+        }
+        Ok((medians[0], medians[1]))
     }
 
     /// The critical path and total work in whole seconds (STG time units).
@@ -253,23 +333,60 @@ impl Graph {
     }
 }
 
-/// One simulated run with `m` generalist agents, fixed durations, no faults and no context
-/// sharing. Heartbeat checking is off: nothing crashes, and it only adds steps.
+/// The optimizer's result on one graph at one agent count, and what it took.
+struct OptimizerRun {
+    schedule: Arc<taskdist::model::Schedule>,
+    decodes: u64,
+    /// Wall time, in seconds (machine-dependent; the schedule is not).
+    seconds: f64,
+}
+
+impl OptimizerRun {
+    fn new(scenario: &Scenario, plan: &Plan, m: usize) -> anyhow::Result<OptimizerRun> {
+        let agents = scale_agents(&scenario.agents, m);
+        let began = std::time::Instant::now();
+        let budget = taskdist::optimize::Budget {
+            wall_cap: None,
+            ..Default::default()
+        };
+        let out = taskdist::optimize::optimize(plan, &agents, m, budget)?;
+        Ok(OptimizerRun {
+            seconds: began.elapsed().as_secs_f64(),
+            schedule: Arc::new(out.schedule),
+            decodes: out.decodes,
+        })
+    }
+}
+
+/// One simulated run with `m` generalist agents, no faults and no context sharing: with
+/// fixed durations and seed 0, or with `models` and that seed. Heartbeat checking is
+/// off: nothing crashes, and it only adds steps. Under `optimized`, `schedule` is
+/// followed.
 fn makespan(
     scenario: &Scenario,
     plan: &Arc<Plan>,
     m: usize,
     policy: Policy,
+    schedule: Option<Arc<taskdist::model::Schedule>>,
+    models: Option<(&SimModels, u64)>,
 ) -> anyhow::Result<Time> {
-    let models = SimModels::for_scenario(scenario, plan)?;
+    let fixed;
+    let (models, seed) = match models {
+        Some(given) => given,
+        None => {
+            fixed = SimModels::for_scenario(scenario, plan)?;
+            (&fixed, 0)
+        }
+    };
     let mut config = scenario.config.clone();
     config.policy = policy;
+    config.schedule = schedule;
     config.max_agents = m as u32;
     config.heartbeat_timeout_ms = None;
     // Imported scenarios have it off already; a shared discovery would shorten tasks.
     config.enable_context_sharing = false;
     let agents = scale_agents(&scenario.agents, m);
-    let run = simulate(plan.clone(), config, agents, &models, 0, &mut |_| {})?;
+    let run = simulate(plan.clone(), config, agents, models, seed, &mut |_| {})?;
     if run.progress.completed_tasks != plan.len() {
         bail!(
             "only {} of {} tasks completed",
@@ -308,12 +425,26 @@ fn tie_break_makespans(graph: &Graph, seed: u64) -> anyhow::Result<Vec<[Time; 4]
         let default = graph.makespans[i][0];
         let mut best = default;
         for (scenario, plan) in &random {
-            best = best.min(makespan(scenario, plan, m, Policy::CriticalPath)?);
+            best = best.min(makespan(
+                scenario,
+                plan,
+                m,
+                Policy::CriticalPath,
+                None,
+                None,
+            )?);
         }
         rows.push([
             default,
-            makespan(&successors.0, &successors.1, m, Policy::CriticalPath)?,
-            makespan(&longest.0, &longest.1, m, Policy::CriticalPath)?,
+            makespan(
+                &successors.0,
+                &successors.1,
+                m,
+                Policy::CriticalPath,
+                None,
+                None,
+            )?,
+            makespan(&longest.0, &longest.1, m, Policy::CriticalPath, None, None)?,
             best,
         ]);
     }
@@ -359,6 +490,9 @@ struct Report {
     /// Graphs whose CP or W differ from the reference table (should be none).
     mismatches: Vec<String>,
     checked: usize,
+    /// The machine's load averages when the report started and ended (timing context).
+    load_before: String,
+    load_after: String,
 }
 
 impl Report {
@@ -415,6 +549,116 @@ impl Report {
         Ok(())
     }
 
+    /// The optimizer's quality, proofs and time on the proven STG optima, and its
+    /// robustness to log-normal durations.
+    fn optimizer_tables(&self, s: &mut String) {
+        let budget = taskdist::optimize::DEFAULT_BUDGET;
+        let _ = writeln!(
+            s,
+            "## The optimizer (`optimized`) on the proven STG optima\n\n\
+             `taskdist plan --optimize` with the default budget of {budget} decodes (seed 0), its \
+             schedule then followed by the core in the simulation (which reproduced every \
+             schedule's makespan exactly, or this report would have failed). \"by bound\": the \
+             makespan met the lower bound, proving optimality without the reference. Time is \
+             wall time per instance on this 2-core machine, shared with other builds while it \
+             ran: load average {} at the start, {} at the end.\n",
+            self.load_before, self.load_after
+        );
+        let _ = writeln!(
+            s,
+            "| m | instances | optimal | share | mean ratio | worst ratio | worst graph | proved by bound | time p50 | time mean | time max | decodes mean |"
+        );
+        let _ = writeln!(
+            s,
+            "|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|"
+        );
+        let cases: Vec<&Case> = self
+            .cases
+            .get(&Kind::Random)
+            .into_iter()
+            .flatten()
+            .filter(|c| c.proven)
+            .collect();
+        let rows = AGENT_COUNTS
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (m.to_string(), Some(i)))
+            .chain(std::iter::once(("all".to_string(), None)));
+        for (label, m_index) in rows {
+            let chosen: Vec<&&Case> = cases
+                .iter()
+                .filter(|c| m_index.is_none_or(|i| c.m_index == i))
+                .collect();
+            let mut tally = Tally::default();
+            let mut proved = 0;
+            let mut times: Vec<f64> = Vec::new();
+            let mut decodes = 0u64;
+            for c in &chosen {
+                let graph = &self.graphs[c.graph];
+                tally.add(self.makespan(c, OPTIMIZED), c.target_ms, &graph.name);
+                let run = &graph.optimizer[c.m_index];
+                proved += usize::from(run.schedule.proved_by.is_some());
+                times.push(run.seconds);
+                decodes += run.decodes;
+            }
+            times.sort_by(f64::total_cmp);
+            let n = times.len().max(1);
+            let _ = writeln!(
+                s,
+                "| {label} | {} | {} | {} | {:.4} | {:.4} | {} | {} ({}) | {:.3} s | {:.3} s | {:.3} s | {} |",
+                tally.count,
+                tally.hits,
+                tally.share(),
+                tally.mean(),
+                tally.worst,
+                tally.worst_name,
+                proved,
+                percent(proved, tally.count),
+                times.get(times.len() / 2).copied().unwrap_or(0.0),
+                times.iter().sum::<f64>() / n as f64,
+                times.last().copied().unwrap_or(0.0),
+                decodes / n as u64,
+            );
+        }
+        let _ = writeln!(s);
+        let _ = writeln!(
+            s,
+            "### Robustness: log-normal durations\n\n\
+             Each proven instance again, with log-normal durations (σ = {ROBUST_SPREAD}, mean the \
+             estimate) over seeds 0–{}: the median makespan under `optimized` (following the \
+             schedule until an attempt ends more than {}% off its plan, then dispatching by \
+             planned start) against the median under `critical-path`, same seeds.\n",
+            ROBUST_SEEDS - 1,
+            taskdist::core::DEVIATION_PERCENT
+        );
+        let _ = writeln!(
+            s,
+            "| m | instances | optimized median ≤ critical-path median | mean ratio of medians | worst ratio | best ratio |"
+        );
+        let _ = writeln!(s, "|---:|---:|---:|---:|---:|---:|");
+        for (i, m) in AGENT_COUNTS.iter().enumerate() {
+            let pairs: Vec<(Time, Time)> = cases
+                .iter()
+                .filter(|c| c.m_index == i)
+                .filter_map(|c| self.graphs[c.graph].robust[i])
+                .collect();
+            let ratios: Vec<f64> = pairs.iter().map(|&(o, c)| ratio(o, c)).collect();
+            let no_worse = pairs.iter().filter(|(o, c)| o <= c).count();
+            let n = ratios.len().max(1) as f64;
+            let _ = writeln!(
+                s,
+                "| {m} | {} | {} ({}) | {:.4} | {:.4} | {:.4} |",
+                pairs.len(),
+                no_worse,
+                percent(no_worse, pairs.len()),
+                ratios.iter().sum::<f64>() / n,
+                ratios.iter().copied().fold(0.0, f64::max),
+                ratios.iter().copied().fold(f64::INFINITY, f64::min),
+            );
+        }
+        let _ = writeln!(s);
+    }
+
     fn makespan(&self, case: &Case, policy: usize) -> Time {
         self.graphs[case.graph].makespans[case.m_index][policy]
     }
@@ -437,15 +681,15 @@ impl Report {
         tally
     }
 
-    /// One line per agent count for critical-path on the proven STG optima.
+    /// One line per agent count for critical-path and optimized on the proven STG optima.
     fn headline(&self) -> Vec<String> {
-        AGENT_COUNTS
-            .iter()
-            .enumerate()
-            .map(|(i, m)| {
-                let t = self.tally(Kind::Random, i, 0, |c| c.proven);
+        [(0, "critical-path"), (OPTIMIZED, "optimized")]
+            .into_iter()
+            .flat_map(|p| AGENT_COUNTS.iter().enumerate().map(move |(i, m)| (p, i, m)))
+            .map(|((policy, name), i, m)| {
+                let t = self.tally(Kind::Random, i, policy, |c| c.proven);
                 format!(
-                    "critical-path, m = {m:>2}: optimal on {} ({}/{}), mean ratio {:.4}, worst {:.4}",
+                    "{name}, m = {m:>2}: optimal on {} ({}/{}), mean ratio {:.4}, worst {:.4}",
                     t.share(),
                     t.hits,
                     t.count,
@@ -535,6 +779,7 @@ impl Report {
 
         let _ = writeln!(s, "## Every policy on the proven STG optima\n");
         self.policy_table(&mut s, Kind::Random, proven, "optimal");
+        self.optimizer_tables(&mut s);
 
         let open = random - proven_count;
         let _ = writeln!(s, "## Open STG instances (50 and 100 tasks)\n");
@@ -923,6 +1168,19 @@ impl Tally {
     fn share(&self) -> String {
         percent(self.hits, self.count)
     }
+}
+
+/// `/proc/loadavg`'s three averages, or `unknown`.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|text| {
+            text.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_else(|| "unknown".to_string())
 }
 
 fn ratio(made: Time, target: Time) -> f64 {

@@ -35,7 +35,8 @@ pub struct SweepArgs {
     /// First seed [default: simulation.seed, else 0].
     #[arg(long, value_name = "S")]
     seed: Option<u64>,
-    /// Dispatch policies, comma-separated (critical-path, fifo, layered, priority)
+    /// Dispatch policies, comma-separated (critical-path, fifo, layered, priority,
+    /// optimized: each run optimizes its own schedule)
     /// [default: config.policy].
     #[arg(long, value_name = "P,...", value_parser = parse_policies)]
     policy: Option<Policies>,

@@ -54,16 +54,20 @@ pub enum BlockReason {
         /// The limit.
         max_agents: u32,
     },
-    /// Auto-reassignment is off and the agent the task stays with is busy or away.
+    /// Auto-reassignment is off and the agent the task stays with is busy or away; or,
+    /// under `optimized`, its slot's agent has not registered yet.
     WaitingForAgent {
         /// That agent.
         agent: Arc<str>,
     },
+    /// `optimized` policy: the task before it on its slot, or on one of its files, has
+    /// not ended.
+    Schedule,
 }
 
 impl BlockReason {
     /// A short label for traces: `lock:<file>`, `writer_waiting:<file>`,
-    /// `no_capable_agent`, `layer_barrier`, `agent_limit` or `agent:<id>`.
+    /// `no_capable_agent`, `layer_barrier`, `agent_limit`, `agent:<id>` or `schedule`.
     pub fn label(&self) -> String {
         match self {
             BlockReason::Lock { file, .. } => format!("lock:{file}"),
@@ -72,6 +76,7 @@ impl BlockReason {
             BlockReason::LayerBarrier { .. } => "layer_barrier".to_string(),
             BlockReason::AgentLimit { .. } => "agent_limit".to_string(),
             BlockReason::WaitingForAgent { agent } => format!("agent:{agent}"),
+            BlockReason::Schedule => "schedule".to_string(),
         }
     }
 

@@ -46,6 +46,7 @@
 
 mod context;
 mod events;
+mod follow;
 mod idle;
 mod io;
 mod locks;
@@ -55,6 +56,7 @@ pub use context::{
     BOARD_CAPACITY, CONTEXT_ITEMS, Context, ContextItem, Items, RelatedWork, Shared,
 };
 pub use events::{BlockReason, Event, EventKind, Progress};
+pub use follow::DEVIATION_PERCENT;
 pub use io::{AgentIdx, Assignment, CancelReason, Decision, Delivery, Input};
 
 use crate::model::{AgentSpec, Config, Policy, TaskType, Time, format_exact};
@@ -259,6 +261,8 @@ pub struct Scheduler {
     limit_waiters: Vec<TaskIdx>,
     decisions: VecDeque<Decision>,
     events: VecDeque<Event>,
+    /// Under `optimized` with a schedule: the schedule being followed (see `follow`).
+    follow: Option<Box<follow::Follow>>,
 }
 
 impl Scheduler {
@@ -292,7 +296,14 @@ impl Scheduler {
             .collect();
         let mut counts = [0; TaskStatus::COUNT];
         counts[TaskStatus::Waiting as usize] = n;
+        let follow = match (&config.policy, &config.schedule) {
+            (Policy::Optimized, Some(schedule)) => {
+                Some(Box::new(follow::Follow::new(&plan, schedule)))
+            }
+            _ => None,
+        };
         let mut scheduler = Scheduler {
+            follow,
             locks: LockTable::new(plan.files.len(), config.enable_file_conflict_prevention),
             held: vec![Vec::new(); layers.len()],
             remaining_work_ms: plan.total_work_ms(),
@@ -662,12 +673,14 @@ impl Scheduler {
         }
         self.list_idle(a);
         self.wake_agent_waiters(a);
+        self.follow_agent_up();
         self.touch(a);
     }
 
     /// Takes an agent out of service: `lost` when it went silent, else it left. Its
     /// attempts are cancelled and requeued without charge.
     fn drop_agent(&mut self, a: AgentIdx, lost: bool) {
+        self.stop_following();
         let id = self.agents[a.ix()].spec.id.clone();
         if lost {
             let silent_for = self.config.heartbeat_timeout_ms.unwrap_or(0);
@@ -867,6 +880,10 @@ impl Scheduler {
             Policy::CriticalPath | Policy::Layered => ReadyKey(longest_first, priority, t),
             Policy::Fifo => ReadyKey(state.ready_at, 0, t),
             Policy::Priority => ReadyKey(priority, longest_first, t),
+            Policy::Optimized => match &self.follow {
+                Some(f) => ReadyKey(f.planned_start(t), longest_first, t),
+                None => ReadyKey(longest_first, priority, t),
+            },
         }
     }
 
@@ -939,6 +956,11 @@ impl Scheduler {
                 self.ready_types &= !(1 << ty);
             }
             let t = key.2;
+            let planned_agent = match self.follow_gate(t) {
+                follow::Gate::Dynamic => None,
+                follow::Gate::Hold => continue,
+                follow::Gate::On(a) => Some(a),
+            };
             let pinned = self.tasks[t.ix()].pinned;
             if pinned != NO_AGENT && !self.has_free_slot(AgentIdx(pinned)) {
                 self.wait_for_agent(t, AgentIdx(pinned));
@@ -961,6 +983,8 @@ impl Scheduler {
             }
             let agent = if pinned != NO_AGENT {
                 AgentIdx(pinned)
+            } else if let Some(a) = planned_agent {
+                a
             } else {
                 self.choose_agent(t, ty)
             };
@@ -1135,6 +1159,7 @@ impl Scheduler {
     }
 
     fn succeed(&mut self, t: TaskIdx, result: Option<String>) {
+        self.follow_check_duration(t, self.now - self.tasks[t.ix()].started);
         let a = AgentIdx(self.tasks[t.ix()].agent);
         self.release(t, a);
         let duration = self.now - self.tasks[t.ix()].started;
@@ -1182,6 +1207,7 @@ impl Scheduler {
     /// A charged failure of the running attempt: retry after a backoff, or fail for good
     /// and skip what needs this task.
     fn fail(&mut self, t: TaskIdx, error: String) {
+        self.stop_following();
         let a = AgentIdx(self.tasks[t.ix()].agent);
         self.release(t, a);
         let state = &mut self.tasks[t.ix()];
@@ -1289,6 +1315,7 @@ impl Scheduler {
     fn end(&mut self, t: TaskIdx, status: TaskStatus) {
         debug_assert!(status.is_terminal());
         self.set_status(t, status);
+        self.follow_ended(t);
         self.remaining_work_ms -= self.plan.estimate_ms(t);
         let by_level = self.plan.tasks_by_bottom_level();
         while by_level

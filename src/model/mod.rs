@@ -11,6 +11,7 @@ mod duration;
 mod error;
 pub mod generate;
 mod scenario;
+mod schedule;
 mod simulation;
 
 pub use duration::{
@@ -21,6 +22,7 @@ pub use error::{Issue, IssueKind, ScenarioError};
 pub use scenario::{
     AgentFile, CommandSpec, ConfigFile, Format, Scenario, ScenarioFile, SourceInfo, TaskFile,
 };
+pub use schedule::{PlannedTask, Schedule, SlotPlan};
 pub use simulation::{ContextModelFile, CrashFile, DurationModel, ModelOverrides, SimulationFile};
 
 use serde::{Deserialize, Serialize};
@@ -128,15 +130,21 @@ pub enum Policy {
     Layered,
     /// Priority class first, then longest remaining path, then plan order.
     Priority,
+    /// Follows a static schedule from the optimizer (`Config::schedule`): each task on
+    /// its planned agent, after its predecessor there; dynamic dispatch by planned start
+    /// once a failure, a lost agent or a duration far from its estimate breaks the plan.
+    /// Without a schedule, like `critical-path`.
+    Optimized,
 }
 
 impl Policy {
     /// Every policy, for sweeps and property tests.
-    pub const ALL: [Policy; 4] = [
+    pub const ALL: [Policy; 5] = [
         Policy::CriticalPath,
         Policy::Fifo,
         Policy::Layered,
         Policy::Priority,
+        Policy::Optimized,
     ];
 
     /// The name used in scenario files and on the command line.
@@ -146,6 +154,7 @@ impl Policy {
             Policy::Fifo => "fifo",
             Policy::Layered => "layered",
             Policy::Priority => "priority",
+            Policy::Optimized => "optimized",
         }
     }
 }
@@ -164,7 +173,7 @@ impl std::str::FromStr for Policy {
             .into_iter()
             .find(|p| p.as_str() == s)
             .ok_or_else(|| {
-                format!("unknown policy `{s}` (expected critical-path, fifo, layered or priority)")
+                format!("unknown policy `{s}` (expected critical-path, fifo, layered, priority or optimized)")
             })
     }
 }
@@ -205,6 +214,10 @@ pub struct Config {
     /// Seed of the deterministic backoff jitter. The core has no randomness of its own: a
     /// driver sets this from its master seed.
     pub jitter_seed: u64,
+    /// The static schedule the `optimized` policy follows (drivers compute one when it is
+    /// missing: `optimize::ensure_schedule`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<Arc<Schedule>>,
 }
 
 impl Default for Config {
@@ -221,6 +234,7 @@ impl Default for Config {
             backoff_max_ms: 10 * MINUTE_MS,
             heartbeat_timeout_ms: Some(5 * MINUTE_MS),
             jitter_seed: 0,
+            schedule: None,
         }
     }
 }

@@ -397,6 +397,7 @@ fn resolve_config(file: &ConfigFile, unit: TimeUnit, issues: &mut Vec<Issue>) ->
         backoff_max_ms,
         heartbeat_timeout_ms: (heartbeat > 0).then_some(heartbeat),
         jitter_seed: defaults.jitter_seed,
+        schedule: None,
     };
     if config.max_agents == 0 {
         issues.push(Issue::new(

@@ -1,7 +1,8 @@
 //! What `taskdist plan` reports: layers, parallelism, the critical path, total work, the
-//! lower bound on makespan for `m` agents, and the files that serialize the most work.
+//! lower bounds on makespan for `m` agents (see [`super::Bounds`]), and the files that
+//! serialize the most work.
 
-use super::{LockMode, Plan, TaskIdx};
+use super::{Bounds, LockMode, Plan, TaskIdx};
 use crate::model::{Human, Time, seconds};
 use serde::Serialize;
 use std::fmt;
@@ -56,11 +57,14 @@ pub struct Analysis {
     pub work_per_agent: f64,
     /// The busiest file's serialized work, seconds.
     pub max_file_work: f64,
-    /// `max(critical path, total work / agents, busiest file)`: no schedule on `agents`
-    /// identical agents at speed 1, without failures, finishes sooner. Seconds.
+    /// The best of every bound in `bounds`: no schedule on `agents` identical agents at
+    /// speed 1, without failures, finishes sooner. Seconds.
     pub lower_bound: f64,
-    /// Which term sets the bound: `critical_path`, `work` or `file:<path>`.
+    /// Which bound sets it: `critical_path`, `work`, `file:<path>`, `lock`, `head_tail` or
+    /// `energetic`.
     pub bound_by: String,
+    /// Every bound, in milliseconds.
+    pub bounds: Bounds,
     /// Files by serialized work, the heaviest first (at most 10, only those with writers).
     pub hot_files: Vec<FileLoad>,
 }
@@ -166,13 +170,11 @@ impl Plan {
         hot.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
         let busiest = hot.first().copied();
         let max_file = busiest.map_or(0, |(w, _)| w);
-        let bound = critical.max(per_agent).max(max_file);
-        let bound_by = if bound == critical {
-            "critical_path".to_string()
-        } else if bound == per_agent {
-            "work".to_string()
-        } else {
-            format!("file:{}", self.files[busiest.map_or(0, |(_, f)| f)])
+        let bounds = self.bounds(agents);
+        let bound = bounds.best_ms;
+        let bound_by = match bounds.set_by {
+            "file" => format!("file:{}", self.files[busiest.map_or(0, |(_, f)| f)]),
+            other => other.to_string(),
         };
         let mut counts = vec![(0usize, 0usize); self.files.len()];
         for t in self.task_indices() {
@@ -212,6 +214,7 @@ impl Plan {
             max_file_work: seconds(max_file),
             lower_bound: seconds(bound),
             bound_by,
+            bounds,
             hot_files,
         }
     }
@@ -276,15 +279,23 @@ impl fmt::Display for Analysis {
             }
         )?;
         writeln!(f, "total work:    {}", ms(self.total_work))?;
+        let b = &self.bounds;
         writeln!(
             f,
-            "lower bound:   {} on {} agents (critical path {}, work/agents {}, busiest file {}; set by {})",
+            "lower bound:   {} on {} agents, set by {} (critical path {}, work/agents {}, busiest file {}, lock {}, head/tail {}, energetic {})",
             ms(self.lower_bound),
             self.agents,
+            self.bound_by,
             ms(self.critical_path_length),
             ms(self.work_per_agent),
             ms(self.max_file_work),
-            self.bound_by
+            Human(b.lock_ms),
+            Human(b.head_tail_ms),
+            if b.energetic_ms == 0 {
+                "skipped".to_string()
+            } else {
+                Human(b.energetic_ms).to_string()
+            },
         )?;
         writeln!(
             f,

@@ -6,11 +6,13 @@
 //! returns is ready for the core, which then never looks anything up by string.
 
 mod analysis;
+mod bounds;
 mod dot;
 mod paths;
 mod text;
 
 pub use analysis::{Analysis, FileLoad, LayerInfo};
+pub use bounds::Bounds;
 pub use paths::normalize_path;
 pub use text::{Text, TextTable};
 

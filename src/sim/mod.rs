@@ -299,6 +299,10 @@ pub fn simulate(
         heartbeat_interval = None;
         config.heartbeat_timeout_ms = None;
     }
+    // A plan no slot can run (a capability missing among the first `max_agents`) runs
+    // without a schedule, in planned-start-less `critical-path` order; the CLI reports
+    // that error before simulating.
+    let _ = crate::optimize::ensure_schedule(&plan, &mut config, &agents);
     let n = plan.len();
     let mut sched = Scheduler::new(plan.clone(), config);
     // Delivered context has no modelled effect (see the module doc): not computed at all.
