@@ -17,6 +17,10 @@
 //!   Ctrl-C, timeouts, refused databases, real against simulated makespan);
 //! - `sweep_cli`: `taskdist sweep` end to end (same runs as `simulate`, thread-count
 //!   independence, knee, bad ranges and axes) and the Gantt chart of `simulate --out`;
+//! - `shard_cli`: `taskdist sweep --shard I/N` and `sweep-merge`: merged shards equal the
+//!   unsharded sweep byte for byte; foreign, missing and repeated shards are refused;
+//! - `risk_cli`: `simulate --seeds` and the sweep's risk outputs (distribution, deadline,
+//!   criticality, tornado; the same on one thread and two), agents' cost and its checks;
 //! - `baselines`: `taskdist check` of every shipped scenario against `reports/baselines/`;
 //! - `serve`: the live page: its WebSocket stream, refused addresses, and a real headless
 //!   Chromium watching a run (skipped without Chromium, unless `CI` is set);
@@ -29,9 +33,11 @@ mod determinism;
 mod gen_cli;
 mod golden;
 mod import;
+mod risk_cli;
 mod runtime;
 #[cfg(feature = "serve")]
 mod serve;
+mod shard_cli;
 mod simulate_cli;
 mod support;
 mod sweep;

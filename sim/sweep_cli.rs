@@ -3,64 +3,8 @@
 //! the files load as CSV and name the knee, and bad ranges or axes exit 2 without a panic.
 //! Sweeps here use few seeds to keep CI fast.
 
-use crate::support::root;
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-fn taskdist(args: &[&str]) -> Run {
-    let output = Command::new(env!("CARGO_BIN_EXE_taskdist"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .expect("the taskdist binary runs");
-    Run {
-        code: output.status.code(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
-}
-
-fn temp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("taskdist-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn ok(run: &Run, what: &str) {
-    assert_eq!(
-        run.code,
-        Some(0),
-        "{what}\nstdout: {}\nstderr: {}",
-        run.stdout,
-        run.stderr
-    );
-}
-
-/// The rows of a CSV file as maps from column to cell.
-fn csv_rows(path: &Path) -> Vec<BTreeMap<String, String>> {
-    let mut reader = csv::Reader::from_path(path).unwrap();
-    let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
-    reader
-        .records()
-        .map(|r| {
-            let r = r.unwrap();
-            assert_eq!(r.len(), header.len(), "{}: ragged row", path.display());
-            header
-                .iter()
-                .cloned()
-                .zip(r.iter().map(String::from))
-                .collect()
-        })
-        .collect()
-}
+use crate::support::{csv_rows, ok, taskdist, temp};
+use std::path::Path;
 
 #[test]
 fn a_sweep_row_is_the_summary_simulate_prints_for_the_same_settings() {
@@ -163,6 +107,15 @@ fn one_thread_and_two_write_byte_identical_files() {
         "speedup.svg",
         "utilization.png",
         "utilization.svg",
+        "cost.png",
+        "cost.svg",
+        "scurve.png",
+        "scurve.svg",
+        "makespan_cdf.csv",
+        "criticality.csv",
+        "tornado.csv",
+        "tornado.png",
+        "tornado.svg",
     ] {
         let a = std::fs::read(dirs[0].join(name)).unwrap();
         let b = std::fs::read(dirs[1].join(name)).unwrap();
@@ -275,7 +228,7 @@ fn every_vary_axis_runs_and_names_its_column() {
         ("context=on,off", "context", ["on", "off"]),
         ("locks=on,off", "locks", ["on", "off"]),
     ] {
-        let dir = temp(&format!("sweep-{column}"));
+        let dir = temp(&format!("sweep-axis-{column}"));
         let run = taskdist(&[
             "sweep",
             "scenarios/failures.toml",

@@ -29,6 +29,7 @@ use taskdist::import::{ImportError, ImportFormat, ImportOptions, SourceFormat};
 use taskdist::model::{Scenario, ScenarioError};
 use taskdist::plan::Plan;
 use taskdist::report::baseline::BaselineError;
+use taskdist::report::shard::ShardError;
 use taskdist::report::sweep::SweepError;
 
 /// Exit status for a scenario that cannot be read or is invalid (and, from clap, for usage
@@ -72,6 +73,9 @@ pub enum Command {
     /// Simulate every agent count, policy and seed (in parallel) for capacity planning;
     /// print the knee and, with --out, write CSVs, plots and report.md.
     Sweep(sweep::SweepArgs),
+    /// Put the shards of a sweep run with --shard I/N (on any machines) together into the
+    /// files the unsharded sweep writes, byte for byte.
+    SweepMerge(sweep::MergeArgs),
     /// Record the distribution of a scenario's metrics over a set of seeds (JSON).
     Baseline(baseline::BaselineArgs),
     /// Rerun a baseline's seeds and fail (exit 1) when the makespan or a failure count
@@ -120,6 +124,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         Command::Import(args) => import::import(&args, out),
         Command::StgReport(args) => stg_report::stg_report(&args, out),
         Command::Sweep(args) => sweep::sweep(&args, out),
+        Command::SweepMerge(args) => sweep::merge(&args, out),
         Command::Baseline(args) => baseline::baseline(&args, out),
         Command::Check(args) => baseline::check(&args, out),
         Command::Gen(args) => generate::generate(&args, out),
@@ -132,6 +137,7 @@ fn exit_code(err: &anyhow::Error) -> ExitCode {
     if err.downcast_ref::<ScenarioError>().is_some()
         || err.downcast_ref::<ImportError>().is_some()
         || err.downcast_ref::<SweepError>().is_some()
+        || err.downcast_ref::<ShardError>().is_some()
         || err.downcast_ref::<BaselineError>().is_some()
         || err
             .downcast_ref::<taskdist::optimize::OptimizeError>()

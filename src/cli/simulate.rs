@@ -1,19 +1,28 @@
 //! `taskdist simulate FILE`: one deterministic simulated run, its summary, and with
 //! `--out DIR` the files `summary.json`, `trace.csv`, `events.jsonl` and the Gantt chart
 //! `gantt.svg` / `gantt.png`; with `--serve`, the run replayed through the live page at
-//! `--speed`.
+//! `--speed`. With `--seeds N`, N seeds of the configuration and the risk outputs instead
+//! (makespan distribution, criticality, tornado).
 
 use super::ScenarioArgs;
 use anyhow::Context;
 use clap::Args;
+use rayon::prelude::*;
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 use taskdist::core::EventKind;
-use taskdist::model::Policy;
+use taskdist::model::{Human, Policy, Time};
+use taskdist::report::figures::{Curve, scurve_figure, tornado_figure};
 use taskdist::report::gantt::{Gantt, lock_waits, title as gantt_title};
+use taskdist::report::markdown::RiskSections;
+use taskdist::report::risk::{
+    Distribution, Tornado, cdf_csv, criticality, criticality_csv, tornado_bars, tornado_csv,
+};
+use taskdist::report::sweep::{Shard, parse_deadline, simulate_run};
 use taskdist::report::{Summary, trace_csv};
+use taskdist::sim::SimError;
 use taskdist::sim::{SimModels, run_setup, simulate as run_simulation};
 
 /// Arguments of `taskdist simulate`.
@@ -43,6 +52,21 @@ pub struct SimulateArgs {
     /// Print the summary as JSON instead of text.
     #[arg(long)]
     json: bool,
+    /// Simulate N seeds of this configuration (from --seed on) instead of one, and report
+    /// the makespan distribution (p50/p80/p95), each task's criticality index and the
+    /// tornado of what moves the p80; with --out, write risk.md, runs.csv,
+    /// makespan_cdf.csv, criticality.csv, tornado.csv and the S-curve and tornado charts.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    #[cfg_attr(feature = "serve", arg(conflicts_with = "serve"))]
+    seeds: Option<u32>,
+    /// With --seeds: report the probability of finishing by this makespan (`8h`, `90m`; a
+    /// bare number is in the scenario's time_unit).
+    #[arg(long, value_name = "T", requires = "seeds")]
+    deadline: Option<String>,
+    /// With --seeds: worker threads [default: one per core]. The results do not depend on it.
+    #[arg(long, short = 'j', value_name = "N", requires = "seeds",
+          value_parser = clap::value_parser!(u32).range(1..=1024))]
+    jobs: Option<u32>,
     #[cfg(feature = "serve")]
     #[command(flatten)]
     serve: super::serve::ServeArgs,
@@ -71,6 +95,9 @@ fn parse_policy(text: &str) -> Result<Policy, String> {
 
 /// Runs the simulation and reports it.
 pub fn simulate(args: &SimulateArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    if let Some(n) = args.seeds {
+        return simulate_seeds(args, n, out);
+    }
     let (scenario, plan) = args.scenario.load()?;
     let models = SimModels::for_scenario(&scenario, &plan)?;
     let seed = args.seed.unwrap_or(models.seed);
@@ -249,4 +276,231 @@ fn replay_events(live: &taskdist::serve::Live, events: &[taskdist::core::Event],
         }
         live.publish(event);
     }
+}
+
+/// `simulate --seeds N`: N seeds of one configuration, and what a planner reads from them.
+fn simulate_seeds(args: &SimulateArgs, n: u32, out: &mut dyn Write) -> anyhow::Result<()> {
+    let (scenario, plan) = args.scenario.load()?;
+    let models = SimModels::for_scenario(&scenario, &plan)?;
+    let first = args.seed.unwrap_or(models.seed);
+    let seeds: Vec<u64> = (0..n as u64).map(|k| first.wrapping_add(k)).collect();
+    let deadline = args
+        .deadline
+        .as_deref()
+        .map(|text| parse_deadline(text, scenario.time_unit))
+        .transpose()?;
+    let (config, agents) = run_setup(&scenario, args.agents, args.policy);
+    let plan = Arc::new(plan);
+    let tornado = Tornado::new(&plan, &models, args.agents, args.policy, seeds.clone());
+    let work = || {
+        let runs: Vec<Result<(Summary, Vec<u32>), SimError>> = seeds
+            .par_iter()
+            .map(|&seed| {
+                simulate_run(
+                    &scenario,
+                    &plan,
+                    &models,
+                    args.agents,
+                    args.policy,
+                    seed,
+                    true,
+                )
+            })
+            .collect();
+        let tornado_runs = tornado.run(&scenario, &plan, 0, Shard::WHOLE, &|| {});
+        (runs, tornado_runs)
+    };
+    let (runs, tornado_runs) = match args.jobs {
+        Some(j) => rayon::ThreadPoolBuilder::new()
+            .num_threads(j as usize)
+            .build()
+            .context("starting the worker threads")?
+            .install(work),
+        None => work(),
+    };
+    let config_text = format!(
+        "{} agents, {}, {n} seeds from {first}",
+        agents.len(),
+        config.policy
+    );
+    let finished: Vec<&(Summary, Vec<u32>)> = runs.iter().filter_map(|r| r.as_ref().ok()).collect();
+    let mut makespans: Vec<f64> = finished.iter().map(|(s, _)| s.makespan).collect();
+    makespans.sort_by(f64::total_cmp);
+    let distribution = Distribution::new(&makespans, runs.len(), deadline);
+    let ranked = criticality(
+        &plan,
+        finished.iter().map(|(_, c)| c.as_slice()),
+        finished.len(),
+    );
+    let tornado_makespans: Vec<Option<f64>> = tornado_runs
+        .iter()
+        .map(|(_, r)| r.as_ref().ok().map(|s| s.makespan))
+        .collect();
+    let rows = tornado.rows(&tornado_makespans);
+
+    if let Some(first_error) = runs.iter().find_map(|r| r.as_ref().err()) {
+        eprintln!(
+            "warning: {} of {n} runs stopped early; the first: {first_error}",
+            runs.len() - finished.len()
+        );
+    }
+    if args.json {
+        let json = serde_json::json!({
+            "scenario": args.scenario.file.display().to_string(),
+            "agents": agents.len(),
+            "policy": config.policy.to_string(),
+            "seeds": n,
+            "first_seed": first,
+            "makespan": distribution,
+            "criticality": ranked.iter().filter(|c| c.runs_on_path > 0).collect::<Vec<_>>(),
+            "tornado": rows,
+        });
+        writeln!(out, "{}", serde_json::to_string_pretty(&json)?)?;
+    } else {
+        writeln!(
+            out,
+            "simulated {} at {config_text}: {} of {} runs finished",
+            args.scenario.file.display(),
+            distribution.finished,
+            distribution.runs
+        )?;
+        let h = |x: Option<f64>| {
+            x.map_or("–".to_string(), |s| {
+                Human((s * 1000.0).round() as Time).to_string()
+            })
+        };
+        write!(
+            out,
+            "makespan p50 {} p80 {} p95 {}",
+            h(distribution.p50),
+            h(distribution.p80),
+            h(distribution.p95)
+        )?;
+        if let (Some(t), Some(p)) = (distribution.deadline, distribution.deadline_probability) {
+            write!(out, ", P(by {}) {:.1}%", h(Some(t)), p * 100.0)?;
+        }
+        writeln!(out)?;
+        let top: Vec<String> = ranked
+            .iter()
+            .filter(|c| c.runs_on_path > 0)
+            .take(5)
+            .map(|c| format!("{} {:.0}%", c.task_id, c.criticality * 100.0))
+            .collect();
+        writeln!(out, "most critical: {}", top.join(", "))?;
+        let top: Vec<String> = rows
+            .iter()
+            .take(3)
+            .map(|r| format!("{} (swing {})", r.label(), h(r.swing)))
+            .collect();
+        writeln!(out, "moves p80 most: {}", top.join(", "))?;
+    }
+
+    if let Some(dir) = &args.out {
+        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let write = |name: &str, bytes: &[u8]| {
+            let path = dir.join(name);
+            fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))
+        };
+        // runs.csv: `seed`, every summary field, `error`.
+        let mut writer = csv::Writer::from_writer(Vec::new());
+        let mut header = vec!["seed".to_string()];
+        header.extend(Summary::csv_header().into_iter().filter(|h| h != "seed"));
+        header.push("error".to_string());
+        writer.write_record(&header)?;
+        let keep: Vec<bool> = Summary::csv_header().iter().map(|h| h != "seed").collect();
+        for (seed, run) in seeds.iter().zip(&runs) {
+            let mut record = vec![seed.to_string()];
+            match run {
+                Ok((summary, _)) => {
+                    record.extend(
+                        summary
+                            .csv_values()
+                            .into_iter()
+                            .zip(&keep)
+                            .filter_map(|(v, &k)| k.then_some(v)),
+                    );
+                    record.push(String::new());
+                }
+                Err(e) => {
+                    record.extend(keep.iter().filter(|&&k| k).map(|_| String::new()));
+                    record.push(e.to_string());
+                }
+            }
+            writer.write_record(&record)?;
+        }
+        write(
+            "runs.csv",
+            &writer.into_inner().map_err(|e| e.into_error())?,
+        )?;
+        let curve = Curve {
+            label: config_text.clone(),
+            makespans,
+            runs: runs.len(),
+        };
+        write("makespan_cdf.csv", &cdf_csv(&[], [(Vec::new(), &curve)]))?;
+        write(
+            "criticality.csv",
+            &criticality_csv(&[], [(Vec::new(), ranked.as_slice())]),
+        )?;
+        write("tornado.csv", &tornado_csv(&rows))?;
+        let name = args.scenario.file.file_name().map_or_else(
+            || args.scenario.file.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        let scurve = scurve_figure(
+            &format!("{name}: makespan distribution"),
+            std::slice::from_ref(&curve),
+            distribution.deadline,
+        )?;
+        write("scurve.svg", scurve.svg.as_bytes())?;
+        write("scurve.png", &scurve.png)?;
+        let tornado_chart = tornado_figure(
+            &format!("{name}: what moves the p80 makespan"),
+            rows.first().and_then(|r| r.p80_base).unwrap_or(0.0),
+            &tornado_bars(&rows),
+        )?;
+        write("tornado.svg", tornado_chart.svg.as_bytes())?;
+        write("tornado.png", &tornado_chart.png)?;
+        let over = format!("the {} finished runs", distribution.finished);
+        let sections = RiskSections {
+            cost: &[],
+            curves: &[(config_text.clone(), distribution.clone())],
+            criticality: (&over, &ranked),
+            tornado: (&config_text, &rows),
+        };
+        let md = format!(
+            "# Risk of `{}`\n\n```sh\n{}\n```\n\n{}",
+            args.scenario.file.display(),
+            seeds_command(args, n, first, deadline),
+            sections.markdown()
+        );
+        write("risk.md", md.as_bytes())?;
+        if !args.json {
+            writeln!(
+                out,
+                "wrote {0}/risk.md, {0}/runs.csv, {0}/makespan_cdf.csv, {0}/criticality.csv, \
+                 {0}/tornado.csv, {0}/scurve.png|svg, {0}/tornado.png|svg",
+                dir.display()
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// The command that reproduces a `--seeds` run, every setting spelled out.
+fn seeds_command(args: &SimulateArgs, n: u32, first: u64, deadline: Option<Time>) -> String {
+    let mut cmd = format!(
+        "taskdist simulate {} --seeds {n} --seed {first}",
+        args.scenario.file.display()
+    );
+    if let Some(a) = args.agents {
+        cmd += &format!(" --agents {a}");
+    }
+    if let Some(p) = args.policy {
+        cmd += &format!(" --policy {p}");
+    }
+    if let Some(d) = deadline {
+        cmd += &format!(" --deadline {}", taskdist::model::format_exact(d));
+    }
+    cmd
 }

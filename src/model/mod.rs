@@ -254,6 +254,10 @@ pub struct AgentSpec {
     pub max_concurrent_tasks: u32,
     /// Relative speed (default 1.0): a simulated attempt takes `estimate / speed`.
     pub speed: f64,
+    /// What an hour of this agent costs (default 0; any currency, e.g. an LLM agent's
+    /// token spend per hour of work): summaries price runs with it.
+    #[serde(default)]
+    pub cost_per_hour: f64,
 }
 
 impl AgentSpec {
@@ -266,6 +270,7 @@ impl AgentSpec {
             capabilities: None,
             max_concurrent_tasks: 1,
             speed: 1.0,
+            cost_per_hour: 0.0,
         }
     }
 

@@ -106,6 +106,13 @@ pub struct AgentFile {
     /// Relative speed (default 1.0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub speed: Option<f64>,
+    /// Cost of an hour of this agent (default 0).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "costPerHour"
+    )]
+    pub cost_per_hour: Option<f64>,
     /// How many identical agents this table declares (default 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub count: Option<u32>,
@@ -458,6 +465,18 @@ fn resolve_agents(files: &[AgentFile], issues: &mut Vec<Issue>) -> Vec<AgentSpec
                 },
             ));
         }
+        if let Some(cost) = file.cost_per_hour
+            && !(cost.is_finite() && cost >= 0.0)
+        {
+            issues.push(Issue::new(
+                None,
+                IssueKind::BadValue {
+                    owner: owner(),
+                    field: "cost_per_hour",
+                    message: format!("must be a finite number, 0 or more, not {cost}"),
+                },
+            ));
+        }
         if file.max_concurrent_tasks == Some(0) {
             issues.push(Issue::new(
                 None,
@@ -522,6 +541,10 @@ fn resolve_agents(files: &[AgentFile], issues: &mut Vec<Issue>) -> Vec<AgentSpec
                     .speed
                     .filter(|s| s.is_finite() && *s > 0.0)
                     .unwrap_or(1.0),
+                cost_per_hour: file
+                    .cost_per_hour
+                    .filter(|c| c.is_finite() && *c >= 0.0)
+                    .unwrap_or(0.0),
             });
         }
     }

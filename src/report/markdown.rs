@@ -21,6 +21,8 @@ pub struct SweepReport<'a> {
     pub spec: &'a SweepSpec,
     /// The per-point results.
     pub points: &'a [PointSummary],
+    /// The cost and risk sections, appended at the end ([`RiskSections::markdown`]).
+    pub risk: &'a str,
 }
 
 fn human(secs: f64) -> String {
@@ -200,6 +202,175 @@ impl SweepReport<'_> {
             }
             writeln!(md)?;
         }
+        md.push_str(self.risk);
+        Ok(())
+    }
+}
+
+/// The risk (and, for a sweep, cost) sections of a report: `report.md` of a sweep ends
+/// with them and `simulate --seeds N --out DIR` writes them as `risk.md`.
+pub struct RiskSections<'a> {
+    /// Cost per series: its label, its knee by time and its knee by cost (sweeps only).
+    pub cost: &'a [(
+        String,
+        Option<super::sweep::Knee>,
+        Option<super::sweep::CostKnee>,
+    )],
+    /// The S-curves: a label and its distribution.
+    pub curves: &'a [(String, super::risk::Distribution)],
+    /// Which runs the criticality ranking is over, and the ranking.
+    pub criticality: (&'a str, &'a [super::risk::Criticality]),
+    /// The configuration the tornado ran, and its bars.
+    pub tornado: (&'a str, &'a [super::risk::TornadoRow]),
+}
+
+/// Tasks shown in a report's criticality table.
+const CRITICAL_SHOWN: usize = 15;
+
+impl RiskSections<'_> {
+    /// The Markdown text.
+    pub fn markdown(&self) -> String {
+        let mut md = String::new();
+        self.write(&mut md)
+            .expect("writing to a String cannot fail");
+        md
+    }
+
+    fn write(&self, md: &mut String) -> std::fmt::Result {
+        if !self.cost.is_empty() {
+            writeln!(md, "## Cost\n")?;
+            writeln!(
+                md,
+                "![median makespan against cost](cost.png)\n\n\
+                 Cost of a run: **held** — every agent that may hold work paid its \
+                 `cost_per_hour` from start to makespan, idle or not (a reserved pool) — and \
+                 **busy** — each agent paid only for its time in attempts, failed ones \
+                 included (agents billed by work, like an LLM's tokens). Both are medians over \
+                 the seeds, in the unit of `cost_per_hour`; the figure plots held cost. The knee \
+                 by cost is the point with the lowest median held cost among those within {:.0}% \
+                 of the series' best median makespan. [SVG](cost.svg)\n",
+                KNEE_TOLERANCE * 100.0
+            )?;
+            writeln!(
+                md,
+                "| series | knee by time | its held cost | knee by cost | its p50 makespan | held cost | busy cost |"
+            )?;
+            writeln!(md, "| --- | ---: | ---: | ---: | ---: | ---: | ---: |")?;
+            for (label, time, cost) in self.cost {
+                let time_cell = time
+                    .as_ref()
+                    .map_or("–".to_string(), |k| k.agents.to_string());
+                match cost {
+                    Some(c) => writeln!(
+                        md,
+                        "| {label} | {time_cell} | {} | **{}** | {} | {:.2} | {:.2} |",
+                        time.as_ref()
+                            .and_then(|k| k.cost_held_p50)
+                            .map_or("–".to_string(), |x| format!("{x:.2}")),
+                        c.agents,
+                        human(c.makespan_p50),
+                        c.cost_held_p50,
+                        c.cost_busy_p50
+                    )?,
+                    None => writeln!(md, "| {label} | {time_cell} | – | – | – | – | – |")?,
+                }
+            }
+            writeln!(md)?;
+        }
+
+        writeln!(md, "## Makespan distribution\n")?;
+        writeln!(
+            md,
+            "![makespan S-curve](scurve.png)\n\n\
+             The S-curve is the share of runs finished by each makespan (runs that stopped \
+             early never finish, so a curve with some ends below 100%). Every run's point is \
+             in `makespan_cdf.csv`. [SVG](scurve.svg)\n"
+        )?;
+        let deadline = self.curves.iter().find_map(|(_, d)| d.deadline);
+        write!(md, "| runs | finished | p50 | p80 | p95 |")?;
+        if let Some(d) = deadline {
+            write!(md, " P(makespan ≤ {}) |", human(d))?;
+        }
+        writeln!(md)?;
+        write!(md, "| --- | ---: | ---: | ---: | ---: |")?;
+        if deadline.is_some() {
+            write!(md, " ---: |")?;
+        }
+        writeln!(md)?;
+        for (label, d) in self.curves {
+            write!(
+                md,
+                "| {label} | {} of {} | {} | {} | {} |",
+                d.finished,
+                d.runs,
+                opt(d.p50, human),
+                opt(d.p80, human),
+                opt(d.p95, human)
+            )?;
+            if let Some(p) = d.deadline_probability {
+                write!(md, " {:.1}% |", p * 100.0)?;
+            }
+            writeln!(md)?;
+        }
+        writeln!(md)?;
+
+        let (over, ranked) = self.criticality;
+        writeln!(md, "## Criticality\n")?;
+        writeln!(
+            md,
+            "The criticality index of a task is the share of finished runs in which it lies \
+             on the realized critical path: the chain of attempts and waits, read back from \
+             the run's trace, that set the makespan (each attempt's predecessor is whichever \
+             ended last before it started: the task's previous attempt, a dependency, the \
+             holder of a file it locks, or the agent's previous attempt). Over {over}; every \
+             task with a non-zero index is in `criticality.csv`.\n"
+        )?;
+        writeln!(md, "| task | type | criticality | on the path in |")?;
+        writeln!(md, "| --- | --- | ---: | ---: |")?;
+        for c in ranked
+            .iter()
+            .filter(|c| c.runs_on_path > 0)
+            .take(CRITICAL_SHOWN)
+        {
+            writeln!(
+                md,
+                "| `{}` | {} | {:.0}% | {} of {} runs |",
+                c.task_id,
+                c.task_type,
+                c.criticality * 100.0,
+                c.runs_on_path,
+                c.runs
+            )?;
+        }
+        writeln!(md)?;
+
+        let (config, rows) = self.tornado;
+        writeln!(md, "## What moves the p80 makespan\n")?;
+        writeln!(
+            md,
+            "![tornado chart](tornado.png)\n\n\
+             Each task type's duration and failure probability is moved alone to each end of \
+             its range, every other model as it is, over the same seeds ({config}). Without \
+             calibration data the ranges are ±25% on durations (×0.75 to ×1.25) and ±0.1 on \
+             the failure probability (kept within 0 to 1) around the scenario's model. \
+             Ranked by swing; all rows are in `tornado.csv`. [SVG](tornado.svg)\n"
+        )?;
+        writeln!(md, "| factor | p80 at low end | p80 at high end | swing |")?;
+        writeln!(md, "| --- | ---: | ---: | ---: |")?;
+        for row in rows {
+            writeln!(
+                md,
+                "| {} | {} | {} | {} |",
+                row.label(),
+                opt(row.p80_low, human),
+                opt(row.p80_high, human),
+                opt(row.swing, human)
+            )?;
+        }
+        if let Some(base) = rows.first().and_then(|r| r.p80_base) {
+            writeln!(md, "\np80 with the models as they are: {}.", human(base))?;
+        }
+        writeln!(md)?;
         Ok(())
     }
 }

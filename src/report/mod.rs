@@ -4,22 +4,27 @@
 //!
 //! Submodules: [`sweep`] runs and aggregates many runs for capacity planning, [`plot`]
 //! draws figures (SVG and PNG, embedded font), [`gantt`] the Gantt chart of one run,
-//! [`markdown`] a sweep's `report.md`, and [`baseline`] records metric distributions and
+//! [`risk`] the makespan distribution, criticality index and tornado, [`figures`] their
+//! charts and the cost chart, [`markdown`] a sweep's `report.md`, [`shard`] the shard files of a sweep cut across
+//! machines, and [`baseline`] records metric distributions and
 //! checks later runs against them.
 
 use crate::core::{Progress, Stats};
-use crate::model::{AgentSpec, Config, Human, Time, seconds};
+use crate::model::{AgentSpec, Config, HOUR_MS, Human, Time, seconds};
 use crate::plan::Plan;
 use crate::runtime::RunOutcome;
 use crate::sim::{AttemptRecord, SimRun};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::fmt;
 
 pub mod baseline;
+pub mod figures;
 pub mod gantt;
 pub mod markdown;
 pub mod plot;
+pub mod risk;
+pub mod shard;
 pub mod sweep;
 
 /// What the trace and the summary read from a run, simulated ([`SimRun`]) or real
@@ -125,7 +130,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// The numbers of one run (`summary.json`); times in seconds.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     /// From the start to the end of the last task.
     pub makespan: f64,
@@ -169,6 +174,14 @@ pub struct Summary {
     pub tasks: usize,
     /// `makespan / lower_bound`.
     pub makespan_over_lower_bound: f64,
+    /// Busy cost: each agent's `cost_per_hour` times the time it spent in attempts
+    /// (failed, timed-out and lost ones included), summed: what agents paid by the hour
+    /// of work cost.
+    pub cost_busy: f64,
+    /// Held cost: each agent that may hold work (the first `max_agents`) paid its
+    /// `cost_per_hour` from the start to the makespan, idle or not: what a reserved pool
+    /// costs.
+    pub cost_held: f64,
 }
 
 impl Summary {
@@ -187,6 +200,18 @@ impl Summary {
             .map(|a| a.max_concurrent_tasks as u64)
             .sum();
         let busy: Time = run.trace.iter().map(|r| r.end - r.start).sum();
+        let per_ms = |per_hour: f64| per_hour / HOUR_MS as f64;
+        let cost_busy: f64 = run
+            .trace
+            .iter()
+            .map(|r| (r.end - r.start) as f64 * per_ms(run.agents[r.agent.ix()].cost_per_hour))
+            .sum();
+        let held_rate: f64 = run
+            .agents
+            .iter()
+            .take(working)
+            .map(|a| per_ms(a.cost_per_hour))
+            .sum();
         let serial = plan.total_work_ms();
         let lower_bound = plan.lower_bound_ms(working);
         let ratio = |a: Time, b: Time| if b == 0 { 0.0 } else { a as f64 / b as f64 };
@@ -216,6 +241,8 @@ impl Summary {
             trace_hash: sha256_hex(trace_csv),
             tasks: plan.len(),
             makespan_over_lower_bound: round6(ratio(run.makespan, lower_bound)),
+            cost_busy: round6(cost_busy),
+            cost_held: round6(held_rate * run.makespan as f64),
         }
     }
 }
@@ -293,6 +320,15 @@ impl fmt::Display for Summary {
             self.utilization * 100.0,
             human(self.lock_wait_total),
             &self.trace_hash[..16]
-        )
+        )?;
+        // Only priced agents have a cost worth a line.
+        if self.cost_held > 0.0 {
+            write!(
+                f,
+                "\ncost {:.2} busy (agents' time in attempts), {:.2} held (agents held for the makespan)",
+                self.cost_busy, self.cost_held
+            )?;
+        }
+        Ok(())
     }
 }

@@ -62,9 +62,99 @@ pub enum SweepError {
         /// Runs asked for.
         runs: u64,
     },
+    /// A `--deadline` that is not a duration.
+    #[error("bad --deadline `{text}`: {reason}")]
+    BadDeadline {
+        /// The text given.
+        text: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A `--shard I/N` that is malformed or out of range.
+    #[error("bad --shard `{text}`: {reason}")]
+    BadShard {
+        /// The text given.
+        text: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The scenario, changed along the vary axis, no longer resolves.
     #[error(transparent)]
     Scenario(#[from] ScenarioError),
+}
+
+/// A `--deadline` of `simulate --seeds` or `sweep`: a duration, a bare number in the
+/// scenario's `time_unit`; longer than zero.
+pub fn parse_deadline(text: &str, unit: TimeUnit) -> Result<Time, SweepError> {
+    let bad = |reason: String| SweepError::BadDeadline {
+        text: text.to_string(),
+        reason,
+    };
+    match parse_duration(text, unit) {
+        Ok(0) => Err(bad("must be longer than zero".to_string())),
+        Ok(ms) => Ok(ms),
+        Err(e) => Err(bad(e.to_string())),
+    }
+}
+
+/// Which runs of a sweep one machine makes (`--shard I/N`, `I` from 0): run `k` of the
+/// sweep's run list (numbered from 0 in the sweep's order) belongs to shard `k % N`. Every
+/// run is in exactly one shard, and dealing the runs round-robin gives each shard the same
+/// mix of agent counts, so shards take about the same time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Shard {
+    /// This shard's index, `0..count`.
+    pub index: u32,
+    /// How many shards the sweep is cut into.
+    pub count: u32,
+}
+
+impl Shard {
+    /// The whole sweep: one shard of one.
+    pub const WHOLE: Shard = Shard { index: 0, count: 1 };
+
+    /// Whether run number `run` of the sweep is this shard's.
+    pub fn takes(self, run: u64) -> bool {
+        run % self.count as u64 == self.index as u64
+    }
+}
+
+/// The most shards a sweep may be cut into.
+pub const SHARDS_MAX: u32 = 100_000;
+
+impl FromStr for Shard {
+    type Err = SweepError;
+
+    fn from_str(text: &str) -> Result<Self, SweepError> {
+        let bad = |reason: &str| SweepError::BadShard {
+            text: text.to_string(),
+            reason: reason.to_string(),
+        };
+        let (index, count) = text
+            .split_once('/')
+            .ok_or_else(|| bad("expected I/N, e.g. 0/8 (I counts from 0)"))?;
+        let index: u32 = index
+            .trim()
+            .parse()
+            .map_err(|_| bad("I is not a whole number"))?;
+        let count: u32 = count
+            .trim()
+            .parse()
+            .map_err(|_| bad("N is not a whole number"))?;
+        if count == 0 || count > SHARDS_MAX {
+            return Err(bad(&format!("N must be 1 to {SHARDS_MAX}")));
+        }
+        if index >= count {
+            return Err(bad("I counts from 0 and must be below N"));
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+impl fmt::Display for Shard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
 }
 
 /// The agent counts of a sweep, ascending and without repeats.
@@ -311,6 +401,8 @@ pub struct SweepSpec {
     pub seeds: u32,
     /// Seed `k` of every point is `base_seed + k`.
     pub base_seed: u64,
+    /// A deadline to report the probability of finishing by (`--deadline`).
+    pub deadline: Option<Time>,
 }
 
 impl SweepSpec {
@@ -353,10 +445,15 @@ pub struct RunKey {
 /// One run of a sweep: its summary, or why the simulation stopped early.
 #[derive(Debug, Clone)]
 pub struct SweepRun {
+    /// Its number in the sweep's run list, from 0 (see [`Shard`]).
+    pub index: u64,
     /// Where it sits.
     pub key: RunKey,
     /// The summary `taskdist simulate` would print, or the simulation error.
     pub result: Result<Summary, SimError>,
+    /// The tasks on the run's realized critical path (plan indices, ascending; see
+    /// [`super::risk::critical_tasks`]); empty if the run stopped early.
+    pub critical: Vec<u32>,
 }
 
 /// Simulates one run and summarizes it exactly as `taskdist simulate` does.
@@ -368,6 +465,20 @@ pub fn simulate_summary(
     policy: Option<Policy>,
     seed: u64,
 ) -> Result<Summary, SimError> {
+    simulate_run(scenario, plan, models, agents, policy, seed, false).map(|(s, _)| s)
+}
+
+/// [`simulate_summary`], and with `critical` the tasks on the run's realized critical
+/// path (see [`super::risk::critical_tasks`]).
+pub fn simulate_run(
+    scenario: &Scenario,
+    plan: &Arc<Plan>,
+    models: &SimModels,
+    agents: Option<u32>,
+    policy: Option<Policy>,
+    seed: u64,
+    critical: bool,
+) -> Result<(Summary, Vec<u32>), SimError> {
     let (config, agent_specs) = run_setup(scenario, agents, policy);
     let run = simulate(
         plan.clone(),
@@ -378,16 +489,22 @@ pub fn simulate_summary(
         &mut |_| {},
     )?;
     let trace = trace_csv(&run, plan);
-    Ok(Summary::new(&run, plan, &config, &trace))
+    let path = if critical {
+        super::risk::critical_tasks((&run).into(), plan)
+    } else {
+        Vec::new()
+    };
+    Ok((Summary::new(&run, plan, &config, &trace), path))
 }
 
-/// Runs every point of the sweep on rayon's pool, calling `tick` after each run (from any
-/// thread). The runs come back ordered by policy, vary value, agents and seed, whatever
-/// the number of threads.
+/// Runs `shard`'s runs of the sweep ([`Shard::WHOLE`]: every run) on rayon's pool, calling
+/// `tick` after each run (from any thread). The runs come back ordered by policy, vary
+/// value, agents and seed, whatever the number of threads.
 pub fn run_sweep(
     scenario: &Scenario,
     plan: &Arc<Plan>,
     spec: &SweepSpec,
+    shard: Shard,
     tick: &(dyn Fn() + Sync),
 ) -> Result<Vec<SweepRun>, SweepError> {
     if spec.seeds == 0 {
@@ -417,6 +534,40 @@ pub fn run_sweep(
             })
             .collect::<Result<_, ScenarioError>>()?,
     };
+    let keys = run_keys(spec);
+    let runs = keys
+        .into_par_iter()
+        .enumerate()
+        .filter(|(index, _)| shard.takes(*index as u64))
+        .map(|(index, key)| {
+            let (scenario, models) = &variants[key.vary.unwrap_or(0)];
+            let result = simulate_run(
+                scenario,
+                plan,
+                models,
+                Some(key.agents),
+                Some(spec.policies[key.policy]),
+                key.seed,
+                true,
+            );
+            tick();
+            let (result, critical) = match result {
+                Ok((summary, critical)) => (Ok(summary), critical),
+                Err(error) => (Err(error), Vec::new()),
+            };
+            SweepRun {
+                index: index as u64,
+                key,
+                result,
+                critical,
+            }
+        })
+        .collect();
+    Ok(runs)
+}
+
+/// Every run of the sweep, in its order: by policy, vary value, agents, then seed.
+pub fn run_keys(spec: &SweepSpec) -> Vec<RunKey> {
     let vary_indices: Vec<Option<usize>> = match &spec.vary {
         None => vec![None],
         Some(vary) => (0..vary.values.len()).map(Some).collect(),
@@ -436,23 +587,7 @@ pub fn run_sweep(
             }
         }
     }
-    let runs = keys
-        .into_par_iter()
-        .map(|key| {
-            let (scenario, models) = &variants[key.vary.unwrap_or(0)];
-            let result = simulate_summary(
-                scenario,
-                plan,
-                models,
-                Some(key.agents),
-                Some(spec.policies[key.policy]),
-                key.seed,
-            );
-            tick();
-            SweepRun { key, result }
-        })
-        .collect();
-    Ok(runs)
+    keys
 }
 
 /// The aggregate of one point: all seeds of one (policy, vary value, agents). Times in
@@ -477,6 +612,8 @@ pub struct PointSummary {
     pub makespan_p5: Option<f64>,
     /// Median makespan.
     pub makespan_p50: Option<f64>,
+    /// 80th percentile of the makespan.
+    pub makespan_p80: Option<f64>,
     /// 95th percentile of the makespan.
     pub makespan_p95: Option<f64>,
     /// Mean makespan.
@@ -511,6 +648,13 @@ pub struct PointSummary {
     pub tasks_failed_mean: Option<f64>,
     /// Mean tasks skipped per run.
     pub tasks_skipped_mean: Option<f64>,
+    /// Share of the point's runs, stopped early ones included, that finished by the
+    /// sweep's deadline (empty without `--deadline`).
+    pub deadline_probability: Option<f64>,
+    /// Median busy cost (see [`Summary::cost_busy`]).
+    pub cost_busy_p50: Option<f64>,
+    /// Median held cost (see [`Summary::cost_held`]).
+    pub cost_held_p50: Option<f64>,
 }
 
 /// The `q`-quantile (0 to 1) of ascending `sorted` values, interpolating linearly between
@@ -575,6 +719,7 @@ pub fn summarize(spec: &SweepSpec, plan: &Plan, runs: &[SweepRun]) -> Vec<PointS
             errors: point.iter().filter(|r| r.result.is_err()).count(),
             makespan_p5: makespan.q(0.05),
             makespan_p50: makespan.q(0.5),
+            makespan_p80: makespan.q(0.8),
             makespan_p95: makespan.q(0.95),
             makespan_mean: makespan.mean(),
             speedup_p5: speedup.q(0.05),
@@ -596,6 +741,14 @@ pub fn summarize(spec: &SweepSpec, plan: &Plan, runs: &[SweepRun]) -> Vec<PointS
             reassignments_mean: mean(|s| s.reassignments as f64),
             tasks_failed_mean: mean(|s| s.tasks_failed as f64),
             tasks_skipped_mean: mean(|s| s.tasks_skipped as f64),
+            deadline_probability: spec.deadline.map(|deadline| {
+                let by = ok()
+                    .filter(|s| s.makespan <= crate::model::seconds(deadline))
+                    .count();
+                round6(by as f64 / point.len() as f64)
+            }),
+            cost_busy_p50: Stat::new(ok(), |s| s.cost_busy).q(0.5),
+            cost_held_p50: Stat::new(ok(), |s| s.cost_held).q(0.5),
         }
     })
     .collect()
@@ -613,6 +766,8 @@ pub struct Knee {
     pub best_agents: u32,
     /// The best median makespan, seconds.
     pub best_makespan_p50: f64,
+    /// The knee's median held cost.
+    pub cost_held_p50: Option<f64>,
 }
 
 /// How close to the best median makespan the knee must be: 5 %.
@@ -620,23 +775,72 @@ pub const KNEE_TOLERANCE: f64 = 0.05;
 
 /// The knee of `points`, which should be one series; `None` if no point has finished runs.
 pub fn knee<'a>(points: impl IntoIterator<Item = &'a PointSummary>) -> Option<Knee> {
-    let finished: Vec<(u32, f64)> = points
+    let finished: Vec<(u32, f64, Option<f64>)> = points
         .into_iter()
-        .filter_map(|p| Some((p.agents, p.makespan_p50?)))
+        .filter_map(|p| Some((p.agents, p.makespan_p50?, p.cost_held_p50)))
         .collect();
-    let &(best_agents, best) = finished
+    let &(best_agents, best, _) = finished
         .iter()
         .min_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)))?;
-    let &(agents, makespan_p50) = finished
+    let &(agents, makespan_p50, cost_held_p50) = finished
         .iter()
-        .filter(|(_, m)| *m <= best * (1.0 + KNEE_TOLERANCE))
-        .min_by_key(|(a, _)| *a)?;
+        .filter(|(_, m, _)| *m <= best * (1.0 + KNEE_TOLERANCE))
+        .min_by_key(|(a, _, _)| *a)?;
     Some(Knee {
         agents,
         makespan_p50,
         best_agents,
         best_makespan_p50: best,
+        cost_held_p50,
     })
+}
+
+/// The knee of one series by cost: the point with the lowest median held cost among those
+/// whose median makespan is within [`KNEE_TOLERANCE`] of the series' best (the fewest
+/// agents on ties): the cheapest way to near-best time. Where cost grows with agents it
+/// is the knee by time; it moves when a larger pool finishes enough sooner to cost less,
+/// or the agent mix prices agents differently.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CostKnee {
+    /// Its agent count.
+    pub agents: u32,
+    /// Its median makespan, seconds.
+    pub makespan_p50: f64,
+    /// Its median held cost.
+    pub cost_held_p50: f64,
+    /// Its median busy cost.
+    pub cost_busy_p50: f64,
+}
+
+/// The [`CostKnee`] of `points`, one series; `None` if no point has finished runs.
+pub fn cost_knee<'a>(points: impl IntoIterator<Item = &'a PointSummary>) -> Option<CostKnee> {
+    let finished: Vec<&PointSummary> = points
+        .into_iter()
+        .filter(|p| p.makespan_p50.is_some())
+        .collect();
+    let best = finished
+        .iter()
+        .filter_map(|p| p.makespan_p50)
+        .min_by(f64::total_cmp)?;
+    finished
+        .into_iter()
+        .filter(|p| {
+            p.makespan_p50
+                .is_some_and(|m| m <= best * (1.0 + KNEE_TOLERANCE))
+        })
+        .filter_map(|p| {
+            Some(CostKnee {
+                agents: p.agents,
+                makespan_p50: p.makespan_p50?,
+                cost_held_p50: p.cost_held_p50?,
+                cost_busy_p50: p.cost_busy_p50?,
+            })
+        })
+        .min_by(|a, b| {
+            a.cost_held_p50
+                .total_cmp(&b.cost_held_p50)
+                .then(a.agents.cmp(&b.agents))
+        })
 }
 
 /// The series of a sweep: the points of each (policy, vary value), agents ascending.
@@ -832,6 +1036,7 @@ mod tests {
             errors: 0,
             makespan_p5: p50,
             makespan_p50: p50,
+            makespan_p80: p50,
             makespan_p95: p50,
             makespan_mean: p50,
             speedup_p5: None,
@@ -849,6 +1054,9 @@ mod tests {
             reassignments_mean: None,
             tasks_failed_mean: None,
             tasks_skipped_mean: None,
+            deadline_probability: None,
+            cost_busy_p50: p50.map(|_| 0.0),
+            cost_held_p50: p50.map(|m| m * agents as f64),
         }
     }
 
@@ -871,6 +1079,26 @@ mod tests {
         assert_eq!(knee(&[point(1, None)]), None);
     }
 
+    #[test]
+    fn the_cost_knee_is_the_cheapest_point_within_five_percent_of_the_best_median() {
+        let mut points = vec![
+            point(1, Some(1000.0)),
+            point(2, Some(520.0)),
+            point(3, Some(300.0)),
+            point(4, Some(290.0)),
+            point(5, Some(280.0)),
+        ];
+        // Held cost = makespan x agents here: 4 agents are the cheapest near-best point.
+        let k = cost_knee(&points).unwrap();
+        assert_eq!((k.agents, k.cost_held_p50), (4, 1160.0));
+        // Priced so that the fifth agent pays for itself, the knee by cost moves to 5
+        // while the knee by time stays at 4.
+        points[4].cost_held_p50 = Some(1000.0);
+        assert_eq!(cost_knee(&points).unwrap().agents, 5);
+        assert_eq!(knee(&points).unwrap().agents, 4);
+        assert_eq!(cost_knee(&[point(1, None)]), None);
+    }
+
     const PLAN: &str = "[[agents]]\ncount = 1\n\
         [simulation]\nduration = { model = 'lognormal', spread = 0.3 }\nfailure_probability = 0.1\n\
         [simulation.types.testing]\nfailure_probability = 0.9\n\
@@ -891,6 +1119,7 @@ mod tests {
             vary: vary.map(|v| v.parse().unwrap()),
             seeds: 4,
             base_seed: 10,
+            deadline: None,
         }
     }
 
@@ -908,7 +1137,7 @@ mod tests {
     fn a_sweep_runs_every_point_in_order_and_matches_single_runs() {
         let (scenario, plan) = load();
         let spec = spec(Some("failure=0,0.5"));
-        let runs = run_sweep(&scenario, &plan, &spec, &|| {}).unwrap();
+        let runs = run_sweep(&scenario, &plan, &spec, Shard::WHOLE, &|| {}).unwrap();
         assert_eq!(runs.len() as u64, spec.run_count());
         assert_eq!(runs.len(), 2 * 2 * 3 * 4);
         let keys: Vec<_> = runs
@@ -962,7 +1191,7 @@ mod tests {
                 .build()
                 .unwrap();
             pool.install(|| {
-                let runs = run_sweep(&scenario, &plan, &spec, &|| {}).unwrap();
+                let runs = run_sweep(&scenario, &plan, &spec, Shard::WHOLE, &|| {}).unwrap();
                 let points = summarize(&spec, &plan, &runs);
                 (runs_csv(&spec, &runs), points_csv(&spec, &points))
             })
@@ -974,7 +1203,7 @@ mod tests {
     fn points_aggregate_their_seeds_and_csv_columns_line_up() {
         let (scenario, plan) = load();
         let spec = spec(Some("locks=on,off"));
-        let runs = run_sweep(&scenario, &plan, &spec, &|| {}).unwrap();
+        let runs = run_sweep(&scenario, &plan, &spec, Shard::WHOLE, &|| {}).unwrap();
         let points = summarize(&spec, &plan, &runs);
         assert_eq!(points.len(), 2 * 2 * 3);
         assert!(points.iter().all(|p| p.runs == 4 && p.errors == 0));

@@ -46,7 +46,7 @@ use crate::plan::{Plan, TaskIdx};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Exp1};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fmt;
@@ -127,7 +127,7 @@ pub struct SimRun {
 }
 
 /// Why a simulation stopped before every task ended.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum SimError {
     /// Nothing can happen any more: no attempt runs, no backoff is pending and no agent is

@@ -25,6 +25,9 @@ pub enum Durations {
     Exponential,
     /// Observed durations.
     Empirical(Arc<[Time]>),
+    /// Another model's draws times a factor (a sensitivity range's end: see
+    /// [`SimModels::adjusted`]).
+    Scaled(Arc<Durations>, f64),
 }
 
 impl Durations {
@@ -46,6 +49,7 @@ impl Durations {
                 let i = rand::RngExt::random_range(rng, 0..samples.len());
                 samples[i] as f64
             }
+            Durations::Scaled(inner, factor) => inner.sample(estimate_ms, rng) * factor,
         }
     }
 }
@@ -226,6 +230,39 @@ impl SimModels {
         self.by_task
             .get(&t)
             .unwrap_or(&self.by_type[task_type.index()])
+    }
+
+    /// These models with the attempts of every task of `task_type` drawing
+    /// `duration_factor` times as long and failing with a probability shifted by
+    /// `failure_delta` (kept within 0 to 1), per-task overrides of that type included: one
+    /// end of a sensitivity range (the tornado chart). The draws stay where they were, so
+    /// runs of the adjusted models differ from the originals only by the change.
+    pub fn adjusted(
+        &self,
+        plan: &Plan,
+        task_type: TaskType,
+        duration_factor: f64,
+        failure_delta: f64,
+    ) -> SimModels {
+        let mut models = self.clone();
+        let adjust = |p: &mut Params| {
+            if duration_factor != 1.0 {
+                p.durations = Durations::Scaled(Arc::new(p.durations.clone()), duration_factor);
+            }
+            p.failure_probability = (p.failure_probability + failure_delta).clamp(0.0, 1.0);
+        };
+        adjust(&mut models.by_type[task_type.index()]);
+        for (t, params) in models.by_task.iter_mut() {
+            if plan.task_type(*t) == task_type {
+                adjust(params);
+            }
+        }
+        models
+    }
+
+    /// The failure probability of `task_type`'s attempts (without per-task overrides).
+    pub fn type_failure_probability(&self, task_type: TaskType) -> f64 {
+        self.by_type[task_type.index()].failure_probability
     }
 
     /// Whether any fault can happen (failures, hangs or crashes).
