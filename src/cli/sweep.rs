@@ -24,6 +24,8 @@ use taskdist::report::sweep::{
 pub struct SweepArgs {
     #[command(flatten)]
     scenario: ScenarioArgs,
+    #[command(flatten)]
+    calibration: super::calibrate::CalibrationArg,
     /// Agent counts: `1..32` (both ends included), `8`, or a list such as `1,2,4,8..12`
     /// [default: 1 to twice the scenario's agents].
     #[arg(long, short = 'n', value_name = "RANGE", value_parser = parse_agents)]
@@ -87,7 +89,8 @@ fn human(secs: f64) -> String {
 
 /// Runs the sweep and reports it.
 pub fn sweep(args: &SweepArgs, out: &mut dyn Write) -> anyhow::Result<()> {
-    let (scenario, plan) = args.scenario.load()?;
+    let (mut scenario, plan) = args.scenario.load()?;
+    args.calibration.apply(&mut scenario)?;
     let models = taskdist::sim::SimModels::for_scenario(&scenario, &plan)?;
     let agents = match &args.agents {
         Some(counts) => counts.0.clone(),
