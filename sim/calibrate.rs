@@ -232,6 +232,36 @@ fn calibrating_a_run_of_known_distributions_recovers_them_and_predicts_a_second_
         (p10..=p90).contains(&actual),
         "the second run's makespan {actual} s is outside the calibrated p10–p90 band [{p10}, {p90}]"
     );
+
+    // Both runs together: enough features for their observed factors.
+    let both = dir.join("both.toml");
+    let report = ok(&taskdist(
+        0,
+        &[
+            "calibrate",
+            path(&first),
+            path(&second),
+            "--empirical",
+            "-o",
+            path(&both),
+        ],
+    ));
+    assert!(report.contains("calibrated from 2 runs"), "{report}");
+    assert!(report.contains("observed factors (empirical)"), "{report}");
+    let table = read_calibration(&both).unwrap();
+    assert!(matches!(
+        table.types[&TaskType::FeatureImplementation].duration,
+        Some(taskdist::model::DurationModel::Factors { .. })
+    ));
+    ok(&taskdist(
+        0,
+        &[
+            "simulate",
+            "scenarios/calibration.toml",
+            "--calibration",
+            path(&both),
+        ],
+    ));
 }
 
 #[test]
@@ -404,22 +434,43 @@ fn calibrate_and_replay_refuse_what_is_not_a_finished_run_and_write_nothing() {
     assert_eq!(mixed.status.code(), Some(2));
     assert!(!table.exists());
 
-    // A file that is not a calibration is bad input for --calibration.
+    // A file that is not a calibration is bad input for every --calibration.
     let bad = dir.join("bad.toml");
     std::fs::write(&bad, "[simulation]\nfailure_probability = 'often'\n").unwrap();
-    let refused = taskdist(
-        0,
+    let baseline = dir.join("b.json");
+    let commands: [&[&str]; 4] = [
+        &["simulate", "scenarios/sleep.toml"],
         &[
-            "simulate",
+            "sweep",
             "scenarios/sleep.toml",
-            "--calibration",
-            path(&bad),
+            "--agents",
+            "1..2",
+            "--seeds",
+            "2",
         ],
-    );
-    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused.stderr));
-    assert!(
-        text(&refused.stderr).contains("not a calibration file"),
-        "{}",
-        text(&refused.stderr)
-    );
+        &["baseline", "scenarios/sleep.toml", "-o", path(&baseline)],
+        &[
+            "check",
+            "scenarios/sleep.toml",
+            "--baseline",
+            "reports/baselines/sleep.json",
+        ],
+    ];
+    for command in commands {
+        let mut args = command.to_vec();
+        args.extend(["--calibration", path(&bad)]);
+        let refused = taskdist(0, &args);
+        assert_eq!(
+            refused.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&refused.stderr)
+        );
+        assert!(
+            text(&refused.stderr).contains("not a calibration file"),
+            "{args:?}: {}",
+            text(&refused.stderr)
+        );
+    }
+    assert!(!baseline.exists());
 }

@@ -1068,6 +1068,31 @@ mod tests {
     }
 
     #[test]
+    fn calibrated_models_median_factors_time_to_failure_and_dispatch_overhead() {
+        let chain = |simulation: &str| format!("{CHAIN}[simulation]\n{simulation}");
+        // A log-normal without spread is its median; a single factor is itself.
+        let median = run(
+            &chain("duration={model='lognormal', spread=0.0, median=1.5}"),
+            1,
+            0,
+        );
+        assert_eq!(median.makespan, 45 * MINUTE_MS);
+        let factors = run(&chain("duration={model='factors', factors=[2.0]}"), 1, 0);
+        assert_eq!(factors.makespan, 60 * MINUTE_MS);
+        // Each attempt starts a minute after its assignment.
+        let overhead = run(&chain("dispatch_overhead='1m'"), 1, 0);
+        assert_eq!(overhead.makespan, 33 * MINUTE_MS);
+        // A failed attempt runs its own time-to-failure, not a share of its duration.
+        let failing = "[[agents]]\ncount=1\n[config]\nmax_retries_per_task=0\n\
+            [simulation]\nfailure_probability=1.0\nfailed_fraction=0.9\n\
+            failure_duration={model='factors', factors=[0.1]}\n\
+            [[tasks]]\nid='a'\nestimated_duration='10m'\n";
+        let failed = run(failing, 1, 0);
+        assert_eq!(failed.trace[0].outcome, Outcome::Failed);
+        assert_eq!(failed.makespan, MINUTE_MS);
+    }
+
+    #[test]
     fn a_scripted_crash_of_an_agent_the_run_does_not_have_does_not_happen() {
         let text = "[[agents]]\nid='w'\ncount=2\n\
             [simulation]\ncrashes=[{agent='w_2', at='5m'}]\n\
