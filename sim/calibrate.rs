@@ -89,7 +89,7 @@ fn assert_faithful(name: &str, replayed: &Value) {
     assert!(share >= 0.95, "{name}: {replayed:#}");
 }
 
-/// The truth written in scenarios/calibration.sh.
+/// The truth written in scenarios/scripts/calibration.sh.
 struct Truth {
     ty: TaskType,
     mu: f64,
