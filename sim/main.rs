@@ -24,9 +24,13 @@
 //! - `baselines`: `taskdist check` of every shipped scenario against `reports/baselines/`;
 //! - `serve`: the live page: its WebSocket stream, refused addresses, and a real headless
 //!   Chromium watching a run (skipped without Chromium, unless `CI` is set);
+//! - `calibrate`: `taskdist calibrate` recovers known distributions from a real run and
+//!   predicts another; `taskdist replay` reproduces real runs (the fidelity gate); both
+//!   refuse bad databases;
 //! - `support`: shared helpers.
 
 mod baselines;
+mod calibrate;
 mod cli;
 mod context_value;
 mod determinism;

@@ -87,7 +87,10 @@ pub fn generated_scenario(seed: u64) -> Scenario {
     let mut scenario = Scenario::from_parts(config, agents, tasks);
     scenario.file.simulation = Some(SimulationFile {
         seed: Some(seed),
-        duration: Some(DurationModel::Lognormal { spread: 0.5 }),
+        duration: Some(DurationModel::Lognormal {
+            spread: 0.5,
+            median: None,
+        }),
         failure_probability: Some(rng.random_range(0.0..0.3)),
         hang_probability: Some(rng.random_range(0.0..0.08)),
         crash_mtbf: Some(DurationText::Text(format!(

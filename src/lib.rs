@@ -1,11 +1,13 @@
 //! taskdist distributes a dependency graph of tasks across parallel agents.
 #![warn(missing_docs)]
 
+pub mod calibrate;
 pub mod core;
 pub mod import;
 pub mod model;
 pub mod optimize;
 pub mod plan;
+pub mod replay;
 pub mod report;
 pub mod runtime;
 #[cfg(feature = "serve")]

@@ -18,6 +18,8 @@ use taskdist::sim::SimModels;
 pub struct BaselineArgs {
     #[command(flatten)]
     scenario: ScenarioArgs,
+    #[command(flatten)]
+    calibration: super::calibrate::CalibrationArg,
     /// Number of seeds; seed k is the first seed + k.
     #[arg(long, value_name = "N", default_value_t = 50,
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
@@ -41,6 +43,8 @@ pub struct BaselineArgs {
 pub struct CheckArgs {
     #[command(flatten)]
     scenario: ScenarioArgs,
+    #[command(flatten)]
+    calibration: super::calibrate::CalibrationArg,
     /// The baseline to compare with; its seeds, agents and policy are rerun.
     #[arg(long, value_name = "B.json")]
     baseline: PathBuf,
@@ -61,13 +65,15 @@ fn parse_tolerance(text: &str) -> Result<Tolerance, String> {
 /// Loads the scenario and its models, and hashes the file.
 fn load(
     args: &ScenarioArgs,
+    calibration: &super::calibrate::CalibrationArg,
 ) -> anyhow::Result<(
     taskdist::model::Scenario,
     Arc<taskdist::plan::Plan>,
     SimModels,
     String,
 )> {
-    let (scenario, plan) = args.load()?;
+    let (mut scenario, plan) = args.load()?;
+    calibration.apply(&mut scenario)?;
     let models = SimModels::for_scenario(&scenario, &plan)?;
     // Readable: load() just read it.
     let bytes =
@@ -77,7 +83,7 @@ fn load(
 
 /// Records a baseline.
 pub fn baseline(args: &BaselineArgs, out: &mut dyn Write) -> anyhow::Result<()> {
-    let (scenario, plan, models, sha) = load(&args.scenario)?;
+    let (scenario, plan, models, sha) = load(&args.scenario, &args.calibration)?;
     let spec = BaselineSpec {
         agents: args.agents,
         policy: args.policy.unwrap_or(scenario.config.policy),
@@ -128,7 +134,7 @@ impl std::error::Error for Regressed {}
 /// Checks a scenario against a baseline.
 pub fn check(args: &CheckArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let recorded = Baseline::read(&args.baseline)?;
-    let (scenario, plan, models, sha) = load(&args.scenario)?;
+    let (scenario, plan, models, sha) = load(&args.scenario, &args.calibration)?;
     let label = args.scenario.file.display().to_string();
     let current = Baseline::record(&scenario, &plan, &models, &recorded.spec(), &label, &sha);
     let comparison = Comparison::new(&recorded, &current, args.tolerance);

@@ -10,9 +10,11 @@
 //! no token) is bad input too. Bad input never panics.
 
 mod baseline;
+mod calibrate;
 mod generate;
 mod import;
 mod plan;
+mod replay;
 mod run;
 #[cfg(feature = "serve")]
 mod serve;
@@ -25,6 +27,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use taskdist::calibrate::CalibrateError;
 use taskdist::import::{ImportError, ImportFormat, ImportOptions, SourceFormat};
 use taskdist::model::{Scenario, ScenarioError};
 use taskdist::plan::Plan;
@@ -81,6 +84,13 @@ pub enum Command {
     /// Rerun a baseline's seeds and fail (exit 1) when the makespan or a failure count
     /// regressed beyond the tolerance.
     Check(baseline::CheckArgs),
+    /// Fit the simulator's models to recorded runs (durations, failures, hangs, agent
+    /// losses, overheads) and print them with sample sizes and 95 % intervals; with -o,
+    /// write a [simulation] table for --calibration.
+    Calibrate(calibrate::CalibrateArgs),
+    /// Re-simulate a recorded run with its own attempts, optionally with other agents or
+    /// another policy; print the recorded-vs-replayed makespan.
+    Replay(replay::ReplayArgs),
     /// Write a synthetic plan: a layered random DAG (about 3 dependencies per task, 10% of
     /// tasks on hot files, failures on), the same for the same seed.
     Gen(generate::GenArgs),
@@ -128,6 +138,8 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         Command::Baseline(args) => baseline::baseline(&args, out),
         Command::Check(args) => baseline::check(&args, out),
         Command::Gen(args) => generate::generate(&args, out),
+        Command::Calibrate(args) => calibrate::calibrate(&args, out),
+        Command::Replay(args) => replay::replay(&args, out),
     }
 }
 
@@ -142,6 +154,7 @@ fn exit_code(err: &anyhow::Error) -> ExitCode {
         || err
             .downcast_ref::<taskdist::optimize::OptimizeError>()
             .is_some()
+        || err.downcast_ref::<CalibrateError>().is_some()
         || run::is_bad_input(err)
     {
         return ExitCode::from(EXIT_BAD_INPUT);

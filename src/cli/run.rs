@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 pub const EXIT_INTERRUPTED: u8 = 130;
 
 /// The run database's name inside a run directory.
-const DB_NAME: &str = "taskdist.db";
+const DB_NAME: &str = taskdist::store::DB_FILE;
 
 /// Arguments of `taskdist run`.
 #[derive(Debug, Args)]

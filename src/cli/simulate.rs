@@ -10,10 +10,11 @@ use clap::Args;
 use rayon::prelude::*;
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use taskdist::core::EventKind;
-use taskdist::model::{Human, Policy, Time};
+use taskdist::model::{Config, Human, Policy, Time};
+use taskdist::plan::Plan;
 use taskdist::report::figures::{Curve, scurve_figure, tornado_figure};
 use taskdist::report::gantt::{Gantt, lock_waits, title as gantt_title};
 use taskdist::report::markdown::RiskSections;
@@ -23,13 +24,15 @@ use taskdist::report::risk::{
 use taskdist::report::sweep::{Shard, parse_deadline, simulate_run};
 use taskdist::report::{Summary, trace_csv};
 use taskdist::sim::SimError;
-use taskdist::sim::{SimModels, run_setup, simulate as run_simulation};
+use taskdist::sim::{SimModels, SimRun, run_setup, simulate as run_simulation};
 
 /// Arguments of `taskdist simulate`.
 #[derive(Debug, Args)]
 pub struct SimulateArgs {
     #[command(flatten)]
     scenario: ScenarioArgs,
+    #[command(flatten)]
+    calibration: super::calibrate::CalibrationArg,
     /// Run with N agents, repeating the scenario's agent list in order (a mix of
     /// capabilities keeps its proportions); also sets max_agents to N
     /// [default: the scenario's agents].
@@ -98,26 +101,15 @@ pub fn simulate(args: &SimulateArgs, out: &mut dyn Write) -> anyhow::Result<()> 
     if let Some(n) = args.seeds {
         return simulate_seeds(args, n, out);
     }
-    let (scenario, plan) = args.scenario.load()?;
+    let (mut scenario, plan) = args.scenario.load()?;
+    args.calibration.apply(&mut scenario)?;
     let models = SimModels::for_scenario(&scenario, &plan)?;
     let seed = args.seed.unwrap_or(models.seed);
     let (mut config, agents) = run_setup(&scenario, args.agents, args.policy);
     taskdist::optimize::prepare(&plan, &mut config, &agents, args.schedule.as_deref())?;
     let plan = Arc::new(plan);
 
-    let mut events = match &args.out {
-        Some(dir) => {
-            fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-            let path = dir.join("events.jsonl");
-            let file =
-                File::create(&path).with_context(|| format!("creating {}", path.display()))?;
-            Some((BufWriter::new(file), path))
-        }
-        None => None,
-    };
-    let mut write_error: Option<std::io::Error> = None;
-    // The Gantt chart's lock waits are rebuilt from these two kinds of event.
-    let mut held_events = Vec::new();
+    let mut files = OutFiles::create(args.out.as_deref())?;
     #[cfg(feature = "serve")]
     let mut replay: Option<Vec<taskdist::core::Event>> = args.serve.serve.map(|_| Vec::new());
     let mut on_event = |event: &taskdist::core::Event| {
@@ -125,22 +117,7 @@ pub fn simulate(args: &SimulateArgs, out: &mut dyn Write) -> anyhow::Result<()> 
         if let Some(replay) = replay.as_mut() {
             replay.push(event.clone());
         }
-        if events.is_some()
-            && matches!(
-                event.kind,
-                EventKind::TaskBlocked { .. } | EventKind::TaskExecute { .. }
-            )
-        {
-            held_events.push(event.clone());
-        }
-        if let Some((writer, _)) = events.as_mut()
-            && write_error.is_none()
-        {
-            let line = serde_json::to_string(event).expect("events serialize");
-            if let Err(e) = writeln!(writer, "{line}") {
-                write_error = Some(e);
-            }
-        }
+        files.event(event);
     };
     let reproduce = format!(
         "taskdist simulate {} --seed {seed}{}{}",
@@ -159,41 +136,11 @@ pub fn simulate(args: &SimulateArgs, out: &mut dyn Write) -> anyhow::Result<()> 
         &mut on_event,
     )
     .with_context(|| format!("reproduce with: {reproduce}"))?;
-    if let Some((mut writer, path)) = events {
-        if let Some(e) = write_error {
-            return Err(e).with_context(|| format!("writing {}", path.display()));
-        }
-        writer
-            .flush()
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
-
-    let trace = trace_csv(&run, &plan);
-    let summary = Summary::new(&run, &plan, &config, &trace);
-    if let Some(dir) = &args.out {
-        let write = |name: &str, bytes: &[u8]| {
-            let path = dir.join(name);
-            fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))
-        };
-        write("trace.csv", &trace)?;
-        let mut json = serde_json::to_string_pretty(&summary)?;
-        json.push('\n');
-        write("summary.json", json.as_bytes())?;
-        let name = args.scenario.file.file_name().map_or_else(
-            || args.scenario.file.display().to_string(),
-            |n| n.to_string_lossy().into_owned(),
-        );
-        let waits = lock_waits(&plan, &held_events);
-        let gantt = Gantt {
-            run: &run,
-            plan: &plan,
-            lock_waits: &waits,
-            title: gantt_title(&name, &run, config.policy.as_str()),
-        }
-        .figure()?;
-        write("gantt.svg", gantt.svg.as_bytes())?;
-        write("gantt.png", &gantt.png)?;
-    }
+    let name = args.scenario.file.file_name().map_or_else(
+        || args.scenario.file.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let summary = files.finish(&run, &plan, &config, &name)?;
     if args.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&summary)?)?;
     } else {
@@ -244,6 +191,98 @@ pub fn simulate(args: &SimulateArgs, out: &mut dyn Write) -> anyhow::Result<()> 
     Ok(())
 }
 
+/// A simulated run's files in `--out DIR`: `events.jsonl` written as the events come (the
+/// ones the Gantt chart's lock waits are rebuilt from kept), then `trace.csv`,
+/// `summary.json`, `gantt.svg` and `gantt.png`. Shared by `simulate` and `replay`.
+pub(super) struct OutFiles {
+    dir: Option<PathBuf>,
+    events: Option<(BufWriter<File>, PathBuf)>,
+    write_error: Option<std::io::Error>,
+    held_events: Vec<taskdist::core::Event>,
+}
+
+impl OutFiles {
+    /// Creates `dir` and its `events.jsonl` (nothing without a directory).
+    pub(super) fn create(dir: Option<&Path>) -> anyhow::Result<OutFiles> {
+        let events = match dir {
+            Some(dir) => {
+                fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+                let path = dir.join("events.jsonl");
+                let file =
+                    File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+                Some((BufWriter::new(file), path))
+            }
+            None => None,
+        };
+        Ok(OutFiles {
+            dir: dir.map(Path::to_path_buf),
+            events,
+            write_error: None,
+            held_events: Vec::new(),
+        })
+    }
+
+    /// Takes one event of the run.
+    pub(super) fn event(&mut self, event: &taskdist::core::Event) {
+        let Some((writer, _)) = self.events.as_mut() else {
+            return;
+        };
+        if matches!(
+            event.kind,
+            EventKind::TaskBlocked { .. } | EventKind::TaskExecute { .. }
+        ) {
+            self.held_events.push(event.clone());
+        }
+        if self.write_error.is_none() {
+            let line = serde_json::to_string(event).expect("events serialize");
+            if let Err(e) = writeln!(writer, "{line}") {
+                self.write_error = Some(e);
+            }
+        }
+    }
+
+    /// The run's summary, and with a directory its files; `name` titles the Gantt chart.
+    pub(super) fn finish(
+        self,
+        run: &SimRun,
+        plan: &Plan,
+        config: &Config,
+        name: &str,
+    ) -> anyhow::Result<Summary> {
+        if let Some((mut writer, path)) = self.events {
+            if let Some(e) = self.write_error {
+                return Err(e).with_context(|| format!("writing {}", path.display()));
+            }
+            writer
+                .flush()
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+        let trace = trace_csv(run, plan);
+        let summary = Summary::new(run, plan, config, &trace);
+        if let Some(dir) = &self.dir {
+            let write = |name: &str, bytes: &[u8]| {
+                let path = dir.join(name);
+                fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))
+            };
+            write("trace.csv", &trace)?;
+            let mut json = serde_json::to_string_pretty(&summary)?;
+            json.push('\n');
+            write("summary.json", json.as_bytes())?;
+            let waits = lock_waits(plan, &self.held_events);
+            let gantt = Gantt {
+                run,
+                plan,
+                lock_waits: &waits,
+                title: gantt_title(name, run, config.policy.as_str()),
+            }
+            .figure()?;
+            write("gantt.svg", gantt.svg.as_bytes())?;
+            write("gantt.png", &gantt.png)?;
+        }
+        Ok(summary)
+    }
+}
+
 /// `x` rounded to three significant digits (a speed to print).
 #[cfg(feature = "serve")]
 fn three_digits(x: f64) -> f64 {
@@ -280,7 +319,8 @@ fn replay_events(live: &taskdist::serve::Live, events: &[taskdist::core::Event],
 
 /// `simulate --seeds N`: N seeds of one configuration, and what a planner reads from them.
 fn simulate_seeds(args: &SimulateArgs, n: u32, out: &mut dyn Write) -> anyhow::Result<()> {
-    let (scenario, plan) = args.scenario.load()?;
+    let (mut scenario, plan) = args.scenario.load()?;
+    args.calibration.apply(&mut scenario)?;
     let models = SimModels::for_scenario(&scenario, &plan)?;
     let first = args.seed.unwrap_or(models.seed);
     let seeds: Vec<u64> = (0..n as u64).map(|k| first.wrapping_add(k)).collect();

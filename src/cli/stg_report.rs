@@ -294,6 +294,7 @@ impl Graph {
         let file = taskdist::model::SimulationFile {
             duration: Some(taskdist::model::DurationModel::Lognormal {
                 spread: ROBUST_SPREAD,
+                median: None,
             }),
             ..Default::default()
         };

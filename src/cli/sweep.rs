@@ -35,6 +35,8 @@ use taskdist::report::sweep::{
 pub struct SweepArgs {
     #[command(flatten)]
     scenario: ScenarioArgs,
+    #[command(flatten)]
+    calibration: super::calibrate::CalibrationArg,
     /// Agent counts: `1..32` (both ends included), `8`, or a list such as `1,2,4,8..12`
     /// [default: 1 to twice the scenario's agents].
     #[arg(long, short = 'n', value_name = "RANGE", value_parser = parse_agents)]
@@ -66,8 +68,10 @@ pub struct SweepArgs {
     deadline: Option<String>,
     /// Run only shard I of N (I counts from 0: `$SLURM_ARRAY_TASK_ID/N`,
     /// `$JOB_COMPLETION_INDEX/N`): every N-th run of the sweep, from run I; writes
-    /// DIR/shard.json for `taskdist sweep-merge` (needs --out).
-    #[arg(long, value_name = "I/N", value_parser = parse_shard, requires = "out")]
+    /// DIR/shard.json for `taskdist sweep-merge` (needs --out). Not with --calibration:
+    /// a shard file does not carry the calibration, so the merge could not check it.
+    #[arg(long, value_name = "I/N", value_parser = parse_shard, requires = "out",
+          conflicts_with = "calibration")]
     shard: Option<Shard>,
     /// Worker threads [default: one per core]. The results do not depend on it.
     #[arg(long, short = 'j', value_name = "N",
@@ -185,7 +189,8 @@ pub fn sweep(args: &SweepArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         let (text, scenario, plan) = args.scenario.load_with_text()?;
         (Some(text), scenario, plan)
     } else {
-        let (scenario, plan) = args.scenario.load()?;
+        let (mut scenario, plan) = args.scenario.load()?;
+        args.calibration.apply(&mut scenario)?;
         (None, scenario, plan)
     };
     let setup = Setup::new(args, scenario, plan)?;

@@ -215,6 +215,7 @@ fn simulation_file(params: &GenParams) -> SimulationFile {
         duration: Some(if params.duration_spread > 0.0 {
             DurationModel::Lognormal {
                 spread: params.duration_spread,
+                median: None,
             }
         } else {
             DurationModel::Fixed

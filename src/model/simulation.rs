@@ -7,6 +7,8 @@
 //! duration = { model = "lognormal", spread = 0.3 }
 //! failure_probability = 0.05
 //! failed_fraction = 0.5          # a failed attempt takes this share of its duration
+//! failure_duration = { model = "lognormal", spread = 0.3, median = 0.4 }  # or its own model
+//! dispatch_overhead = "5ms"      # from assignment to the attempt's start
 //! hang_probability = 0.01        # an attempt that never reports (only its timeout ends it)
 //! crash_mtbf = "6h"              # mean time between crashes, per agent
 //! crash_recovery = "15m"         # a crashed agent comes back after this (omit: never)
@@ -29,11 +31,15 @@ use std::collections::BTreeMap;
 pub enum DurationModel {
     /// Exactly the estimate.
     Fixed,
-    /// Log-normal with mean equal to the estimate; `spread` is the σ of the underlying
-    /// normal (0.25 ≈ ±25 %).
+    /// Log-normal factor of the estimate; `spread` is the σ of the underlying normal
+    /// (0.25 ≈ ±25 %). Its mean is 1 (the estimate) unless `median` is given: then the
+    /// factor's median is `median` (μ = ln median), as `taskdist calibrate` fits it.
     Lognormal {
         /// σ of ln(duration).
         spread: f64,
+        /// Median factor (e^μ); absent, μ = -σ²/2 so that the mean factor is 1.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        median: Option<f64>,
     },
     /// Uniform between `low` and `high` times the estimate.
     Uniform {
@@ -48,6 +54,12 @@ pub enum DurationModel {
     Empirical {
         /// Observed durations.
         samples: Vec<DurationText>,
+    },
+    /// One of the observed factors actual / estimate, each equally likely, times the
+    /// estimate (what `taskdist calibrate --empirical` writes for well-sampled types).
+    Factors {
+        /// Observed factors.
+        factors: Vec<f64>,
     },
 }
 
@@ -64,6 +76,10 @@ pub struct ModelOverrides {
     /// Share of its drawn duration a failed attempt runs before it fails.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed_fraction: Option<f64>,
+    /// How long a failed attempt runs before it fails, as its own model of the estimate
+    /// (time-to-failure); when set, `failed_fraction` is not used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_duration: Option<DurationModel>,
     /// Probability that an attempt hangs: it never reports, only its timeout ends it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hang_probability: Option<f64>,
@@ -120,6 +136,14 @@ pub struct SimulationFile {
     /// Share of its drawn duration a failed attempt runs (default 0.5).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed_fraction: Option<f64>,
+    /// Time-to-failure model of failed attempts (default: `failed_fraction` of the drawn
+    /// duration).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_duration: Option<DurationModel>,
+    /// Time from an assignment to its attempt's start, added to every attempt (default 0):
+    /// a real runner's process start-up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dispatch_overhead: Option<DurationText>,
     /// Probability that an attempt hangs (default 0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hang_probability: Option<f64>,
@@ -156,6 +180,7 @@ impl SimulationFile {
             duration: self.duration.clone(),
             failure_probability: self.failure_probability,
             failed_fraction: self.failed_fraction,
+            failure_duration: self.failure_duration.clone(),
             hang_probability: self.hang_probability,
         }
     }

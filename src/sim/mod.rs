@@ -33,9 +33,11 @@
 
 mod audit;
 mod models;
+mod script;
 
 pub use audit::{Violation, audit};
 pub use models::{ContextEffects, Crash, Durations, Params, SimModels};
+pub use script::{Leave, Script, ScriptedAttempt, ScriptedEnd, TIMER_LAG_MAX_MS};
 
 use crate::core::{
     AgentIdx, CancelReason, ContextItem, Decision, Event, EventKind, Input, Progress, Scheduler,
@@ -207,6 +209,10 @@ impl Draws {
     }
 }
 
+/// The first insertion number of a replay's own happenings: above every journal position
+/// a recorded run can have, so what the record orders comes first at equal times.
+const UNRANKED: u64 = 1 << 48;
+
 /// Something the simulator itself will do at a time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Happening {
@@ -226,6 +232,8 @@ enum Happening {
     Crash { agent: u32, random: bool },
     /// A crashed agent comes back.
     Recover { agent: u32, random: bool },
+    /// A scripted agent leaves: the core is told at once (a replayed loss).
+    Leave { agent: u32 },
     /// A live agent heartbeats (if still in the same life).
     Heartbeat { agent: u32, life: u32 },
 }
@@ -247,6 +255,8 @@ struct Simulation<'m> {
     /// The core's plan, held here too so that reading it does not borrow the core.
     plan: Arc<Plan>,
     models: &'m SimModels,
+    /// Recorded attempts and agent losses to replay, if any.
+    script: Option<&'m Script>,
     agents: Vec<AgentSpec>,
     sim_agents: Vec<SimAgent>,
     queue: BinaryHeap<Reverse<(Time, u64, Happening)>>,
@@ -273,14 +283,50 @@ struct Simulation<'m> {
 /// every core event to `on_event` as it happens.
 pub fn simulate(
     plan: Arc<Plan>,
-    mut config: Config,
+    config: Config,
     agents: Vec<AgentSpec>,
     models: &SimModels,
     seed: u64,
     on_event: &mut dyn FnMut(&Event),
 ) -> Result<SimRun, SimError> {
+    run_simulation(plan, config, agents, models, None, seed, on_event)
+}
+
+/// Runs a plan as [`simulate`] does, except that each task's attempts first take the
+/// outcomes and durations `script` recorded for it, in order (an attempt lost with its
+/// agent does not use one up), and the script's agent losses happen at their times;
+/// attempts beyond the recorded ones draw from `models` with `seed`. The core keeps
+/// `config.jitter_seed`, so retries back off as they did in the recorded run.
+pub fn replay(
+    plan: Arc<Plan>,
+    config: Config,
+    agents: Vec<AgentSpec>,
+    models: &SimModels,
+    script: &Script,
+    seed: u64,
+    on_event: &mut dyn FnMut(&Event),
+) -> Result<SimRun, SimError> {
+    assert_eq!(
+        script.attempts.len(),
+        plan.len(),
+        "a script covers every task"
+    );
+    run_simulation(plan, config, agents, models, Some(script), seed, on_event)
+}
+
+fn run_simulation(
+    plan: Arc<Plan>,
+    mut config: Config,
+    agents: Vec<AgentSpec>,
+    models: &SimModels,
+    script: Option<&Script>,
+    seed: u64,
+    on_event: &mut dyn FnMut(&Event),
+) -> Result<SimRun, SimError> {
     let mut draws = Draws::new(seed);
-    config.jitter_seed = draws.at(Stream::Jitter, 0, 0).random::<u64>();
+    if script.is_none() {
+        config.jitter_seed = draws.at(Stream::Jitter, 0, 0).random::<u64>();
+    }
     let mut heartbeat_interval = config
         .heartbeat_timeout_ms
         .map(|timeout| models.heartbeat_interval.unwrap_or((timeout / 3).max(1)));
@@ -311,10 +357,13 @@ pub fn simulate(
         sched,
         plan,
         models,
+        script,
         sim_agents: vec![SimAgent::default(); agents.len()],
         agents,
         queue: BinaryHeap::new(),
-        seq: 0,
+        // A replay orders what it replays by the recorded run's order (journal positions,
+        // see `schedule_ranked`); whatever the record does not order comes after it.
+        seq: if script.is_some() { UNRANKED } else { 0 },
         now: 0,
         draws,
         heartbeat_interval,
@@ -390,6 +439,14 @@ impl Simulation<'_> {
         self.queue.push(Reverse((at, self.seq, happening)));
     }
 
+    /// Schedules a replayed happening at its place in the recorded run: at equal times
+    /// the recorded order (a real runner takes results that arrive together one after
+    /// another, in arrival order), before anything the record does not order.
+    fn schedule_ranked(&mut self, at: Time, rank: u64, happening: Happening) {
+        debug_assert!(rank < UNRANKED, "journal positions are below UNRANKED");
+        self.queue.push(Reverse((at, rank, happening)));
+    }
+
     fn start(&mut self) {
         for i in 0..self.agents.len() as u32 {
             self.pending_arrivals += 1;
@@ -418,6 +475,30 @@ impl Simulation<'_> {
                         random: false,
                     },
                 );
+            }
+        }
+        if let Some(script) = self.script {
+            let leaves: Vec<(u32, &Leave)> = script
+                .leaves
+                .iter()
+                .filter_map(|leave| {
+                    let agent = self.agents.iter().position(|a| *a.id == *leave.agent)?;
+                    Some((agent as u32, leave))
+                })
+                .collect();
+            for &(agent, leave) in &leaves {
+                self.schedule_ranked(leave.at, leave.rank, Happening::Leave { agent });
+                if let Some((back, rank)) = leave.back_at {
+                    self.pending_arrivals += 1;
+                    self.schedule_ranked(
+                        back,
+                        rank,
+                        Happening::Recover {
+                            agent,
+                            random: false,
+                        },
+                    );
+                }
             }
         }
         for agent in 0..self.agents.len() as u32 {
@@ -462,7 +543,10 @@ impl Simulation<'_> {
                 });
             }
             let next_sim = self.queue.peek().map(|Reverse((at, _, _))| *at);
-            let next_core = self.sched.poll_timeout();
+            let next_core = self.sched.poll_timeout().map(|due| match self.script {
+                Some(script) => script.wake_up(due),
+                None => due,
+            });
             let sim_first = match (next_sim, next_core) {
                 (Some(s), Some(c)) => s <= c,
                 (Some(_), None) => true,
@@ -573,6 +657,20 @@ impl Simulation<'_> {
                     );
                 }
                 // Nothing is told to the core: a crashed agent simply goes silent.
+            }
+            Happening::Leave { agent } => {
+                let state = &mut self.sim_agents[agent as usize];
+                if !state.alive {
+                    return;
+                }
+                state.alive = false;
+                state.life += 1;
+                self.sched.handle_input(
+                    self.now,
+                    Input::AgentDown {
+                        agent: AgentIdx(agent),
+                    },
+                );
             }
             Happening::Recover { agent, random } => {
                 self.pending_arrivals -= 1;
@@ -741,6 +839,24 @@ impl Simulation<'_> {
         if !state.alive {
             return; // dispatched to an agent that crashed unnoticed: it never reports
         }
+        if let Some(recorded) = self.scripted(t) {
+            if recorded.end == ScriptedEnd::Hung {
+                return; // as it did: only the timeout ends it
+            }
+            self.schedule_ranked(
+                self.now + recorded.duration_ms,
+                recorded.rank,
+                Happening::AttemptEnd {
+                    task: t,
+                    agent,
+                    attempt: a.attempt,
+                    life: state.life,
+                    ok: recorded.end == ScriptedEnd::Succeeded,
+                    share: false,
+                },
+            );
+            return;
+        }
         // The plan's compact per-task record, not the spec: see `Plan::task_type`.
         let plan = &self.plan;
         let params = self.models.params(t, plan.task_type(t));
@@ -765,12 +881,16 @@ impl Simulation<'_> {
         if hangs {
             return; // only the timeout ends it
         }
-        let (ok, ms) = if fails {
-            (false, duration * params.failed_fraction)
-        } else {
-            (true, duration)
+        let (ok, ms) = match (fails, &params.failure_durations) {
+            // Drawn after the duration, from the same block: the other draws stay put.
+            (true, Some(model)) => (
+                false,
+                model.sample(plan.estimate_ms(t), rng) / self.agents[a.agent.ix()].speed,
+            ),
+            (true, None) => (false, duration * params.failed_fraction),
+            (false, _) => (true, duration),
         };
-        let end = self.now + ms.round().max(0.0) as Time;
+        let end = self.now + self.models.dispatch_overhead_ms + ms.round().max(0.0) as Time;
         self.schedule(
             end,
             Happening::AttemptEnd {
@@ -782,6 +902,14 @@ impl Simulation<'_> {
                 share,
             },
         );
+    }
+
+    /// The recorded attempt the next attempt of `t` replays: the one after the task's
+    /// charged failures so far (an attempt lost with its agent is not charged, so the
+    /// attempt that re-runs it replays the same record).
+    fn scripted(&self, t: TaskIdx) -> Option<ScriptedAttempt> {
+        let recorded = &self.script?.attempts[t.ix()];
+        recorded.get(self.sched.failures(t) as usize).copied()
     }
 
     fn finish_row(&mut self, task: TaskIdx, outcome: Outcome) {
@@ -956,6 +1084,31 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn calibrated_models_median_factors_time_to_failure_and_dispatch_overhead() {
+        let chain = |simulation: &str| format!("{CHAIN}[simulation]\n{simulation}");
+        // A log-normal without spread is its median; a single factor is itself.
+        let median = run(
+            &chain("duration={model='lognormal', spread=0.0, median=1.5}"),
+            1,
+            0,
+        );
+        assert_eq!(median.makespan, 45 * MINUTE_MS);
+        let factors = run(&chain("duration={model='factors', factors=[2.0]}"), 1, 0);
+        assert_eq!(factors.makespan, 60 * MINUTE_MS);
+        // Each attempt starts a minute after its assignment.
+        let overhead = run(&chain("dispatch_overhead='1m'"), 1, 0);
+        assert_eq!(overhead.makespan, 33 * MINUTE_MS);
+        // A failed attempt runs its own time-to-failure, not a share of its duration.
+        let failing = "[[agents]]\ncount=1\n[config]\nmax_retries_per_task=0\n\
+            [simulation]\nfailure_probability=1.0\nfailed_fraction=0.9\n\
+            failure_duration={model='factors', factors=[0.1]}\n\
+            [[tasks]]\nid='a'\nestimated_duration='10m'\n";
+        let failed = run(failing, 1, 0);
+        assert_eq!(failed.trace[0].outcome, Outcome::Failed);
+        assert_eq!(failed.makespan, MINUTE_MS);
     }
 
     #[test]

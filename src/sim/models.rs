@@ -28,6 +28,8 @@ pub enum Durations {
     /// Another model's draws times a factor (a sensitivity range's end: see
     /// [`SimModels::adjusted`]).
     Scaled(Arc<Durations>, f64),
+    /// Observed factors of the estimate.
+    Factors(Arc<[f64]>),
 }
 
 impl Durations {
@@ -50,6 +52,10 @@ impl Durations {
                 samples[i] as f64
             }
             Durations::Scaled(inner, factor) => inner.sample(estimate_ms, rng) * factor,
+            Durations::Factors(factors) => {
+                let i = rand::RngExt::random_range(rng, 0..factors.len());
+                e * factors[i]
+            }
         }
     }
 }
@@ -61,8 +67,10 @@ pub struct Params {
     pub durations: Durations,
     /// Chance an attempt fails.
     pub failure_probability: f64,
-    /// Share of its duration a failed attempt runs.
+    /// Share of its duration a failed attempt runs (when `failure_durations` is unset).
     pub failed_fraction: f64,
+    /// How long a failed attempt runs, as a model of its own (time-to-failure).
+    pub failure_durations: Option<Durations>,
     /// Chance an attempt hangs.
     pub hang_probability: f64,
 }
@@ -108,6 +116,8 @@ pub struct SimModels {
     pub heartbeat_interval: Option<Time>,
     /// Step limit (None: the default for the plan's size).
     pub max_steps: Option<u64>,
+    /// Time from each assignment to its attempt's start.
+    pub dispatch_overhead_ms: Time,
     /// The effect of sharing.
     pub context: ContextEffects,
 }
@@ -131,6 +141,7 @@ impl SimModels {
             durations: Durations::Fixed,
             failure_probability: 0.0,
             failed_fraction: 0.5,
+            failure_durations: None,
             hang_probability: 0.0,
         };
         let global = check.apply(&base, &file.models(), "simulation");
@@ -175,6 +186,13 @@ impl SimModels {
                 "must be longer than zero",
             );
         }
+        let dispatch_overhead_ms = check
+            .duration(
+                file.dispatch_overhead.as_ref(),
+                "simulation",
+                "dispatch_overhead",
+            )
+            .unwrap_or(0);
         let mut crashes = Vec::new();
         for crash in &file.crashes {
             let owner = format!("simulation.crashes (agent `{}`)", crash.agent);
@@ -205,6 +223,7 @@ impl SimModels {
                 crashes,
                 heartbeat_interval,
                 max_steps: file.max_steps,
+                dispatch_overhead_ms,
                 context,
             })
         } else {
@@ -359,6 +378,10 @@ impl Checker<'_> {
             None => base.durations.clone(),
             Some(model) => self.durations(model, owner).unwrap_or(Durations::Fixed),
         };
+        let failure_durations = match &o.failure_duration {
+            None => base.failure_durations.clone(),
+            Some(model) => self.durations(model, &format!("{owner}.failure_duration")),
+        };
         Params {
             durations,
             failure_probability: self.probability(
@@ -373,6 +396,7 @@ impl Checker<'_> {
                 "failed_fraction",
                 base.failed_fraction,
             ),
+            failure_durations,
             hang_probability: self.probability(
                 o.hang_probability,
                 owner,
@@ -386,13 +410,36 @@ impl Checker<'_> {
         Some(match model {
             DurationModel::Fixed => Durations::Fixed,
             DurationModel::Exponential => Durations::Exponential,
-            DurationModel::Lognormal { spread } => {
+            DurationModel::Lognormal { spread, median } => {
                 if !(spread.is_finite() && *spread >= 0.0) {
                     self.bad(owner, "spread", "must be a non-negative number");
                     return None;
                 }
-                // Mean 1: E[exp(N(μ, σ))] = exp(μ + σ²/2).
-                Durations::Lognormal(LogNormal::new(-spread * spread / 2.0, *spread).ok()?)
+                let mu = match median {
+                    Some(m) if m.is_finite() && *m > 0.0 => m.ln(),
+                    Some(m) => {
+                        self.bad(
+                            owner,
+                            "median",
+                            &format!("must be a positive number, not {m}"),
+                        );
+                        return None;
+                    }
+                    // Mean 1: E[exp(N(μ, σ))] = exp(μ + σ²/2).
+                    None => -spread * spread / 2.0,
+                };
+                Durations::Lognormal(LogNormal::new(mu, *spread).ok()?)
+            }
+            DurationModel::Factors { factors } => {
+                if factors.is_empty() || !factors.iter().all(|f| f.is_finite() && *f >= 0.0) {
+                    self.bad(
+                        owner,
+                        "factors",
+                        "must list at least one factor, each a non-negative number",
+                    );
+                    return None;
+                }
+                Durations::Factors(factors.as_slice().into())
             }
             DurationModel::Uniform { low, high } => {
                 if !(low.is_finite() && high.is_finite() && *low >= 0.0 && low <= high) {

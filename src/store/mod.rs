@@ -14,7 +14,7 @@
 //! One process at a time holds a run database (an advisory `flock` on the file).
 
 use crate::core::{EventKind, Input, Progress, TaskStatus};
-use crate::model::{AgentSpec, CommandSpec, Config};
+use crate::model::{AgentSpec, CommandSpec, Config, Time};
 use crate::plan::{EdgeKind, LockMode, Plan};
 use crate::runtime::{Batch, Call, Journal, JournalEntry, JournalError, RunStatus};
 use nix::fcntl::{Flock, FlockArg};
@@ -33,6 +33,9 @@ pub const SCHEMA_VERSION: i32 = 1;
 const SCHEMA: &str = include_str!("schema.sql");
 /// Indexes beyond the keys, made with the schema and ensured on every open.
 const INDEXES: &str = include_str!("indexes.sql");
+
+/// The run database's file name inside a run directory.
+pub const DB_FILE: &str = "taskdist.db";
 
 /// The only session of a run database.
 const SESSION: i64 = 1;
@@ -175,6 +178,25 @@ impl SavedRun {
     pub fn is_finished(&self) -> bool {
         matches!(self.status.as_str(), "completed" | "failed")
     }
+}
+
+/// One row of `task_assignments`: an attempt as the run recorded it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptRow {
+    /// The task's index in the plan.
+    pub task_index: u32,
+    /// The agent's id.
+    pub agent_id: String,
+    /// The attempt number.
+    pub attempt: u32,
+    /// `assigned`, `running`, `completed`, `failed`, `timed_out`, `lost` or `cancelled`.
+    pub status: String,
+    /// When it was assigned (core time).
+    pub assigned_ms: Time,
+    /// When the agent began it, if it said so.
+    pub started_ms: Option<Time>,
+    /// When it ended, if it did.
+    pub ended_ms: Option<Time>,
 }
 
 /// SHA-256 of a scenario's bytes, in lowercase hex.
@@ -404,6 +426,51 @@ impl Store {
                     detail: format!("an attempt of task index {task}, which the plan lacks"),
                 })?;
             *slot = u32::try_from(attempt).unwrap_or(u32::MAX);
+        }
+        Ok(attempts)
+    }
+
+    /// Every attempt on record, in assignment order. A negative time is corruption.
+    pub fn attempts(&self) -> Result<Vec<AttemptRow>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT task_index, agent_id, attempt, status, assigned_ms, started_ms, ended_ms
+                 FROM task_assignments WHERE session_id = ?1 ORDER BY id",
+            )
+            .map_err(|e| corrupt(&self.path, e))?;
+        let time = |ms: i64| {
+            Time::try_from(ms).map_err(|_| StoreError::Corrupt {
+                path: self.path.clone(),
+                detail: format!("an attempt has a negative time {ms}"),
+            })
+        };
+        let rows = stmt
+            .query_map([SESSION], |row| {
+                Ok((
+                    row.get::<_, u32>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, u32>(2)?,
+                    row.get::<_, String>(3)?,
+                    row.get::<_, i64>(4)?,
+                    row.get::<_, Option<i64>>(5)?,
+                    row.get::<_, Option<i64>>(6)?,
+                ))
+            })
+            .map_err(|e| corrupt(&self.path, e))?;
+        let mut attempts = Vec::new();
+        for row in rows {
+            let (task_index, agent_id, attempt, status, assigned, started, ended) =
+                row.map_err(|e| corrupt(&self.path, e))?;
+            attempts.push(AttemptRow {
+                task_index,
+                agent_id,
+                attempt,
+                status,
+                assigned_ms: time(assigned)?,
+                started_ms: started.map(time).transpose()?,
+                ended_ms: ended.map(time).transpose()?,
+            });
         }
         Ok(attempts)
     }

@@ -1,0 +1,476 @@
+//! `taskdist calibrate` and `taskdist replay` on real runs of shipped scenarios: the fit of
+//! a run whose commands draw from known distributions recovers them within its intervals
+//! and predicts a second run; replaying a run with its own agents and policy reproduces
+//! it (makespan within 2 %, the same agent for at least 95 % of attempts), also after
+//! failures, retries, timeouts and a killed runner; and both commands refuse, untouched,
+//! a database that is not a run, is damaged or holds no finished attempt.
+
+use crate::support::root;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+use taskdist::calibrate::{Calibration, RecordedRun, read_calibration};
+use taskdist::model::TaskType;
+use taskdist::plan::Plan;
+use taskdist::report::sweep::quantile;
+use taskdist::sim::{SimModels, simulate};
+
+/// A fresh directory for one test's runs.
+fn scratch(name: &str) -> PathBuf {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "taskdist-calibrate-{}-{}-{name}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// `taskdist ARGS` from the repository root (the calibration scenario's commands name
+/// their script relative to it), with CALIBRATION_SEED set.
+fn taskdist(seed: u64, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_taskdist"))
+        .args(args)
+        .current_dir(root())
+        .env("CALIBRATION_SEED", seed.to_string())
+        .output()
+        .expect("taskdist runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn ok(output: &Output) -> String {
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}{}",
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+    text(&output.stdout)
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().expect("temporary paths are UTF-8")
+}
+
+/// A real run of `scenario` into `out`.
+fn real_run(seed: u64, scenario: &str, out: &Path) {
+    ok(&taskdist(seed, &["run", scenario, "--out", path(out)]));
+}
+
+/// `taskdist replay RUN --json` (with `extra` arguments), parsed.
+fn replay(run: &Path, extra: &[&str]) -> Value {
+    let mut args = vec!["replay", path(run), "--json"];
+    args.extend_from_slice(extra);
+    serde_json::from_str(&ok(&taskdist(0, &args))).unwrap()
+}
+
+/// The fidelity gate of a replay with the run's own agents and policy.
+fn assert_faithful(name: &str, replayed: &Value) {
+    let error = replayed["makespan_error"].as_f64().unwrap();
+    let share = replayed["same_agent_share"].as_f64().unwrap();
+    eprintln!(
+        "{name}: recorded makespan {} s, replayed {} s (error {:+.3} %), same agent for {} of {} attempts",
+        replayed["recorded_makespan"],
+        replayed["replayed_makespan"],
+        100.0 * error,
+        replayed["same_agent_attempts"],
+        replayed["recorded_attempts"]
+    );
+    assert!(error.abs() <= 0.02, "{name}: {replayed:#}");
+    assert!(share >= 0.95, "{name}: {replayed:#}");
+}
+
+/// The truth written in scenarios/scripts/calibration.sh.
+struct Truth {
+    ty: TaskType,
+    mu: f64,
+    sigma: f64,
+    failure: f64,
+}
+
+const TRUTH: [Truth; 3] = [
+    Truth {
+        ty: TaskType::FeatureImplementation,
+        mu: 0.1,
+        sigma: 0.25,
+        failure: 0.15,
+    },
+    Truth {
+        ty: TaskType::Testing,
+        mu: -0.1,
+        sigma: 0.35,
+        failure: 0.30,
+    },
+    Truth {
+        ty: TaskType::Documentation,
+        mu: 0.0,
+        sigma: 0.2,
+        failure: 0.0,
+    },
+];
+const HANG: f64 = 0.04;
+const FAILURE_MU: f64 = -1.0;
+const FAILURE_SIGMA: f64 = 0.3;
+
+#[test]
+fn calibrating_a_run_of_known_distributions_recovers_them_and_predicts_a_second_run() {
+    let dir = scratch("validity");
+    let (first, second, table) = (dir.join("seed-1"), dir.join("seed-2"), dir.join("cal.toml"));
+    real_run(1, "scenarios/calibration.toml", &first);
+    let report = ok(&taskdist(
+        0,
+        &["calibrate", path(&first), "-o", path(&table)],
+    ));
+    eprintln!("{report}");
+    assert!(report.contains("documentation") && report.contains("uncalibrated"));
+    let header = std::fs::read_to_string(&table).unwrap();
+    assert!(header.starts_with("# taskdist calibrate: models fitted from 1 run"));
+
+    // The raw fits against the truth, each within its 95 % interval.
+    let fit = Calibration::fit(&[RecordedRun::open(&first).unwrap()], false);
+    let mut misses = Vec::new();
+    let mut check = |what: String, inside: bool| {
+        eprintln!("{} {what}", if inside { "ok  " } else { "MISS" });
+        if !inside {
+            misses.push(what);
+        }
+    };
+    for t in &TRUTH {
+        let ty = &fit.types[&t.ty];
+        let d = ty.durations.fit.unwrap();
+        check(
+            format!("{} mu {} in {:?}", t.ty, t.mu, d.mu_interval),
+            d.mu_interval.contains(t.mu),
+        );
+        check(
+            format!("{} sigma {} in {:?}", t.ty, t.sigma, d.sigma_interval),
+            d.sigma_interval.contains(t.sigma),
+        );
+        let f = ty.failures.observed;
+        check(
+            format!(
+                "{} failure {} in {:?} ({} of {})",
+                t.ty, t.failure, f.interval, f.k, f.n
+            ),
+            f.interval.contains(t.failure),
+        );
+    }
+    let ttf = fit.pooled.failure_durations.fit.unwrap();
+    check(
+        format!("time-to-failure mu {FAILURE_MU} in {:?}", ttf.mu_interval),
+        ttf.mu_interval.contains(FAILURE_MU),
+    );
+    check(
+        format!(
+            "time-to-failure sigma {FAILURE_SIGMA} in {:?}",
+            ttf.sigma_interval
+        ),
+        ttf.sigma_interval.contains(FAILURE_SIGMA),
+    );
+    let hangs = fit.pooled.hangs.observed;
+    check(
+        format!("hang {HANG} in {:?}", hangs.interval),
+        hangs.interval.contains(HANG),
+    );
+    assert!(misses.is_empty(), "outside their intervals: {misses:?}");
+    assert!(!fit.types[&TaskType::Documentation].calibrated);
+
+    // The calibrated simulation, through the CLI and over many seeds.
+    let simulated = ok(&taskdist(
+        0,
+        &[
+            "simulate",
+            "scenarios/calibration.toml",
+            "--calibration",
+            path(&table),
+            "--json",
+        ],
+    ));
+    let simulated: Value = serde_json::from_str(&simulated).unwrap();
+    assert!(simulated["makespan"].as_f64().unwrap() > 0.0);
+    let (mut scenario, plan) = Plan::load(&root().join("scenarios/calibration.toml")).unwrap();
+    scenario.file.simulation = Some(read_calibration(&table).unwrap());
+    let models = SimModels::for_scenario(&scenario, &plan).unwrap();
+    let plan = Arc::new(plan);
+    let mut makespans: Vec<f64> = (0..200)
+        .map(|seed| {
+            simulate(
+                plan.clone(),
+                scenario.config.clone(),
+                scenario.agents.clone(),
+                &models,
+                seed,
+                &mut |_| {},
+            )
+            .unwrap()
+            .makespan as f64
+                / 1000.0
+        })
+        .collect();
+    makespans.sort_by(f64::total_cmp);
+    let (p10, p50, p90) = (
+        quantile(&makespans, 0.1).unwrap(),
+        quantile(&makespans, 0.5).unwrap(),
+        quantile(&makespans, 0.9).unwrap(),
+    );
+
+    real_run(2, "scenarios/calibration.toml", &second);
+    let actual = RecordedRun::open(&second).unwrap().makespan_ms as f64 / 1000.0;
+    eprintln!(
+        "calibrated simulation (200 seeds): makespan p10 {p10:.3} s, p50 {p50:.3} s, p90 {p90:.3} s; second real run (CALIBRATION_SEED=2): {actual:.3} s"
+    );
+    assert!(
+        (p10..=p90).contains(&actual),
+        "the second run's makespan {actual} s is outside the calibrated p10–p90 band [{p10}, {p90}]"
+    );
+
+    // Both runs together: enough features for their observed factors.
+    let both = dir.join("both.toml");
+    let report = ok(&taskdist(
+        0,
+        &[
+            "calibrate",
+            path(&first),
+            path(&second),
+            "--empirical",
+            "-o",
+            path(&both),
+        ],
+    ));
+    assert!(report.contains("calibrated from 2 runs"), "{report}");
+    assert!(report.contains("observed factors (empirical)"), "{report}");
+    let table = read_calibration(&both).unwrap();
+    assert!(matches!(
+        table.types[&TaskType::FeatureImplementation].duration,
+        Some(taskdist::model::DurationModel::Factors { .. })
+    ));
+    ok(&taskdist(
+        0,
+        &[
+            "simulate",
+            "scenarios/calibration.toml",
+            "--calibration",
+            path(&both),
+        ],
+    ));
+}
+
+#[test]
+fn replaying_real_runs_with_their_own_agents_reproduces_them() {
+    let dir = scratch("fidelity");
+    // A clean run.
+    let sleep = dir.join("sleep");
+    real_run(0, "scenarios/sleep.toml", &sleep);
+    assert_faithful("sleep", &replay(&sleep, &[]));
+
+    // Failures, retries, timeouts, and a runner killed mid-run (its agents lost with it)
+    // then resumed.
+    let killed = dir.join("killed");
+    let mut runner = Command::new(env!("CARGO_BIN_EXE_taskdist"))
+        .args(["run", "scenarios/calibration.toml", "--out", path(&killed)])
+        .current_dir(root())
+        .env("CALIBRATION_SEED", "3")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(4_000));
+    runner.kill().unwrap(); // SIGKILL
+    runner.wait().unwrap();
+    let resumed = taskdist(3, &["resume", path(&killed)]);
+    assert!(
+        matches!(resumed.status.code(), Some(0 | 1)),
+        "{}",
+        text(&resumed.stderr)
+    );
+    let recorded = RecordedRun::open(&killed).unwrap();
+    let failed = recorded
+        .attempts
+        .iter()
+        .filter(|a| a.ended == taskdist::calibrate::Ended::Failed)
+        .count();
+    let retries = recorded.attempts.iter().filter(|a| a.attempt > 1).count();
+    assert!(failed > 0 && retries > 0, "{:?}", recorded.attempts);
+    assert!(
+        recorded.losses.iter().any(|l| !l.after_stop),
+        "the kill lost the agents: {:?}",
+        recorded.losses
+    );
+    let out = dir.join("replay-killed");
+    let replayed = replay(&killed, &["--out", path(&out)]);
+    assert_faithful("calibration, killed and resumed", &replayed);
+    assert_eq!(replayed["agent_losses_replayed"], true);
+    for file in [
+        "summary.json",
+        "trace.csv",
+        "events.jsonl",
+        "gantt.svg",
+        "gantt.png",
+        "replay.json",
+    ] {
+        assert!(out.join(file).exists(), "{file} missing");
+    }
+
+    // What if: twice the agents and another policy. The recorded losses are not replayed,
+    // and every task still ends.
+    let what_if = replay(&killed, &["--agents", "16", "--policy", "fifo"]);
+    assert_eq!(what_if["agent_losses_replayed"], false);
+    assert_eq!(what_if["agents"], 16);
+    assert_eq!(what_if["summary"]["tasks_completed"], 39, "{what_if:#}");
+    // Same seed, same what-if.
+    assert_eq!(
+        what_if,
+        replay(&killed, &["--agents", "16", "--policy", "fifo"])
+    );
+}
+
+#[test]
+fn calibrate_and_replay_refuse_what_is_not_a_finished_run_and_write_nothing() {
+    let dir = scratch("refuse");
+    std::fs::write(
+        dir.join("tiny.toml"),
+        "[[agents]]\ncount = 1\n[[tasks]]\nid = 'a'\nestimated_duration = '10ms'\ncommand = 'true'\n",
+    )
+    .unwrap();
+    let run = Command::new(env!("CARGO_BIN_EXE_taskdist"))
+        .args(["run", "tiny.toml", "--out", "run"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+    let good = dir.join("run/taskdist.db");
+
+    let not_a_db = dir.join("notes.txt");
+    std::fs::write(&not_a_db, "hello\n").unwrap();
+
+    let damaged = dir.join("damaged.db");
+    let mut bytes = std::fs::read(&good).unwrap();
+    assert!(bytes.len() > 8192);
+    for b in &mut bytes[4096..8192] {
+        *b = 0xA5;
+    }
+    std::fs::write(&damaged, bytes).unwrap();
+
+    let garbled = dir.join("garbled.db");
+    std::fs::copy(&good, &garbled).unwrap();
+    rusqlite::Connection::open(&garbled)
+        .unwrap()
+        .execute(
+            "UPDATE distribution_sessions SET scenario_text = 'tasks = 3 ['",
+            [],
+        )
+        .unwrap();
+
+    let unfinished = dir.join("unfinished.db");
+    std::fs::copy(&good, &unfinished).unwrap();
+    rusqlite::Connection::open(&unfinished)
+        .unwrap()
+        .execute("DELETE FROM task_assignments", [])
+        .unwrap();
+
+    let cases = [
+        (&not_a_db, "is not a taskdist run database"),
+        (&damaged, "corrupt"),
+        (
+            &garbled,
+            "is damaged: the scenario it recorded does not load",
+        ),
+        (&unfinished, "holds no finished attempt"),
+        (&dir.join("missing.db"), "no such run database"),
+    ];
+    for (db, message) in cases {
+        let table = dir.join("cal.toml");
+        let calibrated = taskdist(0, &["calibrate", path(db), "-o", path(&table)]);
+        assert_eq!(
+            calibrated.status.code(),
+            Some(2),
+            "{}",
+            text(&calibrated.stderr)
+        );
+        assert!(
+            text(&calibrated.stderr).contains(message),
+            "{}: {}",
+            db.display(),
+            text(&calibrated.stderr)
+        );
+        assert!(!table.exists(), "calibrate wrote {}", table.display());
+        let out = dir.join("replay-out");
+        let replayed = taskdist(0, &["replay", path(db), "--out", path(&out)]);
+        assert_eq!(
+            replayed.status.code(),
+            Some(2),
+            "{}",
+            text(&replayed.stderr)
+        );
+        assert!(
+            text(&replayed.stderr).contains(message),
+            "{}: {}",
+            db.display(),
+            text(&replayed.stderr)
+        );
+        assert!(!out.exists(), "replay wrote {}", out.display());
+    }
+    // With a good run next to a bad one, calibrate still writes nothing.
+    let table = dir.join("cal.toml");
+    let mixed = taskdist(
+        0,
+        &[
+            "calibrate",
+            path(&good),
+            path(&unfinished),
+            "-o",
+            path(&table),
+        ],
+    );
+    assert_eq!(mixed.status.code(), Some(2));
+    assert!(!table.exists());
+
+    // A file that is not a calibration is bad input for every --calibration.
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, "[simulation]\nfailure_probability = 'often'\n").unwrap();
+    let baseline = dir.join("b.json");
+    let commands: [&[&str]; 4] = [
+        &["simulate", "scenarios/sleep.toml"],
+        &[
+            "sweep",
+            "scenarios/sleep.toml",
+            "--agents",
+            "1..2",
+            "--seeds",
+            "2",
+        ],
+        &["baseline", "scenarios/sleep.toml", "-o", path(&baseline)],
+        &[
+            "check",
+            "scenarios/sleep.toml",
+            "--baseline",
+            "reports/baselines/sleep.json",
+        ],
+    ];
+    for command in commands {
+        let mut args = command.to_vec();
+        args.extend(["--calibration", path(&bad)]);
+        let refused = taskdist(0, &args);
+        assert_eq!(
+            refused.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&refused.stderr)
+        );
+        assert!(
+            text(&refused.stderr).contains("not a calibration file"),
+            "{args:?}: {}",
+            text(&refused.stderr)
+        );
+    }
+    assert!(!baseline.exists());
+}

@@ -1,0 +1,70 @@
+//! `taskdist calibrate RUN... [-o FILE]`: fits the simulator's models to recorded runs and
+//! prints them with their sample sizes and intervals; and the `--calibration FILE` option
+//! that `simulate`, `sweep`, `baseline` and `check` share.
+
+use anyhow::Context;
+use clap::Args;
+use std::io::Write;
+use std::path::PathBuf;
+use taskdist::calibrate::{Calibration, RecordedRun, read_calibration};
+use taskdist::model::Scenario;
+
+/// Arguments of `taskdist calibrate`.
+#[derive(Debug, Args)]
+pub struct CalibrateArgs {
+    /// Run databases, or run directories holding taskdist.db.
+    #[arg(value_name = "RUN", required = true)]
+    runs: Vec<PathBuf>,
+    /// Write the fitted `[simulation]` table here (TOML, for --calibration).
+    #[arg(long, short = 'o', value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Types with at least 30 successful samples use their observed duration factors
+    /// instead of a log-normal.
+    #[arg(long)]
+    empirical: bool,
+}
+
+/// The `--calibration FILE` option.
+#[derive(Debug, Args)]
+pub struct CalibrationArg {
+    /// Simulate with the `[simulation]` table of FILE (written by `taskdist calibrate`)
+    /// instead of the scenario's own; the rest of the scenario stays.
+    #[arg(long, value_name = "FILE")]
+    calibration: Option<PathBuf>,
+}
+
+impl CalibrationArg {
+    /// Puts the calibration's table in place of the scenario's.
+    pub fn apply(&self, scenario: &mut Scenario) -> anyhow::Result<()> {
+        if let Some(path) = &self.calibration {
+            scenario.file.simulation = Some(read_calibration(path)?);
+        }
+        Ok(())
+    }
+}
+
+/// Reads the runs (all of them, before anything is written), fits, reports.
+pub fn calibrate(args: &CalibrateArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    let runs = args
+        .runs
+        .iter()
+        .map(|path| RecordedRun::open(path))
+        .collect::<Result<Vec<_>, _>>()?;
+    let calibration = Calibration::fit(&runs, args.empirical);
+    write!(out, "{calibration}")?;
+    if let Some(path) = &args.output {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating {}", parent.display()))?;
+        }
+        std::fs::write(path, calibration.to_toml())
+            .with_context(|| format!("writing {}", path.display()))?;
+        writeln!(
+            out,
+            "wrote {}; use it with --calibration {}",
+            path.display(),
+            path.display()
+        )?;
+    }
+    Ok(())
+}

@@ -1,0 +1,70 @@
+//! What a replay feeds the simulator instead of drawing: each task's recorded attempt
+//! outcomes and durations, in order, and the times agents were lost and came back. Built
+//! from a run database by [`crate::replay`]; the simulator only reads it.
+
+use crate::model::Time;
+
+/// How a recorded attempt ended, as far as the scheduler could tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScriptedEnd {
+    /// It reported success.
+    Succeeded,
+    /// It reported failure.
+    Failed,
+    /// It never reported: its timeout ended it.
+    Hung,
+}
+
+/// One recorded attempt that the scheduler charged to its task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScriptedAttempt {
+    /// From its assignment to its report (unused for [`ScriptedEnd::Hung`]).
+    pub duration_ms: Time,
+    /// How it ended.
+    pub end: ScriptedEnd,
+    /// Its report's position in the recorded run (the journal's order): reports at equal
+    /// times are taken in this order.
+    pub rank: u64,
+}
+
+/// An agent that left the recorded run (lost, or taken down when its runner died).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leave {
+    /// The agent's id.
+    pub agent: String,
+    /// When the scheduler was told.
+    pub at: Time,
+    /// Its position in the recorded run (the journal's order).
+    pub rank: u64,
+    /// When it came back, if it did, and that return's position.
+    pub back_at: Option<(Time, u64)>,
+}
+
+/// A recorded run, as the simulator replays it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Script {
+    /// By task index: the charged attempts (successes, failures, hangs) in order.
+    pub attempts: Vec<Vec<ScriptedAttempt>>,
+    /// Agent losses, in the order the run recorded them.
+    pub leaves: Vec<Leave>,
+    /// When the recorded runner woke for the core's deadlines (its `handle_timeout`
+    /// calls), ascending. A real timer fires a little late, and deadlines that passed
+    /// while it slept are handled together; the replay handles a deadline at the first
+    /// of these times at or after it, up to [`TIMER_LAG_MAX_MS`] late.
+    pub timeouts: Vec<Time>,
+}
+
+/// The most a replay delays a deadline to a recorded wake-up: beyond this, the wake-up
+/// was for something else.
+pub const TIMER_LAG_MAX_MS: Time = 500;
+
+impl Script {
+    /// When the replay handles a deadline due at `due`.
+    pub fn wake_up(&self, due: Time) -> Time {
+        let i = self.timeouts.partition_point(|&t| t < due);
+        match self.timeouts.get(i) {
+            Some(&t) if t - due <= TIMER_LAG_MAX_MS => t,
+            _ => due,
+        }
+    }
+}
