@@ -12,6 +12,7 @@ mod error;
 pub mod generate;
 mod scenario;
 mod simulation;
+mod toml_chunks;
 
 pub use duration::{
     DurationError, DurationText, HOUR_MS, Human, MINUTE_MS, SECOND_MS, Time, TimeUnit,
