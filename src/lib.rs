@@ -2,6 +2,7 @@
 #![warn(missing_docs)]
 
 pub mod core;
+pub mod drive;
 pub mod import;
 pub mod model;
 pub mod plan;

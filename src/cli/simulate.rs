@@ -11,10 +11,11 @@ use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 use taskdist::core::EventKind;
+use taskdist::drive::run_setup;
 use taskdist::model::Policy;
 use taskdist::report::gantt::{Gantt, lock_waits, title as gantt_title};
 use taskdist::report::{Summary, trace_csv};
-use taskdist::sim::{SimModels, run_setup, simulate as run_simulation};
+use taskdist::sim::{SimModels, simulate as run_simulation};
 
 /// Arguments of `taskdist simulate`.
 #[derive(Debug, Args)]

@@ -15,9 +15,10 @@
 
 use super::plot::{Draw, FONT, Figure, PALETTE, PlotError, render};
 use crate::core::{Event, EventKind};
+use crate::drive::Outcome;
 use crate::model::{HOUR_MS, Human, MINUTE_MS, SECOND_MS, TaskType, Time};
 use crate::plan::{Plan, TaskIdx};
-use crate::sim::{Outcome, SimRun};
+use crate::sim::SimRun;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -522,8 +523,9 @@ pub fn title(scenario: &str, run: &SimRun, policy: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::drive::run_setup;
     use crate::model::{Format, Scenario};
-    use crate::sim::{SimModels, run_setup, simulate};
+    use crate::sim::{SimModels, simulate};
     use std::sync::Arc;
 
     const PLAN: &str = "[[agents]]\ncount = 2\n\

@@ -8,10 +8,11 @@
 //! checks later runs against them.
 
 use crate::core::{Progress, Stats};
+use crate::drive::AttemptRecord;
 use crate::model::{AgentSpec, Config, Human, Time, seconds};
 use crate::plan::Plan;
 use crate::runtime::RunOutcome;
-use crate::sim::{AttemptRecord, SimRun};
+use crate::sim::SimRun;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::fmt;
