@@ -28,19 +28,22 @@ fi
 LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "perf: building (release)" >&2
 cargo build --release --quiet
+TASKDIST=$TARGET/release/taskdist
+# The scale runner and the SimPy peer are not needed for the big files alone.
+if [ "${PERF_PART:-}" != big ]; then
 SCALE=$(cargo bench --bench scale --no-run --message-format=json 2>/dev/null |
     python3 -c 'import json,sys
 for line in sys.stdin:
     m = json.loads(line)
     if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "scale" and m.get("executable"):
         print(m["executable"])')
-TASKDIST=$TARGET/release/taskdist
 
 VENV=$TARGET/peers-venv
 if ! "$VENV/bin/python" -c "import simpy, sys; sys.exit(simpy.__version__ != '$SIMPY_VERSION')" 2>/dev/null; then
     echo "perf: installing simpy $SIMPY_VERSION in $VENV" >&2
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install --quiet "simpy==$SIMPY_VERSION"
+fi
 fi
 
 # Runs a command under /usr/bin/time -v; appends the JSON object it prints, with wall and

@@ -20,6 +20,7 @@ use crate::model::{HOUR_MS, Human, MINUTE_MS, SECOND_MS, TaskType, Time};
 use crate::plan::{Plan, TaskIdx};
 use crate::sim::SimRun;
 use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
@@ -276,23 +277,7 @@ impl Draw for Gantt<'_> {
             .take(n)
             .map(|a| body.estimate_text_size(&a.id, &label_font).map(|s| s.0))
             .try_fold(0, |m, w| w.map(|w| m.max(w)))?;
-        let mut chart = ChartBuilder::on(&body)
-            .margin_left(12)
-            .margin_right(24)
-            .margin_bottom(10)
-            .x_label_area_size(46)
-            .y_label_area_size(label_px + 16)
-            .build_cartesian_2d(0.0..x_max, 0.0..n as f64)?;
-        chart
-            .configure_mesh()
-            .disable_y_mesh()
-            .y_labels(0)
-            .x_desc(format!("time ({unit_name})"))
-            .label_style((FONT, 13))
-            .axis_desc_style((FONT, 15))
-            .max_light_lines(1)
-            .light_line_style(RGBColor(236, 236, 236))
-            .draw()?;
+        let mut chart = lanes_chart(&body, label_px, x_max, n, unit_name, true)?;
         let lane = |agent: usize| (n - 1 - agent) as f64;
         chart.draw_series((0..n).filter(|i| i % 2 == 1).map(|i| {
             Rectangle::new(
@@ -402,6 +387,42 @@ impl Draw for Gantt<'_> {
     }
 }
 
+/// A chart of lanes over time, as [`lanes_chart`] makes it.
+type LanesChart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// The chart area of both kinds of chart: `lanes` rows under a time axis, room on the
+/// left for labels `label_px` wide; with `grid`, light vertical lines at the time ticks.
+fn lanes_chart<'a, DB: DrawingBackend>(
+    body: &'a DrawingArea<DB, Shift>,
+    label_px: u32,
+    x_max: f64,
+    lanes: usize,
+    unit_name: &str,
+    grid: bool,
+) -> Result<LanesChart<'a, DB>, DrawingAreaErrorKind<DB::ErrorType>> {
+    let mut chart = ChartBuilder::on(body)
+        .margin_left(12)
+        .margin_right(24)
+        .margin_bottom(10)
+        .x_label_area_size(46)
+        .y_label_area_size(label_px + 16)
+        .build_cartesian_2d(0.0..x_max, 0.0..lanes as f64)?;
+    let mut mesh = chart.configure_mesh();
+    mesh.disable_y_mesh()
+        .y_labels(0)
+        .x_desc(format!("time ({unit_name})"))
+        .label_style((FONT, 13))
+        .axis_desc_style((FONT, 15));
+    if grid {
+        mesh.max_light_lines(1)
+            .light_line_style(RGBColor(236, 236, 236));
+    } else {
+        mesh.disable_x_mesh();
+    }
+    mesh.draw()?;
+    Ok(chart)
+}
+
 /// Light to dark blue for utilization 0 to 1.
 fn shade(u: f64) -> RGBColor {
     let mix = |a: u8, b: u8| (a as f64 + (b as f64 - a as f64) * u.clamp(0.0, 1.0)).round() as u8;
@@ -472,21 +493,7 @@ impl Gantt<'_> {
         let label_px = (0..bands)
             .map(|b| body.estimate_text_size(&label(b), &label_font).map(|s| s.0))
             .try_fold(0, |m, w| w.map(|w| m.max(w)))?;
-        let mut chart = ChartBuilder::on(&body)
-            .margin_left(12)
-            .margin_right(24)
-            .margin_bottom(10)
-            .x_label_area_size(46)
-            .y_label_area_size(label_px + 16)
-            .build_cartesian_2d(0.0..x_max, 0.0..bands as f64)?;
-        chart
-            .configure_mesh()
-            .disable_mesh()
-            .y_labels(0)
-            .x_desc(format!("time ({unit_name})"))
-            .label_style((FONT, 13))
-            .axis_desc_style((FONT, 15))
-            .draw()?;
+        let mut chart = lanes_chart(&body, label_px, x_max, bands, unit_name, false)?;
         let lane = |b: usize| (bands - 1 - b) as f64;
         let to_x = |bin: usize| (bin as Time * bin_ms) as f64 / unit_ms;
         let utilization = self.utilization();
