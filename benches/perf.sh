@@ -5,6 +5,8 @@
 #
 #   bash benches/perf.sh            # the full report (about 15 minutes on 2 cores)
 #   QUICK=1 bash benches/perf.sh    # smaller sizes, for a smoke test of the script
+#   PERF_PART=big bash benches/perf.sh   # only the big files of issue 16 (its section of
+#                                         # reports/perf.md is replaced, the rest kept)
 #
 # Needs: cargo, python3 (the SimPy peer runs in a venv under the target dir, with simpy
 # pinned below), /usr/bin/time (Debian package `time`).
@@ -26,13 +28,15 @@ fi
 LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "perf: building (release)" >&2
 cargo build --release --quiet
+TASKDIST=$TARGET/release/taskdist
+# The scale runner and the SimPy peer are not needed for the big files alone.
+if [ "${PERF_PART:-}" != big ]; then
 SCALE=$(cargo bench --bench scale --no-run --message-format=json 2>/dev/null |
     python3 -c 'import json,sys
 for line in sys.stdin:
     m = json.loads(line)
     if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "scale" and m.get("executable"):
         print(m["executable"])')
-TASKDIST=$TARGET/release/taskdist
 
 VENV=$TARGET/peers-venv
 if ! "$VENV/bin/python" -c "import simpy, sys; sys.exit(simpy.__version__ != '$SIMPY_VERSION')" 2>/dev/null; then
@@ -40,17 +44,22 @@ if ! "$VENV/bin/python" -c "import simpy, sys; sys.exit(simpy.__version__ != '$S
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install --quiet "simpy==$SIMPY_VERSION"
 fi
+fi
 
 # Runs a command under /usr/bin/time -v; appends the JSON object it prints, with wall and
 # peak memory and the fields of the JSON object in $EXTRA (if set), as one line.
 measure() {
     local log=$WORK/time.log
+    # The load average when this measurement started: the machine is shared.
+    export MEASURE_LOAD
+    MEASURE_LOAD=$(cut -d' ' -f1 /proc/loadavg)
     /usr/bin/time -v -o "$log" "$@" > "$WORK/line.json"
     python3 - "$log" "$WORK/line.json" "${EXTRA:-"{}"}" >> "$OUT" <<'PY'
-import json, re, sys
+import json, os, re, sys
 log = open(sys.argv[1]).read()
 line = json.loads(open(sys.argv[2]).read())
 line.update(json.loads(sys.argv[3]))
+line["load"] = os.environ.get("MEASURE_LOAD", "?")
 line["peak_mib"] = round(int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", log).group(1)) / 1024, 1)
 m = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)", log)
 line["process_s"] = round(int(m.group(1) or 0) * 3600 + int(m.group(2)) * 60 + float(m.group(3)), 2)
@@ -92,6 +101,7 @@ fi
 repeats() { if [ "$1" -le 10000 ]; then echo 15; elif [ "$1" -le 100000 ]; then echo 7; else echo 3; fi; }
 procs() { if [ "$1" -le 100000 ]; then echo 5; else echo 2; fi; }
 
+if [ "${PERF_PART:-}" != big ]; then
 for n in $CORE_SIZES; do
     measure_best "$(procs "$n")" core_ms "$SCALE" core --tasks "$n" --agents 1000 --repeat "$(repeats "$n")"
 done
@@ -100,13 +110,37 @@ for n in $SIM_SIZES; do
     measure_best "$(procs "$n")" sim_ms "$SCALE" sim --tasks "$n" --agents 1000 --repeat "$(repeats "$n")"
 done
 
-# The command line end to end on a file of the largest size: read, validate, simulate,
-# summarize (one process; the file written by `taskdist gen`).
-cli_file=$WORK/cli_$CLI_SIZE.json
-"$TASKDIST" gen --tasks "$CLI_SIZE" --agents 1000 --seed 1 -o "$cli_file"
-cli_mib=$(python3 -c 'import os, sys; print(round(os.path.getsize(sys.argv[1]) / 2**20, 1))' "$cli_file")
-EXTRA="{\"what\": \"cli\", \"tasks\": $CLI_SIZE, \"file_mib\": $cli_mib}" \
-    measure "$TASKDIST" simulate --json "$cli_file"
+fi
+
+# Big files (issue 16): the command line end to end on files of the largest size, as
+# `taskdist gen` writes them in JSON and in TOML: read, validate, simulate, summarize;
+# and the same with --out (summary, trace, events, Gantt chart). Best of 3 processes.
+for ext in json toml; do
+    cli_file=$WORK/cli_$CLI_SIZE.$ext
+    "$TASKDIST" gen --tasks "$CLI_SIZE" --agents 1000 --seed 1 -o "$cli_file"
+    cli_mib=$(python3 -c 'import os, sys; print(round(os.path.getsize(sys.argv[1]) / 2**20, 1))' "$cli_file")
+    EXTRA="{\"what\": \"cli\", \"format\": \"$ext\", \"tasks\": $CLI_SIZE, \"file_mib\": $cli_mib}" \
+        measure_best 3 process_s "$TASKDIST" simulate --json "$cli_file"
+done
+rm -rf "$WORK/out"
+EXTRA="{\"what\": \"cli_out\", \"format\": \"json\", \"tasks\": $CLI_SIZE}" \
+    measure_best 3 process_s "$TASKDIST" simulate --json --out "$WORK/out" "$WORK/cli_$CLI_SIZE.json"
+out_mib=$(du -sm "$WORK/out" | cut -f1)
+python3 - "$OUT" "$out_mib" "$WORK/out" <<'PY'
+import json, os, sys
+rows = [json.loads(line) for line in open(sys.argv[1])]
+for row in rows:
+    if row["what"] == "cli_out":
+        row["out_mib"] = int(sys.argv[2])
+        row["files"] = {f: os.path.getsize(os.path.join(sys.argv[3], f)) for f in sorted(os.listdir(sys.argv[3]))}
+open(sys.argv[1], "w").write("".join(json.dumps(row) + "\n" for row in rows))
+PY
+
+if [ "${PERF_PART:-}" = big ]; then
+    PERF_LOAD="$LOAD" PERF_PART=big python3 benches/perf_report.py "$OUT" "$(git rev-parse --short HEAD)" reports/perf.md
+    echo "perf: updated the big files section of reports/perf.md" >&2
+    exit 0
+fi
 
 # The peer: the same plan file for both, fixed durations, no failures, fifo.
 for n in $PEER_SIZES; do

@@ -3,6 +3,7 @@
 
 pub mod calibrate;
 pub mod core;
+pub mod drive;
 pub mod import;
 pub mod model;
 pub mod optimize;

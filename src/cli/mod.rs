@@ -15,6 +15,7 @@ mod generate;
 mod import;
 mod plan;
 mod replay;
+mod progress;
 mod run;
 #[cfg(feature = "serve")]
 mod serve;
@@ -223,11 +224,16 @@ impl ScenarioArgs {
     /// scenario comes back without them (commands read the tasks from the plan), so a
     /// large plan is held once.
     pub fn load(&self) -> Result<(Scenario, Plan), ImportError> {
-        taskdist::import::load_owned(
+        let spinner = progress::loading(&self.file);
+        let loaded = taskdist::import::load_owned(
             &self.file,
             self.format.map(SourceFormat::from),
             &ImportOptions::default(),
-        )
+        );
+        if let Some(spinner) = spinner {
+            spinner.finish_and_clear();
+        }
+        loaded
     }
 }
 

@@ -81,7 +81,7 @@ pub fn replay(args: &ReplayArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         policy: args.policy,
         seed: args.seed,
     };
-    let mut files = OutFiles::create(args.out.as_deref())?;
+    let mut files = OutFiles::create(args.out.as_deref(), recorded.plan.len())?;
     let replay = run_replay(&recorded, &options, &mut |event| files.event(event))
         .with_context(|| format!("replaying {}", args.run.display()))?;
     let name = format!("replay of {}", recorded.scenario_path.display());

@@ -12,11 +12,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use taskdist::core::{Event, EventKind};
+use taskdist::drive::run_setup;
 use taskdist::model::{AgentSpec, CommandSpec, Config, Format, Scenario};
 use taskdist::plan::Plan;
 use taskdist::report::{Summary, trace_csv_of};
 use taskdist::runtime::{CommandAgent, CommandSettings, RunOutcome, RunStatus, Runner};
-use taskdist::sim::run_setup;
 use taskdist::store::{NewRun, SavedRun, Store, StoreError};
 use tokio_util::sync::CancellationToken;
 

@@ -25,6 +25,11 @@ use std::collections::BTreeMap;
 /// Whether a JSON text is a WfCommons instance rather than a scenario: an object with a
 /// `workflow` member. Unparsable text is not, so the scenario parser reports its error.
 pub(super) fn looks_like_wfcommons(text: &str) -> bool {
+    // The probe below reads the whole text, a second parse of a large scenario. A key
+    // spelt `workflow` is in the text as such, or written with a `\u` escape.
+    if !text.contains("workflow") && !text.contains("\\u") {
+        return false;
+    }
     #[derive(Deserialize)]
     struct Probe {
         workflow: Option<serde::de::IgnoredAny>,
@@ -438,6 +443,9 @@ mod tests {
         assert!(!looks_like_wfcommons(r#"{"tasks": [], "agents": []}"#));
         assert!(!looks_like_wfcommons("{not json"));
         assert!(!looks_like_wfcommons("[1, 2]"));
+        // The quick check for the word must not miss a key spelt with an escape.
+        assert!(looks_like_wfcommons(r#"{"\u0077orkflow": {}}"#));
+        assert!(!looks_like_wfcommons(r#"{"tasks": [{"id": "\u0077"}]}"#));
     }
 
     #[test]

@@ -92,7 +92,7 @@ impl DurationText {
     /// Converts to milliseconds, rounding to the nearest millisecond.
     pub fn to_millis(&self, unit: TimeUnit) -> Result<Time, DurationError> {
         match self {
-            DurationText::Number(n) => scale(*n, unit.millis(), &format_number(*n)),
+            DurationText::Number(n) => scale(*n, unit.millis(), || format_number(*n)),
             DurationText::Text(text) => parse_duration(text, unit),
         }
     }
@@ -116,7 +116,7 @@ pub fn parse_duration(text: &str, unit: TimeUnit) -> Result<Time, DurationError>
         }
     };
     let value: f64 = number.trim().parse().map_err(|_| classify_word(trimmed))?;
-    scale(value, per_unit, trimmed)
+    scale(value, per_unit, || trimmed.to_string())
 }
 
 /// "inf", "-inf" and "nan" are not malformed but non-finite; say so precisely.
@@ -130,16 +130,22 @@ fn classify_word(text: &str) -> DurationError {
     }
 }
 
-fn scale(value: f64, per_unit_ms: f64, shown: &str) -> Result<Time, DurationError> {
+/// `shown` makes the text an error repeats; it is called only on an error, since every
+/// duration of a large file passes through here.
+fn scale(
+    value: f64,
+    per_unit_ms: f64,
+    shown: impl FnOnce() -> String,
+) -> Result<Time, DurationError> {
     if !value.is_finite() {
-        return Err(DurationError::NotFinite(shown.to_string()));
+        return Err(DurationError::NotFinite(shown()));
     }
     if value < 0.0 {
-        return Err(DurationError::Negative(shown.to_string()));
+        return Err(DurationError::Negative(shown()));
     }
     let ms = (value * per_unit_ms).round();
     if ms > MAX_DURATION_MS as f64 {
-        return Err(DurationError::TooLarge(shown.to_string()));
+        return Err(DurationError::TooLarge(shown()));
     }
     Ok(ms as Time)
 }

@@ -13,6 +13,7 @@ pub mod generate;
 mod scenario;
 mod schedule;
 mod simulation;
+mod toml_chunks;
 
 pub use duration::{
     DurationError, DurationText, HOUR_MS, Human, MINUTE_MS, SECOND_MS, Time, TimeUnit,

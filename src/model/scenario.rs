@@ -5,7 +5,6 @@ use super::{
     TaskType, Time, TimeUnit,
 };
 use serde::{Deserialize, Serialize};
-use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
@@ -265,17 +264,22 @@ impl Scenario {
         origin: &str,
     ) -> Result<(ScenarioFile, SourceInfo), ScenarioError> {
         let file: ScenarioFile = match format {
-            Format::Toml => toml::from_str(text).map_err(|e| {
-                let (line, column) = e
-                    .span()
-                    .map_or((1, 1), |span| line_column(text, span.start));
-                ScenarioError::Syntax {
-                    origin: origin.to_string(),
-                    line,
-                    column,
-                    message: e.message().trim().to_string(),
-                }
-            })?,
+            // A large file is parsed by pieces; if that fails, the whole-document parse
+            // below says why, with the error's position.
+            Format::Toml => match super::toml_chunks::parse(text) {
+                Some(file) => file,
+                None => toml::from_str(text).map_err(|e| {
+                    let (line, column) = e
+                        .span()
+                        .map_or((1, 1), |span| line_column(text, span.start));
+                    ScenarioError::Syntax {
+                        origin: origin.to_string(),
+                        line,
+                        column,
+                        message: e.message().trim().to_string(),
+                    }
+                })?,
+            },
             Format::Json => serde_json::from_str(text).map_err(|e| ScenarioError::Syntax {
                 origin: origin.to_string(),
                 line: e.line().max(1),
@@ -293,16 +297,17 @@ impl Scenario {
     /// Applies defaults and the time unit; collects every field-level issue.
     pub fn resolve(mut file: ScenarioFile, source: SourceInfo) -> (Scenario, Vec<Issue>) {
         let file_tasks = std::mem::take(&mut file.tasks);
-        let (mut scenario, issues) = Scenario::resolve_from(file, file_tasks.iter(), source);
+        let (mut scenario, issues) =
+            Scenario::resolve_from(file, file_tasks.iter().cloned(), source);
         scenario.file.tasks = file_tasks;
         (scenario, issues)
     }
 
-    /// [`Scenario::resolve`] with the file's tasks apart: by reference, or by value to
-    /// drop each one as soon as it is resolved.
-    fn resolve_from<T: Borrow<TaskFile>>(
+    /// [`Scenario::resolve`] with the file's tasks apart, each moved into its resolved
+    /// task (a copy when the file keeps its own, as [`Scenario::resolve`] does).
+    fn resolve_from(
         file: ScenarioFile,
-        file_tasks: impl ExactSizeIterator<Item = T>,
+        file_tasks: impl ExactSizeIterator<Item = TaskFile>,
         source: SourceInfo,
     ) -> (Scenario, Vec<Issue>) {
         let mut issues = Vec::new();
@@ -312,7 +317,7 @@ impl Scenario {
         let mut tasks = Vec::with_capacity(file_tasks.len());
         for (index, task) in file_tasks.enumerate() {
             tasks.push(resolve_task(
-                task.borrow(),
+                task,
                 unit,
                 source.task_line(index),
                 &mut issues,
@@ -552,7 +557,7 @@ fn resolve_agents(files: &[AgentFile], issues: &mut Vec<Issue>) -> Vec<AgentSpec
 }
 
 fn resolve_task(
-    file: &TaskFile,
+    file: TaskFile,
     unit: TimeUnit,
     line: Option<usize>,
     issues: &mut Vec<Issue>,
@@ -584,20 +589,22 @@ fn resolve_task(
     if file.id.trim().is_empty() {
         issues.push(Issue::new(line, IssueKind::EmptyId));
     }
+    let id: Arc<str> = Arc::from(file.id.as_str());
     TaskSpec {
-        id: Arc::from(file.id.as_str()),
-        title: file.title.as_deref().unwrap_or(&file.id).into(),
-        description: file.description.clone().unwrap_or_default(),
+        // Most tasks have no title of their own: the id's allocation serves both.
+        title: file.title.as_deref().map_or_else(|| id.clone(), Arc::from),
+        id,
+        description: file.description.unwrap_or_default(),
         task_type: file.task_type.unwrap_or(TaskType::FeatureImplementation),
         priority: file.priority.unwrap_or_default(),
         estimated_duration_ms,
-        depends_on: file.depends_on.clone(),
-        blocked_by: file.blocked_by.clone(),
-        files_to_modify: file.files_to_modify.clone(),
-        files_to_read: file.files_to_read.clone(),
-        metadata: file.metadata.clone(),
+        depends_on: file.depends_on,
+        blocked_by: file.blocked_by,
+        files_to_modify: file.files_to_modify,
+        files_to_read: file.files_to_read,
+        metadata: file.metadata,
         timeout_ms,
-        command: file.command.clone(),
+        command: file.command,
     }
 }
 

@@ -3,6 +3,11 @@
 //! lost attempts marked, critical-path tasks outlined, and the time a task waited for a
 //! file lock drawn as a dark strip leading into the attempt it delayed.
 //!
+//! Past [`DETAIL_MAX`] attempts one bar each would be an unreadable picture (and a
+//! file of a hundred megabytes), so the chart aggregates instead: one band per group of
+//! consecutive agents, the run cut into time bins, and each cell shaded by the share of
+//! the band's slots that were busy in that bin (utilization). Its title says so.
+//!
 //! Lock waits are not in the trace rows, only their reason. They are rebuilt from the
 //! core's events exactly as the simulator measures them ([`lock_waits`]): a task is held
 //! from its first `task_blocked` event until it is next dispatched (`task_execute`), and
@@ -10,10 +15,12 @@
 
 use super::plot::{Draw, FONT, Figure, PALETTE, PlotError, render};
 use crate::core::{Event, EventKind};
+use crate::drive::Outcome;
 use crate::model::{HOUR_MS, Human, MINUTE_MS, SECOND_MS, TaskType, Time};
 use crate::plan::{Plan, TaskIdx};
-use crate::sim::{Outcome, SimRun};
+use crate::sim::SimRun;
 use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
@@ -75,6 +82,12 @@ pub struct Gantt<'a> {
     pub title: String,
 }
 
+/// The most attempts drawn one bar each; past this the chart aggregates (module doc).
+pub const DETAIL_MAX: usize = 5_000;
+/// Bands of agents in an aggregated chart (fewer when there are fewer agents).
+const BANDS_MAX: usize = 40;
+/// Time bins of an aggregated chart.
+const BINS: usize = 200;
 const WIDTH: u32 = 1600;
 /// The most lanes drawn: past this an image stops being readable (and its pixel buffer
 /// grows without bound), so the chart shows the first agents and says so in its title.
@@ -92,9 +105,59 @@ impl Gantt<'_> {
         if n <= 32 { 30 } else { (1000 / n).max(4) }
     }
 
-    /// Lanes drawn: one per agent, at most [`LANES_MAX`].
+    /// Lanes drawn: one per agent, at most [`LANES_MAX`]; aggregated, one per band.
     fn lanes(&self) -> usize {
-        self.run.agents.len().clamp(1, LANES_MAX)
+        if self.aggregated() {
+            self.bands().0
+        } else {
+            self.run.agents.len().clamp(1, LANES_MAX)
+        }
+    }
+
+    /// Whether the chart aggregates (more than [`DETAIL_MAX`] attempts).
+    pub fn aggregated(&self) -> bool {
+        self.run.trace.len() > DETAIL_MAX
+    }
+
+    /// Bands of an aggregated chart and agents per band.
+    fn bands(&self) -> (usize, usize) {
+        let agents = self.run.agents.len().max(1);
+        let per_band = agents.div_ceil(BANDS_MAX);
+        (agents.div_ceil(per_band), per_band)
+    }
+
+    /// Busy share of each (band, time bin) cell, band-major: attempt time overlapping the
+    /// bin over the band's slots (the agents' `max_concurrent_tasks`) times the bin.
+    pub fn utilization(&self) -> Vec<Vec<f64>> {
+        let run = self.run;
+        let (bands, per_band) = self.bands();
+        let bin_ms = run.makespan.max(1).div_ceil(BINS as Time).max(1);
+        let mut busy = vec![vec![0 as Time; BINS]; bands];
+        for row in &run.trace {
+            let band = &mut busy[row.agent.ix() / per_band];
+            let (start, end) = (row.start, row.end.max(row.start));
+            let mut bin = (start / bin_ms) as usize;
+            while bin < BINS && (bin as Time) * bin_ms < end {
+                let (lo, hi) = (bin as Time * bin_ms, (bin as Time + 1) * bin_ms);
+                band[bin] += end.min(hi) - start.max(lo);
+                bin += 1;
+            }
+        }
+        busy.iter()
+            .enumerate()
+            .map(|(b, cells)| {
+                let slots: u64 = run.agents
+                    [b * per_band..((b + 1) * per_band).min(run.agents.len())]
+                    .iter()
+                    .map(|a| a.max_concurrent_tasks as u64)
+                    .sum();
+                let capacity = (slots.max(1) * bin_ms) as f64;
+                cells
+                    .iter()
+                    .map(|&ms| (ms as f64 / capacity).min(1.0))
+                    .collect()
+            })
+            .collect()
     }
 
     /// Renders the chart as SVG and PNG. Its height grows with the number of agents.
@@ -131,6 +194,9 @@ impl Draw for Gantt<'_> {
         &self,
         root: &DrawingArea<DB, Shift>,
     ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+        if self.aggregated() {
+            return self.draw_aggregated(root);
+        }
         let run = self.run;
         let plan = self.plan;
         let n = self.lanes();
@@ -211,23 +277,7 @@ impl Draw for Gantt<'_> {
             .take(n)
             .map(|a| body.estimate_text_size(&a.id, &label_font).map(|s| s.0))
             .try_fold(0, |m, w| w.map(|w| m.max(w)))?;
-        let mut chart = ChartBuilder::on(&body)
-            .margin_left(12)
-            .margin_right(24)
-            .margin_bottom(10)
-            .x_label_area_size(46)
-            .y_label_area_size(label_px + 16)
-            .build_cartesian_2d(0.0..x_max, 0.0..n as f64)?;
-        chart
-            .configure_mesh()
-            .disable_y_mesh()
-            .y_labels(0)
-            .x_desc(format!("time ({unit_name})"))
-            .label_style((FONT, 13))
-            .axis_desc_style((FONT, 15))
-            .max_light_lines(1)
-            .light_line_style(RGBColor(236, 236, 236))
-            .draw()?;
+        let mut chart = lanes_chart(&body, label_px, x_max, n, unit_name, true)?;
         let lane = |agent: usize| (n - 1 - agent) as f64;
         chart.draw_series((0..n).filter(|i| i % 2 == 1).map(|i| {
             Rectangle::new(
@@ -246,11 +296,14 @@ impl Draw for Gantt<'_> {
 
         // Lock waits: a strip along the bottom of the lane of the agent that then ran the
         // attempt, ending where the attempt starts.
-        let row_of = |task: TaskIdx, attempt: u32| {
-            run.trace
-                .iter()
-                .find(|r| r.task == task && r.attempt == attempt)
-        };
+        let rows: std::collections::HashMap<(TaskIdx, u32), usize> = run
+            .trace
+            .iter()
+            .enumerate()
+            .map(|(i, r)| ((r.task, r.attempt), i))
+            .collect();
+        let row_of =
+            |task: TaskIdx, attempt: u32| rows.get(&(task, attempt)).map(|&i| &run.trace[i]);
         chart.draw_series(self.lock_waits.iter().filter_map(|w| {
             let row = row_of(w.task, w.attempt).filter(|r| r.agent.ix() < n)?;
             let y = lane(row.agent.ix());
@@ -334,6 +387,136 @@ impl Draw for Gantt<'_> {
     }
 }
 
+/// A chart of lanes over time, as [`lanes_chart`] makes it.
+type LanesChart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// The chart area of both kinds of chart: `lanes` rows under a time axis, room on the
+/// left for labels `label_px` wide; with `grid`, light vertical lines at the time ticks.
+fn lanes_chart<'a, DB: DrawingBackend>(
+    body: &'a DrawingArea<DB, Shift>,
+    label_px: u32,
+    x_max: f64,
+    lanes: usize,
+    unit_name: &str,
+    grid: bool,
+) -> Result<LanesChart<'a, DB>, DrawingAreaErrorKind<DB::ErrorType>> {
+    let mut chart = ChartBuilder::on(body)
+        .margin_left(12)
+        .margin_right(24)
+        .margin_bottom(10)
+        .x_label_area_size(46)
+        .y_label_area_size(label_px + 16)
+        .build_cartesian_2d(0.0..x_max, 0.0..lanes as f64)?;
+    let mut mesh = chart.configure_mesh();
+    mesh.disable_y_mesh()
+        .y_labels(0)
+        .x_desc(format!("time ({unit_name})"))
+        .label_style((FONT, 13))
+        .axis_desc_style((FONT, 15));
+    if grid {
+        mesh.max_light_lines(1)
+            .light_line_style(RGBColor(236, 236, 236));
+    } else {
+        mesh.disable_x_mesh();
+    }
+    mesh.draw()?;
+    Ok(chart)
+}
+
+/// Light to dark blue for utilization 0 to 1.
+fn shade(u: f64) -> RGBColor {
+    let mix = |a: u8, b: u8| (a as f64 + (b as f64 - a as f64) * u.clamp(0.0, 1.0)).round() as u8;
+    RGBColor(mix(247, 8), mix(251, 48), mix(255, 107))
+}
+
+impl Gantt<'_> {
+    /// The aggregated chart: bands of agents by time bins, shaded by utilization.
+    fn draw_aggregated<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+    ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+        let run = self.run;
+        let (bands, per_band) = self.bands();
+        let (unit_ms, unit_name) = self.unit();
+        let bin_ms = run.makespan.max(1).div_ceil(BINS as Time).max(1);
+        let x_max = (BINS as Time * bin_ms) as f64 / unit_ms;
+        let (header, body) = root.split_vertically(HEADER);
+        header.draw(&Text::new(
+            format!(
+                "{} (aggregated: {} attempts; {per_band} agent{} per band)",
+                self.title,
+                run.trace.len(),
+                if per_band == 1 { "" } else { "s" }
+            ),
+            (18, 10),
+            (FONT, 22).into_font().style(FontStyle::Bold),
+        ))?;
+        let legend_font: TextStyle = (FONT, 14).into();
+        let (x, y) = (18, 50);
+        header.draw(&Text::new(
+            format!(
+                "shade: share of the band's slots busy in each {} time bin:",
+                Human(bin_ms)
+            ),
+            (x, y),
+            legend_font.clone(),
+        ))?;
+        let x = x
+            + 12
+            + header
+                .estimate_text_size(
+                    "shade: share of the band's slots busy in each 00m 00s time bin:",
+                    &legend_font,
+                )?
+                .0 as i32;
+        header.draw(&Text::new("0%", (x, y), legend_font.clone()))?;
+        let x = x + 28;
+        for step in 0..20 {
+            let u = step as f64 / 19.0;
+            header.draw(&Rectangle::new(
+                [(x + step * 8, y), (x + step * 8 + 8, y + 14)],
+                shade(u).filled(),
+            ))?;
+        }
+        header.draw(&Text::new("100%", (x + 168, y), legend_font))?;
+
+        let label = |b: usize| {
+            let first = &run.agents[b * per_band].id;
+            let last = &run.agents[((b + 1) * per_band).min(run.agents.len()) - 1].id;
+            if per_band == 1 {
+                first.to_string()
+            } else {
+                format!("{first}–{last}")
+            }
+        };
+        let label_font: TextStyle = (FONT, 13).into();
+        let label_px = (0..bands)
+            .map(|b| body.estimate_text_size(&label(b), &label_font).map(|s| s.0))
+            .try_fold(0, |m, w| w.map(|w| m.max(w)))?;
+        let mut chart = lanes_chart(&body, label_px, x_max, bands, unit_name, false)?;
+        let lane = |b: usize| (bands - 1 - b) as f64;
+        let to_x = |bin: usize| (bin as Time * bin_ms) as f64 / unit_ms;
+        let utilization = self.utilization();
+        chart.draw_series(utilization.iter().enumerate().flat_map(|(b, cells)| {
+            cells.iter().enumerate().map(move |(bin, &u)| {
+                Rectangle::new(
+                    [(to_x(bin), lane(b)), (to_x(bin + 1), lane(b) + 1.0)],
+                    shade(u).filled(),
+                )
+            })
+        }))?;
+        for b in 0..bands {
+            let (px, py) = chart.backend_coord(&(0.0, lane(b) + 0.5));
+            root.draw(&Text::new(
+                label(b),
+                (px - 8, py),
+                label_font.clone().pos(Pos::new(HPos::Right, VPos::Center)),
+            ))?;
+        }
+        Ok(())
+    }
+}
+
 /// The title of a run's Gantt chart.
 pub fn title(scenario: &str, run: &SimRun, policy: &str) -> String {
     format!(
@@ -347,8 +530,9 @@ pub fn title(scenario: &str, run: &SimRun, policy: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::drive::run_setup;
     use crate::model::{Format, Scenario};
-    use crate::sim::{SimModels, run_setup, simulate};
+    use crate::sim::{SimModels, simulate};
     use std::sync::Arc;
 
     const PLAN: &str = "[[agents]]\ncount = 2\n\
@@ -402,6 +586,52 @@ mod tests {
         assert!(figure.svg.contains("critical path"));
         // Same run, same bytes.
         assert_eq!(gantt.figure().unwrap(), figure);
+    }
+
+    #[test]
+    fn past_detail_max_attempts_the_chart_aggregates_and_says_so() {
+        let text = "[[agents]]\ncount = 90\n".to_string()
+            + &(0..DETAIL_MAX + 500)
+                .map(|i| {
+                    format!(
+                        "[[tasks]]\nid = 't{i}'\nestimated_duration = '{}m'\n",
+                        i % 9 + 1
+                    )
+                })
+                .collect::<String>();
+        let (scenario, issues) = Scenario::parse(&text, Format::Toml, "big.toml").unwrap();
+        let (scenario, plan) = crate::plan::Plan::from_scenario(scenario, issues).unwrap();
+        let models = SimModels::for_scenario(&scenario, &plan).unwrap();
+        let plan = Arc::new(plan);
+        let (config, agents) = run_setup(&scenario, Some(90), None);
+        let run = simulate(plan.clone(), config, agents, &models, 0, &mut |_| {}).unwrap();
+        let gantt = Gantt {
+            run: &run,
+            plan: &plan,
+            lock_waits: &[],
+            title: title("big.toml", &run, "critical-path"),
+        };
+        assert!(gantt.aggregated());
+        // 90 agents in bands of 3; every busy millisecond lands in exactly one cell.
+        let cells = gantt.utilization();
+        assert_eq!(cells.len(), 30);
+        let bin_ms = run.makespan.div_ceil(BINS as Time);
+        let busy: f64 = cells
+            .iter()
+            .flatten()
+            .map(|u| u * (3 * bin_ms) as f64)
+            .sum();
+        let expected: Time = run.trace.iter().map(|r| r.end - r.start).sum();
+        assert!((busy - expected as f64).abs() < 1.0, "{busy} vs {expected}");
+        assert!(cells.iter().flatten().all(|u| (0.0..=1.0).contains(u)));
+        let figure = gantt.figure().unwrap();
+        let headline = format!(
+            "aggregated: {} attempts; 3 agents per band",
+            run.trace.len()
+        );
+        assert!(figure.svg.contains(&headline));
+        assert!(figure.svg.contains("agent_88–agent_90"));
+        assert!(figure.svg.len() < 2 << 20, "{} bytes", figure.svg.len());
     }
 
     #[test]

@@ -43,9 +43,9 @@ pub use journal::{Batch, Call, Journal, JournalEntry, JournalError, RunStatus};
 use crate::core::{
     AgentIdx, Decision, Event, EventKind, Input, Progress, Scheduler, Stats, TaskStatus,
 };
+use crate::drive::{AttemptRecord, Outcome};
 use crate::model::{AgentSpec, Config, Time};
 use crate::plan::{Plan, TaskIdx};
-use crate::sim::{AttemptRecord, Outcome};
 use agent::Note;
 use record::Recorder;
 use std::collections::{BTreeMap, BTreeSet};

@@ -4,9 +4,9 @@
 //! the same `trace.csv` and summary.
 
 use crate::core::{CancelReason, Decision, Event, EventKind};
+use crate::drive::{AttemptRecord, Outcome};
 use crate::model::Time;
 use crate::plan::{Plan, TaskIdx};
-use crate::sim::{AttemptRecord, Outcome};
 use std::sync::Arc;
 
 /// Builds the trace as the core's outputs go by.

@@ -38,12 +38,14 @@ mod script;
 pub use audit::{Violation, audit};
 pub use models::{ContextEffects, Crash, Durations, Params, SimModels};
 pub use script::{Leave, Script, ScriptedAttempt, ScriptedEnd, TIMER_LAG_MAX_MS};
+// What both drivers share lives below both; re-exported for the simulator's users.
+pub use crate::drive::{AttemptRecord, Outcome, run_setup, scale_agents};
 
 use crate::core::{
     AgentIdx, CancelReason, ContextItem, Decision, Event, EventKind, Input, Progress, Scheduler,
     Stats,
 };
-use crate::model::{AgentSpec, Config, Policy, Scenario, Time};
+use crate::model::{AgentSpec, Config, Time};
 use crate::plan::{Plan, TaskIdx};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -53,59 +55,6 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fmt;
 use std::sync::Arc;
-
-/// How an attempt ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    /// It succeeded.
-    Succeeded,
-    /// It failed.
-    Failed,
-    /// The core timed it out (it hung, or its agent crashed unnoticed).
-    TimedOut,
-    /// Its agent was lost or left; requeued without charge.
-    Lost,
-    /// The run was shut down.
-    Cancelled,
-    /// Still running when the run ended (only after an error).
-    Unfinished,
-}
-
-impl Outcome {
-    /// The name used in trace files.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Succeeded => "succeeded",
-            Outcome::Failed => "failed",
-            Outcome::TimedOut => "timed_out",
-            Outcome::Lost => "lost",
-            Outcome::Cancelled => "cancelled",
-            Outcome::Unfinished => "unfinished",
-        }
-    }
-}
-
-/// One attempt, as it happened.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AttemptRecord {
-    /// The task.
-    pub task: TaskIdx,
-    /// The agent (index into [`SimRun::agents`]).
-    pub agent: AgentIdx,
-    /// Attempt number.
-    pub attempt: u32,
-    /// Dispatch time.
-    pub start: Time,
-    /// When it ended, as the scheduler saw it.
-    pub end: Time,
-    /// How it ended.
-    pub outcome: Outcome,
-    /// What the task waited for before this attempt, if anything held it back: `lock:<file>`,
-    /// `writer_waiting:<file>`, `no_capable_agent`, `layer_barrier`, `agent:<id>`, or
-    /// `retry` for a retry that waited only for its backoff.
-    pub wait_reason: Option<String>,
-}
 
 /// The result of a simulation.
 #[derive(Debug, Clone)]
@@ -389,48 +338,6 @@ fn run_simulation(
         lock_wait_total: sim.lock_wait_total,
         steps,
     })
-}
-
-/// The config and agents of one run of `scenario`, as `taskdist simulate`, `sweep` and
-/// `baseline` make them: with `agents`, the scenario's agent list repeated to that many
-/// ([`scale_agents`]) and `max_agents` set to it; with `policy`, that dispatch policy.
-/// Without either, the scenario's own agents and config. Every command builds its runs
-/// here, so the same flags give the same run whichever command asks.
-pub fn run_setup(
-    scenario: &Scenario,
-    agents: Option<u32>,
-    policy: Option<Policy>,
-) -> (Config, Vec<AgentSpec>) {
-    let mut config = scenario.config.clone();
-    if let Some(policy) = policy {
-        config.policy = policy;
-    }
-    let agents = match agents {
-        Some(n) => {
-            config.max_agents = n;
-            scale_agents(&scenario.agents, n as usize)
-        }
-        None => scenario.agents.clone(),
-    };
-    (config, agents)
-}
-
-/// `n` agents built by repeating the scenario's agents in order (so a mix of capabilities
-/// keeps its proportions), numbered `{id}` for the first round and `{id}~{k}` after.
-pub fn scale_agents(agents: &[AgentSpec], n: usize) -> Vec<AgentSpec> {
-    assert!(!agents.is_empty(), "a validated scenario has agents");
-    (0..n)
-        .map(|i| {
-            let base = &agents[i % agents.len()];
-            let round = i / agents.len();
-            let mut agent = base.clone();
-            if round > 0 {
-                agent.id = Arc::from(format!("{}~{}", base.id, round + 1).as_str());
-                agent.name = format!("{} ~{}", base.name, round + 1);
-            }
-            agent
-        })
-        .collect()
 }
 
 impl Simulation<'_> {
