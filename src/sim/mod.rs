@@ -24,7 +24,7 @@ mod audit;
 mod models;
 
 pub use audit::{Violation, audit};
-pub use models::{ContextEffects, Crash, Durations, Params, SimModels};
+pub use models::{ContextEffects, Crash, Durations, MAX_SPREAD, Params, SimModels};
 
 use crate::core::{
     AgentIdx, CancelReason, ContextItem, Decision, Event, EventKind, Input, Progress, Scheduler,
@@ -751,7 +751,9 @@ impl Simulation<'_> {
         } else {
             (true, duration)
         };
-        let end = self.now + ms.round().max(0.0) as Time;
+        // Saturating: extreme (valid) models can draw more milliseconds than a `Time` holds;
+        // such an attempt ends at its timeout anyway, which every task has.
+        let end = self.now.saturating_add(ms.round().max(0.0) as Time);
         self.schedule(
             end,
             Happening::AttemptEnd {
