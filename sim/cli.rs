@@ -27,6 +27,18 @@ fn assert_bad_input(run: &Run, what: &str) {
     );
 }
 
+/// Runs taskdist with `args` and asserts it failed as bad input with `needle` in its message.
+fn assert_bad_input_naming(args: &[&str], needle: &str) {
+    let run = taskdist(args);
+    assert_bad_input(&run, &args.join(" "));
+    assert!(
+        run.stderr.contains(needle),
+        "taskdist {}: expected `{needle}` in\n{}",
+        args.join(" "),
+        run.stderr
+    );
+}
+
 const QUICKSTART: &str = "scenarios/quickstart.toml";
 
 fn plan_json(extra: &[&str]) -> Value {
@@ -281,13 +293,7 @@ fn unreadable_paths_exit_2() {
     ];
     for (path, needle) in cases {
         for command in ["validate", "plan"] {
-            let run = taskdist(&[command, path]);
-            assert_bad_input(&run, &format!("{command} {path}"));
-            assert!(
-                run.stderr.contains(needle),
-                "{command} {path}: expected `{needle}` in\n{}",
-                run.stderr
-            );
+            assert_bad_input_naming(&[command, path], needle);
         }
     }
     // --format overrides the extension: Cargo.toml is TOML, but not a scenario.
@@ -371,14 +377,7 @@ fn bad_flag_values_exit_2_naming_the_flag() {
         (&["gen", "--tasks", "10", "--policy", "fastest"], "--policy"),
     ];
     for (args, needle) in cases {
-        let run = taskdist(args);
-        assert_bad_input(&run, &args.join(" "));
-        assert!(
-            run.stderr.contains(needle),
-            "taskdist {}: expected `{needle}` in\n{}",
-            args.join(" "),
-            run.stderr
-        );
+        assert_bad_input_naming(args, needle);
     }
 }
 
@@ -416,13 +415,7 @@ fn validate_checks_the_simulation_table() {
         std::fs::write(&path, format!("[[agents]]\ncount = 1\n{task}{table}")).unwrap();
         let path = path.to_str().unwrap();
         for command in ["validate", "simulate"] {
-            let run = taskdist(&[command, path]);
-            assert_bad_input(&run, &format!("{command} {path}"));
-            assert!(
-                run.stderr.contains(needle),
-                "{command} {path}: expected `{needle}` in\n{}",
-                run.stderr
-            );
+            assert_bad_input_naming(&[command, path], needle);
         }
     }
     std::fs::remove_dir_all(dir).ok();
