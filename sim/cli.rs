@@ -27,6 +27,18 @@ fn assert_bad_input(run: &Run, what: &str) {
     );
 }
 
+/// Runs taskdist with `args` and asserts it failed as bad input with `needle` in its message.
+fn assert_bad_input_naming(args: &[&str], needle: &str) {
+    let run = taskdist(args);
+    assert_bad_input(&run, &args.join(" "));
+    assert!(
+        run.stderr.contains(needle),
+        "taskdist {}: expected `{needle}` in\n{}",
+        args.join(" "),
+        run.stderr
+    );
+}
+
 const QUICKSTART: &str = "scenarios/quickstart.toml";
 
 fn plan_json(extra: &[&str]) -> Value {
@@ -233,12 +245,51 @@ const INVALID: &[(&str, &[&str])] = &[
     ),
     (
         "unknown_field.toml",
-        &["unknown_field.toml:13:1: unknown field `priorty`"],
+        &["unknown_field.toml:13:1: tasks[0] (task `auth`): unknown field `priorty`"],
     ),
     ("malformed.toml", &["malformed.toml:12:1: "]),
     (
+        "estimate_exceeds_timeout.toml",
+        &[
+            "2 errors in the scenario",
+            "estimate_exceeds_timeout.toml:17: task `migrate`: estimated_duration 50m is longer \
+             than its timeout 20m (from config.task_timeout): every attempt would time out; \
+             raise config.task_timeout above 50m",
+            "estimate_exceeds_timeout.toml:22: task `backfill`: estimated_duration 3h is longer \
+             than its timeout 2h (from the task's `timeout`)",
+        ],
+    ),
+    (
+        "wrong_type.json",
+        &["wrong_type.json:2:28: agents[0].count: invalid type: string \"two\", expected u32"],
+    ),
+    (
+        "wrong_type_depends_on.toml",
+        &[
+            "wrong_type_depends_on.toml:14:14: tasks[1].depends_on (task `tests`): invalid type: \
+             string \"auth\", expected a sequence",
+        ],
+    ),
+    (
+        "out_of_range.toml",
+        &[
+            "out_of_range.toml:5:24: config.max_retries_per_task: invalid value: integer `-1`, \
+             expected u32",
+        ],
+    ),
+    (
+        "bad_values.toml",
+        &[
+            "4 errors in the scenario",
+            "config: `max_agents` must be at least 1",
+            "agent `fast`: `speed` must be a number from 0.001 to 1000, not 0.0001",
+            "an agent: `id` is empty",
+            "bad_values.toml:15: task `auth`: `timeout` must be longer than zero",
+        ],
+    ),
+    (
         "malformed.json",
-        &["malformed.json:5:69: expected `,` or `}`"],
+        &["malformed.json:5:69: tasks[1]: expected `,` or `}`"],
     ),
     (
         "several_errors.toml",
@@ -299,13 +350,7 @@ fn unreadable_paths_exit_2() {
     ];
     for (path, needle) in cases {
         for command in ["validate", "plan"] {
-            let run = taskdist(&[command, path]);
-            assert_bad_input(&run, &format!("{command} {path}"));
-            assert!(
-                run.stderr.contains(needle),
-                "{command} {path}: expected `{needle}` in\n{}",
-                run.stderr
-            );
+            assert_bad_input_naming(&[command, path], needle);
         }
     }
     // --format overrides the extension: Cargo.toml is TOML, but not a scenario.
@@ -325,4 +370,110 @@ fn usage_errors_exit_2() {
         let run = taskdist(args);
         assert_bad_input(&run, &args.join(" "));
     }
+}
+
+/// Every flag value out of range, reversed or unknown exits 2 before anything runs, with a
+/// message that names the flag; none allocates what a typo asks for.
+#[test]
+fn bad_flag_values_exit_2_naming_the_flag() {
+    let q = QUICKSTART;
+    let stg = "scenarios/imported/small.stg";
+    let cases: &[(&[&str], &str)] = &[
+        (&["simulate", q, "--agents", "0"], "--agents"),
+        (&["simulate", q, "--agents", "100001"], "--agents"),
+        (&["simulate", q, "--agents", "4294967295"], "--agents"),
+        (
+            &["simulate", q, "--policy", "fastest"],
+            "unknown policy `fastest`",
+        ),
+        (&["simulate", q, "--serve", "--speed", "0"], "--speed"),
+        (&["plan", q, "--agents", "0"], "--agents"),
+        (&["plan", q, "--agents", "100001"], "--agents"),
+        (&["run", q, "--agents", "100001"], "--agents"),
+        (
+            &["baseline", q, "--agents", "100001", "-o", "B.json"],
+            "--agents",
+        ),
+        (&["baseline", q, "--seeds", "0", "-o", "B.json"], "--seeds"),
+        (
+            &["sweep", q, "--agents", "5..2"],
+            "the range 5..2 is reversed",
+        ),
+        (&["sweep", q, "--agents", "0"], "--agents"),
+        (&["sweep", q, "--seeds", "0"], "--seeds"),
+        (
+            &["sweep", q, "--policy", "fifo,fastest"],
+            "unknown policy `fastest`",
+        ),
+        (&["sweep", q, "--vary", "failure=1.5"], "--vary"),
+        (
+            &["sweep", q, "--vary", "colour=red"],
+            "unknown vary axis `colour`",
+        ),
+        (&["sweep", q, "-j", "0"], "--jobs"),
+        (
+            &["check", q, "--baseline", "B.json", "--tolerance", "lots"],
+            "--tolerance",
+        ),
+        (&["import", "stg", stg, "--agents", "0"], "--agents"),
+        (&["gen", "--tasks", "0"], "--tasks"),
+        (&["gen", "--tasks", "10", "--agents", "0"], "--agents"),
+        (&["gen", "--tasks", "10", "--width", "0"], "--width"),
+        (&["gen", "--tasks", "10", "--hot-files", "0"], "--hot-files"),
+        (&["gen", "--tasks", "10", "--deps", "6"], "--deps"),
+        (
+            &["gen", "--tasks", "10", "--hot-fraction", "1.5"],
+            "--hot-fraction",
+        ),
+        (
+            &["gen", "--tasks", "10", "--failure-probability", "2"],
+            "--failure-probability",
+        ),
+        (&["gen", "--tasks", "10", "--spread", "11"], "--spread"),
+        (&["gen", "--tasks", "10", "--spread", "inf"], "--spread"),
+        (&["gen", "--tasks", "10", "--policy", "fastest"], "--policy"),
+    ];
+    for (args, needle) in cases {
+        assert_bad_input_naming(args, needle);
+    }
+}
+
+/// `validate` checks the `[simulation]` table as `simulate` does, and the ranges of the
+/// simulation models keep every run's clock finite.
+#[test]
+fn validate_checks_the_simulation_table() {
+    let dir = std::env::temp_dir().join(format!("taskdist-cli-sim-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let task = "[[tasks]]\nid = 'a'\nestimated_duration = 1\n";
+    let cases = [
+        (
+            "[simulation]\nfailure_probability = 1.5\n",
+            "`failure_probability` must be between 0 and 1",
+        ),
+        (
+            "[simulation]\nduration = { model = 'lognormal', spread = 1e308 }\n",
+            "`spread` must be a number from 0 to 10",
+        ),
+        (
+            "[simulation]\nduration = { model = 'uniform', low = 1, high = 1e300 }\n",
+            "low <= high <= 1000",
+        ),
+        (
+            "[simulation.context]\ndiscovery_speedup = 0\n",
+            "`discovery_speedup` must be above 0 and at most 1",
+        ),
+        (
+            "[simulation]\nduration = { model = 'lognormal', spread = 'wide' }\n",
+            "simulation.duration: invalid type",
+        ),
+    ];
+    for (n, (table, needle)) in cases.iter().enumerate() {
+        let path = dir.join(format!("sim{n}.toml"));
+        std::fs::write(&path, format!("[[agents]]\ncount = 1\n{task}{table}")).unwrap();
+        let path = path.to_str().unwrap();
+        for command in ["validate", "simulate"] {
+            assert_bad_input_naming(&[command, path], needle);
+        }
+    }
+    std::fs::remove_dir_all(dir).ok();
 }

@@ -200,7 +200,7 @@ fn broken_workflows_exit_2_naming_file_and_line() {
     assert_bad(
         &["validate", "--format", "wfcommons", &json],
         &format!("{json}:2:"),
-        "invalid type",
+        "workflow.specification.tasks[0].id: invalid type: integer `7`, expected a string",
     );
     // Read by extension, a JSON file without `workflow` is a scenario, with the scenario's
     // own message.

@@ -40,6 +40,10 @@ fn a_chain_of_three_ten_minute_tasks_takes_1800_s_with_any_agent_count() {
         let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(summary["makespan"], 1800.0, "{agents} agents");
         assert_eq!(summary["agents"], agents.parse::<u64>().unwrap());
+        // Fixed durations, no faults: the run's bound is the chain, met exactly.
+        assert_eq!(summary["run_bound"], 1800.0, "{agents} agents");
+        assert_eq!(summary["run_critical_path"], 1800.0, "{agents} agents");
+        assert_eq!(summary["efficiency"], 1.0, "{agents} agents");
     }
     std::fs::remove_dir_all(dir).ok();
 }

@@ -127,10 +127,24 @@ fn generated_scenarios_with_every_fault_keep_every_guarantee() {
         });
         let outcome = std::panic::catch_unwind(|| simulate_scenario(&scenario, plan, Some(seed)));
         let violations = match outcome {
-            Ok(o) => audit(&o.plan, &o.config, &o.run, &o.events)
-                .into_iter()
-                .map(|v| v.0)
-                .collect(),
+            Ok(o) => {
+                let mut found: Vec<String> = audit(&o.plan, &o.config, &o.run, &o.events)
+                    .into_iter()
+                    .map(|v| v.0)
+                    .collect();
+                // The run's own bound holds for every run, faults and all.
+                let summary = taskdist::report::Summary::new(&o.run, &o.plan, &o.config, b"");
+                if o.run.trace.is_empty() != summary.efficiency.is_none()
+                    || summary.efficiency.is_some_and(|e| e < 1.0)
+                    || summary.run_bound > summary.makespan
+                {
+                    found.push(format!(
+                        "makespan {} s below the run bound {} s (efficiency {:?})",
+                        summary.makespan, summary.run_bound, summary.efficiency
+                    ));
+                }
+                found
+            }
             Err(panic) => vec![format!(
                 "panicked: {}",
                 panic

@@ -28,7 +28,7 @@ pub struct BaselineArgs {
     #[arg(long, value_name = "S")]
     seed: Option<u64>,
     /// Run with N agents, as `simulate --agents` [default: the scenario's agents].
-    #[arg(long, short = 'n', value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, short = 'n', value_name = "N", value_parser = clap::value_parser!(u32).range(1..=taskdist::model::MAX_AGENTS as i64))]
     agents: Option<u32>,
     /// Dispatch policy [default: config.policy].
     #[arg(long, value_name = "P", value_parser = parse_policy)]

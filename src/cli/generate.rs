@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use taskdist::model::Format;
 use taskdist::model::Policy;
 use taskdist::model::generate::{GenParams, generate_file};
+use taskdist::sim::MAX_SPREAD;
 
 /// Arguments of `taskdist gen`.
 #[derive(Debug, Args)]
@@ -29,8 +30,8 @@ pub struct GenArgs {
     #[arg(long, value_enum)]
     format: Option<OutFormat>,
     /// Tasks per layer on average [default: the square root of --tasks].
-    #[arg(long, value_name = "W")]
-    width: Option<usize>,
+    #[arg(long, value_name = "W", value_parser = clap::value_parser!(u64).range(1..))]
+    width: Option<u64>,
     /// Mean number of dependencies of a task outside the first layer (1 to 5).
     #[arg(long, value_name = "D", default_value_t = 3.0, value_parser = parse_deps)]
     deps: f64,
@@ -38,12 +39,12 @@ pub struct GenArgs {
     #[arg(long, value_name = "F", default_value_t = 0.1, value_parser = parse_probability)]
     hot_fraction: f64,
     /// Number of hot files [default: a third of the square root of --tasks].
-    #[arg(long, value_name = "K")]
-    hot_files: Option<usize>,
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u64).range(1..))]
+    hot_files: Option<u64>,
     /// Probability that a simulated attempt fails.
     #[arg(long, value_name = "P", default_value_t = 0.05, value_parser = parse_probability)]
     failure_probability: f64,
-    /// Spread (σ) of the log-normal duration model; 0 for fixed durations.
+    /// Spread (σ) of the log-normal duration model, 0 to 10; 0 for fixed durations.
     #[arg(long, value_name = "S", default_value_t = 0.3, value_parser = parse_spread)]
     spread: f64,
     /// Every attempt lasts exactly its estimate and succeeds: --failure-probability 0
@@ -84,16 +85,20 @@ fn parse_probability(text: &str) -> Result<f64, String> {
 }
 
 fn parse_spread(text: &str) -> Result<f64, String> {
-    parse_number(text, |x| x.is_finite() && x >= 0.0, "a non-negative number")
+    parse_number(
+        text,
+        |x| (0.0..=MAX_SPREAD).contains(&x),
+        &format!("a number from 0 to {MAX_SPREAD}"),
+    )
 }
 
 /// Generates the plan and writes it.
 pub fn generate(args: &GenArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let mut params = GenParams::new(args.tasks as usize, args.agents, args.seed);
-    params.width = args.width.unwrap_or(0);
+    params.width = args.width.unwrap_or(0) as usize;
     params.deps_per_task = args.deps;
     params.hot_fraction = args.hot_fraction;
-    params.hot_files = args.hot_files.unwrap_or(0);
+    params.hot_files = args.hot_files.unwrap_or(0) as usize;
     params.failure_probability = args.failure_probability;
     params.duration_spread = args.spread;
     params.policy = args.policy;

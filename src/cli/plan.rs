@@ -12,7 +12,7 @@ pub struct PlanArgs {
     scenario: ScenarioArgs,
     /// Number of identical agents assumed for the lower bound [default: the agents the
     /// scenario declares, at most its config.max_agents].
-    #[arg(long, short = 'm', value_name = "M", value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, short = 'm', value_name = "M", value_parser = clap::value_parser!(u32).range(1..=taskdist::model::MAX_AGENTS as i64))]
     agents: Option<u32>,
     /// Print the analysis as JSON (durations in seconds).
     #[arg(long, conflicts_with = "dot")]

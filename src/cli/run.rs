@@ -33,7 +33,7 @@ pub struct RunArgs {
     scenario: ScenarioArgs,
     /// Run with N agents, repeating the scenario's agent list in order; also sets
     /// max_agents to N [default: the scenario's agents].
-    #[arg(long, short = 'n', value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, short = 'n', value_name = "N", value_parser = clap::value_parser!(u32).range(1..=taskdist::model::MAX_AGENTS as i64))]
     agents: Option<u32>,
     /// The run directory: attempt logs, summary.json, trace.csv, events.jsonl and the
     /// database [default: runs/<scenario name>].

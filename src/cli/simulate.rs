@@ -37,7 +37,7 @@ pub struct SimulateArgs {
     /// Run with N agents, repeating the scenario's agent list in order (a mix of
     /// capabilities keeps its proportions); also sets max_agents to N
     /// [default: the scenario's agents].
-    #[arg(long, short = 'n', value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, short = 'n', value_name = "N", value_parser = clap::value_parser!(u32).range(1..=taskdist::model::MAX_AGENTS as i64))]
     agents: Option<u32>,
     /// Master seed of every random draw [default: simulation.seed, else 0].
     #[arg(long, value_name = "S")]

@@ -3,6 +3,7 @@
 use super::ScenarioArgs;
 use clap::Args;
 use std::io::Write;
+use taskdist::sim::SimModels;
 
 /// Arguments of `taskdist validate`.
 #[derive(Debug, Args)]
@@ -12,9 +13,12 @@ pub struct ValidateArgs {
 }
 
 /// Prints `OK <file>: N tasks, M agents, L layers`; an invalid scenario is returned as its
-/// [`taskdist::model::ScenarioError`], which lists every problem found.
+/// [`taskdist::model::ScenarioError`], which lists every problem found. The `[simulation]`
+/// table is checked too (against the valid plan, since it names tasks and agents), so a
+/// file `validate` passes is one `simulate` accepts.
 pub fn validate(args: &ValidateArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let (scenario, plan) = args.scenario.load()?;
+    SimModels::for_scenario(&scenario, &plan)?;
     let agents = plan.agents.len();
     let max_agents = scenario.config.max_agents as usize;
     let active = if agents > max_agents {

@@ -12,7 +12,8 @@ struct Harness {
 }
 
 fn plan(tasks: &str) -> Arc<Plan> {
-    let text = format!("[[agents]]\ncount = 1\n{tasks}");
+    // Estimates up to hours; the scheduler's own timeouts come from `config()`.
+    let text = format!("[config]\ntask_timeout = '100h'\n[[agents]]\ncount = 1\n{tasks}");
     let (scenario, issues) = Scenario::parse(&text, Format::Toml, "test.toml").unwrap();
     Arc::new(Plan::from_scenario(scenario, issues).unwrap().1)
 }

@@ -18,6 +18,7 @@
 
 use super::build::{Job, Workflow};
 use super::{ImportError, line_column};
+use crate::model::field_path::json_error_path;
 use crate::model::{Issue, IssueKind};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -135,6 +136,11 @@ pub(super) fn parse(text: &str, origin: &str) -> Result<Workflow, ImportError> {
         let message = e.to_string();
         let message = match message.rfind(" at line ") {
             Some(at) => message[..at].to_string(),
+            None => message,
+        };
+        // Read again with path tracking, only now that reading has failed: name the field.
+        let message = match json_error_path::<Instance>(text) {
+            Some(path) => format!("{path}: {message}"),
             None => message,
         };
         ImportError::Syntax {

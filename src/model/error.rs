@@ -106,9 +106,10 @@ pub enum IssueKind {
         /// What is allowed.
         message: String,
     },
-    /// A task's estimate is longer than its timeout: every attempt would time out.
+    /// A task's estimate is longer than its timeout: every attempt that runs as estimated
+    /// would be cancelled, so the plan cannot succeed as written.
     #[error(
-        "task `{task}`: estimated_duration {estimate} is longer than its timeout {timeout} (raise `timeout` or config.task_timeout)"
+        "task `{task}`: estimated_duration {estimate} is longer than its timeout {timeout} (from {timeout_field}): every attempt would time out; {}", timeout_fix(.timeout_field, .estimate)
     )]
     EstimateExceedsTimeout {
         /// The task.
@@ -117,10 +118,24 @@ pub enum IssueKind {
         estimate: String,
         /// The timeout that applies to it.
         timeout: String,
+        /// Where that timeout comes from: the task's own `timeout`, or
+        /// `config.task_timeout` (its default when the scenario sets none).
+        timeout_field: &'static str,
     },
     /// A task id is empty.
     #[error("a task has an empty id")]
     EmptyId,
+}
+
+/// How to mend an estimate longer than its timeout, by where the timeout comes from.
+fn timeout_fix(timeout_field: &str, estimate: &str) -> String {
+    if timeout_field.contains("config") {
+        format!(
+            "raise config.task_timeout above {estimate} (or set this task's `timeout`), or lower the estimate"
+        )
+    } else {
+        format!("raise the task's `timeout` above {estimate}, or lower the estimate")
+    }
 }
 
 /// Why a scenario could not be used.
@@ -142,7 +157,7 @@ pub enum ScenarioError {
         path: PathBuf,
     },
     /// The file is not valid TOML/JSON, or has a field of the wrong type or an unknown field.
-    #[error("{origin}:{line}:{column}: {message}")]
+    #[error("{origin}:{line}:{column}: {}{message}", .field.as_ref().map_or(String::new(), |f| format!("{f}: ")))]
     Syntax {
         /// The file name (or `<input>`).
         origin: String,
@@ -150,6 +165,9 @@ pub enum ScenarioError {
         line: usize,
         /// 1-based column.
         column: usize,
+        /// The field the offending value belongs to, when the text parsed but a value did
+        /// not fit: `agents[0].count`, ``tasks[3].depends_on (task `deploy`)``.
+        field: Option<String>,
         /// The parser's message.
         message: String,
     },

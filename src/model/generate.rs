@@ -331,6 +331,18 @@ mod tests {
     }
 
     #[test]
+    fn generated_plans_validate_with_every_estimate_within_its_timeout() {
+        // The shape flags do not change estimates or the timeout; the extremes of the
+        // estimate range are drawn at this size.
+        let file = generate_file(&GenParams::new(20_000, 3, 5));
+        let (read, issues) = Scenario::resolve(file, SourceInfo::default());
+        assert!(issues.is_empty(), "{issues:?}");
+        let longest = read.tasks.iter().map(|t| t.estimated_duration_ms).max();
+        assert_eq!(longest, Some(MAX_ESTIMATE_MIN as u64 * MINUTE_MS));
+        assert!(longest.unwrap() < read.config.task_timeout_ms);
+    }
+
+    #[test]
     fn toml_and_json_round_trip() {
         let params = GenParams::new(50, 3, 9);
         let file = generate_file(&params);

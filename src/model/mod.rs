@@ -9,6 +9,7 @@
 
 mod duration;
 mod error;
+pub mod field_path;
 pub mod generate;
 mod scenario;
 mod schedule;
@@ -21,7 +22,8 @@ pub use duration::{
 };
 pub use error::{Issue, IssueKind, ScenarioError};
 pub use scenario::{
-    AgentFile, CommandSpec, ConfigFile, Format, Scenario, ScenarioFile, SourceInfo, TaskFile,
+    AgentFile, CommandSpec, ConfigFile, Format, MAX_AGENTS, SPEED_RANGE, Scenario, ScenarioFile,
+    SourceInfo, TaskFile,
 };
 pub use schedule::{PlannedTask, Schedule, SlotPlan};
 pub use simulation::{ContextModelFile, CrashFile, DurationModel, ModelOverrides, SimulationFile};

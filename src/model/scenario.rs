@@ -1,8 +1,9 @@
 //! The scenario file format (TOML or JSON) and its resolution into a [`Scenario`].
 
+use super::field_path::{json_error_path, toml_error_path};
 use super::{
     AgentSpec, Config, DurationText, Issue, IssueKind, Policy, Priority, ScenarioError, TaskSpec,
-    TaskType, Time, TimeUnit,
+    TaskType, Time, TimeUnit, format_exact,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -265,26 +266,32 @@ impl Scenario {
     ) -> Result<(ScenarioFile, SourceInfo), ScenarioError> {
         let file: ScenarioFile = match format {
             // A large file is parsed by pieces; if that fails, the whole-document parse
-            // below says why, with the error's position.
+            // below says why, with the error's position and field.
             Format::Toml => match super::toml_chunks::parse(text) {
                 Some(file) => file,
                 None => toml::from_str(text).map_err(|e| {
                     let (line, column) = e
                         .span()
                         .map_or((1, 1), |span| line_column(text, span.start));
+                    let message = e.message().trim().to_string();
                     ScenarioError::Syntax {
                         origin: origin.to_string(),
                         line,
                         column,
-                        message: e.message().trim().to_string(),
+                        field: error_field(text, format, &message),
+                        message,
                     }
                 })?,
             },
-            Format::Json => serde_json::from_str(text).map_err(|e| ScenarioError::Syntax {
-                origin: origin.to_string(),
-                line: e.line().max(1),
-                column: json_column(text, e.line(), e.column()),
-                message: strip_json_position(&e.to_string()),
+            Format::Json => serde_json::from_str(text).map_err(|e| {
+                let message = strip_json_position(&e.to_string());
+                ScenarioError::Syntax {
+                    origin: origin.to_string(),
+                    line: e.line().max(1),
+                    column: json_column(text, e.line(), e.column()),
+                    field: error_field(text, format, &message),
+                    message,
+                }
             })?,
         };
         let source = SourceInfo {
@@ -314,11 +321,16 @@ impl Scenario {
         let unit = file.time_unit;
         let config = resolve_config(&file.config, unit, &mut issues);
         let agents = resolve_agents(&file.agents, &mut issues);
+        let default_timeout_field = match file.config.task_timeout {
+            Some(_) => "config.task_timeout",
+            None => "the default config.task_timeout",
+        };
         let mut tasks = Vec::with_capacity(file_tasks.len());
         for (index, task) in file_tasks.enumerate() {
             tasks.push(resolve_task(
                 task,
                 unit,
+                (config.task_timeout_ms, default_timeout_field),
                 source.task_line(index),
                 &mut issues,
             ));
@@ -444,9 +456,14 @@ fn resolve_config(file: &ConfigFile, unit: TimeUnit, issues: &mut Vec<Issue>) ->
     config
 }
 
-/// The most agents a scenario may declare: `count` expands into one spec per agent, and a
-/// typo of a few digits must be an error, not an allocation of billions.
-const MAX_AGENTS: usize = 100_000;
+/// The most agents a scenario may declare (and `--agents` may ask for): `count` expands
+/// into one spec per agent, and a typo of a few digits must be an error, not an
+/// allocation of billions.
+pub const MAX_AGENTS: usize = 100_000;
+
+/// The range of an agent's `speed`: an attempt lasts `estimate / speed`, and beyond these
+/// a duration of at most 10 years would leave the simulated clock's range.
+pub const SPEED_RANGE: std::ops::RangeInclusive<f64> = 0.001..=1000.0;
 
 fn resolve_agents(files: &[AgentFile], issues: &mut Vec<Issue>) -> Vec<AgentSpec> {
     let mut agents = Vec::new();
@@ -459,14 +476,28 @@ fn resolve_agents(files: &[AgentFile], issues: &mut Vec<Issue>) -> Vec<AgentSpec
             .unwrap_or_else(|| format!("agent_{}", agents.len() + 1));
         let owner = || format!("agent `{label}`");
         if let Some(speed) = file.speed
-            && !(speed.is_finite() && speed > 0.0)
+            && !SPEED_RANGE.contains(&speed)
         {
             issues.push(Issue::new(
                 None,
                 IssueKind::BadValue {
                     owner: owner(),
                     field: "speed",
-                    message: format!("must be a positive number, not {speed}"),
+                    message: format!(
+                        "must be a number from {} to {}, not {speed}",
+                        SPEED_RANGE.start(),
+                        SPEED_RANGE.end()
+                    ),
+                },
+            ));
+        }
+        if file.id.as_deref().is_some_and(|id| id.trim().is_empty()) {
+            issues.push(Issue::new(
+                None,
+                IssueKind::BadValue {
+                    owner: "an agent".to_string(),
+                    field: "id",
+                    message: "is empty (omit it for `agent_N`)".to_string(),
                 },
             ));
         }
@@ -544,7 +575,7 @@ fn resolve_agents(files: &[AgentFile], issues: &mut Vec<Issue>) -> Vec<AgentSpec
                 max_concurrent_tasks: file.max_concurrent_tasks.unwrap_or(1).max(1),
                 speed: file
                     .speed
-                    .filter(|s| s.is_finite() && *s > 0.0)
+                    .filter(|s| SPEED_RANGE.contains(s))
                     .unwrap_or(1.0),
                 cost_per_hour: file
                     .cost_per_hour
@@ -556,9 +587,12 @@ fn resolve_agents(files: &[AgentFile], issues: &mut Vec<Issue>) -> Vec<AgentSpec
     agents
 }
 
+/// Resolves one task; `default_timeout` is `config.task_timeout`, the timeout of a task that
+/// sets none, and how to name it.
 fn resolve_task(
     file: TaskFile,
     unit: TimeUnit,
+    default_timeout: (Time, &'static str),
     line: Option<usize>,
     issues: &mut Vec<Issue>,
 ) -> TaskSpec {
@@ -589,6 +623,27 @@ fn resolve_task(
     if file.id.trim().is_empty() {
         issues.push(Issue::new(line, IssueKind::EmptyId));
     }
+    // A timeout that could not be read is reported above; comparing the estimate with the
+    // default in its place would report a second, wrong problem.
+    let timeout = match (&file.timeout, timeout_ms) {
+        (None, _) => Some(default_timeout),
+        (Some(_), Some(ms)) if ms > 0 => Some((ms, "the task's `timeout`")),
+        (Some(_), _) => None,
+    };
+    if let Some((timeout, timeout_field)) = timeout
+        && timeout > 0
+        && estimated_duration_ms > timeout
+    {
+        issues.push(Issue::new(
+            line,
+            IssueKind::EstimateExceedsTimeout {
+                task: file.id.clone(),
+                estimate: format_exact(estimated_duration_ms),
+                timeout: format_exact(timeout),
+                timeout_field,
+            },
+        ));
+    }
     let id: Arc<str> = Arc::from(file.id.as_str());
     TaskSpec {
         // Most tasks have no title of their own: the id's allocation serves both.
@@ -606,6 +661,39 @@ fn resolve_task(
         timeout_ms,
         command: file.command,
     }
+}
+
+/// The field of the value that `text` failed on, read again with path tracking (only once
+/// reading has failed: see [`super::field_path`]); for a task, with its id when the text
+/// has one. For an unknown field, the table that has it (the message names the field).
+fn error_field(text: &str, format: Format, message: &str) -> Option<String> {
+    let mut path = match format {
+        Format::Toml => toml_error_path::<ScenarioFile>(text),
+        Format::Json => json_error_path::<ScenarioFile>(text),
+    }?;
+    if message.starts_with("unknown field") {
+        path.0.pop();
+        if path.0.is_empty() {
+            return None;
+        }
+    }
+    // The text parsed as TOML/JSON (the error is a value's), so it reads as a plain tree.
+    let task_id = path.index_in("tasks").and_then(|index| match format {
+        Format::Toml => {
+            let table: toml::Table = toml::from_str(text).ok()?;
+            let task = table.get("tasks")?.as_array()?.get(index)?;
+            task.get("id")?.as_str().map(str::to_string)
+        }
+        Format::Json => {
+            let value: serde_json::Value = serde_json::from_str(text).ok()?;
+            let task = value.get("tasks")?.as_array()?.get(index)?;
+            task.get("id")?.as_str().map(str::to_string)
+        }
+    });
+    Some(match task_id {
+        Some(id) => format!("{path} (task `{id}`)"),
+        None => path.to_string(),
+    })
 }
 
 /// 1-based line and column of a byte offset; the column counts characters, as editors do.
@@ -774,5 +862,113 @@ depends_on = ["auth"]
         assert_eq!(issues[0].line, Some(1));
         assert!(issues[0].to_string().contains("task `a`"));
         assert_eq!(issues[2].line, Some(5));
+    }
+
+    fn syntax(text: &str, format: Format) -> String {
+        match Scenario::parse(text, format, "f") {
+            Err(e @ ScenarioError::Syntax { .. }) => e.to_string(),
+            other => panic!("expected a syntax error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn wrong_types_name_the_field_path_and_keep_the_position() {
+        assert_eq!(
+            syntax(
+                r#"{"agents":[{"count":"two"}],"tasks":[{"id":"a","estimated_duration":1}]}"#,
+                Format::Json
+            ),
+            "f:1:25: agents[0].count: invalid type: string \"two\", expected u32"
+        );
+        assert_eq!(
+            syntax(
+                "[config]\nmax_retries_per_task = -1\n[[agents]]\n",
+                Format::Toml
+            ),
+            "f:2:24: config.max_retries_per_task: invalid value: integer `-1`, expected u32"
+        );
+        let toml = "[[agents]]\n[[tasks]]\nid = 'a'\nestimated_duration = 1\n\
+                    [[tasks]]\nid = 'b'\nestimated_duration = 1\ndepends_on = 'a'\n";
+        assert_eq!(
+            syntax(toml, Format::Toml),
+            "f:8:14: tasks[1].depends_on (task `b`): invalid type: string \"a\", expected a sequence"
+        );
+        let json = "{\"tasks\": [{\"id\": \"a\", \"estimated_duration\": 1},\n\
+                    {\"id\": \"b\", \"estimated_duration\": 1, \"priority\": 3}]}";
+        assert!(
+            syntax(json, Format::Json).starts_with("f:2:50: tasks[1].priority (task `b`): "),
+            "{}",
+            syntax(json, Format::Json)
+        );
+        // No id to name: the path alone.
+        assert!(
+            syntax("[[tasks]]\nestimated_duration = 1\n", Format::Toml)
+                .contains("tasks[0]: missing field `id`"),
+        );
+        // Not TOML at all: a position, no path.
+        assert_eq!(syntax("[[tasks]\n", Format::Toml).matches(": ").count(), 1);
+    }
+
+    #[test]
+    fn an_estimate_longer_than_its_timeout_is_an_issue_for_every_such_task() {
+        let text = "[config]\ntask_timeout = '20m'\n[[agents]]\n\
+                    [[tasks]]\nid = 'a'\nestimated_duration = '20m'\n\
+                    [[tasks]]\nid = 'b'\nestimated_duration = '21m'\n\
+                    [[tasks]]\nid = 'c'\nestimated_duration = '2h'\ntimeout = '3h'\n\
+                    [[tasks]]\nid = 'd'\nestimated_duration = '2h'\ntimeout = '1h'\n\
+                    [[tasks]]\nid = 'e'\nestimated_duration = '2h'\ntimeout = 'soon'\n";
+        let (_, issues) = Scenario::parse(text, Format::Toml, "x.toml").unwrap();
+        let found: Vec<(Option<usize>, String)> = issues
+            .iter()
+            .map(|i| (i.line, i.kind.to_string()))
+            .collect();
+        assert_eq!(found.len(), 3, "{found:?}");
+        assert_eq!(found[0].0, Some(7));
+        assert!(found[0].1.starts_with("task `b`: estimated_duration 21m is longer than its timeout 20m (from config.task_timeout)"), "{found:?}");
+        assert!(
+            found[0].1.contains("raise config.task_timeout above 21m"),
+            "{found:?}"
+        );
+        assert_eq!(found[1].0, Some(14));
+        assert!(found[1].1.contains("task `d`: estimated_duration 2h is longer than its timeout 1h (from the task's `timeout`)"), "{found:?}");
+        // An unreadable timeout is reported once, as unreadable.
+        assert!(found[2].1.starts_with("task `e`: `timeout`"), "{found:?}");
+        // Without [config], the default 30m applies and says so.
+        let text = "[[agents]]\n[[tasks]]\nid = 'a'\nestimated_duration = '45m'\n";
+        let (_, issues) = Scenario::parse(text, Format::Toml, "x.toml").unwrap();
+        assert!(
+            issues[0]
+                .to_string()
+                .contains("timeout 30m (from the default config.task_timeout)"),
+            "{issues:?}"
+        );
+    }
+
+    #[test]
+    fn agent_speed_and_id_ranges() {
+        for (agent, needle) in [
+            (
+                "speed = 0.0005",
+                "`speed` must be a number from 0.001 to 1000, not 0.0005",
+            ),
+            (
+                "speed = 1e300",
+                "`speed` must be a number from 0.001 to 1000",
+            ),
+            (
+                "speed = nan",
+                "`speed` must be a number from 0.001 to 1000, not NaN",
+            ),
+            ("id = ' '", "`id` is empty"),
+        ] {
+            let text =
+                format!("[[agents]]\n{agent}\n[[tasks]]\nid = 'a'\nestimated_duration = 1\n");
+            let (_, issues) = Scenario::parse(&text, Format::Toml, "x.toml").unwrap();
+            assert_eq!(issues.len(), 1, "{agent}: {issues:?}");
+            assert!(
+                issues[0].to_string().contains(needle),
+                "{agent}: {issues:?}"
+            );
+        }
     }
 }

@@ -139,7 +139,9 @@ pub struct Summary {
     pub serial_time: f64,
     /// `serial_time / makespan`.
     pub speedup: f64,
-    /// `max(critical path, serial time / agents, busiest file)` for the working agents.
+    /// The plan's lower bound **on estimates**: `max(critical path, serial time / agents,
+    /// busiest file)` for the working agents. Attempts may run shorter than their estimates
+    /// (noise, shared discoveries), so a run can beat it; see `run_bound`.
     pub lower_bound: f64,
     /// Longest dependency path by estimates.
     pub critical_path: f64,
@@ -173,7 +175,7 @@ pub struct Summary {
     pub trace_hash: String,
     /// Tasks in the plan.
     pub tasks: usize,
-    /// `makespan / lower_bound`.
+    /// `makespan / lower_bound` (the bound on estimates: may be below 1).
     pub makespan_over_lower_bound: f64,
     /// Busy cost: each agent's `cost_per_hour` times the time it spent in attempts
     /// (failed, timed-out and lost ones included), summed: what agents paid by the hour
@@ -183,6 +185,53 @@ pub struct Summary {
     /// `cost_per_hour` from the start to the makespan, idle or not: what a reserved pool
     /// costs.
     pub cost_held: f64,
+    /// The run's own lower bound, from the durations its attempts actually took:
+    /// `max(run_critical_path, attempt time / agent slots)`. No schedule of these
+    /// attempts could finish sooner.
+    pub run_bound: f64,
+    /// The longest dependency chain by the duration of each task's last attempt.
+    pub run_critical_path: f64,
+    /// `makespan / run_bound`: never below 1; how far the scheduling was from the best
+    /// possible for what was drawn. Empty (null) when no attempt ran.
+    pub efficiency: Option<f64>,
+}
+
+/// The bound of a run on its realized durations, in ms: `(bound, critical path)`.
+///
+/// Each attempt of a task starts after every task it depends on has ended, so along any
+/// dependency chain the tasks' last attempts are disjoint and ordered: the chain's summed
+/// durations fit in the makespan. And at most `slots` attempts run at once (the busiest
+/// `max_agents` agents' `max_concurrent_tasks`), so all attempt time over `slots` fits too.
+/// Intervals are clipped to the makespan, so the bound holds even for a run stopped early.
+fn run_bound_ms(run: &RunView<'_>, plan: &Plan, max_agents: usize) -> (Time, Time) {
+    let clip = |r: &AttemptRecord| r.end.min(run.makespan) - r.start.min(run.makespan);
+    let mut last = vec![0 as Time; plan.len()];
+    let mut busy: Time = 0;
+    for record in run.trace {
+        // Dispatch order: the last record of a task is its last attempt.
+        last[record.task.ix()] = clip(record);
+        busy += clip(record);
+    }
+    let mut path = vec![0 as Time; plan.len()];
+    let mut critical: Time = 0;
+    for &t in plan.topo_order() {
+        let before = plan
+            .preds(t)
+            .iter()
+            .map(|p| path[p.ix()])
+            .max()
+            .unwrap_or(0);
+        path[t.ix()] = before + last[t.ix()];
+        critical = critical.max(path[t.ix()]);
+    }
+    let mut slots: Vec<u64> = run
+        .agents
+        .iter()
+        .map(|a| a.max_concurrent_tasks as u64)
+        .collect();
+    slots.sort_unstable_by(|a, b| b.cmp(a));
+    let slots: u64 = slots.iter().take(max_agents.max(1)).sum();
+    (critical.max(busy / slots.max(1)), critical)
 }
 
 impl Summary {
@@ -216,6 +265,7 @@ impl Summary {
         let serial = plan.total_work_ms();
         let lower_bound = plan.lower_bound_ms(working);
         let ratio = |a: Time, b: Time| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+        let (run_bound, run_critical_path) = run_bound_ms(&run, plan, config.max_agents as usize);
         Summary {
             makespan: seconds(run.makespan),
             serial_time: seconds(serial),
@@ -244,6 +294,11 @@ impl Summary {
             makespan_over_lower_bound: round6(ratio(run.makespan, lower_bound)),
             cost_busy: round6(cost_busy),
             cost_held: round6(held_rate * run.makespan as f64),
+            run_bound: seconds(run_bound),
+            run_critical_path: seconds(run_critical_path),
+            // Rounded down, so rounding never shows a ratio below 1.
+            efficiency: (run_bound > 0)
+                .then(|| (ratio(run.makespan, run_bound) * 1e6).floor() / 1e6),
         }
     }
 }
@@ -291,9 +346,22 @@ fn human(secs: f64) -> Human {
 
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // A run that lost tasks says so before any figure, so nobody takes the makespan of
+        // the part that ran for the plan's.
+        if self.tasks_failed + self.tasks_skipped > 0 {
+            writeln!(
+                f,
+                "INCOMPLETE: {} of {} tasks failed for good and {} were skipped ({} completed); the figures below are of the part that ran",
+                self.tasks_failed, self.tasks, self.tasks_skipped, self.tasks_completed
+            )?;
+        }
+        let efficiency = match self.efficiency {
+            Some(e) => format!("efficiency {e:.2} (run bound {})", human(self.run_bound)),
+            None => "no attempt ran".to_string(),
+        };
         writeln!(
             f,
-            "makespan {} on {} agents ({} policy, seed {}): speedup {:.2}x over {} serial, {:.2}x the lower bound {}",
+            "makespan {} on {} agents ({} policy, seed {}): {efficiency}, speedup {:.2}x over {} serial, {:.2}x the bound on estimates {}",
             human(self.makespan),
             self.agents,
             self.policy,
@@ -331,5 +399,43 @@ impl fmt::Display for Summary {
             )?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_that_lost_tasks_says_so_before_any_figure() {
+        let summary = Summary {
+            tasks: 1000,
+            tasks_completed: 10,
+            tasks_failed: 21,
+            tasks_skipped: 969,
+            makespan: 600.0,
+            run_bound: 500.0,
+            efficiency: Some(1.2),
+            trace_hash: "0".repeat(64),
+            ..Summary::default()
+        };
+        let text = summary.to_string();
+        assert!(
+            text.starts_with(
+                "INCOMPLETE: 21 of 1000 tasks failed for good and 969 were skipped (10 completed)"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("efficiency 1.20 (run bound 8m 20s)"),
+            "{text}"
+        );
+        assert!(text.contains("the bound on estimates"), "{text}");
+        let whole = Summary {
+            tasks_failed: 0,
+            tasks_skipped: 0,
+            ..summary
+        };
+        assert!(whole.to_string().starts_with("makespan 10m 00s"), "{whole}");
     }
 }

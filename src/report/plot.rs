@@ -375,7 +375,7 @@ pub fn speedup_figure(
         title: title.to_string(),
         y_desc: "speedup (serial time / makespan)",
         bands,
-        reference: Some(("bound: serial time / lower bound", reference)),
+        reference: Some(("bound on estimates: serial time / plan bound", reference)),
         y_max: y_top * 1.08,
         mark_label: Some("knee: fewest agents within 5% of the best p50 makespan"),
         legend: [

@@ -36,7 +36,7 @@ mod models;
 mod script;
 
 pub use audit::{Violation, audit};
-pub use models::{ContextEffects, Crash, Durations, Params, SimModels};
+pub use models::{ContextEffects, Crash, Durations, MAX_SPREAD, Params, SimModels};
 pub use script::{Leave, Script, ScriptedAttempt, ScriptedEnd, TIMER_LAG_MAX_MS};
 // What both drivers share lives below both; re-exported for the simulator's users.
 pub use crate::drive::{AttemptRecord, Outcome, run_setup, scale_agents};
@@ -797,7 +797,12 @@ impl Simulation<'_> {
             (true, None) => (false, duration * params.failed_fraction),
             (false, _) => (true, duration),
         };
-        let end = self.now + self.models.dispatch_overhead_ms + ms.round().max(0.0) as Time;
+        // Saturating: extreme (valid) models can draw more milliseconds than a `Time` holds;
+        // such an attempt ends at its timeout anyway, which every task has.
+        let end = self
+            .now
+            .saturating_add(self.models.dispatch_overhead_ms)
+            .saturating_add(ms.round().max(0.0) as Time);
         self.schedule(
             end,
             Happening::AttemptEnd {

@@ -12,6 +12,12 @@ use rand_distr::{Distribution, Exp1, LogNormal};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+/// The largest σ of the log-normal duration model: at σ = 10 the longest of a million
+/// draws is already some 10^13 times the median, past any use.
+pub const MAX_SPREAD: f64 = 10.0;
+/// The largest factor of the uniform duration model's `high`.
+const MAX_FACTOR: f64 = 1000.0;
+
 /// A duration model ready to sample.
 #[derive(Debug, Clone)]
 pub enum Durations {
@@ -411,8 +417,12 @@ impl Checker<'_> {
             DurationModel::Fixed => Durations::Fixed,
             DurationModel::Exponential => Durations::Exponential,
             DurationModel::Lognormal { spread, median } => {
-                if !(spread.is_finite() && *spread >= 0.0) {
-                    self.bad(owner, "spread", "must be a non-negative number");
+                if !(0.0..=MAX_SPREAD).contains(spread) {
+                    self.bad(
+                        owner,
+                        "spread",
+                        &format!("must be a number from 0 to {MAX_SPREAD}, not {spread}"),
+                    );
                     return None;
                 }
                 let mu = match median {
@@ -442,8 +452,12 @@ impl Checker<'_> {
                 Durations::Factors(factors.as_slice().into())
             }
             DurationModel::Uniform { low, high } => {
-                if !(low.is_finite() && high.is_finite() && *low >= 0.0 && low <= high) {
-                    self.bad(owner, "low", "and `high` must satisfy 0 <= low <= high");
+                if !(*low >= 0.0 && low <= high && *high <= MAX_FACTOR) {
+                    self.bad(
+                        owner,
+                        "low",
+                        &format!("and `high` must satisfy 0 <= low <= high <= {MAX_FACTOR}"),
+                    );
                     return None;
                 }
                 Durations::Uniform(*low, *high)
@@ -471,12 +485,18 @@ impl Checker<'_> {
                 "discovery_probability",
                 0.5,
             ),
-            discovery_speedup: self.factor(
-                file.discovery_speedup,
-                owner,
-                "discovery_speedup",
-                0.85,
-            ),
+            discovery_speedup: match file.discovery_speedup {
+                Some(f) if f > 0.0 && f <= 1.0 => f,
+                Some(f) => {
+                    self.bad(
+                        owner,
+                        "discovery_speedup",
+                        &format!("must be above 0 and at most 1 (the share of its duration an attempt with a discovery runs), not {f}"),
+                    );
+                    0.85
+                }
+                None => 0.85,
+            },
             solution_failure_factor: self.factor(
                 file.solution_failure_factor,
                 owner,
