@@ -5,6 +5,7 @@ pub mod core;
 pub mod import;
 pub mod model;
 pub mod plan;
+pub mod remote;
 pub mod report;
 pub mod runtime;
 #[cfg(feature = "serve")]
