@@ -13,6 +13,7 @@ mod baseline;
 mod generate;
 mod import;
 mod plan;
+mod remote;
 mod run;
 #[cfg(feature = "serve")]
 mod serve;
@@ -64,6 +65,11 @@ pub enum Command {
     /// Continue a run that was interrupted or killed: completed tasks stay done, the
     /// attempts that were running run again.
     Resume(run::ResumeArgs),
+    /// Join runs as a remote agent: take the assignments a coordinator (`run --broker`)
+    /// sends through the broker and run each as a local agent would.
+    Worker(remote::WorkerArgs),
+    /// Write an Ed25519 key pair (NAME.key, NAME.pub) for signed broker runs.
+    Keygen(remote::KeygenArgs),
     /// Convert a WfCommons, STG or Pegasus DAX workflow into a TOML scenario.
     Import(import::ImportArgs),
     /// Regenerate reports/stg.md: every policy's makespan on the STG benchmark graphs
@@ -117,6 +123,8 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         Command::Simulate(args) => simulate::simulate(&args, out),
         Command::Run(args) => run::run(&args, out),
         Command::Resume(args) => run::resume(&args, out),
+        Command::Worker(args) => remote::worker(&args, out),
+        Command::Keygen(args) => remote::keygen(&args, out),
         Command::Import(args) => import::import(&args, out),
         Command::StgReport(args) => stg_report::stg_report(&args, out),
         Command::Sweep(args) => sweep::sweep(&args, out),
@@ -134,6 +142,7 @@ fn exit_code(err: &anyhow::Error) -> ExitCode {
         || err.downcast_ref::<SweepError>().is_some()
         || err.downcast_ref::<BaselineError>().is_some()
         || run::is_bad_input(err)
+        || remote::is_bad_input(err)
     {
         return ExitCode::from(EXIT_BAD_INPUT);
     }

@@ -85,6 +85,8 @@ struct WorkerState {
     instance: String,
     last_seen: Time,
     lost: bool,
+    /// Hellos received from this instance.
+    hellos: u32,
 }
 
 #[derive(Debug)]
@@ -176,6 +178,27 @@ impl Coordinator {
         }
     }
 
+    /// A hello whose signature the driver could not verify against the trust list: the
+    /// worker is told (the reject is signed, and names its instance) and nothing else
+    /// happens.
+    pub fn refuse(&mut self, entry: &str, hello: &Hello, reason: &str) {
+        self.log.push_back(format!(
+            "refused hello of worker {} entry {entry}: {reason}",
+            hello.worker
+        ));
+        if !super::protocol::valid_worker_id(&hello.worker) {
+            return;
+        }
+        let reject = Reject {
+            to: self.to(&hello.worker, &hello.instance),
+            reason: format!("this coordinator does not trust the worker's key ({reason})"),
+        };
+        self.out.push_back((
+            super::protocol::inbox(&hello.worker),
+            Message::Reject(reject),
+        ));
+    }
+
     /// A hello, from a worker the driver has verified (or an unsigned run).
     fn hello(&mut self, now: Time, hello: Hello) {
         let inbox = super::protocol::inbox(&hello.worker);
@@ -200,6 +223,13 @@ impl Coordinator {
                 self.seen(now, &hello.worker, &hello.instance);
                 if let Some(w) = self.workers.get_mut(&hello.worker) {
                     w.lost = false;
+                    w.hellos += 1;
+                    if w.hellos == 3 {
+                        self.log.push_back(format!(
+                            "worker {} keeps saying hello though welcomed: it cannot verify this coordinator's messages (is its --coordinator-key this coordinator's public key?)",
+                            hello.worker
+                        ));
+                    }
                 }
                 let welcome = self.to(&hello.worker, &hello.instance);
                 self.out
@@ -239,6 +269,7 @@ impl Coordinator {
                 instance: hello.instance.clone(),
                 last_seen: now,
                 lost: false,
+                hellos: 1,
             },
         );
         let welcome = self.to(&hello.worker, &hello.instance);

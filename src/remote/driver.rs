@@ -594,6 +594,10 @@ impl HubLoop {
             tokio::select! {
                 cmd = rx.recv() => match cmd {
                     Some(HubCmd::Finish { reply }) => {
+                        // The group reader would recreate the stream it reads.
+                        for r in &readers {
+                            r.abort();
+                        }
                         self.finish().await;
                         let _ = reply.send(());
                         break;
@@ -709,6 +713,13 @@ impl HubLoop {
             Ok(message) => self.sm.handle_beat(now, &id, message),
             Err(rejected) => {
                 (self.log)(&format!("{rejected} on {stream_key} entry {id}; ignored"));
+                if let (Rejected::Forged { reason, .. }, Some(entry)) = (&rejected, &entry)
+                    && entry.kind == "hello"
+                    && let Ok(Message::Hello(hello)) =
+                        Message::parse(Stream::Up, &entry.kind, &entry.body)
+                {
+                    self.sm.refuse(&id, &hello, reason);
+                }
                 if stream == Stream::Up {
                     self.ack(&id).await;
                 }
@@ -881,6 +892,7 @@ pub async fn run_worker(
     let agent = Arc::new(CommandAgent::new(CommandSettings::new(workdir.clone())));
     let (note_tx, mut notes) = unbounded_channel::<AttemptNote>();
     let mut running: BTreeMap<(u32, u32), (CancellationToken, PathBuf)> = BTreeMap::new();
+    let mut forged = 0u32;
     let result = loop {
         let wake = origin + Duration::from_millis(sm.poll_timeout());
         tokio::select! {
@@ -902,7 +914,15 @@ pub async fn run_worker(
                         match opened {
                             Ok(m) if stream == Stream::Control => sm.handle_control(now, &entry_id, m),
                             Ok(m) => sm.handle_inbox(now, &entry_id, m),
-                            Err(rejected) => log(&format!("{rejected} on {stream_key} entry {entry_id}; not acted on")),
+                            Err(rejected) => {
+                                forged += 1;
+                                let hint = if forged == 3 && coordinator.is_some() {
+                                    " (repeatedly: is --coordinator-key the public key of the coordinator's --key?)"
+                                } else {
+                                    ""
+                                };
+                                log(&format!("{rejected} on {stream_key} entry {entry_id}; not acted on{hint}"));
+                            }
                         }
                     }
                     None => break Err(RemoteError::Broker { reason: "the reader stopped".to_string() }),

@@ -207,9 +207,8 @@ impl Worker {
     fn mine(&self, to: &To) -> Result<(), &'static str> {
         if to.worker != self.id || to.instance != self.instance {
             Err("for another worker instance")
-        } else if self.coordinator.as_deref() != Some(&to.coordinator)
-            && !(self.coordinator.is_none() || !self.welcomed)
-        {
+        } else if self.welcomed && self.coordinator.as_deref() != Some(&to.coordinator) {
+            // Before the welcome any coordinator may answer the hello.
             Err("from another coordinator")
         } else {
             Ok(())
