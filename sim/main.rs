@@ -20,9 +20,11 @@
 //! - `baselines`: `taskdist check` of every shipped scenario against `reports/baselines/`;
 //! - `serve`: the live page: its WebSocket stream, refused addresses, and a real headless
 //!   Chromium watching a run (skipped without Chromium, unless `CI` is set);
+//! - `broker`: remote workers through a real redis-server (skipped without it unless `CI`);
 //! - `support`: shared helpers.
 
 mod baselines;
+mod broker;
 mod cli;
 mod context_value;
 mod determinism;
