@@ -472,6 +472,8 @@ impl Case {
             backoff_base_ms: k.backoff_base_ms as Time,
             backoff_max_ms: (k.backoff_base_ms + k.backoff_extra_ms) as Time,
             heartbeat_timeout_ms: k.heartbeat_ms.map(Time::from),
+            // The model requeues every lost attempt: no cap on losses.
+            max_lost_per_task: u32::MAX,
             jitter_seed: k.jitter_seed,
             schedule: None,
         };

@@ -27,9 +27,11 @@
 //! - `calibrate`: `taskdist calibrate` recovers known distributions from a real run and
 //!   predicts another; `taskdist replay` reproduces real runs (the fidelity gate); both
 //!   refuse bad databases;
+//! - `broker`: remote workers through a real redis-server (skipped without it unless `CI`);
 //! - `support`: shared helpers.
 
 mod baselines;
+mod broker;
 mod calibrate;
 mod cli;
 mod context_value;

@@ -81,6 +81,7 @@ pub fn generated_scenario(seed: u64) -> Scenario {
         heartbeat_timeout_ms: Some(2 * MINUTE_MS),
         backoff_base_ms: 10_000,
         backoff_max_ms: 5 * MINUTE_MS,
+        max_lost_per_task: 3,
         jitter_seed: 0,
         schedule: None,
     };

@@ -9,6 +9,7 @@ pub mod model;
 pub mod optimize;
 pub mod plan;
 pub mod replay;
+pub mod remote;
 pub mod report;
 pub mod runtime;
 #[cfg(feature = "serve")]

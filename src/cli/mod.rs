@@ -16,6 +16,7 @@ mod import;
 mod plan;
 mod replay;
 mod progress;
+mod remote;
 mod run;
 #[cfg(feature = "serve")]
 mod serve;
@@ -69,6 +70,11 @@ pub enum Command {
     /// Continue a run that was interrupted or killed: completed tasks stay done, the
     /// attempts that were running run again.
     Resume(run::ResumeArgs),
+    /// Join runs as a remote agent: take the assignments a coordinator (`run --broker`)
+    /// sends through the broker and run each as a local agent would.
+    Worker(remote::WorkerArgs),
+    /// Write an Ed25519 key pair (NAME.key, NAME.pub) for signed broker runs.
+    Keygen(remote::KeygenArgs),
     /// Convert a WfCommons, STG or Pegasus DAX workflow into a TOML scenario.
     Import(import::ImportArgs),
     /// Regenerate reports/stg.md: every policy's makespan on the STG benchmark graphs
@@ -132,6 +138,8 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         Command::Simulate(args) => simulate::simulate(&args, out),
         Command::Run(args) => run::run(&args, out),
         Command::Resume(args) => run::resume(&args, out),
+        Command::Worker(args) => remote::worker(&args, out),
+        Command::Keygen(args) => remote::keygen(&args, out),
         Command::Import(args) => import::import(&args, out),
         Command::StgReport(args) => stg_report::stg_report(&args, out),
         Command::Sweep(args) => sweep::sweep(&args, out),
@@ -157,6 +165,7 @@ fn exit_code(err: &anyhow::Error) -> ExitCode {
             .is_some()
         || err.downcast_ref::<CalibrateError>().is_some()
         || run::is_bad_input(err)
+        || remote::is_bad_input(err)
     {
         return ExitCode::from(EXIT_BAD_INPUT);
     }

@@ -15,6 +15,7 @@ use taskdist::core::{Event, EventKind};
 use taskdist::drive::run_setup;
 use taskdist::model::{AgentSpec, CommandSpec, Config, Format, Scenario};
 use taskdist::plan::Plan;
+use taskdist::remote::driver::{Hub, HubSettings};
 use taskdist::report::{Summary, trace_csv_of};
 use taskdist::runtime::{CommandAgent, CommandSettings, RunOutcome, RunStatus, Runner};
 use taskdist::store::{NewRun, SavedRun, Store, StoreError};
@@ -33,8 +34,15 @@ pub struct RunArgs {
     scenario: ScenarioArgs,
     /// Run with N agents, repeating the scenario's agent list in order; also sets
     /// max_agents to N [default: the scenario's agents].
-    #[arg(long, short = 'n', value_name = "N", value_parser = clap::value_parser!(u32).range(1..=taskdist::model::MAX_AGENTS as i64))]
+    #[arg(long, short = 'n', value_name = "N", value_parser = clap::value_parser!(u32).range(0..=taskdist::model::MAX_AGENTS as i64))]
     agents: Option<u32>,
+    /// Let remote workers (`taskdist worker`) join through this broker:
+    /// redis://[:PASSWORD@]HOST:PORT[/DB] or rediss://. `--agents 0` then runs every task
+    /// remotely.
+    #[arg(long, value_name = "URL")]
+    broker: Option<String>,
+    #[command(flatten)]
+    keys: super::remote::CoordinatorKeys,
     /// The run directory: attempt logs, summary.json, trace.csv, events.jsonl and the
     /// database [default: runs/<scenario name>].
     #[arg(long, value_name = "DIR")]
@@ -69,6 +77,9 @@ pub struct ResumeArgs {
     /// The run database, or the run directory holding taskdist.db.
     #[arg(value_name = "PATH")]
     path: PathBuf,
+    /// The keys of a run with remote workers (never stored in the database).
+    #[command(flatten)]
+    keys: super::remote::CoordinatorKeys,
 }
 
 /// A run that ended without every task succeeding: the message and the exit status.
@@ -81,11 +92,26 @@ pub struct Unfinished {
     pub code: u8,
 }
 
+/// A usage error of `run` that clap cannot express (exit 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BadRun(String);
+
 /// Starts a new run.
 pub fn run(args: &RunArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    if args.agents == Some(0) && args.broker.is_none() {
+        return Err(BadRun("--agents 0 needs --broker (remote workers)".to_string()).into());
+    }
+    if args.broker.is_none() && args.keys.key.is_some() {
+        return Err(BadRun("--key and --trust need --broker".to_string()).into());
+    }
     let (text, scenario, plan) = args.scenario.load_with_text()?;
     let workdir = std::env::current_dir().context("reading the current directory")?;
     let (mut config, agents) = run_setup(&scenario, args.agents, args.policy);
+    if args.broker.is_some() {
+        // Remote workers count too: the scenario's limit holds for local and remote.
+        config.max_agents = config.max_agents.max(scenario.config.max_agents);
+    }
     taskdist::optimize::prepare(&plan, &mut config, &agents, args.schedule.as_deref())?;
     config.jitter_seed = scenario
         .file
@@ -99,6 +125,10 @@ pub fn run(args: &RunArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         ..CommandSettings::new(workdir.clone())
     };
     settings.check(&plan, &scenario.source)?;
+    let broker = match &args.broker {
+        Some(url) => Some((url.clone(), args.keys.settings(url, exec.clone())?)),
+        None => None,
+    };
     // Before the database exists, so a busy port leaves nothing behind to clean up.
     #[cfg(feature = "serve")]
     let page = args.serve.start(taskdist::serve::LiveState::new(
@@ -133,6 +163,9 @@ pub fn run(args: &RunArgs, out: &mut dyn Write) -> anyhow::Result<()> {
             events: Some(&events),
         },
     )?;
+    if let Some((url, _)) = &broker {
+        store.set_broker(url)?;
+    }
     let job = Job {
         plan: Arc::new(plan),
         config,
@@ -142,6 +175,7 @@ pub fn run(args: &RunArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         run_dir: out_dir,
         events,
         history: None,
+        broker: broker.map(|(_, hub)| hub),
         #[cfg(feature = "serve")]
         page,
     };
@@ -185,6 +219,10 @@ pub fn resume(args: &ResumeArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         events,
         ..
     } = saved;
+    let broker = match store.broker() {
+        Some(url) => Some(args.keys.settings(&url, exec.clone())?),
+        None => None,
+    };
     let settings = CommandSettings {
         exec,
         ..CommandSettings::new(workdir)
@@ -201,6 +239,7 @@ pub fn resume(args: &ResumeArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         run_dir,
         events: events.unwrap_or_else(|| "-".to_string()),
         history: Some((history, recorded)),
+        broker,
         #[cfg(feature = "serve")]
         page: None,
     };
@@ -223,6 +262,8 @@ struct Job {
     run_dir: PathBuf,
     events: String,
     history: Option<(Vec<taskdist::runtime::JournalEntry>, Vec<u32>)>,
+    /// The broker remote workers join through, with `--broker`.
+    broker: Option<HubSettings>,
     /// The live page, with `--serve`.
     #[cfg(feature = "serve")]
     page: Option<super::serve::Page>,
@@ -308,26 +349,46 @@ impl Job {
         if let Some((history, recorded)) = self.history {
             runner = runner.resume(history, Some(recorded));
         }
+        let tokio = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("starting the tokio runtime")?;
+        let hub = match self.broker {
+            Some(settings) => {
+                let (joins, joining) = tokio::sync::mpsc::unbounded_channel();
+                let hub =
+                    tokio.block_on(Hub::start(settings, self.plan.clone(), &self.config, joins))?;
+                runner = runner.joins(joining);
+                Some(hub)
+            }
+            None => None,
+        };
         let seen = observers.clone();
+        let acks = hub.clone();
         #[cfg(feature = "serve")]
         let live = self.page.as_ref().map(super::serve::Page::live);
         runner = runner.on_event(move |event| {
             seen.lock().expect("not poisoned").event(event);
+            if let Some(hub) = &acks {
+                hub.committed(event);
+            }
             #[cfg(feature = "serve")]
             if let Some(live) = &live {
                 live.publish(event);
             }
         });
 
-        let tokio = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .context("starting the tokio runtime")?;
         let outcome = tokio.block_on(async {
             let stop = CancellationToken::new();
             let signals = tokio::spawn(stop_on_signal(stop.clone()));
             let outcome = runner.run(stop).await;
             signals.abort();
+            // A run that ended clears its keys; one to be resumed keeps them.
+            if let (Some(hub), Ok(o)) = (&hub, &outcome)
+                && matches!(o.status, RunStatus::Completed | RunStatus::Failed)
+            {
+                hub.finish().await;
+            }
             outcome
         });
         let mut observers = Arc::into_inner(observers)
@@ -424,7 +485,7 @@ fn finish(outcome: &RunOutcome, db: &Path) -> anyhow::Result<()> {
 }
 
 /// Cancels `stop` on the first Ctrl-C or SIGTERM.
-async fn stop_on_signal(stop: CancellationToken) {
+pub async fn stop_on_signal(stop: CancellationToken) {
     use tokio::signal::unix::{SignalKind, signal};
     let mut terminate = match signal(SignalKind::terminate()) {
         Ok(s) => s,
@@ -446,6 +507,9 @@ async fn stop_on_signal(stop: CancellationToken) {
 /// database that cannot be used, a scenario that changed, a task without a command.
 pub fn is_bad_input(err: &anyhow::Error) -> bool {
     use taskdist::runtime::RunError;
+    if err.downcast_ref::<BadRun>().is_some() {
+        return true;
+    }
     if let Some(e) = err.downcast_ref::<StoreError>() {
         return !matches!(e, StoreError::Sqlite { .. } | StoreError::Io { .. });
     }

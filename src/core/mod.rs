@@ -145,6 +145,8 @@ struct TaskState {
     started: Time,
     /// When it last became ready: the `fifo` order (ties in plan order).
     ready_at: Time,
+    /// Attempts lost with their agent (not charged as failures).
+    lost: u32,
     /// 1 + the index in the scheduler's `failed_on` lists of the agents whose attempts of
     /// this task failed; 0 while none has. (Most tasks never fail: with the lists apart, a
     /// task's state is plain data, 40 bytes, and dropping a million of them frees one
@@ -278,6 +280,7 @@ impl Scheduler {
                 layers[plan.layer(t) as usize].remaining += 1;
                 TaskState {
                     failures: 0,
+                    lost: 0,
                     attempt: 0,
                     agent: NO_AGENT,
                     pinned: NO_AGENT,
@@ -707,8 +710,25 @@ impl Scheduler {
         let running = self.agents[a.ix()].running.clone();
         for t in running {
             let attempt = self.cancel(t, a, CancelReason::AgentLost);
-            self.requeue_event(t, a, attempt);
             self.release(t, a);
+            if lost {
+                self.tasks[t.ix()].lost += 1;
+                let times = self.tasks[t.ix()].lost;
+                if times > self.config.max_lost_per_task {
+                    self.emit(EventKind::TaskFailed {
+                        task: self.plan.id(t),
+                        agent: self.agents[a.ix()].spec.id.clone(),
+                        attempt,
+                        error: format!("lost with its agent {times} times"),
+                        retry_count: self.tasks[t.ix()].failures,
+                        will_retry: false,
+                    });
+                    self.end(t, TaskStatus::Failed);
+                    self.skip_dependents(t);
+                    continue;
+                }
+            }
+            self.requeue_event(t, a, attempt);
             self.stats.reassignments += 1;
             if self.config.enable_auto_reassignment {
                 self.become_ready(t);

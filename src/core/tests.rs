@@ -743,6 +743,38 @@ fn a_silent_agent_is_lost_and_its_work_requeued_without_charge() {
 }
 
 #[test]
+fn a_task_lost_with_its_agent_more_than_max_lost_per_task_fails_for_good() {
+    let mut h = Harness::new(
+        "[[tasks]]\nid='x'\nestimated_duration=10\n\
+         [[tasks]]\nid='y'\nestimated_duration=10\ndepends_on=['x']\n",
+        Config {
+            heartbeat_timeout_ms: Some(MINUTE_MS),
+            max_lost_per_task: 1,
+            ..config()
+        },
+    );
+    let x = h.t("x");
+    let a = h.agent(AgentSpec::new("a"));
+    assert_eq!(h.assigned(), vec![("x".to_string(), a.0, 1)]);
+    // a goes silent: x is lost once and requeued on b, uncharged.
+    h.s.handle_timeout(MINUTE_MS);
+    let b = h.at(MINUTE_MS).agent(AgentSpec::new("b"));
+    assert_eq!(h.assigned(), vec![("x".to_string(), b.0, 2)]);
+    assert_eq!(h.status("x"), TaskStatus::Running);
+    // b goes silent too: the second loss is one more than allowed.
+    h.s.handle_timeout(2 * MINUTE_MS + 1);
+    assert_eq!(h.status("x"), TaskStatus::Failed);
+    assert_eq!(h.status("y"), TaskStatus::Skipped);
+    assert_eq!(h.s.failures(x), 0);
+    let failed = h.events().into_iter().any(|e| {
+        matches!(e.kind, EventKind::TaskFailed { ref error, will_retry: false, .. }
+            if error == "lost with its agent 2 times")
+    });
+    assert!(failed);
+    assert!(h.s.is_finished());
+}
+
+#[test]
 fn duplicate_results_count_once() {
     let mut h = Harness::new(CHAIN, config());
     h.agents(1);

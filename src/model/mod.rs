@@ -214,6 +214,11 @@ pub struct Config {
     /// An agent silent for this long is lost and its attempts requeued (default 5 minutes;
     /// `None` turns heartbeat checking off).
     pub heartbeat_timeout_ms: Option<Time>,
+    /// Attempts of one task that may be lost with their agent (lost by silence, not
+    /// charged as failures) and requeued (default 3). The next loss fails the task for
+    /// good, so a task that kills every agent it lands on ends instead of looping forever.
+    #[serde(default = "default_max_lost_per_task")]
+    pub max_lost_per_task: u32,
     /// Seed of the deterministic backoff jitter. The core has no randomness of its own: a
     /// driver sets this from its master seed.
     pub jitter_seed: u64,
@@ -221,6 +226,11 @@ pub struct Config {
     /// missing: `optimize::ensure_schedule`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<Arc<Schedule>>,
+}
+
+/// `max_lost_per_task` of run databases written before the setting existed.
+fn default_max_lost_per_task() -> u32 {
+    3
 }
 
 impl Default for Config {
@@ -236,6 +246,7 @@ impl Default for Config {
             backoff_base_ms: 10 * SECOND_MS,
             backoff_max_ms: 10 * MINUTE_MS,
             heartbeat_timeout_ms: Some(5 * MINUTE_MS),
+            max_lost_per_task: default_max_lost_per_task(),
             jitter_seed: 0,
             schedule: None,
         }

@@ -78,6 +78,8 @@ pub struct ConfigFile {
     /// `0` turns heartbeat checking off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub heartbeat_timeout: Option<DurationText>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_lost_per_task: Option<u32>,
 }
 
 /// An `[[agents]]` table: one agent, or `count` identical ones.
@@ -420,6 +422,7 @@ fn resolve_config(file: &ConfigFile, unit: TimeUnit, issues: &mut Vec<Issue>) ->
         backoff_base_ms,
         backoff_max_ms,
         heartbeat_timeout_ms: (heartbeat > 0).then_some(heartbeat),
+        max_lost_per_task: file.max_lost_per_task.unwrap_or(defaults.max_lost_per_task),
         jitter_seed: defaults.jitter_seed,
         schedule: None,
     };

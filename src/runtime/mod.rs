@@ -46,7 +46,7 @@ use crate::core::{
 use crate::drive::{AttemptRecord, Outcome};
 use crate::model::{AgentSpec, Config, Time};
 use crate::plan::{Plan, TaskIdx};
-use agent::Note;
+pub(crate) use agent::Note;
 use record::Recorder;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -95,7 +95,11 @@ pub struct Runner {
     run_dir: Option<PathBuf>,
     on_event: Option<EventSink>,
     stop_grace_ms: Time,
+    joins: Option<UnboundedReceiver<Joining>>,
 }
+
+/// An agent joining a run that is under way (a remote worker): its spec and the agent.
+pub type Joining = (AgentSpec, Arc<dyn Agent>);
 
 impl Runner {
     /// A runner for `plan` under `config`, with no agent yet.
@@ -110,6 +114,7 @@ impl Runner {
             run_dir: None,
             on_event: None,
             stop_grace_ms: 5_000,
+            joins: None,
         }
     }
 
@@ -122,6 +127,15 @@ impl Runner {
             spec.id
         );
         self.agents.push((spec, agent));
+        self
+    }
+
+    /// Agents may join while the run is under way, sent on `joins`: each comes up with
+    /// the core (`AgentUp`) and is probed for heartbeats like the others. While the sender
+    /// lives, a run with nothing to do waits for agents instead of ending as stalled. An
+    /// agent whose id is up already is turned away.
+    pub fn joins(mut self, joins: UnboundedReceiver<Joining>) -> Runner {
+        self.joins = Some(joins);
         self
     }
 
@@ -182,6 +196,8 @@ impl Runner {
             running: BTreeMap::new(),
             tx,
             run_dir: self.run_dir,
+            probes: Vec::new(),
+            heartbeat_timeout_ms: self.config.heartbeat_timeout_ms,
         };
         let resumed_at = driver.replay(self.history, self.recorded_attempts)?;
         if resumed_at.is_some()
@@ -190,9 +206,9 @@ impl Runner {
             journal.resume().map_err(RunError::Journal)?;
         }
         driver.start(self.agents, resumed_at.is_some())?;
-        let heartbeats = driver.spawn_heartbeats(self.config.heartbeat_timeout_ms);
-        let status = driver.drive(rx, &stop).await;
-        for handle in &heartbeats {
+        driver.spawn_heartbeats();
+        let status = driver.drive(rx, self.joins, &stop).await;
+        for handle in &driver.probes {
             handle.abort();
         }
         // Whatever ended the loop, no attempt is left running behind the caller's back.
@@ -305,6 +321,9 @@ struct Driver {
     running: BTreeMap<(TaskIdx, u32), Running>,
     tx: UnboundedSender<Note>,
     run_dir: Option<PathBuf>,
+    /// The heartbeat probes of this process's agents.
+    probes: Vec<JoinHandle<()>>,
+    heartbeat_timeout_ms: Option<Time>,
 }
 
 impl Driver {
@@ -389,18 +408,24 @@ impl Driver {
         self.commit()
     }
 
-    fn spawn_heartbeats(&self, timeout_ms: Option<Time>) -> Vec<JoinHandle<()>> {
-        let Some(timeout_ms) = timeout_ms else {
-            return Vec::new();
+    fn spawn_heartbeats(&mut self) {
+        for a in 0..self.slots.len() {
+            self.spawn_probe(AgentIdx(a as u32));
+        }
+    }
+
+    /// Asks the agent in slot `a` whether it is alive every third of the heartbeat timeout.
+    fn spawn_probe(&mut self, a: AgentIdx) {
+        let (Some(timeout_ms), Some(Some(slot))) =
+            (self.heartbeat_timeout_ms, self.slots.get(a.ix()))
+        else {
+            return;
         };
         let every = Duration::from_millis((timeout_ms / 3).max(1));
-        let mut handles = Vec::new();
-        for (a, slot) in self.slots.iter().enumerate() {
-            let Some(slot) = slot else { continue };
+        {
             let agent = slot.agent.clone();
             let tx = self.tx.clone();
-            let a = AgentIdx(a as u32);
-            handles.push(tokio::spawn(async move {
+            self.probes.push(tokio::spawn(async move {
                 let mut ticks = tokio::time::interval(every);
                 ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 ticks.tick().await; // the first tick is immediate; AgentUp was a heartbeat
@@ -415,7 +440,26 @@ impl Driver {
                 }
             }));
         }
-        handles
+    }
+
+    /// Brings up an agent that joined mid-run, unless its id is up already.
+    fn join(&mut self, spec: AgentSpec, agent: Arc<dyn Agent>) {
+        if let Some(a) = self.core.agent_index(&spec.id)
+            && (self.core.agent_is_up(a) || self.slots.get(a.ix()).is_some_and(Option::is_some))
+        {
+            return;
+        }
+        let now = self.clock.now();
+        self.call(now, Input::AgentUp { spec: spec.clone() });
+        let a = self
+            .core
+            .agent_index(&spec.id)
+            .expect("an agent that came up is known");
+        if self.slots.len() <= a.ix() {
+            self.slots.resize_with(a.ix() + 1, || None);
+        }
+        self.slots[a.ix()] = Some(Slot { spec, agent });
+        self.spawn_probe(a);
     }
 
     /// The loop: wait for a note, a deadline or the stop signal; feed the core; commit;
@@ -423,6 +467,7 @@ impl Driver {
     async fn drive(
         &mut self,
         mut rx: UnboundedReceiver<Note>,
+        mut joins: Option<UnboundedReceiver<Joining>>,
         stop: &CancellationToken,
     ) -> Result<RunStatus, RunError> {
         loop {
@@ -434,7 +479,7 @@ impl Driver {
                     RunStatus::Failed
                 });
             }
-            if self.core.is_stalled() && self.all_agents_up() {
+            if self.core.is_stalled() && self.all_agents_up() && joins.is_none() {
                 return Ok(RunStatus::Stalled {
                     reason: self.stall_reason(),
                 });
@@ -465,6 +510,12 @@ impl Driver {
                     self.note(note);
                     while let Ok(note) = rx.try_recv() {
                         self.note(note);
+                    }
+                }
+                joining = async { joins.as_mut().expect("guarded").recv().await }, if joins.is_some() => {
+                    match joining {
+                        Some((spec, agent)) => self.join(spec, agent),
+                        None => joins = None,
                     }
                 }
                 () = tokio::time::sleep_until(deadline) => {}

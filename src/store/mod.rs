@@ -340,6 +340,34 @@ impl Store {
         Ok((store, saved))
     }
 
+    /// Records the broker URL of a run with remote workers, for `resume` (keys are never
+    /// stored).
+    pub fn set_broker(&self, url: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE distribution_sessions SET broker = ?1 WHERE id = ?2",
+                params![url, SESSION],
+            )
+            .map(|_| ())
+            .map_err(|source| StoreError::Sqlite {
+                path: self.path.clone(),
+                source,
+            })
+    }
+
+    /// The broker URL recorded by [`Store::set_broker`]; `None` for a local run, and for
+    /// databases written before the column existed.
+    pub fn broker(&self) -> Option<String> {
+        self.conn
+            .query_row(
+                "SELECT broker FROM distribution_sessions WHERE id = ?1",
+                [SESSION],
+                |row| row.get(0),
+            )
+            .ok()
+            .flatten()
+    }
+
     /// The database's path.
     pub fn path(&self) -> &Path {
         &self.path

@@ -17,6 +17,7 @@ CREATE TABLE distribution_sessions (
     workdir          TEXT NOT NULL,    -- where commands run
     run_dir          TEXT NOT NULL,    -- attempt logs, summary, trace
     events           TEXT,             -- the --events target ('-' for stdout), if any
+    broker           TEXT,             -- the --broker URL of a run with remote workers
     status           TEXT NOT NULL,    -- running, completed, failed, interrupted, stalled
     max_agents       INTEGER NOT NULL,
     max_retries      INTEGER NOT NULL,

@@ -50,6 +50,17 @@ fn create(dir: &Path, scenario: &Scenario, plan: &Plan) -> Result<Store, StoreEr
 }
 
 #[test]
+fn the_broker_url_is_kept_for_resume() {
+    let (dir, scenario, plan) = setup("broker");
+    let store = create(&dir, &scenario, &plan).unwrap();
+    assert_eq!(store.broker(), None);
+    store.set_broker("redis://127.0.0.1:7000/2").unwrap();
+    drop(store);
+    let (store, _) = Store::open(&dir.join("run.db")).unwrap();
+    assert_eq!(store.broker().as_deref(), Some("redis://127.0.0.1:7000/2"));
+}
+
+#[test]
 fn a_created_database_opens_with_what_it_was_given() {
     let (dir, scenario, plan) = setup("roundtrip");
     drop(create(&dir, &scenario, &plan).unwrap());

@@ -1,0 +1,1094 @@
+//! The thin tokio drivers around the two state machines: the only code that talks to
+//! Redis. Each blocking read has a connection of its own (a blocked connection answers
+//! nothing else); writes share one. A broken connection is retried every second, and the
+//! state machine is told, so it says hello (worker) or beats (coordinator) again.
+
+use super::RemoteError;
+use super::coordinator::{Coordinator, Delivery, Timing};
+use super::protocol::{self, Entry, Message, Rejected, Stream, Trust};
+use super::worker::{Action, Worker};
+use crate::core::{AgentIdx, Event, EventKind};
+use crate::model::{AgentSpec, CommandSpec, Config, Scenario, TaskSpec, TaskType, Time};
+use crate::plan::{Plan, TaskIdx};
+use crate::runtime::{Agent, BoxFuture, CommandAgent, CommandSettings, Job, Joining, Note, Report};
+use ed25519_dalek::{SigningKey, VerifyingKey};
+use redis::Value;
+use redis::aio::MultiplexedConnection;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// Where the drivers write what they log (stale and forged messages, reconnects).
+pub type Log = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// How long one blocking read waits before it is repeated.
+const BLOCK_MS: u64 = 1_000;
+/// Entries kept on the streams nobody acknowledges (control, beats).
+const KEEP: u64 = 1_000;
+
+/// Opens the broker URL, refusing an unsigned run on a broker that is not on this host.
+pub fn open_broker(url: &str, signed: bool) -> Result<redis::Client, RemoteError> {
+    let client = redis::Client::open(url).map_err(|e| RemoteError::BadUrl {
+        url: redact(url),
+        reason: e.to_string(),
+    })?;
+    if !signed && !is_loopback(client.get_connection_info().addr()) {
+        return Err(RemoteError::NotLoopback { url: redact(url) });
+    }
+    Ok(client)
+}
+
+/// The URL without its password, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://***@{}", &url[..scheme], &url[at + 1..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+fn is_loopback(addr: &redis::ConnectionAddr) -> bool {
+    let host = match addr {
+        redis::ConnectionAddr::Tcp(host, _) => host,
+        redis::ConnectionAddr::TcpTls { host, .. } => host,
+        _ => return true, // a Unix socket is on this host
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// A fresh instance id: 32 lowercase hex digits from the OS's entropy.
+pub fn instance_id() -> String {
+    let bytes: [u8; 16] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+async fn connect(client: &redis::Client) -> redis::RedisResult<MultiplexedConnection> {
+    // TLS (rediss://) needs a process-wide crypto provider; a second install is a no-op.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let config = redis::AsyncConnectionConfig::new()
+        .set_response_timeout(Some(Duration::from_millis(BLOCK_MS + 5_000)))
+        .set_connection_timeout(Some(Duration::from_secs(5)));
+    client
+        .get_multiplexed_async_connection_with_config(&config)
+        .await
+}
+
+fn text(v: &Value) -> Option<String> {
+    match v {
+        Value::BulkString(b) => String::from_utf8(b.clone()).ok(),
+        Value::SimpleString(s) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+/// One entry read from a stream: its key, id and fields (`None` if they are not ours).
+type Read = (String, String, Option<Entry>);
+
+/// Reads an `XREAD`/`XREADGROUP`/`XRANGE` reply (RESP2 arrays or RESP3 maps).
+fn parse_entries(key: &str, v: &Value) -> Vec<Read> {
+    let mut out = Vec::new();
+    let pairs = |v: &Value| -> Vec<(String, Value)> {
+        match v {
+            Value::Array(items) => items
+                .iter()
+                .filter_map(|kv| match kv {
+                    Value::Array(p) if p.len() == 2 => Some((text(&p[0])?, p[1].clone())),
+                    _ => None,
+                })
+                .collect(),
+            Value::Map(items) => items
+                .iter()
+                .filter_map(|(k, v)| Some((text(k)?, v.clone())))
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    let entries = |key: &str, list: &Value, out: &mut Vec<Read>| {
+        let Value::Array(list) = list else { return };
+        for e in list {
+            let Value::Array(p) = e else { continue };
+            let (Some(id), Some(fields)) = (p.first().and_then(text), p.get(1)) else {
+                continue;
+            };
+            let fields = match fields {
+                Value::Array(f) => f
+                    .chunks(2)
+                    .filter_map(|c| Some((text(&c[0])?, text(c.get(1)?)?)))
+                    .collect::<Vec<_>>(),
+                Value::Map(f) => f
+                    .iter()
+                    .filter_map(|(k, v)| Some((text(k)?, text(v)?)))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            let entry = Entry::from_fields(fields.iter().map(|(k, v)| (k.as_str(), v.clone())));
+            out.push((key.to_string(), id, entry));
+        }
+    };
+    match v {
+        Value::Nil => {}
+        // XRANGE: a plain list of entries.
+        Value::Array(items) if items.first().is_some_and(|i| matches!(i, Value::Array(p) if p.len() == 2 && matches!(p[1], Value::Array(_) | Value::Map(_)) && text(&p[0]).is_some_and(|s| s.contains('-')))) => {
+            entries(key, v, &mut out)
+        }
+        _ => {
+            for (k, list) in pairs(v) {
+                entries(&k, &list, &mut out);
+            }
+        }
+    }
+    out
+}
+
+async fn xadd(
+    con: &mut MultiplexedConnection,
+    key: Option<&SigningKey>,
+    stream: &str,
+    message: &Message,
+) -> redis::RedisResult<()> {
+    let entry = protocol::seal(key, stream, message);
+    let mut cmd = redis::cmd("XADD");
+    cmd.arg(stream);
+    if matches!(message.stream(), Stream::Control | Stream::Beats) {
+        cmd.arg("MAXLEN").arg("~").arg(KEEP);
+    }
+    cmd.arg("*");
+    for (f, v) in entry.fields() {
+        cmd.arg(f).arg(v);
+    }
+    cmd.query_async::<Value>(con).await.map(|_| ())
+}
+
+/// The id of a stream's last entry, `0-0` when it is empty or missing.
+async fn last_id(con: &mut MultiplexedConnection, stream: &str) -> redis::RedisResult<String> {
+    let v: Value = redis::cmd("XREVRANGE")
+        .arg(stream)
+        .arg("+")
+        .arg("-")
+        .arg("COUNT")
+        .arg(1)
+        .query_async(con)
+        .await?;
+    Ok(parse_entries(stream, &v)
+        .pop()
+        .map_or_else(|| "0-0".to_string(), |(_, id, _)| id))
+}
+
+/// What a reader hands to its driver.
+enum Incoming {
+    Entry(Read),
+    /// The reader's connection came back after a failure.
+    Reconnected,
+}
+
+/// Reads `streams` with blocking `XREAD` from their last entry on, forever, retrying a
+/// broken connection every second.
+fn spawn_reader(
+    client: redis::Client,
+    streams: Vec<String>,
+    from_start: bool,
+    tx: UnboundedSender<Incoming>,
+    log: Log,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ids: Vec<String> = Vec::new();
+        let mut broken = false;
+        loop {
+            let mut con = match connect(&client).await {
+                Ok(con) => con,
+                Err(e) => {
+                    if !broken {
+                        log(&format!("broker unreachable ({e}); retrying every second"));
+                    }
+                    broken = true;
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            if ids.is_empty() {
+                for s in &streams {
+                    let id = if from_start {
+                        "0-0".to_string()
+                    } else {
+                        match last_id(&mut con, s).await {
+                            Ok(id) => id,
+                            Err(_) => break,
+                        }
+                    };
+                    ids.push(id);
+                }
+                if ids.len() != streams.len() {
+                    ids.clear();
+                    continue;
+                }
+            }
+            if std::mem::take(&mut broken) {
+                log("broker reachable again");
+                if tx.send(Incoming::Reconnected).is_err() {
+                    return;
+                }
+            }
+            loop {
+                let mut cmd = redis::cmd("XREAD");
+                cmd.arg("COUNT")
+                    .arg(512)
+                    .arg("BLOCK")
+                    .arg(BLOCK_MS)
+                    .arg("STREAMS");
+                cmd.arg(&streams).arg(&ids);
+                let v: Value = match cmd.query_async(&mut con).await {
+                    Ok(v) => v,
+                    Err(e) => {
+                        log(&format!("broker read failed ({e}); reconnecting"));
+                        broken = true;
+                        break;
+                    }
+                };
+                for read in parse_entries("", &v) {
+                    if let Some(i) = streams.iter().position(|s| *s == read.0) {
+                        // A broker restarted without persistence numbers entries anew.
+                        ids[i] = read.1.clone();
+                    }
+                    if tx.send(Incoming::Entry(read)).is_err() {
+                        return;
+                    }
+                }
+            }
+            // After a restart the stream may be empty or renumbered: read what is new.
+            ids.clear();
+        }
+    })
+}
+
+/// Reads [`protocol::UP`] through the coordinator's consumer group: first this
+/// consumer's pending entries, then new ones; recreates the group after a broker restart.
+fn spawn_group_reader(
+    client: redis::Client,
+    consumer: String,
+    tx: UnboundedSender<Incoming>,
+    log: Log,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut broken = false;
+        loop {
+            let mut con = match connect(&client).await {
+                Ok(con) => con,
+                Err(_) => {
+                    broken = true;
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            let created: redis::RedisResult<Value> = redis::cmd("XGROUP")
+                .arg("CREATE")
+                .arg(protocol::UP)
+                .arg(protocol::GROUP)
+                .arg("0")
+                .arg("MKSTREAM")
+                .query_async(&mut con)
+                .await;
+            if let Err(e) = created
+                && e.code() != Some("BUSYGROUP")
+            {
+                broken = true;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+            if std::mem::take(&mut broken) {
+                log("broker reachable again: consumer group ready");
+                if tx.send(Incoming::Reconnected).is_err() {
+                    return;
+                }
+            }
+            let mut from = "0".to_string(); // pending entries first
+            loop {
+                let mut cmd = redis::cmd("XREADGROUP");
+                cmd.arg("GROUP")
+                    .arg(protocol::GROUP)
+                    .arg(&consumer)
+                    .arg("COUNT")
+                    .arg(512)
+                    .arg("BLOCK")
+                    .arg(BLOCK_MS)
+                    .arg("STREAMS")
+                    .arg(protocol::UP)
+                    .arg(&from);
+                let v: Value = match cmd.query_async(&mut con).await {
+                    Ok(v) => v,
+                    Err(e) => {
+                        log(&format!("broker read failed ({e}); reconnecting"));
+                        broken = true;
+                        break;
+                    }
+                };
+                let reads = parse_entries("", &v);
+                if from == "0" && reads.is_empty() {
+                    from = ">".to_string();
+                }
+                for read in reads {
+                    if from == "0" {
+                        from = read.1.clone(); // page through the pending list
+                    }
+                    if tx.send(Incoming::Entry(read)).is_err() {
+                        return;
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    })
+}
+
+/// Milliseconds since `origin`.
+fn ms(origin: Instant) -> Time {
+    origin.elapsed().as_millis() as Time
+}
+
+/// A writer that reconnects when a write fails (the write is then dropped: the protocol
+/// recovers lost messages by its timeouts).
+struct Writer {
+    client: redis::Client,
+    con: Option<MultiplexedConnection>,
+    key: Option<SigningKey>,
+    log: Log,
+}
+
+impl Writer {
+    async fn send(&mut self, stream: &str, message: &Message) {
+        if self.con.is_none() {
+            self.con = connect(&self.client).await.ok();
+        }
+        let Some(con) = &mut self.con else { return };
+        if let Err(e) = xadd(con, self.key.as_ref(), stream, message).await {
+            (self.log)(&format!("broker write of {} failed: {e}", message.kind()));
+            self.con = None;
+        }
+    }
+
+    async fn command(&mut self, cmd: &redis::Cmd) {
+        if self.con.is_none() {
+            self.con = connect(&self.client).await.ok();
+        }
+        if let Some(con) = &mut self.con
+            && cmd.query_async::<Value>(con).await.is_err()
+        {
+            self.con = None;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Coordinator
+
+/// What the run's side of the coordinator asks of its driver.
+enum HubCmd {
+    Assign {
+        worker: String,
+        job: Job,
+        reply: oneshot::Sender<Report>,
+    },
+    Cancel {
+        task: u32,
+        attempt: u32,
+    },
+    Alive {
+        worker: String,
+        reply: oneshot::Sender<bool>,
+    },
+    Committed {
+        task: u32,
+        attempt: u32,
+    },
+    Finish {
+        reply: oneshot::Sender<()>,
+    },
+}
+
+/// The coordinator's side of the broker, for a [`crate::runtime::Runner`]: workers that
+/// say hello join the run through the channel given to [`Hub::start`], and each runs its
+/// attempts through the broker.
+#[derive(Clone)]
+pub struct Hub {
+    tx: UnboundedSender<HubCmd>,
+    plan: Arc<Plan>,
+}
+
+/// The coordinator's settings.
+pub struct HubSettings {
+    /// The broker.
+    pub client: redis::Client,
+    /// The coordinator's signing key (`None`: an unsigned, loopback-only run).
+    pub key: Option<SigningKey>,
+    /// The workers it trusts, by id.
+    pub trust: BTreeMap<String, VerifyingKey>,
+    /// The run's `--exec` command, for tasks without a command of their own.
+    pub exec: Option<CommandSpec>,
+    /// Where stale and forged messages are logged.
+    pub log: Log,
+}
+
+impl Hub {
+    /// Connects, creates the consumer group and starts beating; workers that join are
+    /// sent on `joins`. Fails if the broker cannot be reached.
+    pub async fn start(
+        settings: HubSettings,
+        plan: Arc<Plan>,
+        config: &Config,
+        joins: UnboundedSender<Joining>,
+    ) -> Result<Hub, RemoteError> {
+        let HubSettings {
+            client,
+            key,
+            trust,
+            exec,
+            log,
+        } = settings;
+        let con = connect(&client).await.map_err(|e| RemoteError::Broker {
+            reason: e.to_string(),
+        })?;
+        let instance = instance_id();
+        let timing = Timing::for_heartbeat(config.heartbeat_timeout_ms.unwrap_or(30_000));
+        let origin = Instant::now();
+        let (tx, rx) = unbounded_channel();
+        let (in_tx, in_rx) = unbounded_channel();
+        let readers = vec![
+            spawn_group_reader(client.clone(), instance.clone(), in_tx.clone(), log.clone()),
+            spawn_reader(
+                client.clone(),
+                vec![protocol::BEATS.to_string()],
+                false,
+                in_tx,
+                log.clone(),
+            ),
+        ];
+        let hub = Hub {
+            tx: tx.clone(),
+            plan: plan.clone(),
+        };
+        let signed = key.is_some();
+        let state = HubLoop {
+            sm: Coordinator::new(0, instance, timing),
+            origin,
+            writer: Writer {
+                client,
+                con: Some(con),
+                key,
+                log: log.clone(),
+            },
+            trust,
+            signed,
+            exec,
+            log,
+            jobs: BTreeMap::new(),
+            unacked: BTreeMap::new(),
+            joins,
+            hub: hub.clone(),
+            inboxes: Vec::new(),
+        };
+        tokio::spawn(state.run(rx, in_rx, readers));
+        Ok(hub)
+    }
+
+    /// Tells the hub a step was committed with `event`: a result it delivered may now be
+    /// acknowledged on the broker.
+    pub fn committed(&self, event: &Event) {
+        let (task, attempt) = match &event.kind {
+            EventKind::TaskComplete { task, attempt, .. }
+            | EventKind::TaskFailed { task, attempt, .. } => (task, *attempt),
+            _ => return,
+        };
+        if let Some(t) = self.plan.task_index(task) {
+            let _ = self.tx.send(HubCmd::Committed { task: t.0, attempt });
+        }
+    }
+
+    /// Ends the run on the broker: `end` to the workers, and the run's keys deleted.
+    pub async fn finish(&self) {
+        let (reply, done) = oneshot::channel();
+        if self.tx.send(HubCmd::Finish { reply }).is_ok() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), done).await;
+        }
+    }
+}
+
+/// One remote worker as an agent of the run.
+struct RemoteAgent {
+    worker: String,
+    hub: UnboundedSender<HubCmd>,
+}
+
+impl Agent for RemoteAgent {
+    fn execute<'a>(&'a self, job: Job, cancel: CancellationToken) -> BoxFuture<'a, Report> {
+        Box::pin(async move {
+            let (task, attempt) = (job.task.0, job.attempt);
+            let (reply, result) = oneshot::channel();
+            let sent = self.hub.send(HubCmd::Assign {
+                worker: self.worker.clone(),
+                job,
+                reply,
+            });
+            if sent.is_err() {
+                return Report::Failed {
+                    error: "the broker connection is closed".to_string(),
+                };
+            }
+            tokio::select! {
+                report = result => report.unwrap_or(Report::Failed {
+                    error: "the broker connection is closed".to_string(),
+                }),
+                () = cancel.cancelled() => {
+                    let _ = self.hub.send(HubCmd::Cancel { task, attempt });
+                    Report::Failed { error: "cancelled".to_string() }
+                }
+            }
+        })
+    }
+
+    fn heartbeat(&self) -> BoxFuture<'_, bool> {
+        Box::pin(async move {
+            let (reply, alive) = oneshot::channel();
+            let _ = self.hub.send(HubCmd::Alive {
+                worker: self.worker.clone(),
+                reply,
+            });
+            alive.await.unwrap_or(false)
+        })
+    }
+}
+
+struct HubLoop {
+    sm: Coordinator,
+    origin: Instant,
+    writer: Writer,
+    trust: BTreeMap<String, VerifyingKey>,
+    signed: bool,
+    exec: Option<CommandSpec>,
+    log: Log,
+    jobs: BTreeMap<(u32, u32), (Job, oneshot::Sender<Report>)>,
+    unacked: BTreeMap<(u32, u32), String>,
+    joins: UnboundedSender<Joining>,
+    hub: Hub,
+    inboxes: Vec<String>,
+}
+
+impl HubLoop {
+    async fn run(
+        mut self,
+        mut rx: UnboundedReceiver<HubCmd>,
+        mut incoming: UnboundedReceiver<Incoming>,
+        readers: Vec<tokio::task::JoinHandle<()>>,
+    ) {
+        loop {
+            let wake = self.origin + Duration::from_millis(self.sm.poll_timeout());
+            tokio::select! {
+                cmd = rx.recv() => match cmd {
+                    Some(HubCmd::Finish { reply }) => {
+                        // The group reader would recreate the stream it reads.
+                        for r in &readers {
+                            r.abort();
+                        }
+                        self.finish().await;
+                        let _ = reply.send(());
+                        break;
+                    }
+                    Some(cmd) => self.command(cmd).await,
+                    None => break,
+                },
+                read = incoming.recv() => match read {
+                    Some(read) => self.incoming(read).await,
+                    None => break,
+                },
+                () = tokio::time::sleep_until(wake) => {}
+            }
+            let now = ms(self.origin);
+            if self.sm.poll_timeout() <= now {
+                self.sm.handle_timeout(now);
+            }
+            self.flush().await;
+        }
+        for r in readers {
+            r.abort();
+        }
+    }
+
+    async fn command(&mut self, cmd: HubCmd) {
+        let now = ms(self.origin);
+        match cmd {
+            HubCmd::Assign { worker, job, reply } => {
+                let (task, attempt) = (job.task.0, job.attempt);
+                let mut spec = job.spec().clone();
+                if spec.command.is_none() {
+                    spec.command = self.exec.clone();
+                }
+                let sent = self.sm.assign(
+                    now,
+                    &worker,
+                    task,
+                    attempt,
+                    job.timeout_ms,
+                    spec,
+                    job.context.clone(),
+                );
+                if sent {
+                    if !self.inboxes.contains(&worker) {
+                        self.inboxes.push(worker);
+                    }
+                    self.jobs.insert((task, attempt), (job, reply));
+                } else {
+                    let _ = reply.send(Report::Failed {
+                        error: format!("worker `{worker}` is not in the run"),
+                    });
+                }
+            }
+            HubCmd::Cancel { task, attempt } => {
+                self.sm.cancel(task, attempt);
+                self.jobs.remove(&(task, attempt));
+                if let Some(entry) = self.unacked.remove(&(task, attempt)) {
+                    self.ack(&entry).await;
+                }
+            }
+            HubCmd::Alive { worker, reply } => {
+                let _ = reply.send(self.sm.is_alive(now, &worker));
+            }
+            HubCmd::Committed { task, attempt } => {
+                if let Some(entry) = self.unacked.remove(&(task, attempt)) {
+                    self.ack(&entry).await;
+                }
+            }
+            HubCmd::Finish { .. } => unreachable!("handled by the loop"),
+        }
+    }
+
+    async fn ack(&mut self, entry: &str) {
+        let mut cmd = redis::cmd("XACK");
+        cmd.arg(protocol::UP).arg(protocol::GROUP).arg(entry);
+        self.writer.command(&cmd).await;
+    }
+
+    async fn incoming(&mut self, incoming: Incoming) {
+        let now = ms(self.origin);
+        let (stream_key, id, entry) = match incoming {
+            Incoming::Reconnected => {
+                self.sm.reconnected(now);
+                return;
+            }
+            Incoming::Entry(read) => read,
+        };
+        let stream = if stream_key == protocol::UP {
+            Stream::Up
+        } else {
+            Stream::Beats
+        };
+        let trust = if self.signed {
+            Trust::List(&self.trust)
+        } else {
+            Trust::Nobody
+        };
+        let opened = match &entry {
+            Some(entry) => protocol::open(stream, &stream_key, entry, &trust),
+            None => Err(Rejected::Malformed("missing fields".to_string())),
+        };
+        match opened {
+            Ok(message) if stream == Stream::Up => {
+                let is_result = matches!(message, Message::Result(_));
+                self.sm.handle_up(now, &id, message);
+                self.deliver().await;
+                // A result handed to the run is acknowledged once its step is committed
+                // (see `Hub::committed`); everything else now.
+                if !(is_result && self.unacked.values().any(|e| *e == id)) {
+                    self.ack(&id).await;
+                }
+            }
+            Ok(message) => self.sm.handle_beat(now, &id, message),
+            Err(rejected) => {
+                (self.log)(&format!("{rejected} on {stream_key} entry {id}; ignored"));
+                if let (Rejected::Forged { reason, .. }, Some(entry)) = (&rejected, &entry)
+                    && entry.kind == "hello"
+                    && let Ok(Message::Hello(hello)) =
+                        Message::parse(Stream::Up, &entry.kind, &entry.body)
+                {
+                    self.sm.refuse(&id, &hello, reason);
+                }
+                if stream == Stream::Up {
+                    self.ack(&id).await;
+                }
+            }
+        }
+    }
+
+    async fn deliver(&mut self) {
+        while let Some(d) = self.sm.poll_delivery() {
+            match d {
+                Delivery::Joined { spec } => {
+                    (self.log)(&format!(
+                        "worker {} joined: {} slots, speed {}",
+                        spec.id, spec.max_concurrent_tasks, spec.speed
+                    ));
+                    let agent = Arc::new(RemoteAgent {
+                        worker: spec.id.to_string(),
+                        hub: self.hub.tx.clone(),
+                    });
+                    let _ = self.joins.send((spec, agent));
+                }
+                Delivery::Started { task, attempt } => {
+                    if let Some((job, _)) = self.jobs.get(&(task, attempt)) {
+                        job.started();
+                    }
+                }
+                Delivery::Share {
+                    task,
+                    attempt,
+                    item,
+                } => {
+                    if let Some((job, _)) = self.jobs.get(&(task, attempt)) {
+                        job.share(item);
+                    }
+                }
+                Delivery::Finished {
+                    task,
+                    attempt,
+                    report,
+                    entry,
+                } => {
+                    if let Some((_, reply)) = self.jobs.remove(&(task, attempt)) {
+                        let report = match report {
+                            Ok(result) => Report::Succeeded { result },
+                            Err(error) => Report::Failed { error },
+                        };
+                        if reply.send(report).is_ok() {
+                            self.unacked.insert((task, attempt), entry);
+                            continue;
+                        }
+                    }
+                    self.ack(&entry).await;
+                }
+                Delivery::Orphaned { task, attempt } => {
+                    if let Some((_, reply)) = self.jobs.remove(&(task, attempt)) {
+                        let _ = reply.send(Report::Failed {
+                            error: "its worker restarted: the attempt was lost".to_string(),
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    async fn flush(&mut self) {
+        self.deliver().await;
+        while let Some(line) = self.sm.poll_log() {
+            (self.log)(&line);
+        }
+        while let Some((stream, message)) = self.sm.poll_transmit() {
+            self.writer.send(&stream, &message).await;
+        }
+    }
+
+    async fn finish(&mut self) {
+        self.sm.finish();
+        self.flush().await;
+        let mut del = redis::cmd("DEL");
+        del.arg(protocol::UP).arg(protocol::BEATS);
+        for w in &self.inboxes {
+            del.arg(protocol::inbox(w));
+        }
+        self.writer.command(&del).await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Worker
+
+/// A worker's settings.
+pub struct WorkerSettings {
+    /// The broker.
+    pub client: redis::Client,
+    /// The worker id.
+    pub id: String,
+    /// Task types it runs (`None`: every type).
+    pub capabilities: Option<Vec<TaskType>>,
+    /// Attempts at once.
+    pub slots: u32,
+    /// Relative speed.
+    pub speed: f64,
+    /// Where commands run; attempt files go under `.taskdist-worker/` in it.
+    pub workdir: PathBuf,
+    /// The worker's signing key (`None`: unsigned, loopback only).
+    pub key: Option<SigningKey>,
+    /// The coordinator's public key; messages that do not verify are never acted on.
+    pub coordinator: Option<VerifyingKey>,
+    /// Where it logs.
+    pub log: Log,
+}
+
+/// What a running attempt's task sends back to the worker loop.
+enum AttemptNote {
+    Started {
+        task: u32,
+        attempt: u32,
+    },
+    Share {
+        task: u32,
+        attempt: u32,
+        item: crate::core::ContextItem,
+    },
+    Done {
+        task: u32,
+        attempt: u32,
+        report: Report,
+    },
+}
+
+/// Runs a worker until `stop` fires or the coordinator rejects it.
+pub async fn run_worker(
+    settings: WorkerSettings,
+    stop: CancellationToken,
+) -> Result<(), RemoteError> {
+    let WorkerSettings {
+        client,
+        id,
+        capabilities,
+        slots,
+        speed,
+        workdir,
+        key,
+        coordinator,
+        log,
+    } = settings;
+    let con = connect(&client).await.map_err(|e| RemoteError::Broker {
+        reason: e.to_string(),
+    })?;
+    let instance = instance_id();
+    log(&format!(
+        "worker {id} instance {instance}: waiting for a coordinator"
+    ));
+    let origin = Instant::now();
+    let mut sm = Worker::new(0, id.clone(), instance.clone(), capabilities, slots, speed);
+    let inbox_key = protocol::inbox(&id);
+    let (in_tx, mut incoming) = unbounded_channel();
+    let readers = [spawn_reader(
+        client.clone(),
+        vec![protocol::CONTROL.to_string(), inbox_key.clone()],
+        false,
+        in_tx,
+        log.clone(),
+    )];
+    let mut writer = Writer {
+        client,
+        con: Some(con),
+        key,
+        log: log.clone(),
+    };
+    let agent = Arc::new(CommandAgent::new(CommandSettings::new(workdir.clone())));
+    let (note_tx, mut notes) = unbounded_channel::<AttemptNote>();
+    let mut running: BTreeMap<(u32, u32), (CancellationToken, PathBuf)> = BTreeMap::new();
+    let mut forged = 0u32;
+    let result = loop {
+        let wake = origin + Duration::from_millis(sm.poll_timeout());
+        tokio::select! {
+            () = stop.cancelled() => break Ok(()),
+            read = incoming.recv() => {
+                let now = ms(origin);
+                match read {
+                    Some(Incoming::Reconnected) => sm.reconnected(now),
+                    Some(Incoming::Entry((stream_key, entry_id, entry))) => {
+                        let stream = if stream_key == protocol::CONTROL { Stream::Control } else { Stream::Inbox };
+                        let trust = match &coordinator {
+                            Some(k) => Trust::Key(k),
+                            None => Trust::Nobody,
+                        };
+                        let opened = match &entry {
+                            Some(entry) => protocol::open(stream, &stream_key, entry, &trust),
+                            None => Err(Rejected::Malformed("missing fields".to_string())),
+                        };
+                        match opened {
+                            Ok(m) if stream == Stream::Control => sm.handle_control(now, &entry_id, m),
+                            Ok(m) => sm.handle_inbox(now, &entry_id, m),
+                            Err(rejected) => {
+                                forged += 1;
+                                let hint = if forged == 3 && coordinator.is_some() {
+                                    " (repeatedly: is --coordinator-key the public key of the coordinator's --key?)"
+                                } else {
+                                    ""
+                                };
+                                log(&format!("{rejected} on {stream_key} entry {entry_id}; not acted on{hint}"));
+                            }
+                        }
+                    }
+                    None => break Err(RemoteError::Broker { reason: "the reader stopped".to_string() }),
+                }
+            }
+            note = notes.recv() => {
+                match note.expect("the loop holds a sender") {
+                    AttemptNote::Started { task, attempt } => sm.attempt_started(task, attempt),
+                    AttemptNote::Share { task, attempt, item } => sm.attempt_shared(task, attempt, item),
+                    AttemptNote::Done { task, attempt, report } => {
+                        running.remove(&(task, attempt));
+                        let report = match report {
+                            Report::Succeeded { result } => Ok(result),
+                            Report::Failed { error } => Err(error),
+                        };
+                        sm.attempt_finished(task, attempt, report);
+                    }
+                }
+            }
+            () = tokio::time::sleep_until(wake) => {}
+        }
+        let now = ms(origin);
+        if sm.poll_timeout() <= now {
+            sm.handle_timeout(now);
+        }
+        while let Some(line) = sm.poll_log() {
+            log(&line);
+        }
+        let mut exit = None;
+        while let Some(action) = sm.poll_action() {
+            match action {
+                Action::Run(assign) => {
+                    let dir = workdir
+                        .join(".taskdist-worker")
+                        .join(&instance)
+                        .join(format!("{}-{}", assign.task, assign.attempt));
+                    let token = CancellationToken::new();
+                    running.insert((assign.task, assign.attempt), (token.clone(), dir.clone()));
+                    spawn_attempt(&agent, &id, *assign, dir, token, note_tx.clone());
+                }
+                Action::Kill { task, attempt } => {
+                    if let Some((token, _)) = running.get(&(task, attempt)) {
+                        token.cancel();
+                    }
+                }
+                Action::Inbox {
+                    task,
+                    attempt,
+                    item,
+                } => {
+                    if let Some((_, dir)) = running.get(&(task, attempt)) {
+                        let line = serde_json::to_string(&item).expect("items serialize");
+                        let _ = std::fs::OpenOptions::new()
+                            .create(true)
+                            .append(true)
+                            .open(dir.join("inbox.jsonl"))
+                            .and_then(|mut f| writeln!(f, "{line}"));
+                    }
+                }
+                Action::Exit { reason } => exit = Some(reason),
+            }
+        }
+        while let Some(message) = sm.poll_transmit() {
+            let stream = match message.stream() {
+                Stream::Beats => protocol::BEATS,
+                _ => protocol::UP,
+            };
+            writer.send(stream, &message).await;
+        }
+        if let Some(reason) = exit {
+            break Err(RemoteError::Rejected { reason });
+        }
+    };
+    for (token, _) in running.values() {
+        token.cancel();
+    }
+    if result.is_ok() {
+        writer
+            .send(
+                protocol::UP,
+                &Message::Bye(protocol::WorkerRef {
+                    worker: id,
+                    instance,
+                }),
+            )
+            .await;
+    }
+    for r in readers {
+        r.abort();
+    }
+    result
+}
+
+/// A plan holding just the assigned task (its dependencies are the coordinator's
+/// business), so the local command agent can run it unchanged.
+fn one_task_plan(mut spec: TaskSpec) -> Arc<Plan> {
+    spec.depends_on.clear();
+    spec.blocked_by.clear();
+    let scenario = Scenario {
+        time_unit: Default::default(),
+        config: Config::default(),
+        agents: vec![AgentSpec::new("worker")],
+        tasks: vec![spec],
+        source: Default::default(),
+        file: Default::default(),
+    };
+    Arc::new(Plan::build(&scenario).expect("one task without dependencies is a valid plan"))
+}
+
+/// Runs one attempt with the local command agent, forwarding its notes.
+fn spawn_attempt(
+    agent: &Arc<CommandAgent>,
+    worker: &str,
+    assign: protocol::Assign,
+    dir: PathBuf,
+    cancel: CancellationToken,
+    tx: UnboundedSender<AttemptNote>,
+) {
+    let (task, attempt) = (assign.task, assign.attempt);
+    let (notes_tx, mut notes_rx) = unbounded_channel();
+    // Live context over the broker is not wired yet (the coordinator sends no `context`
+    // message): the attempt's inbox starts closed, and its inbox file stays empty.
+    let (_, inbox_rx) = unbounded_channel();
+    let job = Job {
+        plan: one_task_plan(assign.spec),
+        task: TaskIdx(0),
+        agent: AgentIdx(0),
+        agent_id: Arc::from(worker),
+        attempt,
+        timeout_ms: assign.timeout_ms,
+        context: assign.context,
+        dir: Some(dir),
+        inbox: crate::runtime::Inbox(inbox_rx),
+        notes: notes_tx,
+    };
+    let agent = agent.clone();
+    tokio::spawn(async move {
+        let run = agent.execute(job, cancel);
+        tokio::pin!(run);
+        let report = loop {
+            tokio::select! {
+                report = &mut run => break report,
+                Some(note) = notes_rx.recv() => forward(&tx, task, attempt, note),
+            }
+        };
+        while let Ok(note) = notes_rx.try_recv() {
+            forward(&tx, task, attempt, note);
+        }
+        let _ = tx.send(AttemptNote::Done {
+            task,
+            attempt,
+            report,
+        });
+    });
+}
+
+/// Passes the command agent's note on with the protocol's task index and attempt.
+fn forward(tx: &UnboundedSender<AttemptNote>, task: u32, attempt: u32, note: Note) {
+    let note = match note {
+        Note::Started { .. } => AttemptNote::Started { task, attempt },
+        Note::Share { item, .. } => AttemptNote::Share {
+            task,
+            attempt,
+            item,
+        },
+        _ => return,
+    };
+    let _ = tx.send(note);
+}
