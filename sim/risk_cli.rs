@@ -144,7 +144,7 @@ fn simulate_seeds_reports_the_distribution_criticality_and_tornado_the_same_on_a
 
 /// Two kinds of agent: a cheap generalist and an expensive one, one of each in the
 /// scenario, so `--agents N` alternates them.
-const PRICED: &str = "[[agents]]\nid = 'cheap'\ncost_per_hour = 2.0\n\
+const PRICED: &str = "[config]\ntask_timeout = '4h'\n[[agents]]\nid = 'cheap'\ncost_per_hour = 2.0\n\
     [[agents]]\nid = 'dear'\ncost_per_hour = 30.0\n\
     [simulation]\nduration = { model = 'lognormal', spread = 0.3 }\nfailure_probability = 0.1\n\
     [[tasks]]\nid = 'a'\nestimated_duration = '30m'\n\

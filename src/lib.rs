@@ -8,8 +8,8 @@ pub mod import;
 pub mod model;
 pub mod optimize;
 pub mod plan;
-pub mod replay;
 pub mod remote;
+pub mod replay;
 pub mod report;
 pub mod runtime;
 #[cfg(feature = "serve")]

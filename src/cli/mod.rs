@@ -14,9 +14,9 @@ mod calibrate;
 mod generate;
 mod import;
 mod plan;
-mod replay;
 mod progress;
 mod remote;
+mod replay;
 mod run;
 #[cfg(feature = "serve")]
 mod serve;

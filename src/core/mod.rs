@@ -710,11 +710,11 @@ impl Scheduler {
         let running = self.agents[a.ix()].running.clone();
         for t in running {
             let attempt = self.cancel(t, a, CancelReason::AgentLost);
-            self.release(t, a);
             if lost {
                 self.tasks[t.ix()].lost += 1;
                 let times = self.tasks[t.ix()].lost;
                 if times > self.config.max_lost_per_task {
+                    self.release(t, a);
                     self.emit(EventKind::TaskFailed {
                         task: self.plan.id(t),
                         agent: self.agents[a.ix()].spec.id.clone(),
@@ -728,7 +728,9 @@ impl Scheduler {
                     continue;
                 }
             }
+            // The requeue is told before the release wakes any task parked on its files.
             self.requeue_event(t, a, attempt);
+            self.release(t, a);
             self.stats.reassignments += 1;
             if self.config.enable_auto_reassignment {
                 self.become_ready(t);

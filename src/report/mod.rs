@@ -10,10 +10,10 @@
 //! checks later runs against them.
 
 use crate::core::{Progress, Stats};
+use crate::drive::AttemptRecord;
 use crate::model::{AgentSpec, Config, HOUR_MS, Human, Time, seconds};
 use crate::plan::Plan;
 use crate::runtime::RunOutcome;
-use crate::drive::AttemptRecord;
 use crate::sim::SimRun;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
