@@ -39,10 +39,7 @@ pub enum Verdict {
 }
 
 fn rejected(message: String) -> Verdict {
-    assert!(
-        !message.trim().is_empty(),
-        "an error with an empty message"
-    );
+    assert!(!message.trim().is_empty(), "an error with an empty message");
     Verdict::Rejected(message)
 }
 
@@ -245,7 +242,9 @@ fn damage(path: &Path, text: &str) -> rusqlite::Result<()> {
     tx.execute("DELETE FROM task_assignments", [])?;
     for (seq, line) in text.lines().take(RESUME_MAX_ROWS).enumerate() {
         if let Some(rest) = line.strip_prefix('@') {
-            let mut words = rest.split_whitespace().map(|w| w.parse::<i64>().unwrap_or(0));
+            let mut words = rest
+                .split_whitespace()
+                .map(|w| w.parse::<i64>().unwrap_or(0));
             let task = words.next().unwrap_or(0);
             let attempt = words.next().unwrap_or(0);
             tx.execute(
