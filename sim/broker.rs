@@ -116,20 +116,7 @@ fn three_workers_complete_a_plan_with_dependencies_locks_and_a_rare_capability()
             &["--id", "ops", "--capabilities", "deployment,testing"],
         ),
     ];
-    let run = Command::new(BIN)
-        .current_dir(&dir)
-        .args([
-            "run",
-            "plan.toml",
-            "--agents",
-            "0",
-            "--broker",
-            &url,
-            "--out",
-            "r",
-        ])
-        .output()
-        .unwrap();
+    let run = coordinator(&dir, &url).output().unwrap();
     let logs: Vec<String> = workers.into_iter().map(stop).collect();
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(run.status.success(), "run failed: {stderr}\n{logs:?}");
@@ -142,6 +129,22 @@ fn three_workers_complete_a_plan_with_dependencies_locks_and_a_rare_capability()
     }
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert!(stdout.contains("tasks: 50 completed, 0 failed"), "{stdout}");
+}
+
+/// `taskdist run plan.toml --agents 0 --broker URL --out r` in `dir`: every task on workers.
+fn coordinator(dir: &Path, url: &str) -> Command {
+    let mut command = Command::new(BIN);
+    command.current_dir(dir).args([
+        "run",
+        "plan.toml",
+        "--agents",
+        "0",
+        "--broker",
+        url,
+        "--out",
+        "r",
+    ]);
+    command
 }
 
 /// Test 7 and the loopback rule: an untrusted worker is refused with a message on both
@@ -171,18 +174,7 @@ fn an_untrusted_worker_is_refused_and_unsigned_remote_brokers_are_bad_input() {
         "[config]\nheartbeat_timeout = \"3s\"\n[[agents]]\ncount = 1\n[[tasks]]\nid = \"x\"\nestimated_duration = \"10ms\"\ncommand = \"touch ran\"\n",
     )
     .unwrap();
-    let coordinator = Command::new(BIN)
-        .current_dir(&dir)
-        .args([
-            "run",
-            "plan.toml",
-            "--agents",
-            "0",
-            "--broker",
-            &url,
-            "--out",
-            "r",
-        ])
+    let coordinator = coordinator(&dir, &url)
         .args(["--key", "coordinator.key", "--trust", "workers.trust"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -157,6 +157,23 @@ pub struct RunInfo {
     pub status: String,
 }
 
+/// One line: the database, its size and how it ended (the report and the TOML header
+/// both list the runs this way).
+impl fmt::Display for RunInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: {} tasks, {} attempts, {} agents, makespan {:.3} s ({})",
+            self.db.display(),
+            self.tasks,
+            self.attempts,
+            self.agents,
+            self.makespan_ms as f64 / 1000.0,
+            self.status
+        )
+    }
+}
+
 /// The models fitted from one or more runs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Calibration {
@@ -329,16 +346,7 @@ impl Calibration {
             self.pooled.hangs.observed.k,
         );
         for run in &self.runs {
-            let _ = writeln!(
-                text,
-                "#   {}: {} tasks, {} attempts, {} agents, makespan {:.3} s ({})",
-                run.db.display(),
-                run.tasks,
-                run.attempts,
-                run.agents,
-                run.makespan_ms as f64 / 1000.0,
-                run.status
-            );
+            let _ = writeln!(text, "#   {run}");
         }
         for (ty, fit) in &self.types {
             let n = fit.durations.fit.map_or(0, |f| f.n);
@@ -533,16 +541,7 @@ impl fmt::Display for Calibration {
             if self.runs.len() == 1 { "" } else { "s" }
         )?;
         for run in &self.runs {
-            writeln!(
-                f,
-                "  {}: {} tasks, {} attempts, {} agents, makespan {:.3} s ({})",
-                run.db.display(),
-                run.tasks,
-                run.attempts,
-                run.agents,
-                run.makespan_ms as f64 / 1000.0,
-                run.status
-            )?;
+            writeln!(f, "  {run}")?;
         }
         writeln!(
             f,

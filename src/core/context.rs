@@ -173,6 +173,44 @@ impl Entry {
     }
 }
 
+/// An item just posted: what it is, where the tasks it may reach are, and the rule.
+pub(super) struct Posted<'b>(&'b Entry);
+
+/// Where the tasks an item may reach are to be found: by the files they lock, or by type.
+pub(super) enum Audience<'b> {
+    /// Tasks locking one of these files (sorted).
+    Files(&'b [FileIdx]),
+    /// Tasks of this type.
+    Type(TaskType),
+    /// No task (a solution whose problem type names no task type).
+    Nobody,
+}
+
+impl<'b> Posted<'b> {
+    /// The item.
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.0.shared
+    }
+
+    /// Where to look for the tasks it reaches: every task [`Posted::reaches`] is among
+    /// these, so a driver of running attempts need not look at any other.
+    pub fn audience(&self) -> Audience<'b> {
+        let entry = self.0;
+        match entry.shared.item {
+            ContextItem::Discovery { .. } => Audience::Files(&entry.files),
+            ContextItem::Solution { .. } => entry.solves.map_or(Audience::Nobody, Audience::Type),
+            ContextItem::Error { .. } => entry
+                .task
+                .map_or(Audience::Nobody, |(_, ty)| Audience::Type(ty)),
+        }
+    }
+
+    /// Whether it reaches a task with these locks and this type (the selection rule).
+    pub fn reaches(&self, locks: &[LockReq], task_type: TaskType) -> bool {
+        self.0.reaches(locks, task_type)
+    }
+}
+
 /// The bounded board.
 #[derive(Default)]
 pub(super) struct Board {
@@ -189,14 +227,14 @@ pub(super) struct Board {
 
 impl Board {
     /// Posts an item; `files` are the plan's indices of the files a discovery names and
-    /// `task` the task an error came from. Returns the posted item and a test of which
-    /// tasks it reaches (by their locks and type), for handing it to running attempts.
+    /// `task` the task an error came from. Returns the posted entry, for handing it to
+    /// the running attempts it reaches ([`Posted`]).
     pub fn post(
         &mut self,
         shared: Shared,
         files: Vec<FileIdx>,
         task: Option<(u32, TaskType)>,
-    ) -> (Arc<Shared>, impl Fn(&[LockReq], TaskType) -> bool + '_) {
+    ) -> Posted<'_> {
         let (queue, kind) = match shared.item {
             ContextItem::Discovery { .. } => (&mut self.discoveries, 0),
             ContextItem::Solution { .. } => (&mut self.solutions, 1),
@@ -229,8 +267,7 @@ impl Board {
         for ty in touched.into_iter().flatten() {
             self.refresh(ty);
         }
-        let posted = self.newest_posted(kind);
-        (posted.shared.clone(), |locks, ty| posted.reaches(locks, ty))
+        Posted(self.newest_posted(kind))
     }
 
     /// The entry posted last of this kind (0 discoveries, 1 solutions, 2 errors).

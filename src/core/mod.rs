@@ -61,11 +61,11 @@ pub use io::{AgentIdx, Assignment, CancelReason, Decision, Delivery, Input};
 
 use crate::model::{AgentSpec, Config, Policy, TaskType, Time, format_exact};
 use crate::plan::{FileIdx, Plan, TaskIdx};
-use context::Board;
+use context::{Audience, Board};
 use idle::IdleSet;
 use locks::{Conflict, LockTable};
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
 use std::sync::Arc;
 use timers::{Timer, Timers};
 
@@ -257,6 +257,9 @@ pub struct Scheduler {
     shutting_down: bool,
     /// Whether items posted on the board are delivered to running attempts.
     live_context: bool,
+    /// With live context on, the running tasks of each type: where an error or a solution
+    /// posted for a type finds the attempts it reaches.
+    running_by_type: [BTreeSet<TaskIdx>; 7],
     woken: Vec<TaskIdx>,
     /// Tasks that stay with an idle agent which may not start work while `max_agents`
     /// others are busy; woken when one of those frees its place.
@@ -339,6 +342,7 @@ impl Scheduler {
             stall_reported: false,
             shutting_down: false,
             live_context: true,
+            running_by_type: Default::default(),
             woken: Vec::new(),
             limit_waiters: Vec::new(),
             decisions: VecDeque::new(),
@@ -360,11 +364,22 @@ impl Scheduler {
     /// Whether items posted on the board while attempts run are delivered to them
     /// ([`Decision::Deliver`]); on unless switched off. A driver whose agents cannot use
     /// an item mid-attempt (the simulator, which draws an attempt's outcome when it
-    /// starts) switches it off rather than pay for deliveries it drops: each post costs
-    /// O(agents + running attempts) and may reach every running attempt. It changes no
-    /// state of the core, only which decisions are output, so a journal replays the same
-    /// either way.
+    /// starts) switches it off rather than pay for deliveries it drops: an item may reach
+    /// every running attempt, and while it is on the core keeps an index of running tasks
+    /// by type (O(log n) per attempt start and end). It changes no scheduling state, only
+    /// which decisions are output, so a journal replays the same either way.
     pub fn set_live_context(&mut self, on: bool) {
+        // The index of running tasks by type is kept only while it is on: dropped when it
+        // goes off, rebuilt from the agents' running attempts when it comes back on.
+        if on && !self.live_context {
+            for agent in &self.agents {
+                for &t in &agent.running {
+                    self.running_by_type[self.plan.task_type(t).index()].insert(t);
+                }
+            }
+        } else if !on {
+            self.running_by_type = Default::default();
+        }
         self.live_context = on;
     }
 
@@ -889,9 +904,18 @@ impl Scheduler {
 
     fn set_status(&mut self, t: TaskIdx, status: TaskStatus) {
         let state = &mut self.progression[t.ix()];
-        self.counts[state.status as usize] -= 1;
+        let was = state.status;
+        self.counts[was as usize] -= 1;
         self.counts[status as usize] += 1;
         state.status = status;
+        if self.live_context && (was == TaskStatus::Running) != (status == TaskStatus::Running) {
+            let running = &mut self.running_by_type[self.plan.task_type(t).index()];
+            if status == TaskStatus::Running {
+                running.insert(t);
+            } else {
+                running.remove(&t);
+            }
+        }
     }
 
     fn ready_key(&self, t: TaskIdx) -> ReadyKey {
@@ -1445,9 +1469,11 @@ impl Scheduler {
         });
     }
 
-    /// Puts an item from agent `from` on the board and, with live context on, delivers it to the attempts running on other agents that it reaches (see [`Delivery`]).
+    /// Puts an item from agent `from` on the board and, with live context on, delivers it
+    /// to the attempts running on other agents that it reaches (see [`Delivery`]).
     ///
-    /// Cost: O(agents + running attempts · their locks), only when an item is posted.
+    /// Cost: output-sensitive, O(c log c) for the c candidates (holders of the item's
+    /// files, or running tasks of its type), never a scan of the agents.
     fn post(
         &mut self,
         from: AgentIdx,
@@ -1455,28 +1481,35 @@ impl Scheduler {
         files: Vec<FileIdx>,
         task: Option<(u32, TaskType)>,
     ) {
-        let (shared, reaches) = self.board.post(shared, files, task);
+        let posted = self.board.post(shared, files, task);
         if !self.live_context {
             return;
         }
-        let mut reached: Vec<(TaskIdx, AgentIdx)> = Vec::new();
-        for (a, agent) in self.agents.iter().enumerate() {
-            if a == from.ix() {
+        // Output-sensitive: only the running attempts the item can reach are looked at
+        // (holders of its files, or the running tasks of its type), never every agent.
+        let mut candidates: Vec<TaskIdx> = match posted.audience() {
+            Audience::Files(files) => files.iter().flat_map(|&f| self.locks.holders(f)).collect(),
+            Audience::Type(ty) => self.running_by_type[ty.index()].iter().copied().collect(),
+            Audience::Nobody => Vec::new(),
+        };
+        candidates.sort_unstable();
+        candidates.dedup();
+        for t in candidates {
+            // A task whose attempt is being taken off its agent (the failure being posted)
+            // has no agent any more: it runs nowhere.
+            let agent = self.tasks[t.ix()].agent;
+            if agent == from.0
+                || agent == NO_AGENT
+                || self.progression[t.ix()].status != TaskStatus::Running
+                || !posted.reaches(self.plan.locks(t), self.plan.task_type(t))
+            {
                 continue;
             }
-            for &t in &agent.running {
-                if reaches(self.plan.locks(t), self.plan.task_type(t)) {
-                    reached.push((t, AgentIdx(a as u32)));
-                }
-            }
-        }
-        reached.sort_unstable();
-        for (t, a) in reached {
             self.decisions.push_back(Decision::Deliver(Delivery {
                 task: t,
-                agent: a,
+                agent: AgentIdx(agent),
                 attempt: self.tasks[t.ix()].attempt,
-                shared: shared.clone(),
+                shared: posted.shared().clone(),
             }));
         }
     }

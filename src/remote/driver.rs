@@ -84,6 +84,14 @@ async fn connect(client: &redis::Client) -> redis::RedisResult<MultiplexedConnec
         .await
 }
 
+/// The first connection of a coordinator or a worker: failing it is an error of the
+/// command (a broker it cannot reach), not a lost connection to retry.
+async fn first_connection(client: &redis::Client) -> Result<MultiplexedConnection, RemoteError> {
+    connect(client).await.map_err(|e| RemoteError::Broker {
+        reason: e.to_string(),
+    })
+}
+
 fn text(v: &Value) -> Option<String> {
     match v {
         Value::BulkString(b) => String::from_utf8(b.clone()).ok(),
@@ -454,9 +462,7 @@ impl Hub {
             exec,
             log,
         } = settings;
-        let con = connect(&client).await.map_err(|e| RemoteError::Broker {
-            reason: e.to_string(),
-        })?;
+        let con = first_connection(&client).await?;
         let instance = instance_id();
         let timing = Timing::for_heartbeat(config.heartbeat_timeout_ms.unwrap_or(30_000));
         let origin = Instant::now();
@@ -865,9 +871,7 @@ pub async fn run_worker(
         coordinator,
         log,
     } = settings;
-    let con = connect(&client).await.map_err(|e| RemoteError::Broker {
-        reason: e.to_string(),
-    })?;
+    let con = first_connection(&client).await?;
     let instance = instance_id();
     log(&format!(
         "worker {id} instance {instance}: waiting for a coordinator"

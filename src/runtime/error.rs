@@ -57,15 +57,6 @@ pub enum RunError {
     /// Persisting a step failed; the run stopped so that nothing runs unrecorded.
     #[error("cannot record the run: {0}")]
     Journal(#[source] JournalError),
-    /// The run directory could not be created.
-    #[error("cannot create the run directory {path}: {source}")]
-    RunDir {
-        /// The directory.
-        path: std::path::PathBuf,
-        /// The OS error.
-        #[source]
-        source: std::io::Error,
-    },
 }
 
 fn at_line(line: Option<usize>) -> String {
