@@ -28,6 +28,8 @@
 //!   predicts another; `taskdist replay` reproduces real runs (the fidelity gate); both
 //!   refuse bad databases;
 //! - `broker`: remote workers through a real redis-server (skipped without it unless `CI`);
+//! - `fuzz`: every input kept under `fuzz/regressions/` through the fuzz targets' code;
+//! - `rule_breaks`: every patch of `scripts/rule-breaks/` still applies to today's code;
 //! - `support`: shared helpers.
 
 mod baselines;
@@ -36,10 +38,12 @@ mod calibrate;
 mod cli;
 mod context_value;
 mod determinism;
+mod fuzz;
 mod gen_cli;
 mod golden;
 mod import;
 mod risk_cli;
+mod rule_breaks;
 mod runtime;
 #[cfg(feature = "serve")]
 mod serve;
