@@ -274,11 +274,9 @@ fn replaying_real_runs_with_their_own_agents_reproduces_them() {
 }
 
 /// Failures, retries, timeouts, and a runner killed mid-run (its agents lost with it) then
-/// resumed. Known to miss the gate since live context delivery to running attempts came
-/// in (the replay keeps the makespan within 5 % but the same agent for only about half of
-/// the attempts after the kill); ignored until that is found, run it with `--ignored`.
+/// resumed. The attempts lost at the kill are replayed as lost (not as the attempts that
+/// re-ran them after the resume, which could end before the kill in the replay).
 #[test]
-#[ignore = "fidelity after a kill and resume regressed with live context (about 50 % same agent); see the test's doc"]
 fn replaying_a_killed_and_resumed_run_with_its_own_agents_reproduces_it() {
     let dir = scratch("fidelity-killed");
     let killed = dir.join("killed");

@@ -242,8 +242,8 @@ pub fn simulate(
 }
 
 /// Runs a plan as [`simulate`] does, except that each task's attempts first take the
-/// outcomes and durations `script` recorded for it, in order (an attempt lost with its
-/// agent does not use one up), and the script's agent losses happen at their times;
+/// outcomes and durations `script` recorded for it, in order (see [`Script::by_attempt`]
+/// for attempts lost with their agent), and the script's agent losses happen at their times;
 /// attempts beyond the recorded ones draw from `models` with `seed`. The core keeps
 /// `config.jitter_seed`, so retries back off as they did in the recorded run.
 pub fn replay(
@@ -746,9 +746,9 @@ impl Simulation<'_> {
         if !state.alive {
             return; // dispatched to an agent that crashed unnoticed: it never reports
         }
-        if let Some(recorded) = self.scripted(t) {
-            if recorded.end == ScriptedEnd::Hung {
-                return; // as it did: only the timeout ends it
+        if let Some(recorded) = self.scripted(t, a.attempt) {
+            if matches!(recorded.end, ScriptedEnd::Hung | ScriptedEnd::Lost) {
+                return; // as it did: only its timeout, or its agent's loss, ends it
             }
             self.schedule_ranked(
                 self.now + recorded.duration_ms,
@@ -816,12 +816,19 @@ impl Simulation<'_> {
         );
     }
 
-    /// The recorded attempt the next attempt of `t` replays: the one after the task's
+    /// The recorded attempt that attempt `attempt` of `t` replays (see
+    /// [`Script::by_attempt`]): the one with its number, or the one after the task's
     /// charged failures so far (an attempt lost with its agent is not charged, so the
     /// attempt that re-runs it replays the same record).
-    fn scripted(&self, t: TaskIdx) -> Option<ScriptedAttempt> {
-        let recorded = &self.script?.attempts[t.ix()];
-        recorded.get(self.sched.failures(t) as usize).copied()
+    fn scripted(&self, t: TaskIdx, attempt: u32) -> Option<ScriptedAttempt> {
+        let script = self.script?;
+        let recorded = &script.attempts[t.ix()];
+        let i = if script.by_attempt {
+            attempt.checked_sub(1)?
+        } else {
+            self.sched.failures(t)
+        };
+        recorded.get(i as usize).copied()
     }
 
     fn finish_row(&mut self, task: TaskIdx, outcome: Outcome) {
