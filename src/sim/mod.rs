@@ -1060,4 +1060,62 @@ mod tests {
             other => panic!("{other:?}"),
         }
     }
+
+    #[test]
+    fn a_replayed_attempt_lost_with_its_agent_is_lost_again() {
+        // The record: attempt 1 lost when its agent left at 5 s (and came straight back),
+        // attempt 2 succeeded after 3 s.
+        let (scenario, plan, models) =
+            load("[[agents]]\ncount=1\n[[tasks]]\nid='x'\nestimated_duration='10s'\n");
+        let agents = scale_agents(&scenario.agents, 1);
+        let config = Config {
+            max_agents: 1,
+            ..scenario.config.clone()
+        };
+        let record = |end, duration_ms| ScriptedAttempt {
+            duration_ms,
+            end,
+            rank: 0,
+        };
+        let script = |by_attempt: bool| Script {
+            attempts: vec![if by_attempt {
+                vec![
+                    record(ScriptedEnd::Lost, 0),
+                    record(ScriptedEnd::Succeeded, 3_000),
+                ]
+            } else {
+                vec![record(ScriptedEnd::Succeeded, 3_000)]
+            }],
+            leaves: vec![Leave {
+                agent: agents[0].id.to_string(),
+                at: 5_000,
+                rank: 1,
+                back_at: Some((5_000, 2)),
+            }],
+            timeouts: Vec::new(),
+            by_attempt,
+        };
+        let replayed = |by_attempt| {
+            let run = replay(
+                plan.clone(),
+                config.clone(),
+                agents.clone(),
+                &models,
+                &script(by_attempt),
+                0,
+                &mut |_| {},
+            )
+            .unwrap();
+            let outcomes: Vec<Outcome> = run.trace.iter().map(|r| r.outcome).collect();
+            (run.makespan, outcomes)
+        };
+        // Lost again at 5 s, then the second record: as recorded.
+        assert_eq!(
+            replayed(true),
+            (8_000, vec![Outcome::Lost, Outcome::Succeeded])
+        );
+        // Charged records alone: the first attempt takes the second's record and ends
+        // before the loss.
+        assert_eq!(replayed(false), (3_000, vec![Outcome::Succeeded]));
+    }
 }
