@@ -5,7 +5,7 @@
 //! failures, retries, timeouts and a killed runner; and both commands refuse, untouched,
 //! a database that is not a run, is damaged or holds no finished attempt.
 
-use crate::support::root;
+use crate::support::{csv_rows, root};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -197,6 +197,53 @@ fn calibrating_a_run_of_known_distributions_recovers_them_and_predicts_a_second_
     ));
     let simulated: Value = serde_json::from_str(&simulated).unwrap();
     assert!(simulated["makespan"].as_f64().unwrap() > 0.0);
+
+    // Its tornado varies each type between the ends of its fitted intervals (documentation,
+    // uncalibrated, takes the pooled ones), and says so.
+    let risk = dir.join("risk");
+    ok(&taskdist(
+        0,
+        &[
+            "simulate",
+            "scenarios/calibration.toml",
+            "--calibration",
+            path(&table),
+            "--seeds",
+            "3",
+            "--out",
+            path(&risk),
+        ],
+    ));
+    let fitted = read_calibration(&table).unwrap();
+    let tornado = csv_rows(&risk.join("tornado.csv"));
+    assert_eq!(tornado.len(), 2 * TRUTH.len());
+    for row in &tornado {
+        let ty = *TaskType::ALL
+            .iter()
+            .find(|t| t.as_str() == row["task_type"])
+            .unwrap();
+        let own = fitted.types.get(&ty);
+        let interval = match row["parameter"].as_str() {
+            "duration" => own
+                .and_then(|o| o.duration_interval)
+                .or(fitted.duration_interval),
+            _ => own
+                .and_then(|o| o.failure_interval)
+                .or(fitted.failure_interval),
+        }
+        .unwrap_or_else(|| panic!("the calibration gives {row:?} an interval"));
+        let ends: [f64; 2] = [
+            row["low_value"].parse().unwrap(),
+            row["high_value"].parse().unwrap(),
+        ];
+        assert_eq!(row["range_source"], "interval", "{row:?}");
+        assert!(
+            (ends[0] - interval[0]).abs() < 1e-9 && (ends[1] - interval[1]).abs() < 1e-9,
+            "{row:?} against {interval:?}"
+        );
+    }
+    let report = std::fs::read_to_string(risk.join("risk.md")).unwrap();
+    assert!(report.contains("95 % interval (calibration)"), "{report}");
     let (mut scenario, plan) = Plan::load(&root().join("scenarios/calibration.toml")).unwrap();
     scenario.file.simulation = Some(read_calibration(&table).unwrap());
     let models = SimModels::for_scenario(&scenario, &plan).unwrap();
@@ -274,11 +321,9 @@ fn replaying_real_runs_with_their_own_agents_reproduces_them() {
 }
 
 /// Failures, retries, timeouts, and a runner killed mid-run (its agents lost with it) then
-/// resumed. Known to miss the gate since live context delivery to running attempts came
-/// in (the replay keeps the makespan within 5 % but the same agent for only about half of
-/// the attempts after the kill); ignored until that is found, run it with `--ignored`.
+/// resumed. The attempts lost at the kill are replayed as lost (not as the attempts that
+/// re-ran them after the resume, which could end before the kill in the replay).
 #[test]
-#[ignore = "fidelity after a kill and resume regressed with live context (about 50 % same agent); see the test's doc"]
 fn replaying_a_killed_and_resumed_run_with_its_own_agents_reproduces_it() {
     let dir = scratch("fidelity-killed");
     let killed = dir.join("killed");

@@ -63,18 +63,27 @@ impl Replay {
     }
 }
 
-/// The recorded attempts as the simulator replays them: each task's charged attempts in
-/// attempt order, from assignment to report; and, if `with_losses`, the agent losses.
+/// The recorded attempts as the simulator replays them, each task's in attempt order,
+/// from assignment to report; and, if `with_losses`, the agent losses. With the losses,
+/// every attempt is scripted, lost ones too (an attempt lost at a kill is lost again when
+/// its agent leaves, rather than taking the record of the attempt that re-ran it, whose
+/// end may come before the kill); without them, only the charged ones.
 pub fn script(recorded: &RecordedRun, with_losses: bool) -> Script {
     let mut attempts: Vec<Vec<(u32, ScriptedAttempt)>> = vec![Vec::new(); recorded.plan.len()];
-    for a in recorded.attempts.iter().filter(|a| a.ended.is_charged()) {
+    let scripted = recorded
+        .attempts
+        .iter()
+        .filter(|a| a.ended.is_charged() || (with_losses && a.ended == Ended::Lost));
+    for a in scripted {
         let end = match a.ended {
             Ended::Succeeded => ScriptedEnd::Succeeded,
             Ended::Failed => ScriptedEnd::Failed,
-            _ => ScriptedEnd::Hung,
+            Ended::TimedOut => ScriptedEnd::Hung,
+            Ended::Lost | Ended::Open => ScriptedEnd::Lost,
         };
-        let duration_ms = a.ended_ms.expect("a charged attempt ended") - a.assigned_ms;
-        // A timeout has no report; its rank is never used.
+        // A lost attempt's duration is never used: its agent's loss ends it.
+        let duration_ms = a.ended_ms.map_or(0, |end| end - a.assigned_ms);
+        // A timeout or a loss has no report; its rank is never used.
         let rank = a.reported_at.map_or(0, |seq| seq as u64);
         attempts[a.task.ix()].push((
             a.attempt,
@@ -109,6 +118,7 @@ pub fn script(recorded: &RecordedRun, with_losses: bool) -> Script {
             .collect(),
         leaves,
         timeouts: recorded.timeout_calls.clone(),
+        by_attempt: with_losses,
     }
 }
 

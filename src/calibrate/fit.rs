@@ -88,6 +88,19 @@ pub struct DurationFit {
     pub how: String,
 }
 
+impl DurationFit {
+    /// The 95 % interval of the durations' scale as factors of the fitted model: the
+    /// interval of the fit's median over its median (`duration_interval` in the table,
+    /// the tornado's range). `None` without a model of its own or without a finite
+    /// interval (fewer than two samples).
+    pub fn scale_interval(&self) -> Option<[f64; 2]> {
+        let fit = self.fit.filter(|_| self.model.is_some())?;
+        let scale = fit.mu_interval.map(|mu| (mu - fit.mu).exp());
+        (scale.low.is_finite() && scale.high.is_finite())
+            .then(|| [round(scale.low), round(scale.high)])
+    }
+}
+
 /// A probability as reported and as used.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ProbabilityFit {
@@ -95,6 +108,15 @@ pub struct ProbabilityFit {
     pub observed: Proportion,
     /// The value written to the table.
     pub used: f64,
+}
+
+impl ProbabilityFit {
+    /// The 95 % Wilson interval of the observed proportion (`failure_interval` in the
+    /// table, the tornado's range).
+    pub fn interval(&self) -> [f64; 2] {
+        let i = self.observed.interval;
+        [round(i.low), round(i.high)]
+    }
 }
 
 /// Everything fitted for one task type.
@@ -289,6 +311,8 @@ impl Calibration {
             dispatch_overhead: self
                 .dispatch
                 .map(|d| DurationText::from(d.mean_ms.round() as Time)),
+            duration_interval: self.pooled.durations.scale_interval(),
+            failure_interval: Some(self.pooled.failures.interval()),
             ..SimulationFile::default()
         };
         let losses = &self.agent_losses;
@@ -311,6 +335,8 @@ impl Calibration {
                     failure_probability: Some(round(fit.failures.used)),
                     hang_probability: file.hang_probability.map(|_| round(fit.hangs.used)),
                     failed_fraction: None,
+                    duration_interval: fit.durations.scale_interval(),
+                    failure_interval: Some(fit.failures.interval()),
                 },
             );
         }
@@ -365,6 +391,8 @@ impl Calibration {
         }
         text.push_str(
             "# Every value is an estimate from the samples above; `taskdist calibrate` prints their intervals.\n\
+             # duration_interval and failure_interval are 95 % intervals (of the durations' scale, as factors of the\n\
+             # model, and the Wilson interval of the failure probability): the ranges of the tornado chart.\n\
              # Use it with: taskdist simulate SCENARIO --calibration THIS_FILE (it replaces the scenario's [simulation]).\n",
         );
         let table = toml::to_string(&Wrapper {

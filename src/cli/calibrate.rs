@@ -34,6 +34,17 @@ pub struct CalibrationArg {
 }
 
 impl CalibrationArg {
+    /// The calibration file, if one was given.
+    pub fn path(&self) -> Option<&std::path::Path> {
+        self.calibration.as_deref()
+    }
+
+    /// ` --calibration FILE`, or nothing: for the commands that reproduce a run.
+    pub fn flag(&self) -> String {
+        self.path()
+            .map_or(String::new(), |p| format!(" --calibration {}", p.display()))
+    }
+
     /// Puts the calibration's table in place of the scenario's.
     pub fn apply(&self, scenario: &mut Scenario) -> anyhow::Result<()> {
         if let Some(path) = &self.calibration {

@@ -123,8 +123,9 @@ pub fn simulate(args: &SimulateArgs, out: &mut dyn Write) -> anyhow::Result<()> 
         files.event(event);
     };
     let reproduce = format!(
-        "taskdist simulate {} --seed {seed}{}{}",
+        "taskdist simulate {}{} --seed {seed}{}{}",
         args.scenario.file.display(),
+        args.calibration.flag(),
         args.agents
             .map_or(String::new(), |n| format!(" --agents {n}")),
         args.policy
@@ -547,8 +548,9 @@ fn simulate_seeds(args: &SimulateArgs, n: u32, out: &mut dyn Write) -> anyhow::R
 /// The command that reproduces a `--seeds` run, every setting spelled out.
 fn seeds_command(args: &SimulateArgs, n: u32, first: u64, deadline: Option<Time>) -> String {
     let mut cmd = format!(
-        "taskdist simulate {} --seeds {n} --seed {first}",
-        args.scenario.file.display()
+        "taskdist simulate {}{} --seeds {n} --seed {first}",
+        args.scenario.file.display(),
+        args.calibration.flag()
     );
     if let Some(a) = args.agents {
         cmd += &format!(" --agents {a}");

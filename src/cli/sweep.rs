@@ -68,10 +68,9 @@ pub struct SweepArgs {
     deadline: Option<String>,
     /// Run only shard I of N (I counts from 0: `$SLURM_ARRAY_TASK_ID/N`,
     /// `$JOB_COMPLETION_INDEX/N`): every N-th run of the sweep, from run I; writes
-    /// DIR/shard.json for `taskdist sweep-merge` (needs --out). Not with --calibration:
-    /// a shard file does not carry the calibration, so the merge could not check it.
-    #[arg(long, value_name = "I/N", value_parser = parse_shard, requires = "out",
-          conflicts_with = "calibration")]
+    /// DIR/shard.json for `taskdist sweep-merge` (needs --out). With --calibration the
+    /// shard file carries the calibration's table: the merge needs no copy of the file.
+    #[arg(long, value_name = "I/N", value_parser = parse_shard, requires = "out")]
     shard: Option<Shard>,
     /// Worker threads [default: one per core]. The results do not depend on it.
     #[arg(long, short = 'j', value_name = "N",
@@ -184,15 +183,20 @@ impl Setup {
 /// Runs the sweep (or one shard of it) and reports it.
 pub fn sweep(args: &SweepArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let shard = args.shard.unwrap_or(Shard::WHOLE);
-    // A shard file carries the scenario's text, so the merge needs no copy of the file.
-    let (text, scenario, plan) = if args.shard.is_some() {
+    // A shard file carries the scenario's text and the calibration's table, so the merge
+    // needs no copy of either file.
+    let (text, mut scenario, plan) = if args.shard.is_some() {
         let (text, scenario, plan) = args.scenario.load_with_text()?;
         (Some(text), scenario, plan)
     } else {
-        let (mut scenario, plan) = args.scenario.load()?;
-        args.calibration.apply(&mut scenario)?;
+        let (scenario, plan) = args.scenario.load()?;
         (None, scenario, plan)
     };
+    args.calibration.apply(&mut scenario)?;
+    let simulation = args
+        .calibration
+        .path()
+        .and_then(|_| scenario.file.simulation.clone());
     let setup = Setup::new(args, scenario, plan)?;
     let executed = execute(&setup, shard, args.jobs)?;
     match (text, &args.out) {
@@ -225,7 +229,14 @@ pub fn sweep(args: &SweepArgs, out: &mut dyn Write) -> anyhow::Result<()> {
                     critical: Vec::new(),
                 }
             }));
-            let file = ShardFile::new(setup.argv.clone(), text, shard, runs_total, shard_runs);
+            let file = ShardFile::new(
+                setup.argv.clone(),
+                text,
+                simulation,
+                shard,
+                runs_total,
+                shard_runs,
+            );
             fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
             let path = dir.join(SHARD_FILE);
             let bytes = serde_json::to_vec(&file)?;
@@ -270,12 +281,23 @@ pub fn merge(args: &MergeArgs, out: &mut dyn Write) -> anyhow::Result<()> {
             dir: args.shards[0].clone(),
             reason: format!("its arguments do not parse: {e}"),
         })?;
-    let (scenario, plan) = taskdist::import::load_text(
+    let (mut scenario, plan) = taskdist::import::load_text(
         &sweep_args.scenario.file,
         &merged.scenario,
         sweep_args.scenario.format.map(SourceFormat::from),
         &ImportOptions::default(),
     )?;
+    // The calibration's table as the shards carry it: the file need not be here.
+    if sweep_args.calibration.path().is_some() != merged.simulation.is_some() {
+        return Err(ShardError::Damaged {
+            dir: args.shards[0].clone(),
+            reason: "its arguments and the calibration table it carries disagree".to_string(),
+        }
+        .into());
+    }
+    if merged.simulation.is_some() {
+        scenario.file.simulation = merged.simulation;
+    }
     let setup = Setup::new(&sweep_args, scenario, plan)?;
     assert_eq!(
         setup.argv, merged.args,
@@ -770,6 +792,9 @@ fn canonical_args(args: &SweepArgs, spec: &SweepSpec) -> Vec<String> {
             .get_name()
             .to_string();
         argv.extend(["--format".into(), name]);
+    }
+    if let Some(path) = args.calibration.path() {
+        argv.extend(["--calibration".into(), path.display().to_string()]);
     }
     if let Some(seed) = args.seed {
         argv.extend(["--seed".into(), seed.to_string()]);

@@ -16,6 +16,9 @@
 //!
 //! [simulation.types.testing]     # overrides for one task type
 //! failure_probability = 0.2
+//! failure_interval = [0.12, 0.31]  # its 95 % interval (the tornado's range; calibrate writes it)
+//! duration = { model = "lognormal", spread = 0.35, median = 0.9 }
+//! duration_interval = [0.88, 1.13]  # of the durations' scale, as factors of the model
 //!
 //! [simulation.tasks.deploy]      # overrides for one task
 //! hang_probability = 0.5
@@ -83,6 +86,19 @@ pub struct ModelOverrides {
     /// Probability that an attempt hangs: it never reports, only its timeout ends it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hang_probability: Option<f64>,
+    /// The 95 % interval `[low, high]` of the durations' scale, as factors of the
+    /// duration model (`taskdist calibrate` writes the interval of the fitted median over
+    /// the median). Only the tornado reads it: it varies the durations between its ends
+    /// instead of ×0.75–×1.25. Set with `duration` (a level that sets `duration` alone
+    /// has no interval).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_interval: Option<[f64; 2]>,
+    /// The 95 % interval `[low, high]` of the failure probability (`taskdist calibrate`
+    /// writes the Wilson interval of the observed proportion). Only the tornado reads it:
+    /// it varies the failure probability between its ends instead of ±0.1. Set with
+    /// `failure_probability` (a level that sets `failure_probability` alone has none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_interval: Option<[f64; 2]>,
 }
 
 /// A scripted agent crash.
@@ -147,6 +163,12 @@ pub struct SimulationFile {
     /// Probability that an attempt hangs (default 0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hang_probability: Option<f64>,
+    /// Interval of the durations' scale (see [`ModelOverrides::duration_interval`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_interval: Option<[f64; 2]>,
+    /// Interval of the failure probability (see [`ModelOverrides::failure_interval`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_interval: Option<[f64; 2]>,
     /// Mean time between crashes of each agent (omit: no random crashes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub crash_mtbf: Option<DurationText>,
@@ -182,6 +204,8 @@ impl SimulationFile {
             failed_fraction: self.failed_fraction,
             failure_duration: self.failure_duration.clone(),
             hang_probability: self.hang_probability,
+            duration_interval: self.duration_interval,
+            failure_interval: self.failure_interval,
         }
     }
 }

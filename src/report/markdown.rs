@@ -350,18 +350,25 @@ impl RiskSections<'_> {
             md,
             "![tornado chart](tornado.png)\n\n\
              Each task type's duration and failure probability is moved alone to each end of \
-             its range, every other model as it is, over the same seeds ({config}). Without \
-             calibration data the ranges are ±25% on durations (×0.75 to ×1.25) and ±0.1 on \
-             the failure probability (kept within 0 to 1) around the scenario's model. \
-             Ranked by swing; all rows are in `tornado.csv`. [SVG](tornado.svg)\n"
+             its range, every other model as it is, over the same seeds ({config}). A range \
+             is the parameter's 95% interval where the simulation table gives one (a \
+             `--calibration` file's fit: the interval of the median duration, the Wilson \
+             interval of the failure probability); elsewhere it is ±25% on durations (×0.75 \
+             to ×1.25) and ±0.1 on the failure probability (kept within 0 to 1) around the \
+             model, and the range column says so. Ranked by swing; all rows are in \
+             `tornado.csv`. [SVG](tornado.svg)\n"
         )?;
-        writeln!(md, "| factor | p80 at low end | p80 at high end | swing |")?;
-        writeln!(md, "| --- | ---: | ---: | ---: |")?;
+        writeln!(
+            md,
+            "| factor | range | p80 at low end | p80 at high end | swing |"
+        )?;
+        writeln!(md, "| --- | --- | ---: | ---: | ---: |")?;
         for row in rows {
             writeln!(
                 md,
-                "| {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} |",
                 row.label(),
+                row.range_source.describe(row.parameter),
                 opt(row.p80_low, human),
                 opt(row.p80_high, human),
                 opt(row.swing, human)

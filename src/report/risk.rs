@@ -26,11 +26,14 @@
 //! # The tornado
 //!
 //! Each task type of the plan is varied alone, each of its two parameters at the two ends
-//! of a range, every other model as it is, over the same seeds: durations ×0.75 and ×1.25
-//! (±25 % around the model's draws), failure probability −0.1 and +0.1 (absolute, kept
-//! within 0 to 1). The bar of a factor spans the p80 makespans at its two ends; bars are
-//! ranked by that swing. Without calibration data these ± ranges stand in for the
-//! parameters' confidence intervals.
+//! of a range, every other model as it is, over the same seeds. The range is the
+//! parameter's 95 % interval where the simulation table gives one (`duration_interval`,
+//! `failure_interval`: what `taskdist calibrate` writes, from the log-normal fit of the
+//! median and the Wilson interval of the failure proportion); elsewhere a fixed range
+//! stands in for it: durations ×0.75 and ×1.25 (±25 % around the model's draws), failure
+//! probability −0.1 and +0.1 (absolute, kept within 0 to 1). Each bar says which
+//! ([`RangeSource`]). The bar of a factor spans the p80 makespans at its two ends; bars
+//! are ranked by that swing.
 
 use super::sweep::{Shard, quantile};
 use super::{RunView, Summary};
@@ -295,6 +298,50 @@ pub enum Parameter {
     Failure,
 }
 
+/// Where a tornado bar's range comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RangeSource {
+    /// The parameter's 95 % interval, from the simulation table (a calibration's fit).
+    Interval,
+    /// No interval is known: the fixed range ([`DURATION_RANGE`], [`FAILURE_SHIFT`]).
+    Default,
+}
+
+impl RangeSource {
+    /// In words, for the report.
+    pub fn describe(self, parameter: Parameter) -> &'static str {
+        match (self, parameter) {
+            (RangeSource::Interval, _) => "95 % interval (calibration)",
+            (RangeSource::Default, Parameter::Duration) => "default ±25 %",
+            (RangeSource::Default, Parameter::Failure) => "default ±0.1",
+        }
+    }
+}
+
+/// A factor's range: its two ends (duration factors of the model, or failure
+/// probabilities) and where they come from.
+fn range(models: &SimModels, ty: TaskType, parameter: Parameter) -> (f64, f64, RangeSource) {
+    let params = models.type_params(ty);
+    match parameter {
+        Parameter::Duration => match params.duration_interval {
+            Some((low, high)) => (low, high, RangeSource::Interval),
+            None => (DURATION_RANGE.0, DURATION_RANGE.1, RangeSource::Default),
+        },
+        Parameter::Failure => match params.failure_interval {
+            Some((low, high)) => (low, high, RangeSource::Interval),
+            None => {
+                let p = params.failure_probability;
+                (
+                    (p - FAILURE_SHIFT).max(0.0),
+                    (p + FAILURE_SHIFT).min(1.0),
+                    RangeSource::Default,
+                )
+            }
+        },
+    }
+}
+
 /// The tornado analysis of one configuration: the runs to make and, from their results,
 /// the bars.
 #[derive(Debug, Clone)]
@@ -304,8 +351,8 @@ pub struct Tornado {
     /// Models of each variant: 0 the models as they are, then each factor's low and high
     /// end.
     variants: Vec<SimModels>,
-    /// The base models' failure probability of each factor's type.
-    base_failure: Vec<f64>,
+    /// Each factor's range: its low and high end, and where they come from.
+    ranges: Vec<(f64, f64, RangeSource)>,
     /// Agents and policy of the configuration, as `simulate --agents --policy` take them.
     pub agents: Option<u32>,
     /// The dispatch policy.
@@ -325,6 +372,9 @@ pub struct TornadoRow {
     pub low_value: f64,
     /// The high end.
     pub high_value: f64,
+    /// Where the range comes from: `interval` (the parameter's 95 % interval in the
+    /// simulation table, from a calibration) or `default` (the fixed ± range).
+    pub range_source: RangeSource,
     /// p80 makespan at the low end, seconds.
     pub p80_low: Option<f64>,
     /// p80 makespan at the high end, seconds.
@@ -350,19 +400,21 @@ impl Tornado {
         }
         let mut factors = Vec::new();
         let mut variants = vec![models.clone()];
-        let mut base_failure = Vec::new();
+        let mut ranges = Vec::new();
         for ty in TaskType::ALL.into_iter().filter(|ty| present[ty.index()]) {
             for parameter in [Parameter::Duration, Parameter::Failure] {
                 factors.push((ty, parameter));
-                base_failure.push(models.type_failure_probability(ty));
+                let (low, high, source) = range(models, ty, parameter);
+                ranges.push((low, high, source));
+                let p = models.type_params(ty).failure_probability;
                 let (low, high) = match parameter {
                     Parameter::Duration => (
-                        models.adjusted(plan, ty, DURATION_RANGE.0, 0.0),
-                        models.adjusted(plan, ty, DURATION_RANGE.1, 0.0),
+                        models.adjusted(plan, ty, low, 0.0),
+                        models.adjusted(plan, ty, high, 0.0),
                     ),
                     Parameter::Failure => (
-                        models.adjusted(plan, ty, 1.0, -FAILURE_SHIFT),
-                        models.adjusted(plan, ty, 1.0, FAILURE_SHIFT),
+                        models.adjusted(plan, ty, 1.0, low - p),
+                        models.adjusted(plan, ty, 1.0, high - p),
                     ),
                 };
                 variants.push(low);
@@ -372,7 +424,7 @@ impl Tornado {
         Tornado {
             factors,
             variants,
-            base_failure,
+            ranges,
             agents,
             policy,
             seeds,
@@ -441,22 +493,14 @@ impl Tornado {
             .iter()
             .enumerate()
             .map(|(i, &(ty, parameter))| {
-                let (low_value, high_value) = match parameter {
-                    Parameter::Duration => DURATION_RANGE,
-                    Parameter::Failure => {
-                        let p = self.base_failure[i];
-                        (
-                            round6((p - FAILURE_SHIFT).max(0.0)),
-                            round6((p + FAILURE_SHIFT).min(1.0)),
-                        )
-                    }
-                };
+                let (low_value, high_value, range_source) = self.ranges[i];
                 let (low, high) = (p80(1 + 2 * i), p80(2 + 2 * i));
                 TornadoRow {
                     task_type: ty.to_string(),
                     parameter,
-                    low_value,
-                    high_value,
+                    low_value: round6(low_value),
+                    high_value: round6(high_value),
+                    range_source,
                     p80_low: low,
                     p80_high: high,
                     p80_base: base,
@@ -504,6 +548,7 @@ pub fn tornado_csv(rows: &[TornadoRow]) -> Vec<u8> {
                 "parameter",
                 "low_value",
                 "high_value",
+                "range_source",
                 "p80_low",
                 "p80_high",
                 "p80_base",
@@ -635,5 +680,69 @@ mod tests {
             .find(|r| r.parameter == Parameter::Failure)
             .unwrap();
         assert_eq!((failure.low_value, failure.high_value), (0.0, 0.15));
+        assert!(rows.iter().all(|r| r.range_source == RangeSource::Default));
+    }
+
+    #[test]
+    fn the_tornado_takes_the_tables_intervals_where_it_gives_them() {
+        // feature_implementation has both intervals of its own; documentation inherits the
+        // global failure interval, and its own duration model (set without an interval)
+        // has none.
+        let text = "[config]\ntask_timeout='10h'\n[[agents]]\ncount=2\n\
+            [simulation]\nduration={model='lognormal', spread=0.2, median=1.0}\n\
+            duration_interval=[0.9, 1.2]\nfailure_probability=0.05\nfailure_interval=[0.01, 0.2]\n\
+            [simulation.types.feature_implementation]\nfailure_probability=0.3\n\
+            failure_interval=[0.15, 0.5]\nduration_interval=[0.8, 1.1]\n\
+            [simulation.types.documentation]\nduration={model='lognormal', spread=0.1}\n\
+            [[tasks]]\nid='build'\ntype='feature_implementation'\nestimated_duration='60m'\n\
+            [[tasks]]\nid='docs'\ntype='documentation'\nestimated_duration='5m'\n";
+        let (scenario, plan, models) = load(text);
+        let tornado = Tornado::new(&plan, &models, Some(2), None, (0..4).collect());
+        let runs = tornado.run(&scenario, &plan, 0, Shard::WHOLE, &|| {});
+        let makespans: Vec<Option<f64>> = runs
+            .iter()
+            .map(|(_, r)| r.as_ref().ok().map(|s| s.makespan))
+            .collect();
+        let rows = tornado.rows(&makespans);
+        let row = |ty: &str, parameter: Parameter| {
+            let r = rows
+                .iter()
+                .find(|r| r.task_type == ty && r.parameter == parameter)
+                .unwrap();
+            (r.low_value, r.high_value, r.range_source)
+        };
+        use Parameter::{Duration, Failure};
+        use RangeSource::{Default, Interval};
+        assert_eq!(
+            row("feature_implementation", Duration),
+            (0.8, 1.1, Interval)
+        );
+        assert_eq!(
+            row("feature_implementation", Failure),
+            (0.15, 0.5, Interval)
+        );
+        assert_eq!(row("documentation", Duration), (0.75, 1.25, Default));
+        assert_eq!(row("documentation", Failure), (0.01, 0.2, Interval));
+        // The ends are the ones simulated: the build's p80 moves with its factor.
+        let build = rows
+            .iter()
+            .find(|r| r.task_type == "feature_implementation" && r.parameter == Duration)
+            .unwrap();
+        assert!(build.p80_low < build.p80_base && build.p80_base < build.p80_high);
+        let csv = String::from_utf8(tornado_csv(&rows)).unwrap();
+        assert!(csv.starts_with("task_type,parameter,low_value,high_value,range_source,"));
+        assert!(csv.contains("feature_implementation,duration,0.8,1.1,interval,"));
+        // An interval out of order, or a probability above 1, is refused.
+        for bad in [
+            "duration_interval=[1.2, 0.9]",
+            "failure_interval=[0.1, 1.5]",
+        ] {
+            let text = format!(
+                "[[agents]]\ncount=1\n[simulation]\n{bad}\n[[tasks]]\nid='a'\nestimated_duration='1m'\n"
+            );
+            let (scenario, issues) = Scenario::parse(&text, Format::Toml, "t.toml").unwrap();
+            let (scenario, plan) = Plan::from_scenario(scenario, issues).unwrap();
+            assert!(SimModels::for_scenario(&scenario, &plan).is_err(), "{bad}");
+        }
     }
 }

@@ -3,10 +3,12 @@
 //! put shards back together (`taskdist sweep-merge`).
 //!
 //! A shard file carries everything the merge needs and nothing it must guess: the sweep's
-//! canonical arguments, the scenario's text and SHA-256, which shard it is, and the
-//! results of its runs (the summary, or the error, and the realized critical path of each)
-//! with their numbers in the sweep's run list. Every shard of one sweep has the same
-//! `sweep_id` (the SHA-256 of the arguments and the scenario), so shards of different
+//! canonical arguments, the scenario's text and SHA-256, the `[simulation]` table that
+//! replaced the scenario's when the sweep ran with `--calibration`, which shard it is, and
+//! the results of its runs (the summary, or the error, and the realized critical path of
+//! each) with their numbers in the sweep's run list. Every shard of one sweep has the same
+//! `sweep_id` (the SHA-256 of the arguments, the scenario and the calibration's table), so
+//! shards of different
 //! sweeps, missing shards and shards given twice are refused before anything is written.
 //! Floats go through JSON exactly (serde_json's `float_roundtrip`), so the merged files are
 //! byte for byte those of the unsharded sweep.
@@ -14,6 +16,7 @@
 use super::Summary;
 use super::sha256_hex;
 use super::sweep::Shard;
+use crate::model::SimulationFile;
 use crate::sim::SimError;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -135,6 +138,10 @@ pub struct ShardFile {
     pub scenario_sha256: String,
     /// The scenario file's text, so the merge needs no copy of it.
     pub scenario: String,
+    /// The `[simulation]` table that replaced the scenario's (`sweep --calibration`), so
+    /// the merge needs no copy of the calibration file. Absent without `--calibration`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub simulation: Option<SimulationFile>,
     /// Which shard this is.
     pub shard: Shard,
     /// Runs in the whole sweep.
@@ -144,10 +151,12 @@ pub struct ShardFile {
 }
 
 impl ShardFile {
-    /// A shard file; the sweep id is computed from `args` and the scenario.
+    /// A shard file; the sweep id is computed from `args`, the scenario and `simulation`
+    /// (the calibration's table, if the sweep had one).
     pub fn new(
         args: Vec<String>,
         scenario: String,
+        simulation: Option<SimulationFile>,
         shard: Shard,
         runs_total: u64,
         runs: Vec<ShardRun>,
@@ -155,10 +164,11 @@ impl ShardFile {
         let scenario_sha256 = sha256_hex(scenario.as_bytes());
         ShardFile {
             taskdist_sweep_shard: SHARD_FORMAT,
-            sweep_id: sweep_id(&args, &scenario_sha256),
+            sweep_id: sweep_id(&args, &scenario_sha256, simulation.as_ref()),
             args,
             scenario_sha256,
             scenario,
+            simulation,
             shard,
             runs_total,
             runs,
@@ -189,7 +199,7 @@ impl ShardFile {
                 file.taskdist_sweep_shard
             )));
         }
-        if file.sweep_id != sweep_id(&file.args, &file.scenario_sha256)
+        if file.sweep_id != sweep_id(&file.args, &file.scenario_sha256, file.simulation.as_ref())
             || file.scenario_sha256 != sha256_hex(file.scenario.as_bytes())
         {
             return Err(damaged("its checksums do not match its content".into()));
@@ -226,8 +236,14 @@ impl ShardFile {
     }
 }
 
-fn sweep_id(args: &[String], scenario_sha256: &str) -> String {
-    let identity = serde_json::json!({ "args": args, "scenario_sha256": scenario_sha256 });
+/// The identity of a sweep. Without a calibration's table it is what shard files always
+/// had, so older shards still merge.
+fn sweep_id(args: &[String], scenario_sha256: &str, simulation: Option<&SimulationFile>) -> String {
+    let mut identity = serde_json::json!({ "args": args, "scenario_sha256": scenario_sha256 });
+    if let Some(table) = simulation {
+        identity["simulation"] =
+            serde_json::to_value(table).expect("a simulation table serializes");
+    }
     sha256_hex(identity.to_string().as_bytes())
 }
 
@@ -238,6 +254,8 @@ pub struct Merged {
     pub args: Vec<String>,
     /// The scenario's text.
     pub scenario: String,
+    /// The calibration's `[simulation]` table, if the sweep ran with one.
+    pub simulation: Option<SimulationFile>,
     /// Every run of the sweep, in its order.
     pub runs: Vec<ShardRun>,
 }
@@ -321,6 +339,7 @@ pub fn merge(dirs: &[PathBuf]) -> Result<Merged, ShardError> {
     Ok(Merged {
         args: head.args,
         scenario: head.scenario,
+        simulation: head.simulation,
         runs,
     })
 }
@@ -345,6 +364,7 @@ mod tests {
         let file = ShardFile::new(
             args.iter().map(|s| s.to_string()).collect(),
             scenario.to_string(),
+            None,
             shard,
             total,
             runs,

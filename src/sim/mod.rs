@@ -242,8 +242,8 @@ pub fn simulate(
 }
 
 /// Runs a plan as [`simulate`] does, except that each task's attempts first take the
-/// outcomes and durations `script` recorded for it, in order (an attempt lost with its
-/// agent does not use one up), and the script's agent losses happen at their times;
+/// outcomes and durations `script` recorded for it, in order (see [`Script::by_attempt`]
+/// for attempts lost with their agent), and the script's agent losses happen at their times;
 /// attempts beyond the recorded ones draw from `models` with `seed`. The core keeps
 /// `config.jitter_seed`, so retries back off as they did in the recorded run.
 pub fn replay(
@@ -746,9 +746,9 @@ impl Simulation<'_> {
         if !state.alive {
             return; // dispatched to an agent that crashed unnoticed: it never reports
         }
-        if let Some(recorded) = self.scripted(t) {
-            if recorded.end == ScriptedEnd::Hung {
-                return; // as it did: only the timeout ends it
+        if let Some(recorded) = self.scripted(t, a.attempt) {
+            if matches!(recorded.end, ScriptedEnd::Hung | ScriptedEnd::Lost) {
+                return; // as it did: only its timeout, or its agent's loss, ends it
             }
             self.schedule_ranked(
                 self.now + recorded.duration_ms,
@@ -816,12 +816,19 @@ impl Simulation<'_> {
         );
     }
 
-    /// The recorded attempt the next attempt of `t` replays: the one after the task's
+    /// The recorded attempt that attempt `attempt` of `t` replays (see
+    /// [`Script::by_attempt`]): the one with its number, or the one after the task's
     /// charged failures so far (an attempt lost with its agent is not charged, so the
     /// attempt that re-runs it replays the same record).
-    fn scripted(&self, t: TaskIdx) -> Option<ScriptedAttempt> {
-        let recorded = &self.script?.attempts[t.ix()];
-        recorded.get(self.sched.failures(t) as usize).copied()
+    fn scripted(&self, t: TaskIdx, attempt: u32) -> Option<ScriptedAttempt> {
+        let script = self.script?;
+        let recorded = &script.attempts[t.ix()];
+        let i = if script.by_attempt {
+            attempt.checked_sub(1)?
+        } else {
+            self.sched.failures(t)
+        };
+        recorded.get(i as usize).copied()
     }
 
     fn finish_row(&mut self, task: TaskIdx, outcome: Outcome) {
@@ -1052,5 +1059,63 @@ mod tests {
             SimError::Stalled { reason, .. } => assert!(reason.contains("`a`"), "{reason}"),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_replayed_attempt_lost_with_its_agent_is_lost_again() {
+        // The record: attempt 1 lost when its agent left at 5 s (and came straight back),
+        // attempt 2 succeeded after 3 s.
+        let (scenario, plan, models) =
+            load("[[agents]]\ncount=1\n[[tasks]]\nid='x'\nestimated_duration='10s'\n");
+        let agents = scale_agents(&scenario.agents, 1);
+        let config = Config {
+            max_agents: 1,
+            ..scenario.config.clone()
+        };
+        let record = |end, duration_ms| ScriptedAttempt {
+            duration_ms,
+            end,
+            rank: 0,
+        };
+        let script = |by_attempt: bool| Script {
+            attempts: vec![if by_attempt {
+                vec![
+                    record(ScriptedEnd::Lost, 0),
+                    record(ScriptedEnd::Succeeded, 3_000),
+                ]
+            } else {
+                vec![record(ScriptedEnd::Succeeded, 3_000)]
+            }],
+            leaves: vec![Leave {
+                agent: agents[0].id.to_string(),
+                at: 5_000,
+                rank: 1,
+                back_at: Some((5_000, 2)),
+            }],
+            timeouts: Vec::new(),
+            by_attempt,
+        };
+        let replayed = |by_attempt| {
+            let run = replay(
+                plan.clone(),
+                config.clone(),
+                agents.clone(),
+                &models,
+                &script(by_attempt),
+                0,
+                &mut |_| {},
+            )
+            .unwrap();
+            let outcomes: Vec<Outcome> = run.trace.iter().map(|r| r.outcome).collect();
+            (run.makespan, outcomes)
+        };
+        // Lost again at 5 s, then the second record: as recorded.
+        assert_eq!(
+            replayed(true),
+            (8_000, vec![Outcome::Lost, Outcome::Succeeded])
+        );
+        // Charged records alone: the first attempt takes the second's record and ends
+        // before the loss.
+        assert_eq!(replayed(false), (3_000, vec![Outcome::Succeeded]));
     }
 }

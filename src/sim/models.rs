@@ -79,6 +79,11 @@ pub struct Params {
     pub failure_durations: Option<Durations>,
     /// Chance an attempt hangs.
     pub hang_probability: f64,
+    /// 95 % interval of the durations' scale, as factors of `durations`, if known (a
+    /// calibration's): the tornado's duration range.
+    pub duration_interval: Option<(f64, f64)>,
+    /// 95 % interval of `failure_probability`, if known: the tornado's failure range.
+    pub failure_interval: Option<(f64, f64)>,
 }
 
 /// How shared context changes outcomes.
@@ -149,6 +154,8 @@ impl SimModels {
             failed_fraction: 0.5,
             failure_durations: None,
             hang_probability: 0.0,
+            duration_interval: None,
+            failure_interval: None,
         };
         let global = check.apply(&base, &file.models(), "simulation");
         let by_type = TaskType::ALL.map(|ty| match file.types.get(&ty) {
@@ -285,9 +292,9 @@ impl SimModels {
         models
     }
 
-    /// The failure probability of `task_type`'s attempts (without per-task overrides).
-    pub fn type_failure_probability(&self, task_type: TaskType) -> f64 {
-        self.by_type[task_type.index()].failure_probability
+    /// The parameters of `task_type`'s attempts (without per-task overrides).
+    pub fn type_params(&self, task_type: TaskType) -> &Params {
+        &self.by_type[task_type.index()]
     }
 
     /// Whether any fault can happen (failures, hangs or crashes).
@@ -409,6 +416,42 @@ impl Checker<'_> {
                 "hang_probability",
                 base.hang_probability,
             ),
+            // An interval belongs to the model it was given with: a level that sets the
+            // model alone has none.
+            duration_interval: match (o.duration.is_some(), o.duration_interval) {
+                (_, Some(interval)) => self.interval(interval, owner, "duration_interval", None),
+                (true, None) => None,
+                (false, None) => base.duration_interval,
+            },
+            failure_interval: match (o.failure_probability.is_some(), o.failure_interval) {
+                (_, Some(interval)) => {
+                    self.interval(interval, owner, "failure_interval", Some(1.0))
+                }
+                (true, None) => None,
+                (false, None) => base.failure_interval,
+            },
+        }
+    }
+
+    /// An interval `[low, high]` with `0 <= low <= high` (and `high <= max`), finite.
+    fn interval(
+        &mut self,
+        [low, high]: [f64; 2],
+        owner: &str,
+        field: &'static str,
+        max: Option<f64>,
+    ) -> Option<(f64, f64)> {
+        let top = max.unwrap_or(f64::MAX);
+        if low.is_finite() && high.is_finite() && 0.0 <= low && low <= high && high <= top {
+            Some((low, high))
+        } else {
+            let bound = max.map_or(String::new(), |m| format!(" <= {m}"));
+            self.bad(
+                owner,
+                field,
+                &format!("must be [low, high] with 0 <= low <= high{bound}, not [{low}, {high}]"),
+            );
+            None
         }
     }
 

@@ -13,12 +13,16 @@ pub enum ScriptedEnd {
     Failed,
     /// It never reported: its timeout ended it.
     Hung,
+    /// It never reported: it was lost with its agent (or stopped with its runner), and
+    /// that loss ended it. Scripted only when the losses are replayed too.
+    Lost,
 }
 
 /// One recorded attempt that the scheduler charged to its task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ScriptedAttempt {
-    /// From its assignment to its report (unused for [`ScriptedEnd::Hung`]).
+    /// From its assignment to its report (unused for [`ScriptedEnd::Hung`] and
+    /// [`ScriptedEnd::Lost`]).
     pub duration_ms: Time,
     /// How it ended.
     pub end: ScriptedEnd,
@@ -43,8 +47,16 @@ pub struct Leave {
 /// A recorded run, as the simulator replays it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Script {
-    /// By task index: the charged attempts (successes, failures, hangs) in order.
+    /// By task index: the recorded attempts in attempt order. With `by_attempt`, every
+    /// one (lost ones too): attempt `k` replays entry `k − 1`. Without, only the charged
+    /// ones (successes, failures, hangs): an attempt replays the entry after the task's
+    /// charged failures so far, so an attempt lost in the replay does not use one up.
     pub attempts: Vec<Vec<ScriptedAttempt>>,
+    /// Whether `attempts` holds every recorded attempt, indexed by attempt number (when
+    /// the recorded losses are replayed: an attempt lost with its agent in the recorded
+    /// run is lost in the replay too, instead of taking the record of the attempt that
+    /// re-ran it, which may end before the loss and change what follows).
+    pub by_attempt: bool,
     /// Agent losses, in the order the run recorded them.
     pub leaves: Vec<Leave>,
     /// When the recorded runner woke for the core's deadlines (its `handle_timeout`
