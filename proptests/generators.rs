@@ -15,7 +15,9 @@
 use proptest::collection::vec;
 use proptest::prelude::*;
 use std::sync::Arc;
-use taskdist::model::{AgentSpec, Config, Policy, Priority, Scenario, TaskSpec, TaskType, Time};
+use taskdist::model::{
+    AgentSpec, Config, Dispatch, Policy, Priority, Scenario, Schedule, TaskSpec, TaskType, Time,
+};
 use taskdist::plan::{LockMode, Plan, TaskIdx};
 
 /// The task types cases use: few, so capabilities matter.
@@ -494,7 +496,13 @@ impl Case {
             if let Ok(out) =
                 taskdist::optimize::optimize(&plan, &agents, config.max_agents as usize, budget)
             {
-                config.schedule = Some(Arc::new(out.schedule));
+                // Every dispatch mode, picked by bits of the jitter seed the core does
+                // not otherwise see this way.
+                let dispatch = Dispatch::ALL[(k.jitter_seed >> 40) as usize % Dispatch::ALL.len()];
+                config.schedule = Some(Arc::new(Schedule {
+                    dispatch,
+                    ..out.schedule
+                }));
             }
         }
         Built {

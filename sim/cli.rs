@@ -186,6 +186,64 @@ fn an_optimized_schedule_is_proved_and_followed() {
     );
 }
 
+/// `simulate --seeds N --schedule FILE` follows the file's schedule in every run: the
+/// quickstart's optimized schedule with every task moved onto the generalist's slot (it
+/// runs every type) runs serially, in the total work, where the optimized one takes its
+/// 3h 30m; risk.md's command names the file.
+#[test]
+fn simulate_seeds_follows_the_schedule_file() {
+    let dir = tempfile_dir("seeds-schedule");
+    let scenario = std::fs::read_to_string(QUICKSTART)
+        .unwrap()
+        .replace("[config]\n", "[config]\nenable_context_sharing = false\n");
+    let plan = dir.join("quickstart.toml");
+    std::fs::write(&plan, scenario).unwrap();
+    let json = taskdist(&["plan", QUICKSTART, "--optimize", "--json"]);
+    assert_eq!(json.code, Some(0), "{}", json.stderr);
+    let mut schedule: Value = serde_json::from_str(&json.stdout).expect("a schedule");
+    let mut all: Vec<Value> = Vec::new();
+    for slot in schedule["slots"].as_array_mut().unwrap() {
+        all.append(slot["tasks"].as_array_mut().unwrap());
+    }
+    all.sort_by_key(|t| t["start_ms"].as_u64().unwrap());
+    let slots = schedule["slots"].as_array_mut().unwrap();
+    let generalist = slots
+        .iter_mut()
+        .find(|s| s["agent"] == "generalist")
+        .expect("a slot of the generalist");
+    generalist["tasks"] = Value::Array(all);
+    let serial = dir.join("serial.json");
+    std::fs::write(&serial, schedule.to_string()).unwrap();
+    let p50 = |extra: &[&str]| {
+        let mut args = vec!["simulate", plan.to_str().unwrap(), "--seeds", "3", "--json"];
+        args.extend_from_slice(extra);
+        let run = taskdist(&args);
+        assert_eq!(run.code, Some(0), "{}", run.stderr);
+        let out: Value = serde_json::from_str(&run.stdout).expect("a JSON report");
+        assert_eq!(out["policy"], "optimized", "{out:#}");
+        out["makespan"]["p50"].as_f64().expect("a p50")
+    };
+    assert_eq!(p50(&["--schedule", serial.to_str().unwrap()]), 21_000.0);
+    assert_eq!(p50(&["--policy", "optimized"]), 12_600.0);
+    let out = dir.join("risk");
+    let run = taskdist(&[
+        "simulate",
+        plan.to_str().unwrap(),
+        "--seeds",
+        "2",
+        "--schedule",
+        serial.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let risk = std::fs::read_to_string(out.join("risk.md")).unwrap();
+    assert!(
+        risk.contains(&format!("--schedule {}", serial.display())),
+        "{risk}"
+    );
+}
+
 fn tempfile_dir(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("taskdist-cli-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -43,7 +43,7 @@ pub fn plan(args: &PlanArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         None => plan.agents.len().min(scenario.config.max_agents as usize),
     };
     if args.optimize {
-        return optimize(args, &scenario, &plan, agents, out);
+        return optimize(args, &scenario, plan, agents, out);
     }
     let analysis = plan.analyse(agents);
     if args.json {
@@ -60,7 +60,7 @@ pub fn plan(args: &PlanArgs, out: &mut dyn Write) -> anyhow::Result<()> {
 fn optimize(
     args: &PlanArgs,
     scenario: &taskdist::model::Scenario,
-    plan: &taskdist::plan::Plan,
+    plan: taskdist::plan::Plan,
     agents: usize,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
@@ -70,8 +70,17 @@ fn optimize(
         decodes: args.budget,
         ..Budget::default()
     };
-    let outcome = optimize(plan, &specs, agents, budget)?;
-    let s = &outcome.schedule;
+    let outcome = optimize(&plan, &specs, agents, budget)?;
+    // With random durations or faults in the scenario, how to dispatch with the schedule
+    // is chosen here too, so the file `--json` writes is run as `--policy optimized` would.
+    let models = taskdist::sim::SimModels::for_scenario(scenario, &plan)?;
+    let mut config = scenario.config.clone();
+    config.policy = taskdist::model::Policy::Optimized;
+    config.max_agents = agents as u32;
+    config.schedule = Some(std::sync::Arc::new(outcome.schedule.clone()));
+    let plan = std::sync::Arc::new(plan);
+    let choice = taskdist::sim::set_dispatch(&plan, &mut config, &specs, &models);
+    let s = config.schedule.as_deref().unwrap_or(&outcome.schedule);
     if args.json {
         let json = serde_json::to_string_pretty(s).context("serializing the schedule")?;
         writeln!(out, "{json}")?;
@@ -92,5 +101,12 @@ fn optimize(
             ""
         }
     )?;
+    if choice.samples > 0 {
+        writeln!(
+            out,
+            "durations are random: dispatch mode `{}`, chosen over {} samples of the scenario's models",
+            choice.dispatch, choice.samples
+        )?;
+    }
     Ok(())
 }

@@ -22,7 +22,7 @@ use taskdist::report::markdown::RiskSections;
 use taskdist::report::risk::{
     Distribution, Tornado, cdf_csv, criticality, criticality_csv, tornado_bars, tornado_csv,
 };
-use taskdist::report::sweep::{Shard, parse_deadline, simulate_run};
+use taskdist::report::sweep::{Shard, parse_deadline, simulate_config};
 use taskdist::report::{Summary, trace_csv};
 use taskdist::sim::SimError;
 use taskdist::sim::{SimModels, SimRun, simulate as run_simulation};
@@ -108,8 +108,14 @@ pub fn simulate(args: &SimulateArgs, out: &mut dyn Write) -> anyhow::Result<()> 
     let models = SimModels::for_scenario(&scenario, &plan)?;
     let seed = args.seed.unwrap_or(models.seed);
     let (mut config, agents) = run_setup(&scenario, args.agents, args.policy);
-    taskdist::optimize::prepare(&plan, &mut config, &agents, args.schedule.as_deref())?;
     let plan = Arc::new(plan);
+    taskdist::sim::prepare_schedule(
+        &plan,
+        &mut config,
+        &agents,
+        &models,
+        args.schedule.as_deref(),
+    )?;
 
     let mut files = OutFiles::create(args.out.as_deref(), plan.len())?;
     #[cfg(feature = "serve")]
@@ -347,23 +353,29 @@ fn simulate_seeds(args: &SimulateArgs, n: u32, out: &mut dyn Write) -> anyhow::R
         .as_deref()
         .map(|text| parse_deadline(text, scenario.time_unit))
         .transpose()?;
-    let (config, agents) = run_setup(&scenario, args.agents, args.policy);
+    let (mut config, agents) = run_setup(&scenario, args.agents, args.policy);
     let plan = Arc::new(plan);
-    let tornado = Tornado::new(&plan, &models, args.agents, args.policy, seeds.clone());
+    // One schedule (read from --schedule, or computed once under `optimized`) for every
+    // run, the tornado's included.
+    taskdist::sim::prepare_schedule(
+        &plan,
+        &mut config,
+        &agents,
+        &models,
+        args.schedule.as_deref(),
+    )?;
+    let mut tornado = Tornado::new(
+        &plan,
+        &models,
+        args.agents,
+        Some(config.policy),
+        seeds.clone(),
+    );
+    tornado.schedule = config.schedule.clone();
     let work = || {
         let runs: Vec<Result<(Summary, Vec<u32>), SimError>> = seeds
             .par_iter()
-            .map(|&seed| {
-                simulate_run(
-                    &scenario,
-                    &plan,
-                    &models,
-                    args.agents,
-                    args.policy,
-                    seed,
-                    true,
-                )
-            })
+            .map(|&seed| simulate_config(&plan, &config, agents.clone(), &models, seed, true))
             .collect();
         let tornado_runs = tornado.run(&scenario, &plan, 0, Shard::WHOLE, &|| {});
         (runs, tornado_runs)
@@ -557,6 +569,9 @@ fn seeds_command(args: &SimulateArgs, n: u32, first: u64, deadline: Option<Time>
     }
     if let Some(p) = args.policy {
         cmd += &format!(" --policy {p}");
+    }
+    if let Some(file) = &args.schedule {
+        cmd += &format!(" --schedule {}", file.display());
     }
     if let Some(d) = deadline {
         cmd += &format!(" --deadline {}", taskdist::model::format_exact(d));

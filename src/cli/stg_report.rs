@@ -20,7 +20,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use taskdist::import::{ImportError, ImportFormat, ImportOptions};
-use taskdist::model::{Policy, SECOND_MS, Scenario, Time};
+use taskdist::model::{Dispatch, Policy, SECOND_MS, Scenario, Time};
 use taskdist::plan::Plan;
 use taskdist::sim::{SimModels, scale_agents, simulate};
 
@@ -243,8 +243,8 @@ struct Graph {
     /// `optimizer[i]`: the optimizer's run at `AGENT_COUNTS[i]` agents.
     optimizer: Vec<OptimizerRun>,
     /// `robust[i]`: median makespans under log-normal durations at `AGENT_COUNTS[i]`
-    /// agents, `(optimized, critical-path)` (proven STG instances only).
-    robust: Vec<Option<(Time, Time)>>,
+    /// agents (proven STG instances only).
+    robust: Vec<Option<Robust>>,
     /// `tie_breaks[i][v]`: critical-path at `AGENT_COUNTS[i]` agents with tie-break
     /// variant `TIE_BREAKS[v]`, in ms (STG graphs with published optima only).
     tie_breaks: Option<Vec<[Time; 4]>>,
@@ -287,9 +287,10 @@ impl Graph {
         })
     }
 
-    /// The median makespans of `optimized` and `critical-path` over [`ROBUST_SEEDS`] seeds
-    /// of log-normal durations, at agent count `AGENT_COUNTS[i]`.
-    fn robustness(&self, i: usize) -> anyhow::Result<(Time, Time)> {
+    /// The median makespans of `optimized`, `critical-path` and of following the schedule
+    /// over [`ROBUST_SEEDS`] seeds of log-normal durations, at agent count
+    /// `AGENT_COUNTS[i]`, with the dispatch mode `optimized` chose for these durations.
+    fn robustness(&self, i: usize) -> anyhow::Result<Robust> {
         let m = AGENT_COUNTS[i];
         let file = taskdist::model::SimulationFile {
             duration: Some(taskdist::model::DurationModel::Lognormal {
@@ -300,13 +301,26 @@ impl Graph {
         };
         let models = SimModels::resolve(Some(&file), self.scenario.time_unit, &self.plan)
             .map_err(|issues| anyhow!("log-normal models: {}", issues[0]))?;
-        let mut medians = [0; 2];
-        for (k, policy) in [Policy::Optimized, Policy::CriticalPath]
-            .into_iter()
-            .enumerate()
-        {
-            let schedule =
-                (policy == Policy::Optimized).then(|| self.optimizer[i].schedule.clone());
+        let schedule = self.optimizer[i].schedule.clone();
+        let config = run_config(&self.scenario, m, Policy::Optimized, Some(schedule.clone()));
+        let agents = scale_agents(&self.scenario.agents, m);
+        let began = std::time::Instant::now();
+        let dispatch =
+            taskdist::sim::choose_dispatch(&self.plan, &config, &agents, &models).dispatch;
+        let choice_seconds = began.elapsed().as_secs_f64();
+        let with = |dispatch: Dispatch| {
+            Some(Arc::new(taskdist::model::Schedule {
+                dispatch,
+                ..(*schedule).clone()
+            }))
+        };
+        let runs = [
+            (Policy::Optimized, with(dispatch)),
+            (Policy::CriticalPath, None),
+            (Policy::Optimized, with(Dispatch::Follow)),
+        ];
+        let mut medians = [0; 3];
+        for (k, (policy, schedule)) in runs.into_iter().enumerate() {
             let mut spans = (0..ROBUST_SEEDS)
                 .map(|seed| {
                     makespan(
@@ -322,7 +336,13 @@ impl Graph {
             spans.sort_unstable();
             medians[k] = spans[spans.len() / 2];
         }
-        Ok((medians[0], medians[1]))
+        Ok(Robust {
+            optimized: medians[0],
+            critical_path: medians[1],
+            follow: medians[2],
+            dispatch,
+            choice_seconds,
+        })
     }
 
     /// The critical path and total work in whole seconds (STG time units).
@@ -332,6 +352,21 @@ impl Graph {
             self.plan.total_work_ms().div_ceil(SECOND_MS),
         )
     }
+}
+
+/// One instance of the robustness experiment: median makespans (ms) over the seeds.
+#[derive(Debug, Clone, Copy)]
+struct Robust {
+    /// Under `optimized`, with the dispatch mode it chose for the durations.
+    optimized: Time,
+    /// Under `critical-path`.
+    critical_path: Time,
+    /// Under `optimized` made to follow its schedule ([`Dispatch::Follow`]).
+    follow: Time,
+    /// The mode `optimized` chose.
+    dispatch: Dispatch,
+    /// Wall time of the choice, in seconds (machine-dependent; the choice is not).
+    choice_seconds: f64,
 }
 
 /// The optimizer's result on one graph at one agent count, and what it took.
@@ -379,13 +414,7 @@ fn makespan(
             (&fixed, 0)
         }
     };
-    let mut config = scenario.config.clone();
-    config.policy = policy;
-    config.schedule = schedule;
-    config.max_agents = m as u32;
-    config.heartbeat_timeout_ms = None;
-    // Imported scenarios have it off already; a shared discovery would shorten tasks.
-    config.enable_context_sharing = false;
+    let config = run_config(scenario, m, policy, schedule);
     let agents = scale_agents(&scenario.agents, m);
     let run = simulate(plan.clone(), config, agents, models, seed, &mut |_| {})?;
     if run.progress.completed_tasks != plan.len() {
@@ -396,6 +425,23 @@ fn makespan(
         );
     }
     Ok(run.makespan)
+}
+
+/// The configuration of [`makespan`]'s runs.
+fn run_config(
+    scenario: &Scenario,
+    m: usize,
+    policy: Policy,
+    schedule: Option<Arc<taskdist::model::Schedule>>,
+) -> taskdist::model::Config {
+    let mut config = scenario.config.clone();
+    config.policy = policy;
+    config.schedule = schedule;
+    config.max_agents = m as u32;
+    config.heartbeat_timeout_ms = None;
+    // Imported scenarios have it off already; a shared discovery would shorten tasks.
+    config.enable_context_sharing = false;
+    config
 }
 
 /// Critical-path's makespans with each tie-break variant at each agent count.
@@ -626,35 +672,81 @@ impl Report {
             s,
             "### Robustness: log-normal durations\n\n\
              Each proven instance again, with log-normal durations (σ = {ROBUST_SPREAD}, mean the \
-             estimate) over seeds 0–{}: the median makespan under `optimized` (following the \
-             schedule until an attempt ends more than {}% off its plan, then dispatching by \
-             planned start) against the median under `critical-path`, same seeds.\n",
+             estimate) over seeds 0–{}, and each policy's median makespan over those seeds. \
+             For random durations `optimized` chooses at plan time how to dispatch \
+             (`taskdist::sim::choose_dispatch`): it simulates critical-path order, dispatch by \
+             planned start, and following the schedule on {} samples of the scenario's own \
+             duration model, seeded from its master seed with the top bit set (so never seeds \
+             0–{}), and keeps critical-path order unless another mode's mean makespan on the \
+             samples is lower by more than {} standard errors of the paired differences (\"choice \
+             time\": its wall time per instance). With fixed durations it follows the \
+             schedule (the tables above).\n\n\
+             The gate, as read here: per instance, r = median under `optimized` / median under \
+             `critical-path`; it holds at m when both the mean and the median of r over the \
+             instances are at most 1. The share of instances with r ≤ 1 is shown too. \
+             \"follow\" is the schedule followed as the policy did before the choice existed \
+             (until an attempt ends more than {}% off its plan, then dispatching by planned \
+             start), same seeds.\n",
             ROBUST_SEEDS - 1,
+            taskdist::sim::DISPATCH_SAMPLES,
+            ROBUST_SEEDS - 1,
+            taskdist::sim::DISPATCH_Z,
             taskdist::core::DEVIATION_PERCENT
         );
         let _ = writeln!(
             s,
-            "| m | instances | optimized median ≤ critical-path median | mean ratio of medians | worst ratio | best ratio |"
+            "| m | instances | chosen: critical-path / planned-start / follow | choice time mean | r ≤ 1 | mean r | median r | worst r | best r | gate | follow: r ≤ 1 | follow: mean r |"
         );
-        let _ = writeln!(s, "|---:|---:|---:|---:|---:|---:|");
+        let _ = writeln!(
+            s,
+            "|---:|---:|---|---:|---:|---:|---:|---:|---:|---|---:|---:|"
+        );
         for (i, m) in AGENT_COUNTS.iter().enumerate() {
-            let pairs: Vec<(Time, Time)> = cases
+            let runs: Vec<Robust> = cases
                 .iter()
                 .filter(|c| c.m_index == i)
                 .filter_map(|c| self.graphs[c.graph].robust[i])
                 .collect();
-            let ratios: Vec<f64> = pairs.iter().map(|&(o, c)| ratio(o, c)).collect();
-            let no_worse = pairs.iter().filter(|(o, c)| o <= c).count();
+            let mut ratios: Vec<f64> = runs
+                .iter()
+                .map(|r| ratio(r.optimized, r.critical_path))
+                .collect();
+            ratios.sort_by(f64::total_cmp);
+            let follow: Vec<f64> = runs
+                .iter()
+                .map(|r| ratio(r.follow, r.critical_path))
+                .collect();
+            let chosen = |d: Dispatch| runs.iter().filter(|r| r.dispatch == d).count();
+            let no_worse = runs
+                .iter()
+                .filter(|r| r.optimized <= r.critical_path)
+                .count();
+            let follow_no_worse = runs.iter().filter(|r| r.follow <= r.critical_path).count();
             let n = ratios.len().max(1) as f64;
+            let mean = ratios.iter().sum::<f64>() / n;
+            let median = ratios.get(ratios.len() / 2).copied().unwrap_or(1.0);
             let _ = writeln!(
                 s,
-                "| {m} | {} | {} ({}) | {:.4} | {:.4} | {:.4} |",
-                pairs.len(),
+                "| {m} | {} | {} / {} / {} | {:.3} s | {} ({}) | {:.5} | {:.5} | {:.4} | {:.4} | {} | {} ({}) | {:.4} |",
+                runs.len(),
+                chosen(Dispatch::CriticalPath),
+                chosen(Dispatch::PlannedStart),
+                chosen(Dispatch::Follow),
+                runs.iter().map(|r| r.choice_seconds).sum::<f64>() / n,
                 no_worse,
-                percent(no_worse, pairs.len()),
-                ratios.iter().sum::<f64>() / n,
-                ratios.iter().copied().fold(0.0, f64::max),
-                ratios.iter().copied().fold(f64::INFINITY, f64::min),
+                percent(no_worse, runs.len()),
+                mean,
+                median,
+                ratios.last().copied().unwrap_or(1.0),
+                ratios.first().copied().unwrap_or(1.0),
+                if mean <= 1.0 && median <= 1.0 {
+                    "holds"
+                } else {
+                    "fails"
+                },
+                follow_no_worse,
+                percent(follow_no_worse, runs.len()),
+                follow.iter().sum::<f64>() / n,
             );
         }
         let _ = writeln!(s);

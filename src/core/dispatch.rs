@@ -20,8 +20,8 @@ impl Scheduler {
             Policy::Fifo => ReadyKey(state.ready_at, 0, t),
             Policy::Priority => ReadyKey(priority, longest_first, t),
             Policy::Optimized => match &self.follow {
-                Some(f) => ReadyKey(f.planned_start(t), longest_first, t),
-                None => ReadyKey(longest_first, priority, t),
+                Some(f) if !f.by_critical_path() => ReadyKey(f.planned_start(t), longest_first, t),
+                _ => ReadyKey(longest_first, priority, t),
             },
         }
     }

@@ -10,10 +10,14 @@
 //! leaves or is lost, a slot agent that cannot take its task, or an attempt whose
 //! duration is off its plan by more than [`DEVIATION_PERCENT`]. From then on dispatch is
 //! dynamic, as under `critical-path` but ordered by planned start.
+//!
+//! A schedule whose [`Dispatch`] is not `follow` (chosen at plan time for random
+//! durations) is never followed: dispatch is dynamic from the start, by planned start or
+//! in critical-path order.
 
 use super::{BlockReason, EventKind, Scheduler, TaskStatus};
 use crate::core::AgentIdx;
-use crate::model::{Schedule, Time};
+use crate::model::{Dispatch, Schedule, Time};
 use crate::plan::{Plan, TaskIdx};
 use std::sync::Arc;
 
@@ -40,6 +44,7 @@ pub(super) struct Follow {
     /// Tasks whose slot agent has not registered yet.
     awaiting_agent: Vec<TaskIdx>,
     active: bool,
+    dispatch: Dispatch,
 }
 
 impl Follow {
@@ -73,9 +78,10 @@ impl Follow {
             waiters: vec![Vec::new(); n],
             held: vec![false; n],
             awaiting_agent: Vec::new(),
-            active: complete,
+            active: complete && schedule.dispatch == Dispatch::Follow,
+            dispatch: schedule.dispatch,
         };
-        if complete {
+        if follow.active {
             let (_, extra) = crate::optimize::follow_constraints(
                 plan,
                 follow.slot_agent.len(),
@@ -96,6 +102,11 @@ impl Follow {
     /// The task's planned start: its place in the ready queue.
     pub(super) fn planned_start(&self, t: TaskIdx) -> Time {
         self.start[t.ix()]
+    }
+
+    /// Whether the ready queue is in critical-path order rather than by planned start.
+    pub(super) fn by_critical_path(&self) -> bool {
+        self.dispatch == Dispatch::CriticalPath
     }
 
     /// Whether the schedule is still being followed.

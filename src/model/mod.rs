@@ -25,7 +25,7 @@ pub use scenario::{
     AgentFile, CommandSpec, ConfigFile, Format, MAX_AGENTS, SPEED_RANGE, Scenario, ScenarioFile,
     SourceInfo, TaskFile,
 };
-pub use schedule::{PlannedTask, Schedule, SlotPlan};
+pub use schedule::{Dispatch, PlannedTask, Schedule, SlotPlan};
 pub use simulation::{ContextModelFile, CrashFile, DurationModel, ModelOverrides, SimulationFile};
 
 use serde::{Deserialize, Serialize};

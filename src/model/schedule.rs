@@ -21,6 +21,60 @@ pub struct Schedule {
     pub proved_by: Option<String>,
     /// The slots: one per agent and concurrent attempt, in agent order.
     pub slots: Vec<SlotPlan>,
+    /// How the core dispatches with this schedule (default `follow`; a schedule made for
+    /// random durations may say otherwise, see [`Dispatch`]).
+    #[serde(default, skip_serializing_if = "Dispatch::is_follow")]
+    pub dispatch: Dispatch,
+}
+
+/// How the `optimized` policy uses its schedule.
+///
+/// With exact durations the schedule is best followed slot by slot. When durations are
+/// random, its slot sequences and planned gaps no longer hold and a list schedule may do
+/// better; which one is chosen at plan time by simulating samples of the scenario's own
+/// duration model (`sim::choose_dispatch`).
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Dispatch {
+    /// Follow the slot sequences while the run goes as planned (a task starts on its
+    /// slot once its dependencies, its slot predecessor and the tasks planned before it
+    /// on its files are done); at the first fault or an attempt far off its plan,
+    /// dispatch dynamically by planned start.
+    #[default]
+    Follow,
+    /// From the start, a list schedule: any free agent takes the ready task with the
+    /// earliest planned start.
+    PlannedStart,
+    /// From the start, a list schedule in critical-path order (longest bottom level
+    /// first), as the `critical-path` policy.
+    CriticalPath,
+}
+
+impl Dispatch {
+    /// Every mode. A plan-time choice for random durations keeps the first
+    /// (critical-path order) unless another is significantly better on its samples.
+    pub const ALL: [Dispatch; 3] = [
+        Dispatch::CriticalPath,
+        Dispatch::PlannedStart,
+        Dispatch::Follow,
+    ];
+
+    /// Whether this is [`Dispatch::Follow`] (the serialized default).
+    pub fn is_follow(&self) -> bool {
+        *self == Dispatch::Follow
+    }
+}
+
+impl std::fmt::Display for Dispatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Dispatch::Follow => "follow",
+            Dispatch::PlannedStart => "planned-start",
+            Dispatch::CriticalPath => "critical-path",
+        })
+    }
 }
 
 impl Schedule {

@@ -34,7 +34,9 @@
 
 pub(crate) mod decode;
 
-use crate::model::{AgentSpec, Config, PlannedTask, Policy, Schedule, SlotPlan, TaskType, Time};
+use crate::model::{
+    AgentSpec, Config, Dispatch, PlannedTask, Policy, Schedule, SlotPlan, TaskType, Time,
+};
 use crate::plan::{LockMode, Plan};
 use decode::{Decoded, Decoder, Instance, Rows, Slot};
 use rand::{RngExt, SeedableRng};
@@ -209,6 +211,7 @@ pub fn optimize(
         bound_by: bounds.set_by.to_string(),
         proved_by,
         slots: slot_plans(plan, &slots, &best),
+        dispatch: Dispatch::Follow,
     };
     Ok(Outcome {
         schedule,

@@ -37,9 +37,9 @@
 
 use super::sweep::{Shard, quantile};
 use super::{RunView, Summary};
-use crate::model::{Policy, Scenario, TaskType, Time, seconds};
+use crate::model::{Policy, Scenario, Schedule, TaskType, Time, seconds};
 use crate::plan::{LockMode, Plan, TaskIdx};
-use crate::sim::{SimError, SimModels};
+use crate::sim::{SimError, SimModels, run_setup};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::sync::Arc;
@@ -359,6 +359,8 @@ pub struct Tornado {
     pub policy: Option<Policy>,
     /// The seeds every variant runs.
     pub seeds: Vec<u64>,
+    /// Under `optimized`: the schedule every run follows (`None`: each run makes its own).
+    pub schedule: Option<Arc<Schedule>>,
 }
 
 /// One bar of the tornado, as `tornado.csv` has it.
@@ -428,6 +430,7 @@ impl Tornado {
             agents,
             policy,
             seeds,
+            schedule: None,
         }
     }
 
@@ -454,14 +457,22 @@ impl Tornado {
             .map(|k| {
                 let models = &self.variants[(k / seeds) as usize];
                 let seed = self.seeds[(k % seeds) as usize];
-                let result = super::sweep::simulate_summary(
-                    scenario,
-                    plan,
-                    models,
-                    self.agents,
-                    self.policy,
-                    seed,
-                );
+                let result = match &self.schedule {
+                    None => super::sweep::simulate_summary(
+                        scenario,
+                        plan,
+                        models,
+                        self.agents,
+                        self.policy,
+                        seed,
+                    ),
+                    Some(schedule) => {
+                        let (mut config, agents) = run_setup(scenario, self.agents, self.policy);
+                        config.schedule = Some(schedule.clone());
+                        super::sweep::simulate_config(plan, &config, agents, models, seed, false)
+                            .map(|(summary, _)| summary)
+                    }
+                };
                 tick();
                 (offset + k, result)
             })

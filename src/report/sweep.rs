@@ -15,8 +15,8 @@
 
 use super::{Summary, trace_csv};
 use crate::model::{
-    DurationText, Policy, Scenario, ScenarioError, SimulationFile, Time, TimeUnit, format_exact,
-    parse_duration,
+    AgentSpec, Config, DurationText, Policy, Scenario, ScenarioError, SimulationFile, Time,
+    TimeUnit, format_exact, parse_duration,
 };
 use crate::plan::Plan;
 use crate::sim::{SimError, SimModels, run_setup, simulate};
@@ -480,10 +480,23 @@ pub fn simulate_run(
     critical: bool,
 ) -> Result<(Summary, Vec<u32>), SimError> {
     let (config, agent_specs) = run_setup(scenario, agents, policy);
+    simulate_config(plan, &config, agent_specs, models, seed, critical)
+}
+
+/// [`simulate_run`] with the configuration and agents set up already: a schedule in
+/// `config` is followed as it is (`simulate --seeds N --schedule FILE`).
+pub fn simulate_config(
+    plan: &Arc<Plan>,
+    config: &Config,
+    agents: Vec<AgentSpec>,
+    models: &SimModels,
+    seed: u64,
+    critical: bool,
+) -> Result<(Summary, Vec<u32>), SimError> {
     let run = simulate(
         plan.clone(),
         config.clone(),
-        agent_specs,
+        agents,
         models,
         seed,
         &mut |_| {},
@@ -494,7 +507,7 @@ pub fn simulate_run(
     } else {
         Vec::new()
     };
-    Ok((Summary::new(&run, plan, &config, &trace), path))
+    Ok((Summary::new(&run, plan, config, &trace), path))
 }
 
 /// Runs `shard`'s runs of the sweep ([`Shard::WHOLE`]: every run) on rayon's pool, calling

@@ -297,6 +297,17 @@ impl SimModels {
         &self.by_type[task_type.index()]
     }
 
+    /// Whether runs differ by seed: some duration is drawn at random, or a fault can
+    /// happen.
+    pub fn is_random(&self) -> bool {
+        self.has_faults()
+            || self
+                .by_type
+                .iter()
+                .chain(self.by_task.values())
+                .any(|p| !matches!(p.durations, Durations::Fixed))
+    }
+
     /// Whether any fault can happen (failures, hangs or crashes).
     pub fn has_faults(&self) -> bool {
         self.crash_mtbf.is_some()
