@@ -31,6 +31,9 @@ pub type Log = Arc<dyn Fn(&str) + Send + Sync>;
 const BLOCK_MS: u64 = 1_000;
 /// Entries kept on the streams nobody acknowledges (control, beats).
 const KEEP: u64 = 1_000;
+/// A worker that has verified no coordinator message stops after this many on the
+/// control stream fail to verify: its `--coordinator-key` is not the coordinator's.
+const WRONG_KEY_AFTER: u32 = 3;
 
 /// Opens the broker URL, refusing an unsigned run on a broker that is not on this host.
 pub fn open_broker(url: &str, signed: bool) -> Result<redis::Client, RemoteError> {
@@ -837,20 +840,24 @@ pub struct WorkerSettings {
     pub log: Log,
 }
 
-/// What a running attempt's task sends back to the worker loop.
+/// What a running attempt's task sends back to the worker loop, with the serial number
+/// of its run (an attempt killed and asked for again runs again under the same numbers).
 enum AttemptNote {
     Started {
         task: u32,
         attempt: u32,
+        serial: u64,
     },
     Share {
         task: u32,
         attempt: u32,
+        serial: u64,
         item: crate::core::ContextItem,
     },
     Done {
         task: u32,
         attempt: u32,
+        serial: u64,
         report: Report,
     },
 }
@@ -895,14 +902,25 @@ pub async fn run_worker(
     };
     let agent = Arc::new(CommandAgent::new(CommandSettings::new(workdir.clone())));
     let (note_tx, mut notes) = unbounded_channel::<AttemptNote>();
-    let mut running: BTreeMap<(u32, u32), (CancellationToken, PathBuf)> = BTreeMap::new();
+    let mut running: BTreeMap<(u32, u32), (CancellationToken, PathBuf, u64)> = BTreeMap::new();
+    let mut serials = 0u64;
+    let current = |running: &BTreeMap<(u32, u32), (CancellationToken, PathBuf, u64)>,
+                   key: (u32, u32),
+                   serial: u64| running.get(&key).is_some_and(|r| r.2 == serial);
     let mut forged = 0u32;
+    // Coordinator messages on the control stream that did not verify, while none has.
+    let mut unverified_control = 0u32;
     let result = loop {
         let wake = origin + Duration::from_millis(sm.poll_timeout());
         tokio::select! {
             () = stop.cancelled() => break Ok(()),
             read = incoming.recv() => {
                 let now = ms(origin);
+                // Time first: a worker that was paused past its lease fences before the
+                // beats that queued up meanwhile can renew it.
+                if sm.poll_timeout() <= now {
+                    sm.handle_timeout(now);
+                }
                 match read {
                     Some(Incoming::Reconnected) => sm.reconnected(now),
                     Some(Incoming::Entry((stream_key, entry_id, entry))) => {
@@ -916,9 +934,24 @@ pub async fn run_worker(
                             None => Err(Rejected::Malformed("missing fields".to_string())),
                         };
                         match opened {
-                            Ok(m) if stream == Stream::Control => sm.handle_control(now, &entry_id, m),
+                            Ok(m) if stream == Stream::Control => {
+                                unverified_control = u32::MAX;
+                                sm.handle_control(now, &entry_id, m);
+                            }
                             Ok(m) => sm.handle_inbox(now, &entry_id, m),
                             Err(rejected) => {
+                                if stream == Stream::Control
+                                    && matches!(rejected, Rejected::Forged { .. })
+                                    && unverified_control < u32::MAX
+                                {
+                                    unverified_control += 1;
+                                }
+                                if unverified_control == WRONG_KEY_AFTER {
+                                    log(&format!("{rejected} on {stream_key} entry {entry_id}; not acted on"));
+                                    break Err(RemoteError::CoordinatorKey {
+                                        seen: WRONG_KEY_AFTER,
+                                    });
+                                }
                                 forged += 1;
                                 let hint = if forged == 3 && coordinator.is_some() {
                                     " (repeatedly: is --coordinator-key the public key of the coordinator's --key?)"
@@ -933,10 +966,26 @@ pub async fn run_worker(
                 }
             }
             note = notes.recv() => {
+                let now = ms(origin);
+                if sm.poll_timeout() <= now {
+                    sm.handle_timeout(now);
+                }
                 match note.expect("the loop holds a sender") {
-                    AttemptNote::Started { task, attempt } => sm.attempt_started(task, attempt),
-                    AttemptNote::Share { task, attempt, item } => sm.attempt_shared(task, attempt, item),
-                    AttemptNote::Done { task, attempt, report } => {
+                    // Notes of an earlier, killed run of the attempt are not its own.
+                    AttemptNote::Started { task, attempt, serial } => {
+                        if current(&running, (task, attempt), serial) {
+                            sm.attempt_started(task, attempt);
+                        }
+                    }
+                    AttemptNote::Share { task, attempt, serial, item } => {
+                        if current(&running, (task, attempt), serial) {
+                            sm.attempt_shared(task, attempt, item);
+                        }
+                    }
+                    AttemptNote::Done { task, attempt, serial, report } => {
+                        if !current(&running, (task, attempt), serial) {
+                            continue;
+                        }
                         running.remove(&(task, attempt));
                         let report = match report {
                             Report::Succeeded { result } => Ok(result),
@@ -964,11 +1013,18 @@ pub async fn run_worker(
                         .join(&instance)
                         .join(format!("{}-{}", assign.task, assign.attempt));
                     let token = CancellationToken::new();
-                    running.insert((assign.task, assign.attempt), (token.clone(), dir.clone()));
-                    spawn_attempt(&agent, &id, *assign, dir, token, note_tx.clone());
+                    serials += 1;
+                    let dir = dir.join(serials.to_string());
+                    if let Some((old, _, _)) = running.insert(
+                        (assign.task, assign.attempt),
+                        (token.clone(), dir.clone(), serials),
+                    ) {
+                        old.cancel();
+                    }
+                    spawn_attempt(&agent, &id, *assign, dir, token, serials, note_tx.clone());
                 }
                 Action::Kill { task, attempt } => {
-                    if let Some((token, _)) = running.get(&(task, attempt)) {
+                    if let Some((token, _, _)) = running.get(&(task, attempt)) {
                         token.cancel();
                     }
                 }
@@ -977,7 +1033,7 @@ pub async fn run_worker(
                     attempt,
                     item,
                 } => {
-                    if let Some((_, dir)) = running.get(&(task, attempt)) {
+                    if let Some((_, dir, _)) = running.get(&(task, attempt)) {
                         let line = serde_json::to_string(&item).expect("items serialize");
                         let _ = std::fs::OpenOptions::new()
                             .create(true)
@@ -1000,10 +1056,10 @@ pub async fn run_worker(
             break Err(RemoteError::Rejected { reason });
         }
     };
-    for (token, _) in running.values() {
+    for (token, _, _) in running.values() {
         token.cancel();
     }
-    if result.is_ok() {
+    if matches!(result, Ok(()) | Err(RemoteError::CoordinatorKey { .. })) {
         writer
             .send(
                 protocol::UP,
@@ -1043,6 +1099,7 @@ fn spawn_attempt(
     assign: protocol::Assign,
     dir: PathBuf,
     cancel: CancellationToken,
+    serial: u64,
     tx: UnboundedSender<AttemptNote>,
 ) {
     let (task, attempt) = (assign.task, assign.attempt);
@@ -1069,27 +1126,33 @@ fn spawn_attempt(
         let report = loop {
             tokio::select! {
                 report = &mut run => break report,
-                Some(note) = notes_rx.recv() => forward(&tx, task, attempt, note),
+                Some(note) = notes_rx.recv() => forward(&tx, task, attempt, serial, note),
             }
         };
         while let Ok(note) = notes_rx.try_recv() {
-            forward(&tx, task, attempt, note);
+            forward(&tx, task, attempt, serial, note);
         }
         let _ = tx.send(AttemptNote::Done {
             task,
             attempt,
+            serial,
             report,
         });
     });
 }
 
 /// Passes the command agent's note on with the protocol's task index and attempt.
-fn forward(tx: &UnboundedSender<AttemptNote>, task: u32, attempt: u32, note: Note) {
+fn forward(tx: &UnboundedSender<AttemptNote>, task: u32, attempt: u32, serial: u64, note: Note) {
     let note = match note {
-        Note::Started { .. } => AttemptNote::Started { task, attempt },
+        Note::Started { .. } => AttemptNote::Started {
+            task,
+            attempt,
+            serial,
+        },
         Note::Share { item, .. } => AttemptNote::Share {
             task,
             attempt,
+            serial,
             item,
         },
         _ => return,
