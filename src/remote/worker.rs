@@ -275,7 +275,7 @@ impl Worker {
                 let held = self.attempts.get_mut(&key);
                 match held {
                     Some(held) if held.work != work => {
-                        return self.stale(
+                        self.stale(
                             entry,
                             &Message::Assign(a),
                             "this instance holds other work under that task index and attempt",
