@@ -653,6 +653,43 @@ fn a_broker_restart_loses_nothing_that_matters() {
     assert!(run.log().contains("broker"), "{}", run.log());
 }
 
+/// Live context over the broker: a discovery shared by attempt A on one worker reaches
+/// attempt B, already running on another worker, in B's `$TASKDIST_INBOX_FILE` before B
+/// ends (the coordinator's `context` message).
+#[test]
+fn context_shared_by_one_worker_reaches_a_running_attempt_on_another() {
+    let Some(r) = redis("live_context") else {
+        return;
+    };
+    let url = r.url();
+    let dir = scratch("live");
+    let share = r#"{\"kind\":\"discovery\",\"summary\":\"found it\",\"files\":[\"shared.txt\"]}"#;
+    let extra = task(
+        "a",
+        &format!(
+            "while [ ! -f start-b-1 ]; do sleep 0.05; done; echo \"{share}\" > $TASKDIST_SHARE_FILE"
+        ),
+        "type = \"testing\"\nfiles_to_read = [\"shared.txt\"]",
+    ) + &task(
+        "b",
+        "for i in $(seq 1 1200); do grep -q \"found it\" $TASKDIST_INBOX_FILE && break; sleep 0.05; done; grep \"found it\" $TASKDIST_INBOX_FILE > got",
+        "type = \"testing\"\nfiles_to_read = [\"shared.txt\"]",
+    );
+    write_plan(&dir, "3s", 0, &extra);
+    let workers = [worker(&dir, &url, "w1", &[]), worker(&dir, &url, "w2", &[])];
+    let mut run = coordinator(&dir, &url, &[]);
+    let status = run.wait(&workers.iter().collect::<Vec<_>>());
+    assert!(status.success(), "run failed: {}", run.log());
+    let got = std::fs::read_to_string(dir.join("got")).unwrap_or_default();
+    assert!(got.contains("\"agent\":\""), "{got:?}");
+    assert!(
+        got.contains("found it"),
+        "b never heard of a's discovery: {got:?}"
+    );
+    assert_ne!(started_on(&dir, "a", 1), started_on(&dir, "b", 1));
+    audit_run(&dir);
+}
+
 /// Keys for a signed run in `dir`: `coordinator`, the workers `ids` (trusted), and
 /// `stranger` (trusted by nobody).
 fn keys(dir: &Path, ids: &[&str]) {

@@ -471,7 +471,7 @@ impl Coordinator {
     }
 
     /// Live context for a running attempt; `false` if it is not running on a worker.
-    pub fn context(&mut self, task: u32, attempt: u32, item: ContextItem) -> bool {
+    pub fn context(&mut self, task: u32, attempt: u32, shared: &crate::core::Shared) -> bool {
         let Some(p) = self.pending.get(&(task, attempt)) else {
             return false;
         };
@@ -481,7 +481,9 @@ impl Coordinator {
                 task,
                 attempt,
             },
-            item,
+            item: shared.item.clone(),
+            time: shared.time,
+            agent: shared.agent.to_string(),
         });
         self.out
             .push_back((super::protocol::inbox(&p.worker), message));

@@ -15,7 +15,6 @@ use ed25519_dalek::{SigningKey, VerifyingKey};
 use redis::Value;
 use redis::aio::MultiplexedConnection;
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -413,6 +412,12 @@ enum HubCmd {
         task: u32,
         attempt: u32,
     },
+    /// Context delivered to a running attempt (`Decision::Deliver`).
+    Context {
+        task: u32,
+        attempt: u32,
+        shared: Arc<crate::core::Shared>,
+    },
     Alive {
         worker: String,
         reply: oneshot::Sender<bool>,
@@ -538,9 +543,12 @@ struct RemoteAgent {
 }
 
 impl Agent for RemoteAgent {
-    fn execute<'a>(&'a self, job: Job, cancel: CancellationToken) -> BoxFuture<'a, Report> {
+    fn execute<'a>(&'a self, mut job: Job, cancel: CancellationToken) -> BoxFuture<'a, Report> {
         Box::pin(async move {
             let (task, attempt) = (job.task.0, job.attempt);
+            // Context delivered while it runs goes to the worker as `context` messages.
+            let mut inbox =
+                std::mem::replace(&mut job.inbox, crate::runtime::Inbox(unbounded_channel().1));
             let (reply, result) = oneshot::channel();
             let sent = self.hub.send(HubCmd::Assign {
                 worker: self.worker.clone(),
@@ -552,13 +560,19 @@ impl Agent for RemoteAgent {
                     error: "the broker connection is closed".to_string(),
                 };
             }
-            tokio::select! {
-                report = result => report.unwrap_or(Report::Failed {
-                    error: "the broker connection is closed".to_string(),
-                }),
-                () = cancel.cancelled() => {
-                    let _ = self.hub.send(HubCmd::Cancel { task, attempt });
-                    Report::Failed { error: "cancelled".to_string() }
+            tokio::pin!(result);
+            loop {
+                tokio::select! {
+                    report = &mut result => break report.unwrap_or(Report::Failed {
+                        error: "the broker connection is closed".to_string(),
+                    }),
+                    () = cancel.cancelled() => {
+                        let _ = self.hub.send(HubCmd::Cancel { task, attempt });
+                        break Report::Failed { error: "cancelled".to_string() };
+                    }
+                    Some(shared) = inbox.recv() => {
+                        let _ = self.hub.send(HubCmd::Context { task, attempt, shared });
+                    }
                 }
             }
         })
@@ -666,6 +680,13 @@ impl HubLoop {
                 if let Some(entry) = self.unacked.remove(&(task, attempt)) {
                     self.ack(&entry).await;
                 }
+            }
+            HubCmd::Context {
+                task,
+                attempt,
+                shared,
+            } => {
+                self.sm.context(task, attempt, &shared);
             }
             HubCmd::Alive { worker, reply } => {
                 let _ = reply.send(self.sm.is_alive(now, &worker));
@@ -902,11 +923,11 @@ pub async fn run_worker(
     };
     let agent = Arc::new(CommandAgent::new(CommandSettings::new(workdir.clone())));
     let (note_tx, mut notes) = unbounded_channel::<AttemptNote>();
-    let mut running: BTreeMap<(u32, u32), (CancellationToken, PathBuf, u64)> = BTreeMap::new();
+    let mut running: BTreeMap<(u32, u32), RunningAttempt> = BTreeMap::new();
     let mut serials = 0u64;
-    let current = |running: &BTreeMap<(u32, u32), (CancellationToken, PathBuf, u64)>,
-                   key: (u32, u32),
-                   serial: u64| running.get(&key).is_some_and(|r| r.2 == serial);
+    let current = |running: &BTreeMap<(u32, u32), RunningAttempt>, key: (u32, u32), serial: u64| {
+        running.get(&key).is_some_and(|r| r.serial == serial)
+    };
     let mut forged = 0u32;
     // Coordinator messages on the control stream that did not verify, while none has.
     let mut unverified_control = 0u32;
@@ -1015,31 +1036,39 @@ pub async fn run_worker(
                     let token = CancellationToken::new();
                     serials += 1;
                     let dir = dir.join(serials.to_string());
-                    if let Some((old, _, _)) = running.insert(
+                    let (inbox, inbox_rx) = unbounded_channel();
+                    if let Some(old) = running.insert(
                         (assign.task, assign.attempt),
-                        (token.clone(), dir.clone(), serials),
+                        RunningAttempt {
+                            cancel: token.clone(),
+                            inbox,
+                            serial: serials,
+                        },
                     ) {
-                        old.cancel();
+                        old.cancel.cancel();
                     }
-                    spawn_attempt(&agent, &id, *assign, dir, token, serials, note_tx.clone());
+                    let attempt = Attempt {
+                        assign: *assign,
+                        dir,
+                        cancel: token,
+                        serial: serials,
+                        inbox: inbox_rx,
+                    };
+                    spawn_attempt(&agent, &id, attempt, note_tx.clone());
                 }
                 Action::Kill { task, attempt } => {
-                    if let Some((token, _, _)) = running.get(&(task, attempt)) {
-                        token.cancel();
+                    if let Some(r) = running.get(&(task, attempt)) {
+                        r.cancel.cancel();
                     }
                 }
                 Action::Inbox {
                     task,
                     attempt,
-                    item,
+                    shared,
                 } => {
-                    if let Some((_, dir, _)) = running.get(&(task, attempt)) {
-                        let line = serde_json::to_string(&item).expect("items serialize");
-                        let _ = std::fs::OpenOptions::new()
-                            .create(true)
-                            .append(true)
-                            .open(dir.join("inbox.jsonl"))
-                            .and_then(|mut f| writeln!(f, "{line}"));
+                    // The command agent appends it to the attempt's inbox file.
+                    if let Some(r) = running.get(&(task, attempt)) {
+                        let _ = r.inbox.send(Arc::new(shared));
                     }
                 }
                 Action::Exit { reason } => exit = Some(reason),
@@ -1056,8 +1085,8 @@ pub async fn run_worker(
             break Err(RemoteError::Rejected { reason });
         }
     };
-    for (token, _, _) in running.values() {
-        token.cancel();
+    for r in running.values() {
+        r.cancel.cancel();
     }
     if matches!(result, Ok(()) | Err(RemoteError::CoordinatorKey { .. })) {
         writer
@@ -1092,21 +1121,39 @@ fn one_task_plan(mut spec: TaskSpec) -> Arc<Plan> {
     Arc::new(Plan::build(&scenario).expect("one task without dependencies is a valid plan"))
 }
 
-/// Runs one attempt with the local command agent, forwarding its notes.
-fn spawn_attempt(
-    agent: &Arc<CommandAgent>,
-    worker: &str,
+/// An attempt the worker runs: its cancel token, where its live context goes, and the
+/// serial number of this run of it.
+struct RunningAttempt {
+    cancel: CancellationToken,
+    inbox: UnboundedSender<Arc<crate::core::Shared>>,
+    serial: u64,
+}
+
+/// What [`spawn_attempt`] runs.
+struct Attempt {
     assign: protocol::Assign,
     dir: PathBuf,
     cancel: CancellationToken,
     serial: u64,
+    inbox: UnboundedReceiver<Arc<crate::core::Shared>>,
+}
+
+/// Runs one attempt with the local command agent, forwarding its notes.
+fn spawn_attempt(
+    agent: &Arc<CommandAgent>,
+    worker: &str,
+    attempt: Attempt,
     tx: UnboundedSender<AttemptNote>,
 ) {
+    let Attempt {
+        assign,
+        dir,
+        cancel,
+        serial,
+        inbox: inbox_rx,
+    } = attempt;
     let (task, attempt) = (assign.task, assign.attempt);
     let (notes_tx, mut notes_rx) = unbounded_channel();
-    // Live context over the broker is not wired yet (the coordinator sends no `context`
-    // message): the attempt's inbox starts closed, and its inbox file stays empty.
-    let (_, inbox_rx) = unbounded_channel();
     let job = Job {
         plan: one_task_plan(assign.spec),
         task: TaskIdx(0),

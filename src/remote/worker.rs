@@ -35,8 +35,8 @@ pub enum Action {
         task: u32,
         /// The attempt.
         attempt: u32,
-        /// The item.
-        item: ContextItem,
+        /// The item, who shared it and when.
+        shared: crate::core::Shared,
     },
     /// Stop: the coordinator refused this worker.
     Exit {
@@ -344,7 +344,11 @@ impl Worker {
                     self.actions.push_back(Action::Inbox {
                         task: c.at.task,
                         attempt: c.at.attempt,
-                        item: c.item,
+                        shared: crate::core::Shared {
+                            time: c.time,
+                            agent: c.agent.into(),
+                            item: c.item,
+                        },
                     });
                 } else {
                     self.stale(entry, &Message::Context(c), "not running");
