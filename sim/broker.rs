@@ -1,12 +1,26 @@
 //! Remote workers through a real redis-server started on a free loopback port per test
-//! (skipped with a message without the binary, unless `CI` is set).
+//! (skipped with a message without the binary, unless `CI` is set), with real `taskdist
+//! run --broker`, `resume` and `worker` processes killed, paused and lied to. Every run
+//! ends audited ([`audit_run`]): the scheduler's guarantees over its database and events,
+//! every task completed by exactly one attempt, and no command's work recorded twice
+//! except by attempts the run counted as lost.
 
+use std::collections::BTreeMap;
+use std::fs::File;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
+use taskdist::core::{AgentIdx, Event, EventKind, Stats};
+use taskdist::import::{ImportOptions, load_text};
+use taskdist::model::AgentSpec;
+use taskdist::plan::TaskIdx;
+use taskdist::sim::{AttemptRecord, Outcome, SimRun, audit};
+use taskdist::store::{AttemptRow, Store};
 
 const BIN: &str = env!("CARGO_BIN_EXE_taskdist");
+/// How long any one wait of these tests may take on a loaded machine before it fails.
+const PATIENCE: Duration = Duration::from_secs(120);
 
 struct Redis {
     child: Child,
@@ -18,6 +32,52 @@ impl Drop for Redis {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+impl Redis {
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the server (its data goes with it: no persistence) and starts a new one on
+    /// the same port.
+    fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = redis_server(self.port);
+    }
+
+    /// `redis-cli` against this server; its output.
+    fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "redis-cli {args:?}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+fn redis_server(port: u16) -> Child {
+    let child = Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    until("redis-server to listen", || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    child
 }
 
 fn redis(test: &str) -> Option<Redis> {
@@ -36,26 +96,19 @@ fn redis(test: &str) -> Option<Redis> {
         .local_addr()
         .unwrap()
         .port();
-    let child = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "redis-server did not start");
-        std::thread::sleep(Duration::from_millis(20));
+    Some(Redis {
+        child: redis_server(port),
+        port,
+    })
+}
+
+/// Polls `done` every 50 ms until it holds; fails the test after [`PATIENCE`].
+fn until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
     }
-    Some(Redis { child, port })
 }
 
 fn scratch(name: &str) -> PathBuf {
@@ -65,21 +118,301 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-fn worker(dir: &Path, url: &str, extra: &[&str]) -> Child {
-    Command::new(BIN)
-        .current_dir(dir)
-        .args(["worker", "--broker", url])
-        .args(extra)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+/// A `taskdist` process of a test, its stderr in `<dir>/<name>.log` and its stdout in
+/// `<dir>/<name>.out`; killed if the test ends first.
+struct Proc {
+    child: Child,
+    name: String,
+    dir: PathBuf,
 }
 
-fn stop(mut child: Child) -> String {
-    let _ = child.kill();
-    let out = child.wait_with_output().unwrap();
-    String::from_utf8_lossy(&out.stderr).into_owned()
+impl Proc {
+    fn spawn(dir: &Path, name: &str, args: &[&str]) -> Proc {
+        let child = Command::new(BIN)
+            .current_dir(dir)
+            .args(args)
+            .stdout(File::create(dir.join(format!("{name}.out"))).unwrap())
+            .stderr(File::create(dir.join(format!("{name}.log"))).unwrap())
+            .spawn()
+            .unwrap();
+        Proc {
+            child,
+            name: name.to_string(),
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join(format!("{}.log", self.name))).unwrap_or_default()
+    }
+
+    fn out(&self) -> String {
+        std::fs::read_to_string(self.dir.join(format!("{}.out", self.name))).unwrap_or_default()
+    }
+
+    fn signal(&self, signal: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success(), "kill -{signal} {}", self.name);
+    }
+
+    /// Waits for the process to exit; fails the test (with `others`' logs) after
+    /// [`PATIENCE`].
+    fn wait(&mut self, others: &[&Proc]) -> ExitStatus {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let logs: Vec<String> = others
+                    .iter()
+                    .map(|p| format!("--- {}:\n{}", p.name, p.log()))
+                    .collect();
+                panic!(
+                    "{} did not exit:\n{}\n{}",
+                    self.name,
+                    self.log(),
+                    logs.join("\n")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn worker(dir: &Path, url: &str, id: &str, extra: &[&str]) -> Proc {
+    let mut args = vec!["worker", "--broker", url, "--id", id];
+    args.extend_from_slice(extra);
+    Proc::spawn(dir, id, &args)
+}
+
+/// `taskdist run plan.toml --agents 0 --broker URL --out r` in `dir`: every task on workers.
+fn coordinator(dir: &Path, url: &str, extra: &[&str]) -> Proc {
+    let mut args = vec![
+        "run",
+        "plan.toml",
+        "--agents",
+        "0",
+        "--broker",
+        url,
+        "--out",
+        "r",
+    ];
+    args.extend_from_slice(extra);
+    Proc::spawn(dir, "coordinator", &args)
+}
+
+/// The command every task of these tests runs: it writes `start-<task>-<attempt>` (the
+/// agent's id) when it starts, then `body`, then appends `<attempt> <agent>` to
+/// `ran-<task>` once its work is done.
+fn command(body: &str) -> String {
+    format!(
+        "echo $TASKDIST_AGENT_ID > start-$TASKDIST_TASK_ID-$TASKDIST_ATTEMPT; {body}; echo $TASKDIST_ATTEMPT $TASKDIST_AGENT_ID >> ran-$TASKDIST_TASK_ID"
+    )
+}
+
+/// A plan: `n` short tasks `t0…` in chains of four (`t4` needs `t0`, …), every third
+/// writing `shared.txt`; then `extra`, more `[[tasks]]` tables.
+fn write_plan(dir: &Path, heartbeat: &str, n: usize, extra: &str) {
+    let mut plan = format!(
+        "[config]\nheartbeat_timeout = \"{heartbeat}\"\nmax_agents = 8\n[[agents]]\ncount = 1\n"
+    );
+    for i in 0..n {
+        plan += &format!(
+            "[[tasks]]\nid = \"t{i}\"\ntype = \"testing\"\nestimated_duration = \"100ms\"\ncommand = '{}'\n",
+            command("sleep 0.1")
+        );
+        if i >= 4 {
+            plan += &format!("depends_on = [\"t{}\"]\n", i - 4);
+        }
+        if i % 3 == 0 {
+            plan += "files_to_modify = [\"shared.txt\"]\n";
+        }
+    }
+    plan += extra;
+    std::fs::write(dir.join("plan.toml"), plan).unwrap();
+}
+
+/// A task table for [`write_plan`]'s `extra`.
+fn task(id: &str, body: &str, more: &str) -> String {
+    format!(
+        "[[tasks]]\nid = \"{id}\"\nestimated_duration = \"1s\"\ncommand = '{}'\n{more}\n",
+        command(body)
+    )
+}
+
+/// Which agent started `task`'s `attempt`, once it has.
+fn started_on(dir: &Path, task: &str, attempt: u32) -> Option<String> {
+    std::fs::read_to_string(dir.join(format!("start-{task}-{attempt}")))
+        .ok()
+        .filter(|s| s.ends_with('\n'))
+        .map(|s| s.trim().to_string())
+}
+
+/// What [`audit_run`] read.
+struct Audited {
+    /// Every attempt row of the database.
+    attempts: Vec<AttemptRow>,
+    /// Task ids by index.
+    ids: Vec<String>,
+}
+
+impl Audited {
+    /// The attempts of one task, in order.
+    fn of(&self, task: &str) -> Vec<&AttemptRow> {
+        let t = self.ids.iter().position(|id| id == task).unwrap() as u32;
+        self.attempts.iter().filter(|a| a.task_index == t).collect()
+    }
+
+    fn lost(&self) -> usize {
+        self.attempts.iter().filter(|a| a.status == "lost").count()
+    }
+}
+
+/// Audits the finished run in `<dir>/r`: the scheduler's guarantees ([`audit`] over the
+/// database's attempts and the run's events: dependencies first, no conflicting locks at
+/// once, capacity, capabilities, every task ended once, retry budget), then: every task
+/// completed by exactly one attempt, which its `TaskComplete` event names; nothing failed
+/// (lost attempts are counted apart from failures); and each task's work (`ran-<task>`)
+/// done by its completed attempt once, and otherwise only by attempts recorded as lost or
+/// cancelled.
+fn audit_run(dir: &Path) -> Audited {
+    let db = dir.join("r").join(taskdist::store::DB_FILE);
+    let (store, saved) = Store::open(&db).unwrap();
+    let text = store.scenario_text().unwrap();
+    let (_, plan) =
+        load_text(&saved.scenario_path, &text, None, &ImportOptions::default()).unwrap();
+    let attempts = store.attempts().unwrap();
+    drop(store);
+    let events: Vec<Event> = std::fs::read_to_string(dir.join("r/events.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mut agents: Vec<AgentSpec> = Vec::new();
+    for e in &events {
+        if let EventKind::AgentRegistered {
+            agent,
+            capabilities,
+            max_concurrent_tasks,
+            ..
+        } = &e.kind
+            && !agents.iter().any(|a| a.id == *agent)
+        {
+            let mut spec = AgentSpec::new(agent);
+            spec.capabilities = capabilities.clone();
+            spec.max_concurrent_tasks = *max_concurrent_tasks;
+            agents.push(spec);
+        }
+    }
+    let trace: Vec<AttemptRecord> = attempts
+        .iter()
+        .map(|a| AttemptRecord {
+            task: TaskIdx(a.task_index),
+            agent: AgentIdx(agents.iter().position(|s| *s.id == *a.agent_id).unwrap() as u32),
+            attempt: a.attempt,
+            start: a.started_ms.unwrap_or(a.assigned_ms),
+            end: a
+                .ended_ms
+                .unwrap_or_else(|| panic!("attempt still open: {a:?}")),
+            outcome: match a.status.as_str() {
+                "completed" => Outcome::Succeeded,
+                "failed" => Outcome::Failed,
+                "timed_out" => Outcome::TimedOut,
+                "lost" => Outcome::Lost,
+                "cancelled" => Outcome::Cancelled,
+                other => panic!("attempt {a:?} ended {other}"),
+            },
+            wait_reason: None,
+        })
+        .collect();
+    let progress = events
+        .iter()
+        .rev()
+        .find_map(|e| match &e.kind {
+            EventKind::Progress(p) => Some(p.clone()),
+            _ => None,
+        })
+        .unwrap();
+    let run = SimRun {
+        seed: 0,
+        agents,
+        makespan: trace.iter().map(|r| r.end).max().unwrap_or(0),
+        trace,
+        lock_wait_total: 0,
+        stats: Stats::default(),
+        progress,
+        steps: 0,
+    };
+    let violations = audit(&plan, &saved.config, &run, &events);
+    assert!(violations.is_empty(), "audit: {violations:?}");
+    assert_eq!(
+        run.progress.failed_tasks, 0,
+        "lost attempts are not failures"
+    );
+    let ids: Vec<String> = plan
+        .task_indices()
+        .map(|t| plan.task(t).id.to_string())
+        .collect();
+    let mut completed: BTreeMap<String, (u32, String)> = BTreeMap::new();
+    for e in &events {
+        if let EventKind::TaskComplete {
+            task,
+            agent,
+            attempt,
+            ..
+        } = &e.kind
+        {
+            let first = completed.insert(task.to_string(), (*attempt, agent.to_string()));
+            assert!(first.is_none(), "{task} completed twice");
+        }
+    }
+    for (t, id) in ids.iter().enumerate() {
+        let rows: Vec<&AttemptRow> = attempts
+            .iter()
+            .filter(|a| a.task_index == t as u32)
+            .collect();
+        let done: Vec<&&AttemptRow> = rows.iter().filter(|a| a.status == "completed").collect();
+        assert_eq!(done.len(), 1, "{id}: {rows:?}");
+        let (attempt, agent) = &completed[id];
+        assert_eq!(
+            (done[0].attempt, &done[0].agent_id),
+            (*attempt, agent),
+            "{id}"
+        );
+        let ran = std::fs::read_to_string(dir.join(format!("ran-{id}"))).unwrap_or_default();
+        let mut own = 0;
+        for line in ran.lines() {
+            let (n, by) = line.split_once(' ').unwrap();
+            let n: u32 = n.parse().unwrap();
+            if n == *attempt && by == agent {
+                own += 1;
+            } else {
+                let row = rows
+                    .iter()
+                    .find(|a| a.attempt == n && a.agent_id == by)
+                    .unwrap_or_else(|| panic!("{id}: `{line}` names no attempt"));
+                assert!(
+                    row.status == "lost" || row.status == "cancelled",
+                    "{id}: attempt {n} did its work and ended {}",
+                    row.status
+                );
+            }
+        }
+        assert_eq!(own, 1, "{id}: the completed attempt's work: {ran:?}");
+    }
+    Audited { attempts, ids }
 }
 
 /// Test 1: no local agent, three workers, 50 tasks with dependencies, shared files and a
@@ -89,62 +422,443 @@ fn three_workers_complete_a_plan_with_dependencies_locks_and_a_rare_capability()
     let Some(r) = redis("three_workers") else {
         return;
     };
-    let url = format!("redis://127.0.0.1:{}", r.port);
+    let url = r.url();
     let dir = scratch("three");
-    let mut plan = String::from(
-        "[config]\nheartbeat_timeout = \"3s\"\nmax_agents = 3\n[[agents]]\ncount = 1\n",
-    );
-    for i in 0..50 {
-        let ty = if i % 10 == 0 { "deployment" } else { "testing" };
-        plan += &format!(
-            "[[tasks]]\nid = \"t{i}\"\ntype = \"{ty}\"\nestimated_duration = \"10ms\"\ncommand = \"echo $TASKDIST_AGENT_ID >> ran-$TASKDIST_TASK_ID\"\n"
+    let mut extra = String::new();
+    for i in 0..10 {
+        extra += &task(
+            &format!("d{i}"),
+            "true",
+            &format!("type = \"deployment\"\ndepends_on = [\"t{}\"]", i * 4),
         );
-        if i >= 5 {
-            plan += &format!("depends_on = [\"t{}\"]\n", i - 5);
-        }
-        if i % 3 == 0 {
-            plan += "files_to_modify = [\"shared.txt\"]\n";
-        }
     }
-    std::fs::write(dir.join("plan.toml"), plan).unwrap();
+    write_plan(&dir, "3s", 40, &extra);
     let workers = [
-        worker(&dir, &url, &["--id", "w1", "--capabilities", "testing"]),
-        worker(&dir, &url, &["--id", "w2", "--capabilities", "testing"]),
-        worker(
-            &dir,
-            &url,
-            &["--id", "ops", "--capabilities", "deployment,testing"],
-        ),
+        worker(&dir, &url, "w1", &["--capabilities", "testing"]),
+        worker(&dir, &url, "w2", &["--capabilities", "testing"]),
+        worker(&dir, &url, "ops", &["--capabilities", "deployment,testing"]),
     ];
-    let run = coordinator(&dir, &url).output().unwrap();
-    let logs: Vec<String> = workers.into_iter().map(stop).collect();
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(run.status.success(), "run failed: {stderr}\n{logs:?}");
-    for i in 0..50 {
-        let ran = std::fs::read_to_string(dir.join(format!("ran-t{i}"))).unwrap();
-        assert_eq!(ran.lines().count(), 1, "t{i} ran {ran:?}");
-        if i % 10 == 0 {
-            assert_eq!(ran.trim(), "ops", "t{i} needs the deployment capability");
-        }
+    let mut run = coordinator(&dir, &url, &[]);
+    let status = run.wait(&workers.iter().collect::<Vec<_>>());
+    assert!(status.success(), "run failed: {}", run.log());
+    for i in 0..10 {
+        assert_eq!(started_on(&dir, &format!("d{i}"), 1).unwrap(), "ops");
     }
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    assert!(stdout.contains("tasks: 50 completed, 0 failed"), "{stdout}");
+    assert!(
+        run.out().contains("tasks: 50 completed, 0 failed"),
+        "{}",
+        run.out()
+    );
+    audit_run(&dir);
 }
 
-/// `taskdist run plan.toml --agents 0 --broker URL --out r` in `dir`: every task on workers.
-fn coordinator(dir: &Path, url: &str) -> Command {
-    let mut command = Command::new(BIN);
-    command.current_dir(dir).args([
-        "run",
-        "plan.toml",
-        "--agents",
-        "0",
-        "--broker",
-        url,
-        "--out",
-        "r",
-    ]);
-    command
+/// Test 2: a worker SIGKILLed mid-attempt: after the heartbeat timeout its attempt is lost
+/// (not failed) and runs again as a new attempt on another worker; every task completes
+/// once and the killed attempt's command did no work.
+#[test]
+fn a_killed_workers_attempt_is_lost_and_runs_again_elsewhere() {
+    let Some(r) = redis("killed_worker") else {
+        return;
+    };
+    let url = r.url();
+    let dir = scratch("killed");
+    let slow = task(
+        "slow",
+        "if [ $TASKDIST_ATTEMPT = 1 ]; then sleep 60; fi",
+        "priority = \"critical\"",
+    );
+    write_plan(&dir, "3s", 12, &slow);
+    let mut workers: BTreeMap<String, Proc> = ["w1", "w2", "w3"]
+        .into_iter()
+        .map(|id| (id.to_string(), worker(&dir, &url, id, &[])))
+        .collect();
+    let mut run = coordinator(&dir, &url, &[]);
+    let mut victim = String::new();
+    until("slow to start", || {
+        started_on(&dir, "slow", 1).is_some_and(|w| {
+            victim = w;
+            true
+        })
+    });
+    workers.get_mut(&victim).unwrap().child.kill().unwrap();
+    let status = run.wait(&workers.values().collect::<Vec<_>>());
+    assert!(status.success(), "run failed: {}", run.log());
+    let audited = audit_run(&dir);
+    let slow = audited.of("slow");
+    assert_eq!(
+        (
+            slow[0].attempt,
+            slow[0].agent_id.as_str(),
+            slow[0].status.as_str()
+        ),
+        (1, victim.as_str(), "lost")
+    );
+    let done = slow.last().unwrap();
+    assert_eq!(done.status, "completed");
+    assert!(done.attempt >= 2 && done.agent_id != victim, "{slow:?}");
+    assert!(run.out().contains("0 failed"), "{}", run.out());
+}
+
+/// Test 3: a worker SIGSTOPped past its lease and then SIGCONTed: the coordinator loses
+/// it and runs its attempt again elsewhere; the worker, waking, self-fences (kills the
+/// command, sends no result), says hello again and rejoins; the run completes.
+#[test]
+fn a_paused_worker_self_fences_and_rejoins() {
+    let Some(r) = redis("paused_worker") else {
+        return;
+    };
+    let url = r.url();
+    let dir = scratch("paused");
+    let extra = task(
+        "slow",
+        "if [ $TASKDIST_ATTEMPT = 1 ]; then sleep 60; fi",
+        "priority = \"critical\"",
+    ) + &task(
+        "gate",
+        "while [ ! -f go ]; do sleep 0.05; done",
+        "depends_on = [\"slow\"]",
+    );
+    write_plan(&dir, "3s", 6, &extra);
+    let workers: BTreeMap<String, Proc> = ["w1", "w2"]
+        .into_iter()
+        .map(|id| (id.to_string(), worker(&dir, &url, id, &[])))
+        .collect();
+    let mut run = coordinator(&dir, &url, &[]);
+    let mut paused = String::new();
+    until("slow to start", || {
+        started_on(&dir, "slow", 1).is_some_and(|w| {
+            paused = w;
+            true
+        })
+    });
+    let sleeper = &workers[&paused];
+    sleeper.signal("STOP");
+    let stopped_at = Instant::now();
+    until("slow to run again elsewhere", || {
+        started_on(&dir, "slow", 2).is_some()
+    });
+    // Well past the lease (3 s) by the paused worker's clock too.
+    while stopped_at.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    sleeper.signal("CONT");
+    until("the paused worker to fence and be welcomed again", || {
+        let log = sleeper.log();
+        log.contains("self-fencing, 1 running attempts killed")
+            && log.matches("welcomed by coordinator").count() >= 2
+    });
+    std::fs::write(dir.join("go"), "").unwrap();
+    let status = run.wait(&workers.values().collect::<Vec<_>>());
+    assert!(status.success(), "run failed: {}", run.log());
+    let audited = audit_run(&dir);
+    let slow = audited.of("slow");
+    assert_eq!(
+        (
+            slow[0].attempt,
+            slow[0].agent_id.as_str(),
+            slow[0].status.as_str()
+        ),
+        (1, paused.as_str(), "lost"),
+        "{slow:?}"
+    );
+    assert!(audited.lost() >= 1);
+    // The fenced command died: it never recorded its work (audit_run allows a lost
+    // attempt's work; this one was killed before doing any).
+    let ran = std::fs::read_to_string(dir.join("ran-slow")).unwrap();
+    assert_eq!(ran.lines().count(), 1, "{ran}");
+}
+
+/// Test 4: the coordinator SIGKILLed mid-run while the workers go on; `taskdist resume`
+/// reconnects to the same broker and the workers rejoin. An attempt that finished while no
+/// coordinator listened is applied after the replay (asked for again, its result resent
+/// by the worker), not run again; the run completes.
+#[test]
+fn a_resumed_coordinator_takes_back_work_done_while_it_was_down() {
+    let Some(r) = redis("resumed_coordinator") else {
+        return;
+    };
+    let url = r.url();
+    let dir = scratch("resumed");
+    let extra = task(
+        "gap",
+        "while [ ! -f killed ]; do sleep 0.05; done",
+        "priority = \"critical\"",
+    ) + &task("after", "true", "depends_on = [\"gap\"]");
+    write_plan(&dir, "3s", 8, &extra);
+    let workers = [worker(&dir, &url, "w1", &[]), worker(&dir, &url, "w2", &[])];
+    let mut run = coordinator(&dir, &url, &[]);
+    until("gap to start", || started_on(&dir, "gap", 1).is_some());
+    run.child.kill().unwrap();
+    run.wait(&[]);
+    // The attempt ends while no coordinator listens: its result waits on the broker.
+    std::fs::write(dir.join("killed"), "").unwrap();
+    until("gap's work", || dir.join("ran-gap").exists());
+    let mut resumed = Proc::spawn(&dir, "resume", &["resume", "r"]);
+    let status = resumed.wait(&workers.iter().collect::<Vec<_>>());
+    assert!(status.success(), "resume failed: {}", resumed.log());
+    let audited = audit_run(&dir);
+    let gap = audited.of("gap");
+    assert_eq!(
+        (gap.len(), gap[0].attempt, gap[0].status.as_str()),
+        (1, 1, "completed"),
+        "{gap:?}"
+    );
+}
+
+/// Test 5: redis-server restarted without persistence mid-run, while a result is on its
+/// way: coordinator and workers reconnect, the coordinator asks the worker again for
+/// what it holds, and the result lost with the broker comes back (the attempt completes
+/// as attempt 1, well before its 60 s timeout); the run completes.
+#[test]
+fn a_broker_restart_loses_nothing_that_matters() {
+    let Some(mut r) = redis("broker_restart") else {
+        return;
+    };
+    let url = r.url();
+    let dir = scratch("restart");
+    let during = task(
+        "during",
+        "while [ ! -f down ]; do sleep 0.05; done",
+        "priority = \"critical\"\ntimeout = \"60s\"",
+    );
+    write_plan(&dir, "10s", 8, &during);
+    let workers = [worker(&dir, &url, "w1", &[]), worker(&dir, &url, "w2", &[])];
+    let started = Instant::now();
+    let mut run = coordinator(&dir, &url, &[]);
+    until("during to start", || {
+        started_on(&dir, "during", 1).is_some()
+    });
+    let _ = Command::new("kill")
+        .args(["-KILL", &r.child.id().to_string()])
+        .status();
+    let _ = r.child.wait();
+    // The task ends while the broker is down: its `result` is lost.
+    std::fs::write(dir.join("down"), "").unwrap();
+    until("during's work", || dir.join("ran-during").exists());
+    std::thread::sleep(Duration::from_millis(300));
+    r.restart();
+    let status = run.wait(&workers.iter().collect::<Vec<_>>());
+    assert!(status.success(), "run failed: {}", run.log());
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "recovered only by the timeout"
+    );
+    let audited = audit_run(&dir);
+    let during = audited.of("during");
+    assert_eq!(
+        (during.len(), during[0].status.as_str()),
+        (1, "completed"),
+        "{during:?}"
+    );
+    assert!(run.log().contains("broker"), "{}", run.log());
+}
+
+/// Live context over the broker: a discovery shared by attempt A on one worker reaches
+/// attempt B, already running on another worker, in B's `$TASKDIST_INBOX_FILE` before B
+/// ends (the coordinator's `context` message).
+#[test]
+fn context_shared_by_one_worker_reaches_a_running_attempt_on_another() {
+    let Some(r) = redis("live_context") else {
+        return;
+    };
+    let url = r.url();
+    let dir = scratch("live");
+    let share = r#"{\"kind\":\"discovery\",\"summary\":\"found it\",\"files\":[\"shared.txt\"]}"#;
+    let extra = task(
+        "a",
+        &format!(
+            "while [ ! -f start-b-1 ]; do sleep 0.05; done; echo \"{share}\" > $TASKDIST_SHARE_FILE"
+        ),
+        "type = \"testing\"\nfiles_to_read = [\"shared.txt\"]",
+    ) + &task(
+        "b",
+        "for i in $(seq 1 1200); do grep -q \"found it\" $TASKDIST_INBOX_FILE && break; sleep 0.05; done; grep \"found it\" $TASKDIST_INBOX_FILE > got",
+        "type = \"testing\"\nfiles_to_read = [\"shared.txt\"]",
+    );
+    write_plan(&dir, "3s", 0, &extra);
+    let workers = [worker(&dir, &url, "w1", &[]), worker(&dir, &url, "w2", &[])];
+    let mut run = coordinator(&dir, &url, &[]);
+    let status = run.wait(&workers.iter().collect::<Vec<_>>());
+    assert!(status.success(), "run failed: {}", run.log());
+    let got = std::fs::read_to_string(dir.join("got")).unwrap_or_default();
+    assert!(got.contains("\"agent\":\""), "{got:?}");
+    assert!(
+        got.contains("found it"),
+        "b never heard of a's discovery: {got:?}"
+    );
+    assert_ne!(started_on(&dir, "a", 1), started_on(&dir, "b", 1));
+    audit_run(&dir);
+}
+
+/// Keys for a signed run in `dir`: `coordinator`, the workers `ids` (trusted), and
+/// `stranger` (trusted by nobody).
+fn keys(dir: &Path, ids: &[&str]) {
+    for name in ["coordinator", "stranger"].iter().chain(ids) {
+        let k = Command::new(BIN)
+            .args(["keygen", name, "--dir"])
+            .arg(dir)
+            .output()
+            .unwrap();
+        assert!(k.status.success());
+    }
+    let trust: String = ids
+        .iter()
+        .map(|id| std::fs::read_to_string(dir.join(format!("{id}.pub"))).unwrap())
+        .collect();
+    std::fs::write(dir.join("workers.trust"), trust).unwrap();
+}
+
+/// Test 6: garbage, forged, stale and replayed entries written straight to the streams
+/// of a signed run: each is logged with its entry id and never acted on; nothing panics;
+/// the run completes.
+#[test]
+fn forged_garbled_and_replayed_entries_are_logged_and_ignored() {
+    use taskdist::remote::protocol::{self, Assign, AttemptRef, Message, Outcome, ResultMsg, To};
+    let Some(r) = redis("forged") else { return };
+    let url = r.url();
+    let dir = scratch("forged");
+    keys(&dir, &["w1"]);
+    let gate = task(
+        "gate",
+        "while [ ! -f go ]; do sleep 0.05; done",
+        "depends_on = [\"t0\", \"t1\", \"t2\", \"t3\"]",
+    );
+    write_plan(&dir, "3s", 4, &gate);
+    let signed = ["--key", "w1.key", "--coordinator-key", "coordinator.pub"];
+    let w1 = worker(&dir, &url, "w1", &signed);
+    let mut run = coordinator(
+        &dir,
+        &url,
+        &["--key", "coordinator.key", "--trust", "workers.trust"],
+    );
+    until("the gate to start", || {
+        started_on(&dir, "gate", 1).is_some()
+    });
+    until("t3's result", || dir.join("ran-t3").exists());
+    let instance = w1
+        .log()
+        .split("instance ")
+        .nth(1)
+        .unwrap()
+        .split(':')
+        .next()
+        .unwrap()
+        .to_string();
+    let w1_key = protocol::read_secret(&dir.join("w1.key")).unwrap();
+    let xadd = |stream: &str, fields: &[(&str, &str)]| {
+        let mut args = vec!["XADD", stream, "*"];
+        for (f, v) in fields {
+            args.push(f);
+            args.push(v);
+        }
+        r.cli(&args).trim().to_string()
+    };
+    let sealed = |stream: &str, message: &Message| {
+        let entry = protocol::seal(Some(&w1_key), stream, message);
+        xadd(stream, &entry.fields())
+    };
+    let up = protocol::UP;
+    let inbox = protocol::inbox("w1");
+    // A real result replayed: the same fields again.
+    let replayed = {
+        let out = r.cli(&["XRANGE", up, "-", "+"]);
+        let lines: Vec<&str> = out.lines().collect();
+        let at = lines
+            .iter()
+            .position(|l| *l == "result")
+            .expect("a result on taskdist:up");
+        // id, v, 1, kind, result, body, B, sig, S
+        let body = lines[at + 2];
+        let sig = lines[at + 4];
+        xadd(
+            up,
+            &[("v", "1"), ("kind", "result"), ("body", body), ("sig", sig)],
+        )
+    };
+    let garbage = xadd(
+        up,
+        &[
+            ("v", "1"),
+            ("kind", "result"),
+            ("body", "{not json"),
+            ("sig", ""),
+        ],
+    );
+    let missing = xadd(up, &[("junk", "1")]);
+    let stranger = |attempt: u32, instance: &str| {
+        Message::Result(ResultMsg {
+            at: AttemptRef {
+                worker: "w1".into(),
+                instance: instance.into(),
+                coordinator: "c".into(),
+                task: 0,
+                attempt,
+            },
+            outcome: Outcome::Succeeded,
+            result: None,
+            error: None,
+        })
+    };
+    let unknown_instance = sealed(up, &stranger(1, "0123"));
+    let wrong_attempt = sealed(up, &stranger(99, &instance));
+    let mut spec = taskdist::model::TaskSpec::new("x", taskdist::model::TaskType::Testing, 10);
+    spec.command = Some(taskdist::model::CommandSpec::Shell("touch forged".into()));
+    let assign = Message::Assign(Box::new(Assign {
+        to: To {
+            coordinator: "c".into(),
+            worker: "w1".into(),
+            instance: instance.clone(),
+        },
+        task: 0,
+        attempt: 7,
+        timeout_ms: 10_000,
+        spec,
+        context: Default::default(),
+    }));
+    // Signed, but by the worker's key, not the coordinator's.
+    let forged_assign = sealed(&inbox, &assign);
+    let garbled_control = xadd(
+        protocol::CONTROL,
+        &[("v", "1"), ("kind", "beat"), ("body", "[]"), ("sig", "")],
+    );
+    let garbled_beat = xadd(protocol::BEATS, &[("v", "2")]);
+    until("every entry to be logged", || {
+        let (c, w) = (run.log(), w1.log());
+        [
+            &replayed,
+            &garbage,
+            &missing,
+            &unknown_instance,
+            &wrong_attempt,
+            &garbled_beat,
+        ]
+        .iter()
+        .all(|id| c.contains(&format!("entry {id}")))
+            && [&forged_assign, &garbled_control]
+                .iter()
+                .all(|id| w.contains(&format!("entry {id}")))
+    });
+    std::fs::write(dir.join("go"), "").unwrap();
+    let status = run.wait(&[&w1]);
+    let (c, w) = (run.log(), w1.log());
+    assert!(status.success(), "run failed: {c}\n{w}");
+    let line = |log: &str, id: &str| {
+        log.lines()
+            .find(|l| l.contains(&format!("entry {id}")))
+            .unwrap()
+            .to_string()
+    };
+    assert!(line(&c, &replayed).contains("stale result"), "{c}");
+    assert!(line(&c, &garbage).contains("malformed"), "{c}");
+    assert!(line(&c, &missing).contains("malformed"), "{c}");
+    assert!(line(&c, &unknown_instance).contains("stale result"), "{c}");
+    assert!(line(&c, &wrong_attempt).contains("stale result"), "{c}");
+    assert!(line(&c, &garbled_beat).contains("malformed"), "{c}");
+    assert!(line(&w, &forged_assign).contains("forged assign"), "{w}");
+    assert!(!line(&w, &garbled_control).is_empty());
+    assert!(!c.contains("panicked") && !w.contains("panicked"));
+    assert!(!dir.join("forged").exists(), "a forged assignment ran");
+    audit_run(&dir);
 }
 
 /// Test 7 and the loopback rule: an untrusted worker is refused with a message on both
@@ -158,51 +872,82 @@ fn an_untrusted_worker_is_refused_and_unsigned_remote_brokers_are_bad_input() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not on a loopback address"));
     let Some(r) = redis("untrusted") else { return };
-    let url = format!("redis://127.0.0.1:{}", r.port);
+    let url = r.url();
     let dir = scratch("untrusted");
-    for name in ["coordinator", "good", "evil"] {
-        let k = Command::new(BIN)
-            .args(["keygen", name, "--dir"])
-            .arg(&dir)
-            .output()
-            .unwrap();
-        assert!(k.status.success());
-    }
-    std::fs::copy(dir.join("good.pub"), dir.join("workers.trust")).unwrap();
+    keys(&dir, &["good"]);
     std::fs::write(
         dir.join("plan.toml"),
         "[config]\nheartbeat_timeout = \"3s\"\n[[agents]]\ncount = 1\n[[tasks]]\nid = \"x\"\nestimated_duration = \"10ms\"\ncommand = \"touch ran\"\n",
     )
     .unwrap();
-    let coordinator = coordinator(&dir, &url)
-        .args(["--key", "coordinator.key", "--trust", "workers.trust"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let evil = Command::new(BIN)
-        .current_dir(&dir)
-        .args([
+    let run = coordinator(
+        &dir,
+        &url,
+        &["--key", "coordinator.key", "--trust", "workers.trust"],
+    );
+    let mut evil = Proc::spawn(
+        &dir,
+        "evil",
+        &[
             "worker",
             "--broker",
             &url,
             "--key",
-            "evil.key",
+            "stranger.key",
             "--coordinator-key",
             "coordinator.pub",
-        ])
-        .output()
-        .unwrap();
-    let coordinator_log = stop(coordinator);
-    let evil_log = String::from_utf8_lossy(&evil.stderr);
-    assert_eq!(evil.status.code(), Some(2), "{evil_log}");
-    assert!(
-        evil_log.contains("does not trust the worker's key"),
-        "{evil_log}"
+        ],
     );
+    let status = evil.wait(&[&run]);
+    assert_eq!(status.code(), Some(2), "{}", evil.log());
     assert!(
-        coordinator_log.contains("not in the trust list"),
-        "{coordinator_log}"
+        evil.log().contains("does not trust the worker's key"),
+        "{}",
+        evil.log()
     );
+    until("the coordinator's message", || {
+        run.log().contains("not in the trust list")
+    });
+    assert!(!dir.join("ran").exists());
+}
+
+/// Test 7, second half: a trusted worker given the wrong `--coordinator-key` verifies
+/// none of the coordinator's messages: it runs nothing and exits 2 saying why; the
+/// coordinator says the worker left without ever answering it.
+#[test]
+fn a_worker_with_the_wrong_coordinator_key_refuses_to_run() {
+    let Some(r) = redis("wrong_coordinator_key") else {
+        return;
+    };
+    let url = r.url();
+    let dir = scratch("wrong-key");
+    keys(&dir, &["w1"]);
+    std::fs::write(
+        dir.join("plan.toml"),
+        "[config]\nheartbeat_timeout = \"3s\"\n[[agents]]\ncount = 1\n[[tasks]]\nid = \"x\"\nestimated_duration = \"10ms\"\ncommand = \"touch ran\"\n",
+    )
+    .unwrap();
+    let run = coordinator(
+        &dir,
+        &url,
+        &["--key", "coordinator.key", "--trust", "workers.trust"],
+    );
+    let mut w1 = worker(
+        &dir,
+        &url,
+        "w1",
+        &["--key", "w1.key", "--coordinator-key", "stranger.pub"],
+    );
+    let status = w1.wait(&[&run]);
+    assert_eq!(status.code(), Some(2), "{}", w1.log());
+    assert!(
+        w1.log()
+            .contains("did not verify against --coordinator-key"),
+        "{}",
+        w1.log()
+    );
+    until("the coordinator's message", || {
+        run.log().contains("left without ever answering")
+    });
     assert!(!dir.join("ran").exists());
 }

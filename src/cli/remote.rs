@@ -201,6 +201,7 @@ pub fn is_bad_input(err: &anyhow::Error) -> bool {
                     | RemoteError::NotLoopback { .. }
                     | RemoteError::Key(_)
                     | RemoteError::Rejected { .. }
+                    | RemoteError::CoordinatorKey { .. }
             )
         )
 }

@@ -358,7 +358,10 @@ impl Job {
                 let (joins, joining) = tokio::sync::mpsc::unbounded_channel();
                 let hub =
                     tokio.block_on(Hub::start(settings, self.plan.clone(), &self.config, joins))?;
-                runner = runner.joins(joining);
+                // Workers go on without a coordinator: a resumed run takes back theirs.
+                runner = runner
+                    .joins(joining)
+                    .rejoinable(|spec| spec.agent_type == taskdist::remote::REMOTE_AGENT_TYPE);
                 Some(hub)
             }
             None => None,

@@ -87,6 +87,8 @@ struct WorkerState {
     lost: bool,
     /// Hellos received from this instance.
     hellos: u32,
+    /// Whether it has shown it took this coordinator's welcome (a beat naming it).
+    confirmed: bool,
 }
 
 #[derive(Debug)]
@@ -219,7 +221,9 @@ impl Coordinator {
         let replaced = match self.workers.get(&hello.worker) {
             Some(w) if w.instance == hello.instance => {
                 // A repeated hello (a reconnect, or ours was lost): welcome again, and
-                // resend what it has not accepted.
+                // resend every attempt it holds. The worker runs what it never got and
+                // answers the others with `started` (and `result` if they ended), so a
+                // result lost with a restarted broker comes back now, not at the timeout.
                 self.seen(now, &hello.worker, &hello.instance);
                 if let Some(w) = self.workers.get_mut(&hello.worker) {
                     w.lost = false;
@@ -235,7 +239,7 @@ impl Coordinator {
                 self.out
                     .push_back((inbox.clone(), Message::Welcome(welcome)));
                 for p in self.pending.values_mut() {
-                    if p.worker == hello.worker && !p.accepted {
+                    if p.worker == hello.worker && p.instance == hello.instance {
                         p.sent_at = now;
                         self.out
                             .push_back((inbox.clone(), Message::Assign(p.assign.clone())));
@@ -270,12 +274,13 @@ impl Coordinator {
                 last_seen: now,
                 lost: false,
                 hellos: 1,
+                confirmed: false,
             },
         );
         let welcome = self.to(&hello.worker, &hello.instance);
         self.out.push_back((inbox, Message::Welcome(welcome)));
         let mut spec = AgentSpec::new(&hello.worker);
-        spec.agent_type = "remote".to_string();
+        spec.agent_type = super::REMOTE_AGENT_TYPE.to_string();
         spec.capabilities = hello.capabilities;
         spec.max_concurrent_tasks = hello.slots;
         spec.speed = hello.speed;
@@ -375,10 +380,18 @@ impl Coordinator {
                     .get(&b.worker)
                     .is_some_and(|w| w.instance == b.instance)
                 {
-                    if let Some(w) = self.workers.get_mut(&b.worker) {
+                    let confirmed = self.workers.get_mut(&b.worker).is_some_and(|w| {
                         w.lost = true;
-                    }
-                    self.log.push_back(format!("worker {} said bye", b.worker));
+                        w.confirmed
+                    });
+                    self.log.push_back(if confirmed {
+                        format!("worker {} said bye", b.worker)
+                    } else {
+                        format!(
+                            "worker {} left without ever answering this coordinator: it could not verify its messages (is its --coordinator-key this coordinator's public key?)",
+                            b.worker
+                        )
+                    });
                 } else {
                     self.stale(entry, &message, "not the current instance");
                 }
@@ -395,6 +408,10 @@ impl Coordinator {
         if !self.seen(now, &beat.worker, &beat.instance) {
             // Quietly: beats of instances not (yet) welcomed are expected.
             self.stale += 1;
+        } else if beat.coordinator.as_deref() == Some(&self.instance)
+            && let Some(w) = self.workers.get_mut(&beat.worker)
+        {
+            w.confirmed = true;
         }
     }
 
@@ -454,7 +471,7 @@ impl Coordinator {
     }
 
     /// Live context for a running attempt; `false` if it is not running on a worker.
-    pub fn context(&mut self, task: u32, attempt: u32, item: ContextItem) -> bool {
+    pub fn context(&mut self, task: u32, attempt: u32, shared: &crate::core::Shared) -> bool {
         let Some(p) = self.pending.get(&(task, attempt)) else {
             return false;
         };
@@ -464,7 +481,9 @@ impl Coordinator {
                 task,
                 attempt,
             },
-            item,
+            item: shared.item.clone(),
+            time: shared.time,
+            agent: shared.agent.to_string(),
         });
         self.out
             .push_back((super::protocol::inbox(&p.worker), message));
@@ -768,15 +787,23 @@ mod tests {
     }
 
     #[test]
-    fn a_repeated_hello_is_welcomed_again_and_gets_its_unaccepted_work() {
+    fn a_repeated_hello_is_welcomed_again_and_asked_for_all_its_work() {
         let mut c = joined();
         send(&mut c, 0, 1, 1);
+        send(&mut c, 0, 2, 1);
+        c.handle_up(1, "1-1", Message::Started(at("w1", "i1", 2, 1)));
+        assert!(matches!(c.poll_delivery(), Some(Delivery::Started { .. })));
         while c.poll_transmit().is_some() {}
+        // After a broker restart: the accepted attempt is asked again too, so a result
+        // lost with the broker is sent again.
         c.handle_up(5, "2-0", hello("w1", "i1"));
         let sent: Vec<_> = std::iter::from_fn(|| c.poll_transmit())
-            .map(|(_, m)| m.kind())
+            .map(|(_, m)| match m {
+                Message::Assign(a) => format!("assign {}", a.task),
+                m => m.kind().to_string(),
+            })
             .collect();
-        assert_eq!(sent, ["welcome", "assign"]);
+        assert_eq!(sent, ["welcome", "assign 1", "assign 2"]);
         assert_eq!(c.poll_delivery(), None);
     }
 

@@ -15,7 +15,6 @@ use ed25519_dalek::{SigningKey, VerifyingKey};
 use redis::Value;
 use redis::aio::MultiplexedConnection;
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,6 +30,9 @@ pub type Log = Arc<dyn Fn(&str) + Send + Sync>;
 const BLOCK_MS: u64 = 1_000;
 /// Entries kept on the streams nobody acknowledges (control, beats).
 const KEEP: u64 = 1_000;
+/// A worker that has verified no coordinator message stops after this many on the
+/// control stream fail to verify: its `--coordinator-key` is not the coordinator's.
+const WRONG_KEY_AFTER: u32 = 3;
 
 /// Opens the broker URL, refusing an unsigned run on a broker that is not on this host.
 pub fn open_broker(url: &str, signed: bool) -> Result<redis::Client, RemoteError> {
@@ -410,6 +412,12 @@ enum HubCmd {
         task: u32,
         attempt: u32,
     },
+    /// Context delivered to a running attempt (`Decision::Deliver`).
+    Context {
+        task: u32,
+        attempt: u32,
+        shared: Arc<crate::core::Shared>,
+    },
     Alive {
         worker: String,
         reply: oneshot::Sender<bool>,
@@ -535,9 +543,12 @@ struct RemoteAgent {
 }
 
 impl Agent for RemoteAgent {
-    fn execute<'a>(&'a self, job: Job, cancel: CancellationToken) -> BoxFuture<'a, Report> {
+    fn execute<'a>(&'a self, mut job: Job, cancel: CancellationToken) -> BoxFuture<'a, Report> {
         Box::pin(async move {
             let (task, attempt) = (job.task.0, job.attempt);
+            // Context delivered while it runs goes to the worker as `context` messages.
+            let mut inbox =
+                std::mem::replace(&mut job.inbox, crate::runtime::Inbox(unbounded_channel().1));
             let (reply, result) = oneshot::channel();
             let sent = self.hub.send(HubCmd::Assign {
                 worker: self.worker.clone(),
@@ -549,13 +560,19 @@ impl Agent for RemoteAgent {
                     error: "the broker connection is closed".to_string(),
                 };
             }
-            tokio::select! {
-                report = result => report.unwrap_or(Report::Failed {
-                    error: "the broker connection is closed".to_string(),
-                }),
-                () = cancel.cancelled() => {
-                    let _ = self.hub.send(HubCmd::Cancel { task, attempt });
-                    Report::Failed { error: "cancelled".to_string() }
+            tokio::pin!(result);
+            loop {
+                tokio::select! {
+                    report = &mut result => break report.unwrap_or(Report::Failed {
+                        error: "the broker connection is closed".to_string(),
+                    }),
+                    () = cancel.cancelled() => {
+                        let _ = self.hub.send(HubCmd::Cancel { task, attempt });
+                        break Report::Failed { error: "cancelled".to_string() };
+                    }
+                    Some(shared) = inbox.recv() => {
+                        let _ = self.hub.send(HubCmd::Context { task, attempt, shared });
+                    }
                 }
             }
         })
@@ -663,6 +680,13 @@ impl HubLoop {
                 if let Some(entry) = self.unacked.remove(&(task, attempt)) {
                     self.ack(&entry).await;
                 }
+            }
+            HubCmd::Context {
+                task,
+                attempt,
+                shared,
+            } => {
+                self.sm.context(task, attempt, &shared);
             }
             HubCmd::Alive { worker, reply } => {
                 let _ = reply.send(self.sm.is_alive(now, &worker));
@@ -837,20 +861,24 @@ pub struct WorkerSettings {
     pub log: Log,
 }
 
-/// What a running attempt's task sends back to the worker loop.
+/// What a running attempt's task sends back to the worker loop, with the serial number
+/// of its run (an attempt killed and asked for again runs again under the same numbers).
 enum AttemptNote {
     Started {
         task: u32,
         attempt: u32,
+        serial: u64,
     },
     Share {
         task: u32,
         attempt: u32,
+        serial: u64,
         item: crate::core::ContextItem,
     },
     Done {
         task: u32,
         attempt: u32,
+        serial: u64,
         report: Report,
     },
 }
@@ -895,14 +923,25 @@ pub async fn run_worker(
     };
     let agent = Arc::new(CommandAgent::new(CommandSettings::new(workdir.clone())));
     let (note_tx, mut notes) = unbounded_channel::<AttemptNote>();
-    let mut running: BTreeMap<(u32, u32), (CancellationToken, PathBuf)> = BTreeMap::new();
+    let mut running: BTreeMap<(u32, u32), RunningAttempt> = BTreeMap::new();
+    let mut serials = 0u64;
+    let current = |running: &BTreeMap<(u32, u32), RunningAttempt>, key: (u32, u32), serial: u64| {
+        running.get(&key).is_some_and(|r| r.serial == serial)
+    };
     let mut forged = 0u32;
+    // Coordinator messages on the control stream that did not verify, while none has.
+    let mut unverified_control = 0u32;
     let result = loop {
         let wake = origin + Duration::from_millis(sm.poll_timeout());
         tokio::select! {
             () = stop.cancelled() => break Ok(()),
             read = incoming.recv() => {
                 let now = ms(origin);
+                // Time first: a worker that was paused past its lease fences before the
+                // beats that queued up meanwhile can renew it.
+                if sm.poll_timeout() <= now {
+                    sm.handle_timeout(now);
+                }
                 match read {
                     Some(Incoming::Reconnected) => sm.reconnected(now),
                     Some(Incoming::Entry((stream_key, entry_id, entry))) => {
@@ -916,9 +955,24 @@ pub async fn run_worker(
                             None => Err(Rejected::Malformed("missing fields".to_string())),
                         };
                         match opened {
-                            Ok(m) if stream == Stream::Control => sm.handle_control(now, &entry_id, m),
+                            Ok(m) if stream == Stream::Control => {
+                                unverified_control = u32::MAX;
+                                sm.handle_control(now, &entry_id, m);
+                            }
                             Ok(m) => sm.handle_inbox(now, &entry_id, m),
                             Err(rejected) => {
+                                if stream == Stream::Control
+                                    && matches!(rejected, Rejected::Forged { .. })
+                                    && unverified_control < u32::MAX
+                                {
+                                    unverified_control += 1;
+                                }
+                                if unverified_control == WRONG_KEY_AFTER {
+                                    log(&format!("{rejected} on {stream_key} entry {entry_id}; not acted on"));
+                                    break Err(RemoteError::CoordinatorKey {
+                                        seen: WRONG_KEY_AFTER,
+                                    });
+                                }
                                 forged += 1;
                                 let hint = if forged == 3 && coordinator.is_some() {
                                     " (repeatedly: is --coordinator-key the public key of the coordinator's --key?)"
@@ -933,10 +987,26 @@ pub async fn run_worker(
                 }
             }
             note = notes.recv() => {
+                let now = ms(origin);
+                if sm.poll_timeout() <= now {
+                    sm.handle_timeout(now);
+                }
                 match note.expect("the loop holds a sender") {
-                    AttemptNote::Started { task, attempt } => sm.attempt_started(task, attempt),
-                    AttemptNote::Share { task, attempt, item } => sm.attempt_shared(task, attempt, item),
-                    AttemptNote::Done { task, attempt, report } => {
+                    // Notes of an earlier, killed run of the attempt are not its own.
+                    AttemptNote::Started { task, attempt, serial } => {
+                        if current(&running, (task, attempt), serial) {
+                            sm.attempt_started(task, attempt);
+                        }
+                    }
+                    AttemptNote::Share { task, attempt, serial, item } => {
+                        if current(&running, (task, attempt), serial) {
+                            sm.attempt_shared(task, attempt, item);
+                        }
+                    }
+                    AttemptNote::Done { task, attempt, serial, report } => {
+                        if !current(&running, (task, attempt), serial) {
+                            continue;
+                        }
                         running.remove(&(task, attempt));
                         let report = match report {
                             Report::Succeeded { result } => Ok(result),
@@ -964,26 +1034,41 @@ pub async fn run_worker(
                         .join(&instance)
                         .join(format!("{}-{}", assign.task, assign.attempt));
                     let token = CancellationToken::new();
-                    running.insert((assign.task, assign.attempt), (token.clone(), dir.clone()));
-                    spawn_attempt(&agent, &id, *assign, dir, token, note_tx.clone());
+                    serials += 1;
+                    let dir = dir.join(serials.to_string());
+                    let (inbox, inbox_rx) = unbounded_channel();
+                    if let Some(old) = running.insert(
+                        (assign.task, assign.attempt),
+                        RunningAttempt {
+                            cancel: token.clone(),
+                            inbox,
+                            serial: serials,
+                        },
+                    ) {
+                        old.cancel.cancel();
+                    }
+                    let attempt = Attempt {
+                        assign: *assign,
+                        dir,
+                        cancel: token,
+                        serial: serials,
+                        inbox: inbox_rx,
+                    };
+                    spawn_attempt(&agent, &id, attempt, note_tx.clone());
                 }
                 Action::Kill { task, attempt } => {
-                    if let Some((token, _)) = running.get(&(task, attempt)) {
-                        token.cancel();
+                    if let Some(r) = running.get(&(task, attempt)) {
+                        r.cancel.cancel();
                     }
                 }
                 Action::Inbox {
                     task,
                     attempt,
-                    item,
+                    shared,
                 } => {
-                    if let Some((_, dir)) = running.get(&(task, attempt)) {
-                        let line = serde_json::to_string(&item).expect("items serialize");
-                        let _ = std::fs::OpenOptions::new()
-                            .create(true)
-                            .append(true)
-                            .open(dir.join("inbox.jsonl"))
-                            .and_then(|mut f| writeln!(f, "{line}"));
+                    // The command agent appends it to the attempt's inbox file.
+                    if let Some(r) = running.get(&(task, attempt)) {
+                        let _ = r.inbox.send(Arc::new(shared));
                     }
                 }
                 Action::Exit { reason } => exit = Some(reason),
@@ -1000,10 +1085,10 @@ pub async fn run_worker(
             break Err(RemoteError::Rejected { reason });
         }
     };
-    for (token, _) in running.values() {
-        token.cancel();
+    for r in running.values() {
+        r.cancel.cancel();
     }
-    if result.is_ok() {
+    if matches!(result, Ok(()) | Err(RemoteError::CoordinatorKey { .. })) {
         writer
             .send(
                 protocol::UP,
@@ -1036,20 +1121,39 @@ fn one_task_plan(mut spec: TaskSpec) -> Arc<Plan> {
     Arc::new(Plan::build(&scenario).expect("one task without dependencies is a valid plan"))
 }
 
+/// An attempt the worker runs: its cancel token, where its live context goes, and the
+/// serial number of this run of it.
+struct RunningAttempt {
+    cancel: CancellationToken,
+    inbox: UnboundedSender<Arc<crate::core::Shared>>,
+    serial: u64,
+}
+
+/// What [`spawn_attempt`] runs.
+struct Attempt {
+    assign: protocol::Assign,
+    dir: PathBuf,
+    cancel: CancellationToken,
+    serial: u64,
+    inbox: UnboundedReceiver<Arc<crate::core::Shared>>,
+}
+
 /// Runs one attempt with the local command agent, forwarding its notes.
 fn spawn_attempt(
     agent: &Arc<CommandAgent>,
     worker: &str,
-    assign: protocol::Assign,
-    dir: PathBuf,
-    cancel: CancellationToken,
+    attempt: Attempt,
     tx: UnboundedSender<AttemptNote>,
 ) {
+    let Attempt {
+        assign,
+        dir,
+        cancel,
+        serial,
+        inbox: inbox_rx,
+    } = attempt;
     let (task, attempt) = (assign.task, assign.attempt);
     let (notes_tx, mut notes_rx) = unbounded_channel();
-    // Live context over the broker is not wired yet (the coordinator sends no `context`
-    // message): the attempt's inbox starts closed, and its inbox file stays empty.
-    let (_, inbox_rx) = unbounded_channel();
     let job = Job {
         plan: one_task_plan(assign.spec),
         task: TaskIdx(0),
@@ -1069,27 +1173,33 @@ fn spawn_attempt(
         let report = loop {
             tokio::select! {
                 report = &mut run => break report,
-                Some(note) = notes_rx.recv() => forward(&tx, task, attempt, note),
+                Some(note) = notes_rx.recv() => forward(&tx, task, attempt, serial, note),
             }
         };
         while let Ok(note) = notes_rx.try_recv() {
-            forward(&tx, task, attempt, note);
+            forward(&tx, task, attempt, serial, note);
         }
         let _ = tx.send(AttemptNote::Done {
             task,
             attempt,
+            serial,
             report,
         });
     });
 }
 
 /// Passes the command agent's note on with the protocol's task index and attempt.
-fn forward(tx: &UnboundedSender<AttemptNote>, task: u32, attempt: u32, note: Note) {
+fn forward(tx: &UnboundedSender<AttemptNote>, task: u32, attempt: u32, serial: u64, note: Note) {
     let note = match note {
-        Note::Started { .. } => AttemptNote::Started { task, attempt },
+        Note::Started { .. } => AttemptNote::Started {
+            task,
+            attempt,
+            serial,
+        },
         Note::Share { item, .. } => AttemptNote::Share {
             task,
             attempt,
+            serial,
             item,
         },
         _ => return,

@@ -16,6 +16,9 @@ pub mod driver;
 pub mod protocol;
 pub mod worker;
 
+/// The `agent_type` of every remote worker in a run.
+pub const REMOTE_AGENT_TYPE: &str = "remote";
+
 /// What stops a coordinator or a worker from using the broker.
 #[derive(Debug, thiserror::Error)]
 pub enum RemoteError {
@@ -44,6 +47,15 @@ pub enum RemoteError {
     /// A key file cannot be used.
     #[error(transparent)]
     Key(#[from] protocol::KeyError),
+    /// Every coordinator message the worker read failed to verify against its
+    /// `--coordinator-key`.
+    #[error(
+        "{seen} coordinator messages in a row did not verify against --coordinator-key and none did: it is not the public key of the coordinator's --key; nothing was run"
+    )]
+    CoordinatorKey {
+        /// How many were read.
+        seen: u32,
+    },
     /// The coordinator refused this worker.
     #[error("the coordinator refused this worker: {reason}")]
     Rejected {

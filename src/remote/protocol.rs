@@ -188,6 +188,12 @@ pub struct ContextMsg {
     pub at: AttemptOrder,
     /// The item.
     pub item: ContextItem,
+    /// When it was shared (run time, ms).
+    #[serde(default)]
+    pub time: crate::model::Time,
+    /// The agent that shared it.
+    #[serde(default)]
+    pub agent: String,
 }
 
 /// Every message of the protocol.

@@ -35,8 +35,8 @@ pub enum Action {
         task: u32,
         /// The attempt.
         attempt: u32,
-        /// The item.
-        item: ContextItem,
+        /// The item, who shared it and when.
+        shared: crate::core::Shared,
     },
     /// Stop: the coordinator refused this worker.
     Exit {
@@ -55,6 +55,17 @@ enum Attempt {
     Done(ResultMsg),
 }
 
+/// An attempt this instance holds.
+#[derive(Debug, Clone, PartialEq)]
+struct Held {
+    state: Attempt,
+    /// The coordinator that assigned it, or last asked for it.
+    coordinator: String,
+    /// The task's id and command: a later coordinator asking for the same attempt of the
+    /// same work is a resumed run asking again, not new work under an old number.
+    work: (std::sync::Arc<str>, Option<crate::model::CommandSpec>),
+}
+
 /// One worker process's protocol state.
 #[derive(Debug)]
 pub struct Worker {
@@ -69,7 +80,10 @@ pub struct Worker {
     last_coordinator_beat: Time,
     next_hello: Time,
     next_beat: Time,
-    attempts: BTreeMap<(u32, u32), Attempt>,
+    attempts: BTreeMap<(u32, u32), Held>,
+    /// After a new coordinator's welcome: when attempts of earlier coordinators it has not
+    /// asked for are killed.
+    claim_by: Option<Time>,
     finished_order: VecDeque<(u32, u32)>,
     out: VecDeque<Message>,
     actions: VecDeque<Action>,
@@ -99,6 +113,7 @@ impl Worker {
             next_hello: now,
             next_beat: now,
             attempts: BTreeMap::new(),
+            claim_by: None,
             finished_order: VecDeque::new(),
             out: VecDeque::new(),
             actions: VecDeque::new(),
@@ -127,7 +142,7 @@ impl Worker {
     pub fn running(&self) -> usize {
         self.attempts
             .values()
-            .filter(|a| matches!(a, Attempt::Running { .. }))
+            .filter(|a| matches!(a.state, Attempt::Running { .. }))
             .count()
     }
 
@@ -146,21 +161,21 @@ impl Worker {
         self.lease_ms.map_or(DEFAULT_BEAT_MS, |l| (l / 3).max(1))
     }
 
-    /// Kills every running attempt; their results will not be sent.
-    fn kill_all(&mut self) {
-        for (&(task, attempt), state) in &mut self.attempts {
-            if matches!(state, Attempt::Running { .. }) {
-                *state = Attempt::Killed;
+    /// Kills the running attempts `which` selects; their results will not be sent.
+    fn kill(&mut self, which: impl Fn(&Held) -> bool) {
+        for (&(task, attempt), held) in &mut self.attempts {
+            if matches!(held.state, Attempt::Running { .. }) && which(held) {
+                held.state = Attempt::Killed;
                 self.actions.push_back(Action::Kill { task, attempt });
             }
         }
     }
 
-    /// Forgets the coordinator: its attempts die, the worker says hello again.
+    /// Says hello to a (possibly) new coordinator. The attempts it holds live on: a
+    /// coordinator resumed from its journal asks for those it knows (and gets their
+    /// results, even ones finished while no coordinator listened); the others are killed
+    /// once it has had the time to ask.
     fn new_coordinator(&mut self, now: Time, coordinator: Option<String>) {
-        self.kill_all();
-        self.attempts.clear();
-        self.finished_order.clear();
         self.coordinator = coordinator;
         self.welcomed = false;
         self.hello(now);
@@ -176,7 +191,7 @@ impl Worker {
                 if self.coordinator.as_deref() != Some(&coordinator) {
                     if self.coordinator.is_some() {
                         self.log.push_back(format!(
-                            "coordinator {coordinator} took over (entry {entry}): running attempts killed, saying hello again"
+                            "coordinator {coordinator} took over (entry {entry}): saying hello again"
                         ));
                     }
                     self.new_coordinator(now, Some(coordinator));
@@ -188,8 +203,9 @@ impl Worker {
                 if self.coordinator.as_deref() == Some(&coordinator) {
                     self.log
                         .push_back(format!("the run of coordinator {coordinator} ended"));
-                    self.kill_all();
+                    self.kill(|_| true);
                     self.attempts.clear();
+                    self.finished_order.clear();
                     self.coordinator = None;
                     self.welcomed = false;
                     self.lease_ms = None;
@@ -237,6 +253,13 @@ impl Worker {
                 if self.welcomed {
                     return self.stale(entry, &message, "already welcomed");
                 }
+                let earlier = self.attempts.values().any(|h| {
+                    matches!(h.state, Attempt::Running { .. }) && h.coordinator != coordinator
+                });
+                if earlier {
+                    // Three beats' time to ask for them.
+                    self.claim_by = Some(now + 3 * self.beat_every());
+                }
                 self.coordinator = Some(coordinator);
                 self.welcomed = true;
                 self.last_coordinator_beat = now;
@@ -248,28 +271,60 @@ impl Worker {
             Message::Reject(r) => self.actions.push_back(Action::Exit { reason: r.reason }),
             Message::Assign(a) => {
                 let key = (a.task, a.attempt);
-                match self.attempts.get(&key) {
-                    None => {
-                        self.attempts
-                            .insert(key, Attempt::Running { started: false });
+                let work = (a.spec.id.clone(), a.spec.command.clone());
+                let held = self.attempts.get_mut(&key);
+                match held {
+                    Some(held) if held.work != work => {
+                        self.stale(
+                            entry,
+                            &Message::Assign(a),
+                            "this instance holds other work under that task index and attempt",
+                        );
+                    }
+                    // Killed (fenced, or by a coordinator that has given way to this one)
+                    // and asked for again: run it again.
+                    None
+                    | Some(Held {
+                        state: Attempt::Killed,
+                        ..
+                    }) => {
+                        self.attempts.insert(
+                            key,
+                            Held {
+                                state: Attempt::Running { started: false },
+                                coordinator,
+                                work,
+                            },
+                        );
                         self.actions.push_back(Action::Run(a));
                     }
-                    // The coordinator missed what this instance sent: say it again.
-                    Some(Attempt::Running { started: true }) => {
-                        let started = self.attempt_ref(key);
-                        self.out.push_back(Message::Started(started));
+                    // The coordinator missed what this instance sent: say it again (to
+                    // this coordinator, which may have resumed an earlier one's run).
+                    Some(held) => {
+                        held.coordinator = coordinator.clone();
+                        match &mut held.state {
+                            Attempt::Running { started: true } => {
+                                let started = self.attempt_ref(key);
+                                self.out.push_back(Message::Started(started));
+                            }
+                            Attempt::Done(result) => {
+                                result.at.coordinator = coordinator;
+                                let result = result.clone();
+                                self.out.push_back(Message::Started(result.at.clone()));
+                                self.out.push_back(Message::Result(result));
+                            }
+                            _ => self.stale(entry, &Message::Assign(a), "not started yet"),
+                        }
                     }
-                    Some(Attempt::Done(result)) => {
-                        let result = result.clone();
-                        self.out.push_back(Message::Started(result.at.clone()));
-                        self.out.push_back(Message::Result(result));
-                    }
-                    Some(_) => self.stale(entry, &Message::Assign(a), "already handled"),
                 }
             }
             Message::Cancel(c) => {
                 let key = (c.task, c.attempt);
-                if let Some(state @ Attempt::Running { .. }) = self.attempts.get_mut(&key) {
+                if let Some(Held {
+                    state: state @ Attempt::Running { .. },
+                    ..
+                }) = self.attempts.get_mut(&key)
+                {
                     *state = Attempt::Killed;
                     self.actions.push_back(Action::Kill {
                         task: c.task,
@@ -281,11 +336,19 @@ impl Worker {
             }
             Message::Context(c) => {
                 let key = (c.at.task, c.at.attempt);
-                if matches!(self.attempts.get(&key), Some(Attempt::Running { .. })) {
+                if self
+                    .attempts
+                    .get(&key)
+                    .is_some_and(|h| matches!(h.state, Attempt::Running { .. }))
+                {
                     self.actions.push_back(Action::Inbox {
                         task: c.at.task,
                         attempt: c.at.attempt,
-                        item: c.item,
+                        shared: crate::core::Shared {
+                            time: c.time,
+                            agent: c.agent.into(),
+                            item: c.item,
+                        },
                     });
                 } else {
                     self.stale(entry, &Message::Context(c), "not running");
@@ -307,7 +370,11 @@ impl Worker {
 
     /// The attempt's command runs.
     pub fn attempt_started(&mut self, task: u32, attempt: u32) {
-        if let Some(Attempt::Running { started }) = self.attempts.get_mut(&(task, attempt)) {
+        if let Some(Held {
+            state: Attempt::Running { started },
+            ..
+        }) = self.attempts.get_mut(&(task, attempt))
+        {
             *started = true;
             let at = self.attempt_ref((task, attempt));
             self.out.push_back(Message::Started(at));
@@ -316,7 +383,11 @@ impl Worker {
 
     /// The attempt's command shared an item.
     pub fn attempt_shared(&mut self, task: u32, attempt: u32, item: ContextItem) {
-        if let Some(Attempt::Running { .. }) = self.attempts.get(&(task, attempt)) {
+        if let Some(Held {
+            state: Attempt::Running { .. },
+            ..
+        }) = self.attempts.get(&(task, attempt))
+        {
             let at = self.attempt_ref((task, attempt));
             self.out.push_back(Message::Share(ShareMsg { at, item }));
         }
@@ -330,8 +401,11 @@ impl Worker {
         report: Result<Option<String>, String>,
     ) {
         let key = (task, attempt);
-        if !matches!(self.attempts.get(&key), Some(Attempt::Running { .. })) {
-            return; // killed, or forgotten with its coordinator: nobody wants the result
+        let Some(held) = self.attempts.get(&key) else {
+            return; // forgotten with its coordinator: nobody wants the result
+        };
+        if !matches!(held.state, Attempt::Running { .. }) {
+            return; // killed: nobody wants the result
         }
         let at = self.attempt_ref(key);
         let result = match report {
@@ -349,7 +423,9 @@ impl Worker {
             },
         };
         self.out.push_back(Message::Result(result.clone()));
-        self.attempts.insert(key, Attempt::Done(result));
+        if let Some(held) = self.attempts.get_mut(&key) {
+            held.state = Attempt::Done(result);
+        }
         self.finished_order.push_back(key);
         if self.finished_order.len() > REMEMBERED
             && let Some(old) = self.finished_order.pop_front()
@@ -387,8 +463,23 @@ impl Worker {
                 now - self.last_coordinator_beat,
                 self.running()
             ));
+            self.kill(|_| true);
             let coordinator = self.coordinator.clone();
             self.new_coordinator(now, coordinator);
+        }
+        if let Some(at) = self.claim_by
+            && now >= at
+        {
+            self.claim_by = None;
+            let current = self.coordinator.clone().unwrap_or_default();
+            let before = self.running();
+            self.kill(|h| h.coordinator != current);
+            if self.running() < before {
+                self.log.push_back(format!(
+                    "{} attempts of an earlier coordinator not asked for by {current}: killed",
+                    before - self.running()
+                ));
+            }
         }
     }
 
@@ -419,6 +510,9 @@ impl Worker {
         }
         if let (Some(lease), true) = (self.lease_ms, self.welcomed) {
             at = at.min(self.last_coordinator_beat + lease + 1);
+        }
+        if let Some(claim) = self.claim_by {
+            at = at.min(claim);
         }
         at
     }
@@ -591,21 +685,44 @@ mod tests {
     }
 
     #[test]
-    fn a_new_coordinator_kills_the_old_ones_attempts() {
+    fn a_new_coordinator_gets_what_it_asks_for_and_the_rest_is_killed() {
         let mut w = welcomed();
         w.handle_inbox(10, "3-0", assign("c", 2, 1));
-        let _ = w.poll_action();
+        w.handle_inbox(10, "3-1", assign("c", 3, 1));
+        while w.poll_action().is_some() {}
+        w.attempt_started(2, 1);
+        w.attempt_started(3, 1);
+        // Ends while coordinator c is gone.
+        w.attempt_finished(2, 1, Ok(Some("ok".into())));
+        drain(&mut w);
+        // c2 resumed c's run: nothing is killed yet.
         w.handle_control(20, "5-0", beat("c2"));
-        assert_eq!(
-            w.poll_action(),
-            Some(Action::Kill {
-                task: 2,
-                attempt: 1
-            })
-        );
+        assert_eq!(w.poll_action(), None);
         assert!(drain(&mut w).iter().any(|m| matches!(m, Message::Hello(_))));
         w.handle_inbox(21, "6-0", Message::Welcome(to("c2")));
         assert!(w.is_welcomed());
+        // It asks for the attempt that ended: the result again, addressed to c2.
+        w.handle_inbox(22, "6-1", assign("c2", 2, 1));
+        assert_eq!(w.poll_action(), None);
+        let sent = drain(&mut w);
+        assert!(
+            matches!(&sent[..], [Message::Started(s), Message::Result(r)] if s.coordinator == "c2" && r.at.coordinator == "c2" && r.result.as_deref() == Some("ok")),
+            "{sent:?}"
+        );
+        // The attempt it does not ask for is killed after three beats (lease 900 ms).
+        w.handle_timeout(21 + 3 * 300 - 1);
+        assert_eq!(w.poll_action(), None);
+        w.handle_timeout(21 + 3 * 300);
+        assert_eq!(
+            w.poll_action(),
+            Some(Action::Kill {
+                task: 3,
+                attempt: 1
+            })
+        );
+        // A killed attempt asked for again runs again.
+        w.handle_inbox(930, "6-2", assign("c2", 3, 1));
+        assert!(matches!(w.poll_action(), Some(Action::Run(a)) if a.task == 3));
     }
 
     #[test]

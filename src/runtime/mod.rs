@@ -16,7 +16,10 @@
 //! committed before anything it decided is done. Replaying the journal
 //! ([`Runner::resume`]) therefore rebuilds the core exactly; the resume then takes the
 //! earlier process's agents down (their attempts are requeued, not charged), brings its
-//! own agents up, and carries on: only the attempts that were in flight run again.
+//! own agents up, and carries on: only the attempts that were in flight run again. Agents
+//! that live on without the runner (remote workers, [`Runner::rejoinable`]) are kept up
+//! instead, for one heartbeat timeout: one that joins again in that time gets its attempts
+//! back (and whatever the core assigned it meanwhile); one that does not is lost.
 //!
 //! Time on resume continues from the last journaled time, so core times (the trace, the
 //! makespan) count the time the run was being worked on, not the time it lay dead.
@@ -96,7 +99,11 @@ pub struct Runner {
     on_event: Option<EventSink>,
     stop_grace_ms: Time,
     joins: Option<UnboundedReceiver<Joining>>,
+    rejoinable: Option<Rejoinable>,
 }
+
+/// Which agents of an earlier process may join again and keep their attempts.
+type Rejoinable = Box<dyn Fn(&AgentSpec) -> bool + Send>;
 
 /// An agent joining a run that is under way (a remote worker): its spec and the agent.
 pub type Joining = (AgentSpec, Arc<dyn Agent>);
@@ -115,6 +122,7 @@ impl Runner {
             on_event: None,
             stop_grace_ms: 5_000,
             joins: None,
+            rejoinable: None,
         }
     }
 
@@ -136,6 +144,17 @@ impl Runner {
     /// agent whose id is up already is turned away.
     pub fn joins(mut self, joins: UnboundedReceiver<Joining>) -> Runner {
         self.joins = Some(joins);
+        self
+    }
+
+    /// On resume, the earlier process's agents for which `f` holds (and that this process
+    /// does not bring up itself) are not taken down but kept for one heartbeat timeout
+    /// (only when `heartbeat_timeout` is set): if one joins again (through
+    /// [`Runner::joins`]) in that time, its running attempts are executed on it again under
+    /// the same attempt numbers, so it can report work it went on with while no runner
+    /// listened; if not, the core loses it and requeues its attempts.
+    pub fn rejoinable(mut self, f: impl Fn(&AgentSpec) -> bool + Send + 'static) -> Runner {
+        self.rejoinable = Some(Box::new(f));
         self
     }
 
@@ -198,6 +217,8 @@ impl Runner {
             run_dir: self.run_dir,
             probes: Vec::new(),
             heartbeat_timeout_ms: self.config.heartbeat_timeout_ms,
+            latest: BTreeMap::new(),
+            parked: BTreeMap::new(),
         };
         let resumed_at = driver.replay(self.history, self.recorded_attempts)?;
         if resumed_at.is_some()
@@ -205,7 +226,10 @@ impl Runner {
         {
             journal.resume().map_err(RunError::Journal)?;
         }
-        driver.start(self.agents, resumed_at.is_some())?;
+        let rejoinable = self
+            .rejoinable
+            .filter(|_| self.config.heartbeat_timeout_ms.is_some());
+        driver.start(self.agents, resumed_at.is_some(), rejoinable)?;
         driver.spawn_heartbeats();
         let status = driver.drive(rx, self.joins, &stop).await;
         for handle in &driver.probes {
@@ -324,6 +348,10 @@ struct Driver {
     /// The heartbeat probes of this process's agents.
     probes: Vec<JoinHandle<()>>,
     heartbeat_timeout_ms: Option<Time>,
+    /// The latest assignment of each task seen in the replay, to hand a rejoining agent.
+    latest: BTreeMap<TaskIdx, crate::core::Assignment>,
+    /// Assignments to kept agents of an earlier process that have not joined again yet.
+    parked: BTreeMap<AgentIdx, Vec<crate::core::Assignment>>,
 }
 
 impl Driver {
@@ -348,7 +376,11 @@ impl Driver {
                 Call::Timeout => self.core.handle_timeout(entry.now),
             }
             self.drain(entry.now);
-            self.decisions.clear();
+            for decision in self.decisions.drain(..) {
+                if let Decision::Assign(a) = decision {
+                    self.latest.insert(a.task, a);
+                }
+            }
             self.events.clear();
         }
         if let Some(recorded) = recorded {
@@ -369,11 +401,13 @@ impl Driver {
         Ok(Some(last))
     }
 
-    /// Takes an earlier process's agents down and brings this process's agents up.
+    /// Takes an earlier process's agents down (or keeps the `rejoinable` ones, their
+    /// attempts parked until they join) and brings this process's agents up.
     fn start(
         &mut self,
         agents: Vec<(AgentSpec, Arc<dyn Agent>)>,
         resumed: bool,
+        rejoinable: Option<Rejoinable>,
     ) -> Result<(), RunError> {
         let now = self.clock.now();
         if resumed {
@@ -388,8 +422,26 @@ impl Driver {
                 .map(AgentIdx)
                 .filter(|&a| self.core.agent_is_up(a));
             let (busy, idle): (Vec<AgentIdx>, Vec<AgentIdx>) = up.partition(|a| busy.contains(a));
+            let latest = std::mem::take(&mut self.latest);
             for agent in idle.into_iter().chain(busy) {
-                self.call(now, Input::AgentDown { agent });
+                let spec = self.core.agent(agent);
+                let keep = rejoinable.as_ref().is_some_and(|f| f(spec))
+                    && !agents.iter().any(|(s, _)| s.id == spec.id);
+                if !keep {
+                    self.call(now, Input::AgentDown { agent });
+                    continue;
+                }
+                // Its heartbeat deadline counts from now: that long to join again.
+                self.call(now, Input::Heartbeat { agent });
+                let parked: Vec<_> = self
+                    .plan
+                    .task_indices()
+                    .filter(|&t| self.core.running_on(t) == Some(agent))
+                    .filter_map(|t| latest.get(&t))
+                    .filter(|a| a.agent == agent && a.attempt == self.core.attempt(a.task))
+                    .cloned()
+                    .collect();
+                self.parked.insert(agent, parked);
             }
         }
         let mut slots = Vec::new();
@@ -442,8 +494,29 @@ impl Driver {
         }
     }
 
-    /// Brings up an agent that joined mid-run, unless its id is up already.
+    /// Brings up an agent that joined mid-run, unless its id is up already; an earlier
+    /// process's agent kept for rejoining gets its parked attempts.
     fn join(&mut self, spec: AgentSpec, agent: Arc<dyn Agent>) {
+        if let Some(a) = self.core.agent_index(&spec.id)
+            && let Some(parked) = self.parked.remove(&a)
+            && self.core.agent_is_up(a)
+        {
+            let now = self.clock.now();
+            self.call(now, Input::Heartbeat { agent: a });
+            if self.slots.len() <= a.ix() {
+                self.slots.resize_with(a.ix() + 1, || None);
+            }
+            self.slots[a.ix()] = Some(Slot { spec, agent });
+            self.spawn_probe(a);
+            for assignment in parked {
+                if self.core.running_on(assignment.task) == Some(a)
+                    && self.core.attempt(assignment.task) == assignment.attempt
+                {
+                    self.carry_out(Decision::Assign(assignment));
+                }
+            }
+            return;
+        }
         if let Some(a) = self.core.agent_index(&spec.id)
             && (self.core.agent_is_up(a) || self.slots.get(a.ix()).is_some_and(Option::is_some))
         {
@@ -655,6 +728,11 @@ impl Driver {
     fn carry_out(&mut self, decision: Decision) {
         match decision {
             Decision::Assign(assignment) => {
+                if let Some(parked) = self.parked.get_mut(&assignment.agent) {
+                    // A kept agent of an earlier process that has not joined again yet.
+                    parked.push(assignment);
+                    return;
+                }
                 let slot = self.slots[assignment.agent.ix()]
                     .as_ref()
                     .expect("the core assigns only to agents that are up: this process's");
@@ -701,6 +779,9 @@ impl Driver {
             Decision::Cancel { task, attempt, .. } => {
                 if let Some(running) = self.running.get(&(task, attempt)) {
                     running.cancel.cancel();
+                }
+                for parked in self.parked.values_mut() {
+                    parked.retain(|a| (a.task, a.attempt) != (task, attempt));
                 }
             }
             Decision::Deliver(delivery) => {
