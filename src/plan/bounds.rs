@@ -181,7 +181,7 @@ fn head_tail_ms(s: &Shape, m: Time) -> Time {
         // equal keys does not matter: S is only complete after the last of them.
         let mut order: Vec<(Time, Time, Time)> =
             (0..n).map(|j| (key[j], s.d[j], other[j])).collect();
-        order.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+        order.sort_unstable_by_key(|a| std::cmp::Reverse(a.0));
         let mut work = 0;
         let mut other_min = Time::MAX;
         for (i, &(k, d, o)) in order.iter().enumerate() {
