@@ -63,6 +63,12 @@ line["load"] = os.environ.get("MEASURE_LOAD", "?")
 line["peak_mib"] = round(int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", log).group(1)) / 1024, 1)
 m = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)", log)
 line["process_s"] = round(int(m.group(1) or 0) * 3600 + int(m.group(2)) * 60 + float(m.group(3)), 2)
+# CPU time of the process (all its threads): what the other work on a shared machine
+# disturbs least.
+user = float(re.search(r"User time \(seconds\): ([\d.]+)", log).group(1))
+system = float(re.search(r"System time \(seconds\): ([\d.]+)", log).group(1))
+line["user_s"], line["sys_s"] = user, system
+line["cpu_s"] = round(user + system, 2)
 print(json.dumps(line))
 PY
     tail -n 1 "$OUT" >&2

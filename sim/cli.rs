@@ -140,6 +140,28 @@ fn quickstart_plan_json_has_the_analysis() {
     assert_eq!(json["hot_files"][0]["writers"], 3);
 }
 
+/// The summary of a run quotes the plan's bound as `taskdist plan` prints it, and the
+/// bound that sets it, for every shipped scenario.
+#[test]
+fn simulate_quotes_the_bound_plan_prints() {
+    for (name, path) in crate::support::shipped_scenarios() {
+        let path = path.to_str().unwrap();
+        let plan = taskdist(&["plan", path, "--json"]);
+        assert_eq!(plan.code, Some(0), "{name}: {}", plan.stderr);
+        let plan: Value = serde_json::from_str(&plan.stdout).unwrap();
+        let sim = taskdist(&["simulate", path, "--json"]);
+        assert_eq!(sim.code, Some(0), "{name}: {}", sim.stderr);
+        let sim: Value = serde_json::from_str(&sim.stdout).unwrap();
+        assert_eq!(sim["lower_bound"], plan["lower_bound"], "{name}");
+        assert_eq!(sim["lower_bound_by"], plan["bound_by"], "{name}");
+    }
+    let text = taskdist(&["simulate", QUICKSTART]).stdout;
+    assert!(
+        text.contains("the bound on estimates 3h 30m (set by lock)"),
+        "{text}"
+    );
+}
+
 /// `plan --optimize` proves the quickstart schedule optimal by its bound; its `--json`
 /// schedule, given back to `simulate --schedule`, is followed to the same makespan (with
 /// context sharing off: shared discoveries shorten attempts).

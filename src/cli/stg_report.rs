@@ -903,9 +903,10 @@ impl Report {
         let _ = writeln!(s, "## Workflow samples: WfCommons and Pegasus DAX\n");
         let _ = writeln!(
             s,
-            "{} workflows. Yardstick: the plan's lower bound, max(CP, W/m, busiest file), where \
-             the last term is the work that must hold one file's write lock in turn (files read \
-             are read locks, files written write locks). Summary over all samples:\n",
+            "{} workflows. Yardstick: the plan's lower bound, the best of its bounds as `taskdist \
+             plan` prints it (critical path, W/m, the busiest file — the work that must hold one \
+             file's write lock in turn; files read are read locks, files written write locks — \
+             and the head/tail, lock and energetic bounds). Summary over all samples:\n",
             graphs_of(Kind::Workflow)
         );
         self.policy_table(&mut s, Kind::Workflow, |_| true, "at LB");

@@ -11,6 +11,7 @@ mod duration;
 mod error;
 pub mod field_path;
 pub mod generate;
+mod json_chunks;
 mod scenario;
 mod schedule;
 mod simulation;

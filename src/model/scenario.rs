@@ -285,7 +285,12 @@ impl Scenario {
                     }
                 })?,
             },
-            Format::Json => serde_json::from_str(text).map_err(|e| {
+            // The same for JSON: a large file's tasks are parsed by pieces.
+            Format::Json => match super::json_chunks::parse(text) {
+                Some(file) => Ok(file),
+                None => serde_json::from_str(text),
+            }
+            .map_err(|e| {
                 let message = strip_json_position(&e.to_string());
                 ScenarioError::Syntax {
                     origin: origin.to_string(),

@@ -69,6 +69,18 @@ pub struct Analysis {
     pub hot_files: Vec<FileLoad>,
 }
 
+/// The plan's lower bound on the makespan: the best of its [`Bounds`] and which one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LowerBound {
+    /// The bound, in milliseconds.
+    pub ms: Time,
+    /// Which bound sets it: `critical_path`, `work`, `file:<path>` (the busiest file),
+    /// `lock`, `head_tail` or `energetic`.
+    pub set_by: String,
+    /// Every bound.
+    pub bounds: Bounds,
+}
+
 impl Plan {
     /// Total estimated work in milliseconds.
     pub fn total_work_ms(&self) -> Time {
@@ -130,11 +142,36 @@ impl Plan {
             .collect()
     }
 
-    /// `max(critical path, ceil(total work / agents), busiest file)` in milliseconds.
+    /// The plan's lower bound on the makespan for `agents` identical agents, in
+    /// milliseconds: the best of [`Plan::bounds`] (see [`Plan::lower_bound`]).
     pub fn lower_bound_ms(&self, agents: usize) -> Time {
-        let per_agent = self.total_work_ms().div_ceil(agents.max(1) as Time);
-        let file = self.file_work_ms().into_iter().max().unwrap_or(0);
-        self.critical_path_ms().max(per_agent).max(file)
+        self.bounds(agents).best_ms
+    }
+
+    /// The plan's lower bound on the makespan for `agents` identical agents at speed 1,
+    /// without failures, on the estimates: the best of [`Plan::bounds`], and the bound
+    /// that sets it. Every command that prints the plan's bound (`plan`, the summary of a
+    /// run, a sweep) takes it from here.
+    pub fn lower_bound(&self, agents: usize) -> LowerBound {
+        let bounds = self.bounds(agents);
+        let set_by = match bounds.set_by {
+            "file" => {
+                // The busiest file, the first in file order on a tie.
+                let work = self.file_work_ms();
+                let busiest = work
+                    .iter()
+                    .enumerate()
+                    .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(&a.0)))
+                    .map_or(0, |(f, _)| f);
+                format!("file:{}", self.files[busiest])
+            }
+            other => other.to_string(),
+        };
+        LowerBound {
+            ms: bounds.best_ms,
+            set_by,
+            bounds,
+        }
     }
 
     /// The full analysis for `agents` identical agents.
@@ -170,12 +207,11 @@ impl Plan {
         hot.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
         let busiest = hot.first().copied();
         let max_file = busiest.map_or(0, |(w, _)| w);
-        let bounds = self.bounds(agents);
-        let bound = bounds.best_ms;
-        let bound_by = match bounds.set_by {
-            "file" => format!("file:{}", self.files[busiest.map_or(0, |(_, f)| f)]),
-            other => other.to_string(),
-        };
+        let LowerBound {
+            ms: bound,
+            set_by: bound_by,
+            bounds,
+        } = self.lower_bound(agents);
         let mut counts = vec![(0usize, 0usize); self.files.len()];
         for t in self.task_indices() {
             for lock in self.locks(t) {

@@ -176,16 +176,19 @@ fn head_tail_ms(s: &Shape, m: Time) -> Time {
     let mut best = 0;
     // One-sided, by heads: add tasks from the latest head down; `a` is the current head.
     for (key, other) in [(&s.head, &s.tail), (&s.tail, &s.head)] {
-        let mut order: Vec<usize> = (0..n).collect();
-        order.sort_by_key(|&j| std::cmp::Reverse(key[j]));
+        // (key, duration, other) by key, latest first: sorting the values themselves, not
+        // indices into them, keeps a million-task plan's sort in cache. The order within
+        // equal keys does not matter: S is only complete after the last of them.
+        let mut order: Vec<(Time, Time, Time)> =
+            (0..n).map(|j| (key[j], s.d[j], other[j])).collect();
+        order.sort_unstable_by_key(|a| std::cmp::Reverse(a.0));
         let mut work = 0;
         let mut other_min = Time::MAX;
-        for (i, &j) in order.iter().enumerate() {
-            work += s.d[j];
-            other_min = other_min.min(other[j]);
-            // Only at the last task of a run of equal keys is S complete.
-            if order.get(i + 1).is_none_or(|&k| key[k] != key[j]) {
-                best = best.max(key[j] + work.div_ceil(m) + other_min);
+        for (i, &(k, d, o)) in order.iter().enumerate() {
+            work += d;
+            other_min = other_min.min(o);
+            if order.get(i + 1).is_none_or(|next| next.0 != k) {
+                best = best.max(k + work.div_ceil(m) + other_min);
             }
         }
     }

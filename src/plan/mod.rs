@@ -11,7 +11,7 @@ mod dot;
 mod paths;
 mod text;
 
-pub use analysis::{Analysis, FileLoad, LayerInfo};
+pub use analysis::{Analysis, FileLoad, LayerInfo, LowerBound};
 pub use bounds::Bounds;
 pub use paths::normalize_path;
 pub use text::{Text, TextTable};
@@ -19,6 +19,7 @@ pub use text::{Text, TextTable};
 use crate::model::{
     AgentSpec, Issue, IssueKind, Priority, Scenario, ScenarioError, TaskSpec, TaskType, Time,
 };
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
@@ -238,47 +239,22 @@ impl Plan {
         }
 
         // Edges, deduplicated: a task named in both lists is a `Needs` edge. Flat: the
-        // dependencies of task i are `preds[pred_start[i]..pred_start[i + 1]]`.
+        // dependencies of task i are `preds[pred_start[i]..pred_start[i + 1]]`. The
+        // lookups (three per task, each a cache miss in a big index) run on every core, by
+        // blocks of tasks put back in order, so edges and issues come out as one pass would
+        // make them.
         let mut preds: Vec<(TaskIdx, EdgeKind)> = Vec::with_capacity(tasks.len() * 3);
         let mut pred_start: Vec<u32> = Vec::with_capacity(tasks.len() + 1);
-        for (i, task) in tasks.iter().enumerate() {
-            let from = preds.len();
-            pred_start.push(from as u32);
-            let lists = [
-                ("depends_on", &task.depends_on, EdgeKind::Needs),
-                ("blocked_by", &task.blocked_by, EdgeKind::After),
-            ];
-            for (field, list, kind) in lists {
-                for dep in list {
-                    match index.get(dep.as_str()) {
-                        None => issues.push(Issue::new(
-                            line(i),
-                            IssueKind::UnknownDependency {
-                                task: task.id.to_string(),
-                                field,
-                                missing: dep.clone(),
-                            },
-                        )),
-                        Some(&d) if d.ix() == i => issues.push(Issue::new(
-                            line(i),
-                            IssueKind::SelfDependency {
-                                task: task.id.to_string(),
-                                field,
-                            },
-                        )),
-                        Some(&d) => preds.push((d, kind)),
-                    }
-                }
-            }
-            preds[from..].sort_unstable();
-            let mut kept = from;
-            for k in from..preds.len() {
-                if kept == from || preds[kept - 1].0 != preds[k].0 {
-                    preds[kept] = preds[k];
-                    kept += 1;
-                }
-            }
-            preds.truncate(kept);
+        let blocks: Vec<Edges> = tasks
+            .par_chunks(EDGE_BLOCK)
+            .enumerate()
+            .map(|(b, block)| edges_of(block, b * EDGE_BLOCK, &index, &line))
+            .collect();
+        for block in blocks {
+            let base = preds.len() as u32;
+            pred_start.extend(block.starts.iter().map(|&s| base + s));
+            preds.extend_from_slice(&block.preds);
+            issues.extend(block.issues);
         }
         pred_start.push(preds.len() as u32);
 
@@ -722,6 +698,76 @@ fn invalid(origin: String, mut issues: Vec<Issue>) -> ScenarioError {
     // File order reads best; issues without a line (config, agents) go first.
     issues.sort_by_key(|i| i.line.unwrap_or(0));
     ScenarioError::Invalid { origin, issues }
+}
+
+/// Tasks per block of the parallel dependency lookup in [`Plan::build_from`].
+const EDGE_BLOCK: usize = 16_384;
+
+/// The dependency edges of a block of tasks, and the issues they raise.
+struct Edges {
+    preds: Vec<(TaskIdx, EdgeKind)>,
+    /// Where each task's edges start in `preds`.
+    starts: Vec<u32>,
+    issues: Vec<Issue>,
+}
+
+/// [`Edges`] of `tasks`, the first of which is task `first` of the plan: each task's
+/// `depends_on` and `blocked_by` looked up in `index`, sorted and deduplicated (a task
+/// named in both lists is a `Needs` edge).
+fn edges_of(
+    tasks: &[TaskSpec],
+    first: usize,
+    index: &HashMap<Arc<str>, TaskIdx, BuildFnv>,
+    line: &(dyn Fn(usize) -> Option<usize> + Sync),
+) -> Edges {
+    let mut preds: Vec<(TaskIdx, EdgeKind)> = Vec::with_capacity(tasks.len() * 3);
+    let mut starts = Vec::with_capacity(tasks.len());
+    let mut issues = Vec::new();
+    for (k, task) in tasks.iter().enumerate() {
+        let i = first + k;
+        let from = preds.len();
+        starts.push(from as u32);
+        let lists = [
+            ("depends_on", &task.depends_on, EdgeKind::Needs),
+            ("blocked_by", &task.blocked_by, EdgeKind::After),
+        ];
+        for (field, list, kind) in lists {
+            for dep in list {
+                match index.get(dep.as_str()) {
+                    None => issues.push(Issue::new(
+                        line(i),
+                        IssueKind::UnknownDependency {
+                            task: task.id.to_string(),
+                            field,
+                            missing: dep.clone(),
+                        },
+                    )),
+                    Some(&d) if d.ix() == i => issues.push(Issue::new(
+                        line(i),
+                        IssueKind::SelfDependency {
+                            task: task.id.to_string(),
+                            field,
+                        },
+                    )),
+                    Some(&d) => preds.push((d, kind)),
+                }
+            }
+        }
+        preds[from..].sort_unstable();
+        let mut kept = from;
+        for k in from..preds.len() {
+            if kept == from || preds[kept - 1].0 != preds[k].0 {
+                preds[kept] = preds[k];
+                kept += 1;
+            }
+        }
+        preds.truncate(kept);
+    }
+    Edges {
+        preds,
+        starts,
+        issues,
+    }
 }
 
 #[cfg(test)]

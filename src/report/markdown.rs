@@ -131,9 +131,9 @@ impl SweepReport<'_> {
             md,
             "![speedup against agents](speedup.png)\n\n\
              Speedup is serial time / makespan. Lines: the median of the seeds; bands: p5 to \
-             p95; rings: the knee. Dashed: serial time / the plan's lower bound \
-             (critical path, work / agents, busiest file), which no schedule of the estimates \
-             can beat; random durations may cross it. [SVG](speedup.svg)\n"
+             p95; rings: the knee. Dashed: serial time / the plan's lower bound on the \
+             estimates (the best of its bounds, as `taskdist plan` prints it), which no \
+             schedule of the estimates can beat; random durations may cross it. [SVG](speedup.svg)\n"
         )?;
         if spec
             .vary

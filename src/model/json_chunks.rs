@@ -1,0 +1,253 @@
+//! The fast path for large JSON scenarios: the top-level `"tasks"` array is cut between
+//! its elements and the pieces are deserialized apart, in parallel, by the same
+//! `serde_json` deserializer (the TOML twin is [`super::toml_chunks`]).
+//!
+//! Where to cut is found by one pass over the bytes that follows strings (with their
+//! escapes) and nesting, so nothing inside a string or a nested value is ever cut. The
+//! cut is only made when the document is an object with exactly one key spelled `tasks`
+//! whose value is an array; the rest of the document is parsed with that array emptied,
+//! and an escaped spelling of the key there is a duplicate field, an error, as it would
+//! be whole. Anything unexpected, and any error at all, gives `None`: the caller then
+//! parses the whole text the ordinary way, which also gives every error its position and
+//! field path. This path only ever returns what the whole-document parse would have
+//! returned.
+
+use super::{ScenarioFile, TaskFile};
+use rayon::prelude::*;
+
+/// Below this many tasks the whole-document parse is fast enough and cutting buys nothing.
+const MIN_TASKS: usize = 20_000;
+
+/// Tasks per piece: large enough for the per-piece overhead (a copy of the piece between
+/// brackets, a `Vec`) to vanish.
+const TASKS_PER_PIECE: usize = 4_096;
+
+/// Where the `tasks` array is: the byte of its `[`, of its `]`, and where every
+/// [`TASKS_PER_PIECE`]-th element starts, with the number of elements.
+struct TasksArray {
+    open: usize,
+    close: usize,
+    piece_starts: Vec<usize>,
+    elements: usize,
+}
+
+/// Parses `text` as a scenario by pieces, or `None` if the text is small, not cut
+/// cleanly, or has any error (the caller then parses it whole).
+pub(super) fn parse(text: &str) -> Option<ScenarioFile> {
+    let array = tasks_array(text.as_bytes())?;
+    if array.elements < MIN_TASKS {
+        return None;
+    }
+    let rest = format!("{}[]{}", &text[..array.open], &text[array.close + 1..]);
+    let mut pieces: Vec<(usize, usize)> = Vec::with_capacity(array.piece_starts.len());
+    for (i, &start) in array.piece_starts.iter().enumerate() {
+        let end = array
+            .piece_starts
+            .get(i + 1)
+            .copied()
+            .unwrap_or(array.close);
+        pieces.push((start, end));
+    }
+    let (head, tasks) = rayon::join(
+        || serde_json::from_str::<ScenarioFile>(&rest).ok(),
+        || {
+            pieces
+                .par_iter()
+                .map(|&(start, end)| {
+                    // The elements and the commas between them; the last comma dropped.
+                    let body = text[start..end].trim_end();
+                    let body = body.strip_suffix(',').unwrap_or(body);
+                    let mut piece = String::with_capacity(body.len() + 2);
+                    piece.push('[');
+                    piece.push_str(body);
+                    piece.push(']');
+                    serde_json::from_str::<Vec<TaskFile>>(&piece).ok()
+                })
+                .collect::<Option<Vec<Vec<TaskFile>>>>()
+        },
+    );
+    let mut file = head?;
+    if !file.tasks.is_empty() {
+        return None;
+    }
+    let pieces = tasks?;
+    let mut tasks = Vec::with_capacity(array.elements);
+    for piece in pieces {
+        tasks.extend(piece);
+    }
+    if tasks.len() != array.elements {
+        return None;
+    }
+    file.tasks = tasks;
+    Some(file)
+}
+
+/// Finds the top-level `"tasks"` array in one pass, or `None` if the document is not an
+/// object holding exactly one such key with an array value, or is not well nested.
+fn tasks_array(bytes: &[u8]) -> Option<TasksArray> {
+    let mut depth = 0usize;
+    let mut i = 0;
+    // Whether the string just closed at depth 1 was a key spelled `tasks`.
+    let mut last_key_is_tasks = false;
+    // Whether, at depth 1, the next string is a key (after `{` or `,`).
+    let mut expect_key = false;
+    let mut found: Option<TasksArray> = None;
+    let mut in_tasks = false;
+    // Whether the next value inside the tasks array starts an element.
+    let mut element_next = false;
+    let mut elements = 0usize;
+    while i < bytes.len() {
+        let b = bytes[i];
+        match b {
+            b'"' => {
+                if in_tasks && depth == 2 && element_next {
+                    // A string element: counted and cut like any other.
+                    start_element(&mut found, &mut elements, i);
+                    element_next = false;
+                }
+                let start = i + 1;
+                i = start;
+                loop {
+                    match *bytes.get(i)? {
+                        b'"' => break,
+                        b'\\' => i += 2,
+                        _ => i += 1,
+                    }
+                }
+                if depth == 1 && expect_key {
+                    last_key_is_tasks = &bytes[start..i] == b"tasks";
+                    expect_key = false;
+                }
+            }
+            b'{' | b'[' => {
+                if depth == 0 && b != b'{' {
+                    return None;
+                }
+                if in_tasks && depth == 2 && element_next {
+                    start_element(&mut found, &mut elements, i);
+                    element_next = false;
+                }
+                depth += 1;
+                if depth == 1 {
+                    expect_key = true;
+                } else if depth == 2 && last_key_is_tasks {
+                    last_key_is_tasks = false;
+                    if b != b'[' || found.is_some() {
+                        return None;
+                    }
+                    found = Some(TasksArray {
+                        open: i,
+                        close: 0,
+                        piece_starts: Vec::new(),
+                        elements: 0,
+                    });
+                    in_tasks = true;
+                    element_next = true;
+                }
+            }
+            b'}' | b']' => {
+                depth = depth.checked_sub(1)?;
+                if in_tasks && depth == 1 {
+                    in_tasks = false;
+                    found.as_mut()?.close = i;
+                }
+                if depth == 0 {
+                    // Only white space may follow the document.
+                    if !bytes[i + 1..].iter().all(u8::is_ascii_whitespace) {
+                        return None;
+                    }
+                    break;
+                }
+            }
+            b',' => {
+                if depth == 1 {
+                    expect_key = true;
+                    last_key_is_tasks = false;
+                } else if in_tasks && depth == 2 {
+                    element_next = true;
+                }
+            }
+            b' ' | b'\t' | b'\n' | b'\r' | b':' => {}
+            _ => {
+                // A number, `true`, `false` or `null`.
+                if in_tasks && depth == 2 && element_next {
+                    start_element(&mut found, &mut elements, i);
+                    element_next = false;
+                }
+                if depth == 1 && b != b':' {
+                    last_key_is_tasks = false;
+                }
+            }
+        }
+        i += 1;
+    }
+    if depth != 0 {
+        return None;
+    }
+    let mut array = found?;
+    if array.close == 0 {
+        return None;
+    }
+    array.elements = elements;
+    Some(array)
+}
+
+/// Counts an element of the tasks array starting at `at`, and notes where a piece starts.
+fn start_element(found: &mut Option<TasksArray>, elements: &mut usize, at: usize) {
+    if let Some(array) = found.as_mut() {
+        if elements.is_multiple_of(TASKS_PER_PIECE) {
+            array.piece_starts.push(at);
+        }
+        *elements += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tasks(n: usize, extra: &str) -> String {
+        let list: Vec<String> = (0..n)
+            .map(|i| {
+                format!(
+                    r#"{{"id":"t{i}","estimated_duration":5,"title":"a \"}}],{{[\\ b","depends_on":[{}]}}"#,
+                    if i > 0 {
+                        format!("\"t{}\"", i - 1)
+                    } else {
+                        String::new()
+                    }
+                )
+            })
+            .collect();
+        format!(
+            "{{\"agents\":[{{\"count\":2}}],\n \"tasks\" : [\n{}\n]{extra}}}\n",
+            list.join(",\n")
+        )
+    }
+
+    /// What the pieces give is what the whole-document parse gives.
+    #[test]
+    fn pieces_parse_as_the_whole() {
+        let text = tasks(MIN_TASKS + TASKS_PER_PIECE + 7, ",\"time_unit\":\"hours\"");
+        let whole: ScenarioFile = serde_json::from_str(&text).unwrap();
+        let pieces = parse(&text).expect("cut");
+        assert_eq!(pieces, whole);
+        assert_eq!(pieces.tasks.len(), MIN_TASKS + TASKS_PER_PIECE + 7);
+    }
+
+    /// Small files, a second `tasks` key (escaped or not), trailing text and broken
+    /// nesting are left to the whole-document parse.
+    #[test]
+    fn anything_unusual_is_left_whole() {
+        let n = MIN_TASKS + 1;
+        assert!(parse(&tasks(10, "")).is_none());
+        assert!(parse(&tasks(n, ",\"tasks\":[]")).is_none());
+        assert!(parse(&tasks(n, ",\"t\\u0061sks\":[]")).is_none());
+        assert!(parse(&(tasks(n, "") + "x")).is_none());
+        let text = tasks(n, "");
+        assert!(parse(&text[..text.len() - 3]).is_none());
+        let broken = text.replacen("\"estimated_duration\":5", "\"estimated_duration\":[", 1);
+        assert!(parse(&broken).is_none());
+        assert!(parse(&text.replacen("\"count\":2", "\"count\":\"two\"", 1)).is_none());
+    }
+}
