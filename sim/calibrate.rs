@@ -300,7 +300,17 @@ fn calibrating_a_run_of_known_distributions_recovers_them_and_predicts_a_second_
         table.types[&TaskType::FeatureImplementation].duration,
         Some(taskdist::model::DurationModel::Factors { .. })
     ));
-    ok(&taskdist(
+    let attempts = table
+        .calibrated_from
+        .expect("calibrate says what it fitted")
+        .attempts;
+    assert_eq!(table.calibrated_from.unwrap().runs, 2);
+    // Every command that simulates with it says the models are calibrated, and from what.
+    let from = format!(
+        "models: calibrated from 2 runs ({attempts} attempts) in {}",
+        path(&both)
+    );
+    let simulated = ok(&taskdist(
         0,
         &[
             "simulate",
@@ -309,6 +319,71 @@ fn calibrating_a_run_of_known_distributions_recovers_them_and_predicts_a_second_
             path(&both),
         ],
     ));
+    assert!(
+        simulated.contains(&format!("simulated; {from}")),
+        "{simulated}"
+    );
+    let seeds = ok(&taskdist(
+        0,
+        &[
+            "simulate",
+            "scenarios/calibration.toml",
+            "--calibration",
+            path(&both),
+            "--seeds",
+            "2",
+        ],
+    ));
+    assert!(seeds.contains(&from), "{seeds}");
+    let baseline = dir.join("baseline.json");
+    let recorded = ok(&taskdist(
+        0,
+        &[
+            "baseline",
+            "scenarios/calibration.toml",
+            "--calibration",
+            path(&both),
+            "--seeds",
+            "2",
+            "-o",
+            path(&baseline),
+        ],
+    ));
+    assert!(recorded.contains(&from), "{recorded}");
+    let checked = ok(&taskdist(
+        0,
+        &[
+            "check",
+            "scenarios/calibration.toml",
+            "--baseline",
+            path(&baseline),
+            "--calibration",
+            path(&both),
+        ],
+    ));
+    assert!(checked.contains(&from), "{checked}");
+    let swept = ok(&taskdist(
+        0,
+        &[
+            "sweep",
+            "scenarios/calibration.toml",
+            "--calibration",
+            path(&both),
+            "--agents",
+            "2",
+            "--seeds",
+            "2",
+        ],
+    ));
+    assert!(swept.contains(&from), "{swept}");
+    // Without a calibration the figures still say they are simulated, and from what.
+    let plain = ok(&taskdist(0, &["simulate", "scenarios/calibration.toml"]));
+    assert!(
+        plain.contains(
+            "simulated; models: the built-in defaults (the scenario has no [simulation] table)"
+        ),
+        "{plain}"
+    );
 }
 
 #[test]

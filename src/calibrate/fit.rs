@@ -313,6 +313,10 @@ impl Calibration {
                 .map(|d| DurationText::from(d.mean_ms.round() as Time)),
             duration_interval: self.pooled.durations.scale_interval(),
             failure_interval: Some(self.pooled.failures.interval()),
+            calibrated_from: Some(crate::model::CalibratedFrom {
+                runs: self.runs.len(),
+                attempts: self.runs.iter().map(|r| r.attempts).sum(),
+            }),
             ..SimulationFile::default()
         };
         let losses = &self.agent_losses;

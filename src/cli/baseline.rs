@@ -62,7 +62,8 @@ fn parse_tolerance(text: &str) -> Result<Tolerance, String> {
         .map_err(|e: taskdist::report::baseline::BaselineError| e.to_string())
 }
 
-/// Loads the scenario and its models, and hashes the file.
+/// Loads the scenario and its models, and hashes the file; the last string says where the
+/// models come from.
 fn load(
     args: &ScenarioArgs,
     calibration: &super::calibrate::CalibrationArg,
@@ -71,19 +72,26 @@ fn load(
     Arc<taskdist::plan::Plan>,
     SimModels,
     String,
+    String,
 )> {
     let (mut scenario, plan) = args.load()?;
-    calibration.apply(&mut scenario)?;
+    let models_line = calibration.apply(&mut scenario)?;
     let models = SimModels::for_scenario(&scenario, &plan)?;
     // Readable: load() just read it.
     let bytes =
         std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
-    Ok((scenario, Arc::new(plan), models, sha256_hex(&bytes)))
+    Ok((
+        scenario,
+        Arc::new(plan),
+        models,
+        sha256_hex(&bytes),
+        models_line,
+    ))
 }
 
 /// Records a baseline.
 pub fn baseline(args: &BaselineArgs, out: &mut dyn Write) -> anyhow::Result<()> {
-    let (scenario, plan, models, sha) = load(&args.scenario, &args.calibration)?;
+    let (scenario, plan, models, sha, models_line) = load(&args.scenario, &args.calibration)?;
     let spec = BaselineSpec {
         agents: args.agents,
         policy: args.policy.unwrap_or(scenario.config.policy),
@@ -113,6 +121,7 @@ pub fn baseline(args: &BaselineArgs, out: &mut dyn Write) -> anyhow::Result<()> 
             m.p50, m.p95
         )),
     )?;
+    writeln!(out, "{models_line}")?;
     if baseline.errors > 0 {
         writeln!(out, "note: {} runs stopped early", baseline.errors)?;
     }
@@ -134,7 +143,8 @@ impl std::error::Error for Regressed {}
 /// Checks a scenario against a baseline.
 pub fn check(args: &CheckArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let recorded = Baseline::read(&args.baseline)?;
-    let (scenario, plan, models, sha) = load(&args.scenario, &args.calibration)?;
+    let (scenario, plan, models, sha, models_line) = load(&args.scenario, &args.calibration)?;
+    writeln!(out, "{models_line}")?;
     let label = args.scenario.file.display().to_string();
     let current = Baseline::record(&scenario, &plan, &models, &recorded.spec(), &label, &sha);
     let comparison = Comparison::new(&recorded, &current, args.tolerance);

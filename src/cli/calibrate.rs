@@ -45,12 +45,34 @@ impl CalibrationArg {
             .map_or(String::new(), |p| format!(" --calibration {}", p.display()))
     }
 
-    /// Puts the calibration's table in place of the scenario's.
-    pub fn apply(&self, scenario: &mut Scenario) -> anyhow::Result<()> {
-        if let Some(path) = &self.calibration {
-            scenario.file.simulation = Some(read_calibration(path)?);
-        }
-        Ok(())
+    /// Puts the calibration's table in place of the scenario's; returns the line that says
+    /// where the simulated figures' models come from (and, for a calibration, from how many
+    /// runs), for the commands to print beside their figures.
+    pub fn apply(&self, scenario: &mut Scenario) -> anyhow::Result<String> {
+        let Some(path) = &self.calibration else {
+            return Ok(match scenario.file.simulation {
+                Some(_) => "models: the scenario's [simulation] table (not calibrated)".into(),
+                None => {
+                    "models: the built-in defaults (the scenario has no [simulation] table)".into()
+                }
+            });
+        };
+        let table = read_calibration(path)?;
+        let line = match table.calibrated_from {
+            Some(from) => format!(
+                "models: calibrated from {} run{} ({} attempts) in {}",
+                from.runs,
+                if from.runs == 1 { "" } else { "s" },
+                from.attempts,
+                path.display()
+            ),
+            None => format!(
+                "models: the [simulation] table of {} (it does not say what it was fitted from)",
+                path.display()
+            ),
+        };
+        scenario.file.simulation = Some(table);
+        Ok(line)
     }
 }
 

@@ -103,7 +103,7 @@ pub fn simulate(args: &SimulateArgs, out: &mut dyn Write) -> anyhow::Result<()> 
         return simulate_seeds(args, n, out);
     }
     let (mut scenario, plan) = args.scenario.load()?;
-    args.calibration.apply(&mut scenario)?;
+    let models_line = args.calibration.apply(&mut scenario)?;
     let mut progress = super::progress::Simulating::new(plan.len());
     let models = SimModels::for_scenario(&scenario, &plan)?;
     let seed = args.seed.unwrap_or(models.seed);
@@ -156,6 +156,7 @@ pub fn simulate(args: &SimulateArgs, out: &mut dyn Write) -> anyhow::Result<()> 
         writeln!(out, "{}", serde_json::to_string_pretty(&summary)?)?;
     } else {
         writeln!(out, "{summary}")?;
+        writeln!(out, "simulated; {models_line}")?;
         match &args.out {
             Some(dir) => writeln!(
                 out,
@@ -420,7 +421,7 @@ fn replay_events(live: &taskdist::serve::Live, events: &[taskdist::core::Event],
 /// `simulate --seeds N`: N seeds of one configuration, and what a planner reads from them.
 fn simulate_seeds(args: &SimulateArgs, n: u32, out: &mut dyn Write) -> anyhow::Result<()> {
     let (mut scenario, plan) = args.scenario.load()?;
-    args.calibration.apply(&mut scenario)?;
+    let models_line = args.calibration.apply(&mut scenario)?;
     let models = SimModels::for_scenario(&scenario, &plan)?;
     let first = args.seed.unwrap_or(models.seed);
     let seeds: Vec<u64> = (0..n as u64).map(|k| first.wrapping_add(k)).collect();
@@ -505,7 +506,7 @@ fn simulate_seeds(args: &SimulateArgs, n: u32, out: &mut dyn Write) -> anyhow::R
     } else {
         writeln!(
             out,
-            "simulated {} at {config_text}: {} of {} runs finished",
+            "simulated {} at {config_text}: {} of {} runs finished; {models_line}",
             args.scenario.file.display(),
             distribution.finished,
             distribution.runs

@@ -192,7 +192,8 @@ pub fn sweep(args: &SweepArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         let (scenario, plan) = args.scenario.load()?;
         (None, scenario, plan)
     };
-    args.calibration.apply(&mut scenario)?;
+    let models = args.calibration.apply(&mut scenario)?;
+    writeln!(out, "{models}")?;
     let simulation = args
         .calibration
         .path()

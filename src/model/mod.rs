@@ -27,7 +27,9 @@ pub use scenario::{
     SourceInfo, TaskFile,
 };
 pub use schedule::{Dispatch, PlannedTask, Schedule, SlotPlan};
-pub use simulation::{ContextModelFile, CrashFile, DurationModel, ModelOverrides, SimulationFile};
+pub use simulation::{
+    CalibratedFrom, ContextModelFile, CrashFile, DurationModel, ModelOverrides, SimulationFile,
+};
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

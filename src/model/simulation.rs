@@ -193,6 +193,20 @@ pub struct SimulationFile {
     /// Overrides by task id.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tasks: BTreeMap<String, ModelOverrides>,
+    /// What a calibration was fitted from (written by `taskdist calibrate`); the models do
+    /// not read it, the commands quote it so a fitted model says how much it rests on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibrated_from: Option<CalibratedFrom>,
+}
+
+/// The sample behind a calibration: how many runs and attempts it was fitted from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CalibratedFrom {
+    /// Run databases fitted.
+    pub runs: usize,
+    /// Attempts recorded in them.
+    pub attempts: usize,
 }
 
 impl SimulationFile {
