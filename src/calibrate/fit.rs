@@ -258,7 +258,7 @@ impl Calibration {
                     last_failure[a.task.ix()] = a.ended_ms;
                 }
             }
-            for loss in run.losses.iter().filter(|l| !l.after_stop) {
+            for loss in run.losses.iter().filter(|l| !l.by_resume) {
                 losses += 1;
                 recovery.extend(loss.back_at.map(|(b, _)| (b - loss.at) as f64));
             }

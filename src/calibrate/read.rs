@@ -79,9 +79,11 @@ pub struct Loss {
     pub seq: usize,
     /// When it came back, if it did, and that `AgentUp`'s journal position.
     pub back_at: Option<(Time, usize)>,
-    /// Whether the run had been stopped on purpose (Ctrl-C) just before: its agents
-    /// were taken down by the resume, not lost.
-    pub after_stop: bool,
+    /// Whether the agent was taken down by a resume, not lost: the run had been stopped on
+    /// purpose (Ctrl-C) just before, or its runner was killed and a later process took
+    /// the run over (the agent came up in an earlier process than the one that took it
+    /// down). Such a loss says nothing about how often agents fail.
+    pub by_resume: bool,
 }
 
 /// A run database, read.
@@ -133,7 +135,15 @@ impl RecordedRun {
                 .map_err(|e| damaged(format!("the scenario it recorded does not load: {e}")))?;
         let rows = store.attempts()?;
         let journal = store.journal()?;
+        let processes = store.journal_processes()?;
         drop(store);
+        if processes.len() != journal.len() {
+            return Err(damaged(format!(
+                "{} journal entries but {} process numbers",
+                journal.len(),
+                processes.len()
+            )));
+        }
         if let Some(i) = journal.windows(2).position(|w| w[1].now < w[0].now) {
             return Err(damaged(format!(
                 "journal entry {} goes back in time from {} to {} ms",
@@ -169,7 +179,7 @@ impl RecordedRun {
             .filter_map(|a| a.ended_ms)
             .max()
             .ok_or_else(|| CalibrateError::NoFinishedAttempt { db: db.clone() })?;
-        let losses = losses(&journal, &attempts, &saved.agents).map_err(damaged)?;
+        let losses = losses(&journal, &processes, &attempts, &saved.agents).map_err(damaged)?;
         let timeout_calls = journal
             .iter()
             .filter(|e| matches!(e.call, Call::Timeout))
@@ -252,6 +262,7 @@ fn attempt(row: AttemptRow, plan: &Plan, agents: &[AgentSpec]) -> Result<Attempt
 /// `AgentUp`. Agent indices are the core's: registration order, an id keeping its index.
 fn losses(
     journal: &[crate::runtime::JournalEntry],
+    processes: &[u32],
     attempts: &[Attempt],
     agents: &[AgentSpec],
 ) -> Result<Vec<Loss>, String> {
@@ -260,6 +271,8 @@ fn losses(
     let mut ups: BTreeMap<String, Vec<(usize, Time)>> = BTreeMap::new();
     let mut found = Vec::new();
     let mut stopped = false;
+    // The process that last brought each agent up.
+    let mut up_in: BTreeMap<String, u32> = BTreeMap::new();
     for (seq, entry) in journal.iter().enumerate() {
         match &entry.call {
             Call::Input {
@@ -271,6 +284,7 @@ fn losses(
                 ups.entry(spec.id.to_string())
                     .or_default()
                     .push((seq, entry.now));
+                up_in.insert(spec.id.to_string(), processes[seq]);
                 stopped = false;
             }
             Call::Input {
@@ -282,6 +296,7 @@ fn losses(
                         agent.0
                     )
                 })?;
+                let taken_over = up_in.get(id).is_some_and(|&p| p < processes[seq]);
                 found.push((
                     seq,
                     Loss {
@@ -289,7 +304,7 @@ fn losses(
                         at: entry.now,
                         seq,
                         back_at: None,
-                        after_stop: stopped,
+                        by_resume: stopped || taken_over,
                     },
                 ));
             }
@@ -325,7 +340,7 @@ fn losses(
                     at,
                     seq,
                     back_at: None,
-                    after_stop: false,
+                    by_resume: false,
                 },
             ));
         }

@@ -193,13 +193,13 @@ pub fn sweep(args: &SweepArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         (None, scenario, plan)
     };
     let models = args.calibration.apply(&mut scenario)?;
-    writeln!(out, "{models}")?;
     let simulation = args
         .calibration
         .path()
         .and_then(|_| scenario.file.simulation.clone());
     let setup = Setup::new(args, scenario, plan)?;
     let executed = execute(&setup, shard, args.jobs)?;
+    writeln!(out, "{models}")?;
     match (text, &args.out) {
         (Some(text), Some(dir)) => {
             let runs_total = setup.spec.run_count() + setup.tornado.run_count();

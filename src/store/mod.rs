@@ -429,6 +429,26 @@ impl Store {
         Ok(entries)
     }
 
+    /// The process (1 for the first run, one more for each resume) that journaled each
+    /// entry, in the journal's order: where a resume took over.
+    pub fn journal_processes(&self) -> Result<Vec<u32>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT process FROM journal WHERE session_id = ?1 ORDER BY seq")
+            .map_err(|e| corrupt(&self.path, e))?;
+        let rows = stmt
+            .query_map([SESSION], |row| row.get::<_, i64>(0))
+            .map_err(|e| corrupt(&self.path, e))?;
+        rows.map(|row| {
+            let process = row.map_err(|e| corrupt(&self.path, e))?;
+            u32::try_from(process).map_err(|_| StoreError::Corrupt {
+                path: self.path.clone(),
+                detail: format!("a journal entry names process {process}"),
+            })
+        })
+        .collect()
+    }
+
     /// The latest attempt number on record for each of `tasks` tasks (0: never run).
     pub fn recorded_attempts(&self, tasks: usize) -> Result<Vec<u32>, StoreError> {
         let mut attempts = vec![0; tasks];
