@@ -9,8 +9,11 @@ mod harness;
 
 use std::path::Path;
 
+/// What a fuzz target does with one input.
+type Check = fn(&[u8]) -> harness::Verdict;
+
 /// Runs every file of `fuzz/regressions/{target}` through `check`; returns how many.
-fn replay(target: &str, check: fn(&[u8]) -> harness::Verdict) -> usize {
+fn replay(target: &str, check: Check) -> usize {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("fuzz/regressions")
         .join(target);
@@ -34,7 +37,7 @@ fn replay(target: &str, check: fn(&[u8]) -> harness::Verdict) -> usize {
 
 #[test]
 fn every_kept_fuzz_input_is_accepted_or_refused_with_a_message() {
-    let targets: [(&str, fn(&[u8]) -> harness::Verdict); 7] = [
+    let targets: [(&str, Check); 7] = [
         ("scenario_toml", harness::scenario_toml),
         ("scenario_json", harness::scenario_json),
         ("duration", harness::duration),
@@ -52,7 +55,7 @@ fn every_kept_fuzz_input_is_accepted_or_refused_with_a_message() {
 fn the_kept_seeds_are_read_as_their_formats_intend() {
     // The seeds are real inputs of each format: a parser that refused them all would make
     // the test above pass while checking nothing past the first error.
-    let read = |target: &str, name: &str, check: fn(&[u8]) -> harness::Verdict| {
+    let read = |target: &str, name: &str, check: Check| {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("fuzz/regressions")
             .join(target)
@@ -63,7 +66,7 @@ fn the_kept_seeds_are_read_as_their_formats_intend() {
         (
             "scenario_toml",
             "seed-sleep.toml",
-            harness::scenario_toml as fn(&[u8]) -> harness::Verdict,
+            harness::scenario_toml as Check,
             true,
         ),
         (
