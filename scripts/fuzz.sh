@@ -9,6 +9,8 @@
 #
 # Limits: 2 GiB RSS, 1 GiB per allocation, 10 s per input: an input that passes one of them
 # is a finding (allocation without bound, or a hang), as is a panic or an audit violation.
+# Once a crasher is fixed, copy it to fuzz/regressions/TARGET/: `cargo test --test sim fuzz`
+# replays every file there through the same code.
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 seconds="${SECONDS_PER_TARGET:-600}"
