@@ -19,6 +19,14 @@ mkdir -p "$WORK"
 OUT=$WORK/results.jsonl
 : > "$OUT"
 
+# Old run directories are deleted first, then the script waits: ext4 does not reuse an
+# inode freed in the last 5 to 10 seconds, and skipping tens of thousands of them made every
+# file the runner creates just after an `rm -rf` several times dearer (`recently_deleted`
+# in a profile), a cost of the benchmark, not of the runner.
+rm -rf "$WORK"/run-*
+sync
+sleep 11
+
 echo "runner: building (release)" >&2
 cargo build --release --quiet
 TASKDIST=$(pwd)/$TARGET/release/taskdist
@@ -47,7 +55,6 @@ print("time_unit = 'ms'\n[[agents]]\ncount = 8")
 for i in range(n):
     print(f"[[tasks]]\nid = 't{i}'\nestimated_duration = 1")
 PY
-    rm -rf "$WORK/run-$n"
     load=$(cut -d' ' -f1 /proc/loadavg)
     xargs_line=$(timed xargs bash -c "seq $n | xargs -P8 -I{} sh -c true")
     run_line=$(timed taskdist "$TASKDIST" run "$plan" --exec true --out "$WORK/run-$n")

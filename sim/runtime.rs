@@ -110,6 +110,31 @@ fn session(db: &Path) -> (String, i64, i64) {
         .unwrap()
 }
 
+/// The guard kills the whole process group of every command still running when the runner
+/// is killed: a process a command started in the background dies with it.
+#[test]
+fn a_killed_runner_takes_its_commands_background_processes_with_it() {
+    let dir = scratch("guard");
+    std::fs::write(
+        dir.join("bg.toml"),
+        "time_unit = 'seconds'\n[[agents]]\ncount = 2\n\
+         [[tasks]]\nid = 'a'\nestimated_duration = 5\n\
+         command = '(sleep 0.6; echo late >> late.txt) & echo a >> started.txt; wait'\n\
+         [[tasks]]\nid = 'b'\nestimated_duration = 5\n\
+         command = 'echo b >> started.txt; sleep 30'\n",
+    )
+    .unwrap();
+    let mut runner = spawn(&dir, &["run", "bg.toml", "--out", "run"]);
+    wait_for_lines(&dir.join("started.txt"), 2);
+    runner.kill().unwrap(); // SIGKILL
+    runner.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(1200));
+    assert!(
+        !dir.join("late.txt").exists(),
+        "a command's background process outlived the killed runner"
+    );
+}
+
 #[test]
 fn a_runner_killed_mid_run_resumes_and_no_completed_task_runs_again() {
     let dir = scratch("sigkill");

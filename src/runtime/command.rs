@@ -25,13 +25,16 @@
 //!
 //! Exit status 0 is success, anything else a failure whose message carries the last line
 //! of stderr. A cancelled attempt (timeout, lost agent, Ctrl-C) gets SIGTERM on its whole
-//! process group, then SIGKILL after a grace period. On Linux each command's own process
-//! (the shell, for a shell line) also gets SIGKILL when the runner dies
-//! (`PR_SET_PDEATHSIG`), so a killed runner leaves no command behind to finish work the
-//! journal never heard of; processes a command started in the background may outlive it.
+//! process group, then SIGKILL after a grace period. On Linux each command's whole process
+//! group also gets SIGKILL when the runner dies, from the [guard](super::guard), so a killed
+//! runner leaves no command behind to finish work the journal never heard of. Commands are
+//! started with `posix_spawn`, which copies none of the runner's page tables; only if the
+//! guard cannot run are they forked with `PR_SET_PDEATHSIG` instead, which kills the
+//! command's own process but not what it started in the background.
 
 use super::agent::{Agent, BoxFuture, Job, Report};
 use super::error::RunError;
+use super::guard::Guard;
 use crate::core::{ContextItem, Shared};
 use crate::model::{CommandSpec, SourceInfo, Time};
 use crate::plan::Plan;
@@ -44,6 +47,7 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
@@ -133,12 +137,25 @@ fn find_program(program: &str, workdir: &Path) -> Option<PathBuf> {
 #[derive(Debug, Clone)]
 pub struct CommandAgent {
     settings: CommandSettings,
+    /// Started with the first command; shared by clones, stopped with the last of them.
+    guard: Arc<OnceLock<Option<Guard>>>,
 }
 
 impl CommandAgent {
     /// An agent running commands as `settings` say.
     pub fn new(settings: CommandSettings) -> CommandAgent {
-        CommandAgent { settings }
+        CommandAgent {
+            settings,
+            guard: Arc::default(),
+        }
+    }
+
+    /// The guard, if it could be started and is still there.
+    fn guard(&self) -> Option<&Guard> {
+        self.guard
+            .get_or_init(|| Guard::start().ok())
+            .as_ref()
+            .filter(|guard| guard.alive())
     }
 }
 
@@ -222,7 +239,10 @@ impl CommandAgent {
             .env("TASKDIST_INBOX_FILE", dir.join("inbox.jsonl"))
             .process_group(0)
             .kill_on_drop(false);
-        die_with_parent(&mut cmd);
+        let guard = self.guard();
+        if guard.is_none() {
+            die_with_parent(&mut cmd);
+        }
         let mut child = match cmd.spawn() {
             Ok(child) => child,
             Err(e) => {
@@ -234,18 +254,34 @@ impl CommandAgent {
             }
         };
         let pid = Pid::from_raw(child.id().expect("a child not yet waited for has a pid") as i32);
+        if let Some(guard) = guard
+            && !guard.watch(pid)
+        {
+            note(
+                &dir,
+                "taskdist: the guard process is gone: this command may outlive a killed runner",
+            );
+        }
         job.started();
         let grace = Duration::from_millis(self.settings.kill_grace_ms);
         let inbox = dir.join("inbox.jsonl");
         let status = loop {
             tokio::select! {
-                status = child.wait() => break status,
+                status = child.wait() => break Some(status),
                 () = cancel.cancelled() => {
                     stop_group(pid, &mut child, grace).await;
-                    return failed("cancelled".to_string());
+                    break None;
                 }
                 Some(shared) = job.inbox.recv() => deliver(&inbox, &shared),
             }
+        };
+        // The leader is reaped: the group is released only now, so the guard never holds a
+        // group whose leader could still be running.
+        if let Some(guard) = guard {
+            guard.release(pid);
+        }
+        let Some(status) = status else {
+            return failed("cancelled".to_string());
         };
         let status = match status {
             Ok(status) => status,
@@ -346,12 +382,19 @@ fn share_items(job: &Job, dir: &Path) {
             Err(e) => complaints += &format!("taskdist: share.jsonl line {}: {e}\n", n + 1),
         }
     }
-    if !complaints.is_empty()
-        && let Ok(mut stderr) = std::fs::OpenOptions::new()
-            .append(true)
-            .open(dir.join("stderr"))
+    if !complaints.is_empty() {
+        note(dir, complaints.trim_end());
+    }
+}
+
+/// Appends a line of taskdist's own to the attempt's stderr file, where the user reads
+/// what happened to the attempt.
+fn note(dir: &Path, text: &str) {
+    if let Ok(mut stderr) = std::fs::OpenOptions::new()
+        .append(true)
+        .open(dir.join("stderr"))
     {
-        let _ = stderr.write_all(complaints.as_bytes());
+        let _ = writeln!(stderr, "{text}");
     }
 }
 
@@ -366,14 +409,11 @@ fn deliver(inbox: &Path, shared: &Shared) {
         .open(inbox)
         .and_then(|mut file| file.write_all(&line));
     if let Err(e) = appended
-        && let Ok(mut stderr) = std::fs::OpenOptions::new()
-            .append(true)
-            .open(inbox.with_file_name("stderr"))
+        && let Some(dir) = inbox.parent()
     {
-        let _ = writeln!(
-            stderr,
-            "taskdist: cannot append to {}: {e}",
-            inbox.display()
+        note(
+            dir,
+            &format!("taskdist: cannot append to {}: {e}", inbox.display()),
         );
     }
 }

@@ -35,6 +35,7 @@
 mod agent;
 mod command;
 mod error;
+mod guard;
 mod journal;
 mod record;
 
