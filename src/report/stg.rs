@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// The agent counts of the published STG optima.
-pub const AGENT_COUNTS: [usize; 4] = [2, 4, 8, 16];
+const AGENT_COUNTS: [usize; 4] = [2, 4, 8, 16];
 
 /// Number of policies compared.
 const POLICIES: usize = Policy::ALL.len();
