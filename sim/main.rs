@@ -8,7 +8,8 @@
 //! - `context_value`: runs with context sharing on beat the same runs with it off;
 //! - `golden`: each shipped scenario's summary against `sim/golden/` (policy regression);
 //! - `import`: WfCommons, STG and DAX workflows loaded directly and through
-//!   `taskdist import`, broken ones rejected with file and line, and `taskdist stg-report`;
+//!   `taskdist import`, broken ones rejected with file and line, and the schedule-quality
+//!   report (`taskdist::report::stg`) on a miniature data folder;
 //! - `gen_cli`: `taskdist gen` writes the same plan for the same seed, in TOML or JSON,
 //!   and the plan simulates to the end;
 //! - `determinism`: every run twice, traces, events and output files compared;

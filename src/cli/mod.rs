@@ -21,7 +21,6 @@ mod run;
 #[cfg(feature = "serve")]
 mod serve;
 mod simulate;
-mod stg_report;
 mod sweep;
 mod validate;
 
@@ -77,9 +76,6 @@ pub enum Command {
     Keygen(remote::KeygenArgs),
     /// Convert a WfCommons, STG or Pegasus DAX workflow into a TOML scenario.
     Import(import::ImportArgs),
-    /// Regenerate reports/stg.md: every policy's makespan on the STG benchmark graphs
-    /// against the proven optima, and on workflow samples against the lower bound.
-    StgReport(stg_report::StgReportArgs),
     /// Simulate every agent count, policy and seed (in parallel) for capacity planning;
     /// print the knee and, with --out, write CSVs, plots and report.md.
     Sweep(sweep::SweepArgs),
@@ -141,7 +137,6 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         Command::Worker(args) => remote::worker(&args, out),
         Command::Keygen(args) => remote::keygen(&args, out),
         Command::Import(args) => import::import(&args, out),
-        Command::StgReport(args) => stg_report::stg_report(&args, out),
         Command::Sweep(args) => sweep::sweep(&args, out),
         Command::SweepMerge(args) => sweep::merge(&args, out),
         Command::Baseline(args) => baseline::baseline(&args, out),

@@ -6,8 +6,9 @@
 //! draws figures (SVG and PNG, embedded font), [`gantt`] the Gantt chart of one run,
 //! [`risk`] the makespan distribution, criticality index and tornado, [`figures`] their
 //! charts and the cost chart, [`markdown`] a sweep's `report.md`, [`shard`] the shard files of a sweep cut across
-//! machines, and [`baseline`] records metric distributions and
-//! checks later runs against them.
+//! machines, [`baseline`] records metric distributions and
+//! checks later runs against them, and [`stg`] is the maintainer's report of schedule
+//! quality against published optima (`reports/stg.md`).
 
 use crate::core::{Progress, Stats};
 use crate::drive::AttemptRecord;
@@ -26,6 +27,7 @@ pub mod markdown;
 pub mod plot;
 pub mod risk;
 pub mod shard;
+pub mod stg;
 pub mod sweep;
 
 /// What the trace and the summary read from a run, simulated ([`SimRun`]) or real

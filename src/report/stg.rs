@@ -1,28 +1,31 @@
-//! `taskdist stg-report [--data DIR] [-o reports/stg.md]`: schedule quality against
-//! published optima.
+//! The schedule-quality report, `reports/stg.md`: how close each policy's makespan comes
+//! to published optima, and whether the `optimized` policy holds its robustness gate. This
+//! module owns all of it: finding and importing the instances of the shared data folder,
+//! solving them (the simulations per policy and agent count, the optimizer, the tie-break
+//! and robustness experiments), the statistics, and the markdown. It is a maintainer's
+//! report, not a user command: `scripts/stg-report.sh` runs it (through the `stg_report`
+//! example), in about 15 minutes on two cores.
 //!
 //! Every graph of the shared Standard Task Graph Set sample is simulated at m = 2, 4, 8
 //! and 16 identical agents under each policy, with fixed durations and no faults, and its
 //! makespan compared with the proven optimum (50- and 100-task random graphs) or with the
 //! lower bound `max(CP, ceil(W/m))` (300-task random and application graphs). The WfCommons
 //! and Pegasus DAX samples are compared with the plan's lower bound, which also counts the
-//! work serialized by write locks. The report is a pure function of the data: the same
-//! data gives the same bytes.
+//! work serialized by write locks. The report is a pure function of the data, but for the
+//! wall times it measures and the load averages it gives beside them.
 
-use anyhow::{Context, anyhow, bail};
-use clap::Args;
+use crate::import::{ImportError, ImportFormat, ImportOptions};
+use crate::model::{Dispatch, Policy, SECOND_MS, Scenario, Time};
+use crate::optimize::OptimizeError;
+use crate::plan::Plan;
+use crate::sim::{SimError, SimModels, scale_agents, simulate};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use taskdist::import::{ImportError, ImportFormat, ImportOptions};
-use taskdist::model::{Dispatch, Policy, SECOND_MS, Scenario, Time};
-use taskdist::plan::Plan;
-use taskdist::sim::{SimModels, scale_agents, simulate};
 
 /// The agent counts of the published STG optima.
 const AGENT_COUNTS: [usize; 4] = [2, 4, 8, 16];
@@ -52,94 +55,201 @@ const TIE_BREAKS: [&str; 4] = [
     "best of 16 random orders",
 ];
 
-/// Arguments of `taskdist stg-report`.
-#[derive(Debug, Args)]
-pub struct StgReportArgs {
-    /// The shared data folder, holding stg/, wfcommons/, pegasus_synthetic/ and
-    /// heft_topcuoglu2002/ (see each folder's SOURCES.md).
-    #[arg(long, value_name = "DIR", default_value = "../shared/data")]
-    data: PathBuf,
-    /// Where to write the report.
-    #[arg(
-        long,
-        short = 'o',
-        value_name = "FILE",
-        default_value = "reports/stg.md"
-    )]
-    out: PathBuf,
+/// Why the report could not be made or written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StgError {
+    /// The data folder has no `stg/`, or a graph or the reference table cannot be read or
+    /// parsed (bad input).
+    #[error(transparent)]
+    Data(#[from] ImportError),
+    /// A folder of the data that cannot be listed.
+    #[error("listing {path}: {source}")]
+    List {
+        /// The folder.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The report file or its folder cannot be written.
+    #[error("writing {path}: {source}")]
+    Write {
+        /// The file or folder.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The optimizer refused a graph (bad input: a task no agent runs).
+    #[error("{graph} at m = {m}: {source}")]
+    Optimize {
+        /// The graph's name in the report.
+        graph: String,
+        /// The agent count.
+        m: usize,
+        /// The optimizer's error.
+        source: OptimizeError,
+    },
+    /// The simulator's duration models could not be made for a graph.
+    #[error("{graph}: simulation models: {message}")]
+    Models {
+        /// The graph's name in the report.
+        graph: String,
+        /// The first problem.
+        message: String,
+    },
+    /// A graph with its tasks reordered (the tie-break experiment) no longer plans.
+    #[error("{graph}: a reordered graph is invalid: {message}")]
+    Reordered {
+        /// The graph's name in the report.
+        graph: String,
+        /// The first problem.
+        message: String,
+    },
+    /// A simulated run failed.
+    #[error("{graph} at m = {m} under {policy}: {source}")]
+    Simulation {
+        /// The graph's name in the report.
+        graph: String,
+        /// The agent count.
+        m: usize,
+        /// The policy.
+        policy: Policy,
+        /// The simulator's error.
+        source: SimError,
+    },
+    /// A simulated run ended without completing every task (nothing fails in these runs).
+    #[error("{graph} at m = {m} under {policy}: only {completed} of {tasks} tasks completed")]
+    Incomplete {
+        /// The graph's name in the report.
+        graph: String,
+        /// The agent count.
+        m: usize,
+        /// The policy.
+        policy: Policy,
+        /// Tasks completed.
+        completed: usize,
+        /// Tasks in the graph.
+        tasks: usize,
+    },
+    /// With exact durations, `optimized` did not reproduce its own schedule's makespan.
+    #[error("{graph} at m = {m}: optimized ran {ran_ms} ms, its schedule says {schedule_ms} ms")]
+    NotReproduced {
+        /// The graph's name in the report.
+        graph: String,
+        /// The agent count.
+        m: usize,
+        /// The simulated makespan.
+        ran_ms: Time,
+        /// The schedule's makespan.
+        schedule_ms: Time,
+    },
 }
 
-/// Runs every instance and writes the report.
-pub fn stg_report(args: &StgReportArgs, out: &mut dyn Write) -> anyhow::Result<()> {
-    let stg = args.data.join("stg");
-    if !stg.is_dir() {
-        // Bad input: exits 2 like any unreadable file.
-        return Err(ImportError::Io {
-            path: args.data.clone(),
-            source: std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                "no stg/ folder here (pass --data with the shared data folder)",
-            ),
-        }
-        .into());
+impl StgError {
+    /// Whether the data, not taskdist, is at fault: a missing `stg/` folder, a file that
+    /// cannot be read or parsed, a graph the optimizer refuses. The example exits 2 then.
+    pub fn is_bad_input(&self) -> bool {
+        matches!(self, StgError::Data(_) | StgError::Optimize { .. })
     }
-    let references = read_references(&stg.join("reference/makespan_reference_50_100.csv"))?;
-    let mut report = Report {
-        load_before: load_average(),
-        ..Report::default()
-    };
-    for set in ["50", "100", "300"] {
-        for path in files(&stg.join("random").join(set), "stg")? {
-            let name = format!("{set}/{}", file_name(&path));
-            let mut graph = Graph::load(&path, &name, Some(ImportFormat::Stg))?;
-            let kind = if set == "300" {
-                Kind::Random300
-            } else {
-                Kind::Random
-            };
-            if kind == Kind::Random {
-                let seed = report.graphs.len() as u64;
-                graph.tie_breaks = Some(tie_break_makespans(&graph, seed)?);
-                for (i, &m) in AGENT_COUNTS.iter().enumerate() {
-                    if references
-                        .get(&(name.clone(), m))
-                        .is_some_and(|r| r.optimal)
-                    {
-                        graph.robust[i] = Some(graph.robustness(i)?);
+}
+
+/// The report on one data folder: every instance solved, ready to render.
+pub struct StgReport {
+    /// The data folder, as given (the report names it).
+    data: PathBuf,
+    graphs: Vec<Graph>,
+    cases: BTreeMap<Kind, Vec<Case>>,
+    /// Graphs whose CP or W differ from the reference table (should be none).
+    mismatches: Vec<String>,
+    checked: usize,
+    /// The machine's load averages when the report started and ended (timing context).
+    load_before: String,
+    load_after: String,
+}
+
+impl StgReport {
+    /// Loads and solves every instance of `data` (holding stg/, and optionally wfcommons/,
+    /// pegasus_synthetic/ and heft_topcuoglu2002/; see each folder's SOURCES.md). Takes
+    /// about 15 minutes on the full shared data.
+    pub fn build(data: &Path) -> Result<StgReport, StgError> {
+        let stg = data.join("stg");
+        if !stg.is_dir() {
+            return Err(ImportError::Io {
+                path: data.to_path_buf(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "no stg/ folder here (pass --data with the shared data folder)",
+                ),
+            }
+            .into());
+        }
+        let references = read_references(&stg.join("reference/makespan_reference_50_100.csv"))?;
+        let mut report = StgReport {
+            data: data.to_path_buf(),
+            graphs: Vec::new(),
+            cases: BTreeMap::new(),
+            mismatches: Vec::new(),
+            checked: 0,
+            load_before: load_average(),
+            load_after: String::new(),
+        };
+        for set in ["50", "100", "300"] {
+            for path in files(&stg.join("random").join(set), "stg")? {
+                let name = format!("{set}/{}", file_name(&path));
+                let mut graph = Graph::load(&path, &name, Some(ImportFormat::Stg))?;
+                let kind = if set == "300" {
+                    Kind::Random300
+                } else {
+                    Kind::Random
+                };
+                if kind == Kind::Random {
+                    let seed = report.graphs.len() as u64;
+                    graph.tie_breaks = Some(tie_break_makespans(&graph, seed)?);
+                    for (i, &m) in AGENT_COUNTS.iter().enumerate() {
+                        if references
+                            .get(&(name.clone(), m))
+                            .is_some_and(|r| r.optimal)
+                        {
+                            graph.robust[i] = Some(graph.robustness(i)?);
+                        }
                     }
                 }
+                report.add(kind, graph, &references);
             }
-            report.add(kind, graph, &references)?;
         }
+        for path in files(&stg.join("application"), "stg")? {
+            let graph = Graph::load(&path, &file_name(&path), Some(ImportFormat::Stg))?;
+            report.add(Kind::Application, graph, &references);
+        }
+        let mut workflows = files_deep(&data.join("wfcommons"), "json")?;
+        workflows.extend(files(&data.join("pegasus_synthetic"), "xml")?);
+        workflows.extend(files(&data.join("heft_topcuoglu2002"), "xml")?);
+        for path in workflows {
+            let name = path
+                .strip_prefix(data)
+                .unwrap_or(&path)
+                .display()
+                .to_string();
+            let graph = Graph::load(&path, &name, None)?;
+            report.add(Kind::Workflow, graph, &references);
+        }
+        report.load_after = load_average();
+        Ok(report)
     }
-    for path in files(&stg.join("application"), "stg")? {
-        let graph = Graph::load(&path, &file_name(&path), Some(ImportFormat::Stg))?;
-        report.add(Kind::Application, graph, &references)?;
+
+    /// Renders the report and writes it to `out`, creating its folder.
+    pub fn write(&self, out: &Path) -> Result<(), StgError> {
+        if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StgError::Write {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        std::fs::write(out, self.render()).map_err(|source| StgError::Write {
+            path: out.to_path_buf(),
+            source,
+        })
     }
-    let mut workflows = files_deep(&args.data.join("wfcommons"), "json")?;
-    workflows.extend(files(&args.data.join("pegasus_synthetic"), "xml")?);
-    workflows.extend(files(&args.data.join("heft_topcuoglu2002"), "xml")?);
-    for path in workflows {
-        let name = path
-            .strip_prefix(&args.data)
-            .unwrap_or(&path)
-            .display()
-            .to_string();
-        let graph = Graph::load(&path, &name, None)?;
-        report.add(Kind::Workflow, graph, &references)?;
-    }
-    report.load_after = load_average();
-    let text = report.render(&args.data);
-    if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    std::fs::write(&args.out, &text).with_context(|| format!("writing {}", args.out.display()))?;
-    let headline = report.headline();
-    writeln!(out, "wrote {}", args.out.display())?;
-    for line in headline {
-        writeln!(out, "  {line}")?;
-    }
-    Ok(())
 }
 
 /// One row of `makespan_reference_50_100.csv`.
@@ -192,42 +302,41 @@ fn read_references(path: &Path) -> Result<BTreeMap<(String, usize), Reference>, 
     Ok(map)
 }
 
-/// The files with this extension in a folder, sorted; none if the folder is missing.
-fn files(dir: &Path, extension: &str) -> anyhow::Result<Vec<PathBuf>> {
+/// What a folder holds, sorted; nothing if the folder is missing.
+fn entries(dir: &Path) -> Result<Vec<PathBuf>, StgError> {
     if !dir.is_dir() {
         return Ok(Vec::new());
     }
+    let listing = |source| StgError::List {
+        path: dir.to_path_buf(),
+        source,
+    };
     let mut found = Vec::new();
-    for entry in std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
-        let path = entry?.path();
-        if path.is_file() && path.extension().is_some_and(|e| e == extension) {
-            found.push(path);
-        }
+    for entry in std::fs::read_dir(dir).map_err(listing)? {
+        found.push(entry.map_err(listing)?.path());
     }
     found.sort();
     Ok(found)
 }
 
-/// Like [`files`], in every folder below `dir` too.
-fn files_deep(dir: &Path, extension: &str) -> anyhow::Result<Vec<PathBuf>> {
+/// The files with this extension in a folder, sorted; none if the folder is missing.
+fn files(dir: &Path, extension: &str) -> Result<Vec<PathBuf>, StgError> {
+    let mut found = entries(dir)?;
+    found.retain(|path| path.is_file() && path.extension().is_some_and(|e| e == extension));
+    Ok(found)
+}
+
+/// Like [`files`], in every folder below `dir` too, all sorted by path.
+fn files_deep(dir: &Path, extension: &str) -> Result<Vec<PathBuf>, StgError> {
     let mut found = files(dir, extension)?;
-    if dir.is_dir() {
-        let mut subdirs = Vec::new();
-        for entry in std::fs::read_dir(dir)? {
-            let path = entry?.path();
-            if path.is_dir() {
-                subdirs.push(path);
-            }
-        }
-        subdirs.sort();
-        for sub in subdirs {
-            found.extend(files_deep(&sub, extension)?);
-        }
+    for sub in entries(dir)?.into_iter().filter(|path| path.is_dir()) {
+        found.extend(files_deep(&sub, extension)?);
     }
     found.sort();
     Ok(found)
 }
 
+/// The file's name, without its folder.
 fn file_name(path: &Path) -> String {
     path.file_name()
         .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
@@ -251,27 +360,35 @@ struct Graph {
 }
 
 impl Graph {
-    fn load(path: &Path, name: &str, format: Option<ImportFormat>) -> anyhow::Result<Graph> {
+    /// Imports the graph (one agent; each run scales the agents to its m) and simulates it
+    /// under every policy at every agent count, `optimized` following the optimizer's
+    /// schedule.
+    fn load(path: &Path, name: &str, format: Option<ImportFormat>) -> Result<Graph, StgError> {
         let options = ImportOptions { agents: 1 };
-        let (scenario, plan) = taskdist::import::load(path, format.map(Into::into), &options)?;
+        let (scenario, plan) = crate::import::load(path, format.map(Into::into), &options)?;
         let plan = Arc::new(plan);
         let mut makespans = Vec::new();
         let mut optimizer = Vec::new();
         for m in AGENT_COUNTS {
-            let run = OptimizerRun::new(&scenario, &plan, m)?;
+            let run =
+                OptimizerRun::new(&scenario, &plan, m).map_err(|source| StgError::Optimize {
+                    graph: name.to_string(),
+                    m,
+                    source,
+                })?;
             let mut row = [0; POLICIES];
             for (slot, policy) in row.iter_mut().zip(Policy::ALL) {
                 let schedule = (policy == Policy::Optimized).then(|| run.schedule.clone());
-                *slot = makespan(&scenario, &plan, m, policy, schedule.clone(), None)
-                    .with_context(|| format!("{name} at m = {m} under {policy}"))?;
+                *slot = makespan(name, &scenario, &plan, m, policy, schedule.clone(), None)?;
             }
             // With exact durations the run reproduces its schedule.
             if row[OPTIMIZED] != run.schedule.makespan_ms {
-                bail!(
-                    "{name} at m = {m}: optimized ran {} ms, its schedule says {} ms",
-                    row[OPTIMIZED],
-                    run.schedule.makespan_ms
-                );
+                return Err(StgError::NotReproduced {
+                    graph: name.to_string(),
+                    m,
+                    ran_ms: row[OPTIMIZED],
+                    schedule_ms: run.schedule.makespan_ms,
+                });
             }
             makespans.push(row);
             optimizer.push(run);
@@ -290,26 +407,29 @@ impl Graph {
     /// The median makespans of `optimized`, `critical-path` and of following the schedule
     /// over [`ROBUST_SEEDS`] seeds of log-normal durations, at agent count
     /// `AGENT_COUNTS[i]`, with the dispatch mode `optimized` chose for these durations.
-    fn robustness(&self, i: usize) -> anyhow::Result<Robust> {
+    fn robustness(&self, i: usize) -> Result<Robust, StgError> {
         let m = AGENT_COUNTS[i];
-        let file = taskdist::model::SimulationFile {
-            duration: Some(taskdist::model::DurationModel::Lognormal {
+        let file = crate::model::SimulationFile {
+            duration: Some(crate::model::DurationModel::Lognormal {
                 spread: ROBUST_SPREAD,
                 median: None,
             }),
             ..Default::default()
         };
-        let models = SimModels::resolve(Some(&file), self.scenario.time_unit, &self.plan)
-            .map_err(|issues| anyhow!("log-normal models: {}", issues[0]))?;
+        let models = SimModels::resolve(Some(&file), self.scenario.time_unit, &self.plan).map_err(
+            |issues| StgError::Models {
+                graph: self.name.clone(),
+                message: format!("log-normal: {}", issues[0]),
+            },
+        )?;
         let schedule = self.optimizer[i].schedule.clone();
         let config = run_config(&self.scenario, m, Policy::Optimized, Some(schedule.clone()));
         let agents = scale_agents(&self.scenario.agents, m);
         let began = std::time::Instant::now();
-        let dispatch =
-            taskdist::sim::choose_dispatch(&self.plan, &config, &agents, &models).dispatch;
+        let dispatch = crate::sim::choose_dispatch(&self.plan, &config, &agents, &models).dispatch;
         let choice_seconds = began.elapsed().as_secs_f64();
         let with = |dispatch: Dispatch| {
-            Some(Arc::new(taskdist::model::Schedule {
+            Some(Arc::new(crate::model::Schedule {
                 dispatch,
                 ..(*schedule).clone()
             }))
@@ -324,6 +444,7 @@ impl Graph {
             let mut spans = (0..ROBUST_SEEDS)
                 .map(|seed| {
                     makespan(
+                        &self.name,
                         &self.scenario,
                         &self.plan,
                         m,
@@ -332,7 +453,7 @@ impl Graph {
                         Some((&models, seed)),
                     )
                 })
-                .collect::<anyhow::Result<Vec<Time>>>()?;
+                .collect::<Result<Vec<Time>, StgError>>()?;
             spans.sort_unstable();
             medians[k] = spans[spans.len() / 2];
         }
@@ -371,21 +492,23 @@ struct Robust {
 
 /// The optimizer's result on one graph at one agent count, and what it took.
 struct OptimizerRun {
-    schedule: Arc<taskdist::model::Schedule>,
+    schedule: Arc<crate::model::Schedule>,
     decodes: u64,
     /// Wall time, in seconds (machine-dependent; the schedule is not).
     seconds: f64,
 }
 
 impl OptimizerRun {
-    fn new(scenario: &Scenario, plan: &Plan, m: usize) -> anyhow::Result<OptimizerRun> {
+    /// Runs the optimizer with its default budget and no wall-time cap, so the schedule
+    /// depends on the graph only.
+    fn new(scenario: &Scenario, plan: &Plan, m: usize) -> Result<OptimizerRun, OptimizeError> {
         let agents = scale_agents(&scenario.agents, m);
         let began = std::time::Instant::now();
-        let budget = taskdist::optimize::Budget {
+        let budget = crate::optimize::Budget {
             wall_cap: None,
             ..Default::default()
         };
-        let out = taskdist::optimize::optimize(plan, &agents, m, budget)?;
+        let out = crate::optimize::optimize(plan, &agents, m, budget)?;
         Ok(OptimizerRun {
             seconds: began.elapsed().as_secs_f64(),
             schedule: Arc::new(out.schedule),
@@ -397,32 +520,46 @@ impl OptimizerRun {
 /// One simulated run with `m` generalist agents, no faults and no context sharing: with
 /// fixed durations and seed 0, or with `models` and that seed. Heartbeat checking is
 /// off: nothing crashes, and it only adds steps. Under `optimized`, `schedule` is
-/// followed.
+/// followed. `name` names the graph in errors.
 fn makespan(
+    name: &str,
     scenario: &Scenario,
     plan: &Arc<Plan>,
     m: usize,
     policy: Policy,
-    schedule: Option<Arc<taskdist::model::Schedule>>,
+    schedule: Option<Arc<crate::model::Schedule>>,
     models: Option<(&SimModels, u64)>,
-) -> anyhow::Result<Time> {
+) -> Result<Time, StgError> {
     let fixed;
     let (models, seed) = match models {
         Some(given) => given,
         None => {
-            fixed = SimModels::for_scenario(scenario, plan)?;
+            fixed = SimModels::for_scenario(scenario, plan).map_err(|e| StgError::Models {
+                graph: name.to_string(),
+                message: e.to_string(),
+            })?;
             (&fixed, 0)
         }
     };
     let config = run_config(scenario, m, policy, schedule);
     let agents = scale_agents(&scenario.agents, m);
-    let run = simulate(plan.clone(), config, agents, models, seed, &mut |_| {})?;
+    let run =
+        simulate(plan.clone(), config, agents, models, seed, &mut |_| {}).map_err(|source| {
+            StgError::Simulation {
+                graph: name.to_string(),
+                m,
+                policy,
+                source,
+            }
+        })?;
     if run.progress.completed_tasks != plan.len() {
-        bail!(
-            "only {} of {} tasks completed",
-            run.progress.completed_tasks,
-            plan.len()
-        );
+        return Err(StgError::Incomplete {
+            graph: name.to_string(),
+            m,
+            policy,
+            completed: run.progress.completed_tasks,
+            tasks: plan.len(),
+        });
     }
     Ok(run.makespan)
 }
@@ -432,8 +569,8 @@ fn run_config(
     scenario: &Scenario,
     m: usize,
     policy: Policy,
-    schedule: Option<Arc<taskdist::model::Schedule>>,
-) -> taskdist::model::Config {
+    schedule: Option<Arc<crate::model::Schedule>>,
+) -> crate::model::Config {
     let mut config = scenario.config.clone();
     config.policy = policy;
     config.schedule = schedule;
@@ -445,7 +582,7 @@ fn run_config(
 }
 
 /// Critical-path's makespans with each tie-break variant at each agent count.
-fn tie_break_makespans(graph: &Graph, seed: u64) -> anyhow::Result<Vec<[Time; 4]>> {
+fn tie_break_makespans(graph: &Graph, seed: u64) -> Result<Vec<[Time; 4]>, StgError> {
     let plan = &graph.plan;
     let n = plan.len();
     let by_key = |key: &dyn Fn(usize) -> Time| {
@@ -454,8 +591,9 @@ fn tie_break_makespans(graph: &Graph, seed: u64) -> anyhow::Result<Vec<[Time; 4]
         order.sort_by_key(|&i| std::cmp::Reverse(key(i)));
         order
     };
-    let successors = by_key(&|i| plan.succs(taskdist::plan::TaskIdx(i as u32)).len() as Time);
+    let successors = by_key(&|i| plan.succs(crate::plan::TaskIdx(i as u32)).len() as Time);
     let longest = by_key(&|i| plan.tasks[i].estimated_duration_ms);
+    let reorder = |order: &[usize]| reordered(&graph.name, &graph.scenario, order);
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut random = Vec::with_capacity(RANDOM_ORDERS);
     for _ in 0..RANDOM_ORDERS {
@@ -463,35 +601,32 @@ fn tie_break_makespans(graph: &Graph, seed: u64) -> anyhow::Result<Vec<[Time; 4]
         for i in (1..n).rev() {
             order.swap(i, rng.random_range(0..=i));
         }
-        random.push(reordered(&graph.scenario, &order)?);
+        random.push(reorder(&order)?);
     }
-    let successors = reordered(&graph.scenario, &successors)?;
-    let longest = reordered(&graph.scenario, &longest)?;
+    let successors = reorder(&successors)?;
+    let longest = reorder(&longest)?;
     let mut rows = Vec::with_capacity(AGENT_COUNTS.len());
     for (i, &m) in AGENT_COUNTS.iter().enumerate() {
-        let default = graph.makespans[i][0];
-        let mut best = default;
-        for (scenario, plan) in &random {
-            best = best.min(makespan(
+        let critical_path = |(scenario, plan): &(Scenario, Arc<Plan>)| {
+            makespan(
+                &graph.name,
                 scenario,
                 plan,
                 m,
                 Policy::CriticalPath,
                 None,
                 None,
-            )?);
+            )
+        };
+        let default = graph.makespans[i][0];
+        let mut best = default;
+        for variant in &random {
+            best = best.min(critical_path(variant)?);
         }
         rows.push([
             default,
-            makespan(
-                &successors.0,
-                &successors.1,
-                m,
-                Policy::CriticalPath,
-                None,
-                None,
-            )?,
-            makespan(&longest.0, &longest.1, m, Policy::CriticalPath, None, None)?,
+            critical_path(&successors)?,
+            critical_path(&longest)?,
             best,
         ]);
     }
@@ -499,11 +634,18 @@ fn tie_break_makespans(graph: &Graph, seed: u64) -> anyhow::Result<Vec<[Time; 4]
 }
 
 /// The scenario with its tasks in another order (`order[k]` is the old index of the k-th).
-fn reordered(scenario: &Scenario, order: &[usize]) -> anyhow::Result<(Scenario, Arc<Plan>)> {
+/// `name` names the graph in errors.
+fn reordered(
+    name: &str,
+    scenario: &Scenario,
+    order: &[usize],
+) -> Result<(Scenario, Arc<Plan>), StgError> {
     let tasks = order.iter().map(|&i| scenario.tasks[i].clone()).collect();
     let shuffled = Scenario::from_parts(scenario.config.clone(), scenario.agents.clone(), tasks);
-    let plan = Plan::build(&shuffled)
-        .map_err(|issues| anyhow!("a reordered graph is invalid: {}", issues[0]))?;
+    let plan = Plan::build(&shuffled).map_err(|issues| StgError::Reordered {
+        graph: name.to_string(),
+        message: issues[0].to_string(),
+    })?;
     Ok((shuffled, Arc::new(plan)))
 }
 
@@ -530,25 +672,10 @@ struct Case {
     proven: bool,
 }
 
-#[derive(Default)]
-struct Report {
-    graphs: Vec<Graph>,
-    cases: BTreeMap<Kind, Vec<Case>>,
-    /// Graphs whose CP or W differ from the reference table (should be none).
-    mismatches: Vec<String>,
-    checked: usize,
-    /// The machine's load averages when the report started and ended (timing context).
-    load_before: String,
-    load_after: String,
-}
-
-impl Report {
-    fn add(
-        &mut self,
-        kind: Kind,
-        graph: Graph,
-        references: &BTreeMap<(String, usize), Reference>,
-    ) -> anyhow::Result<()> {
+impl StgReport {
+    /// Files `graph` under `kind` with one case per agent count, its yardstick taken from
+    /// `references` (random STG graphs), max(CP, ceil(W/m)) or the plan's lower bound.
+    fn add(&mut self, kind: Kind, graph: Graph, references: &BTreeMap<(String, usize), Reference>) {
         let index = self.graphs.len();
         let (cp, work) = graph.cp_and_work_s();
         for (m_index, &m) in AGENT_COUNTS.iter().enumerate() {
@@ -593,13 +720,12 @@ impl Report {
             self.cases.entry(kind).or_default().push(case);
         }
         self.graphs.push(graph);
-        Ok(())
     }
 
     /// The optimizer's quality, proofs and time on the proven STG optima, and its
     /// robustness to log-normal durations.
     fn optimizer_tables(&self, s: &mut String) {
-        let budget = taskdist::optimize::DEFAULT_BUDGET;
+        let budget = crate::optimize::DEFAULT_BUDGET;
         let _ = writeln!(
             s,
             "## The optimizer (`optimized`) on the proven STG optima\n\n\
@@ -619,13 +745,7 @@ impl Report {
             s,
             "|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|"
         );
-        let cases: Vec<&Case> = self
-            .cases
-            .get(&Kind::Random)
-            .into_iter()
-            .flatten()
-            .filter(|c| c.proven)
-            .collect();
+        let cases = self.proven();
         let rows = AGENT_COUNTS
             .iter()
             .enumerate()
@@ -688,10 +808,10 @@ impl Report {
              (until an attempt ends more than {}% off its plan, then dispatching by planned \
              start), same seeds.\n",
             ROBUST_SEEDS - 1,
-            taskdist::sim::DISPATCH_SAMPLES,
+            crate::sim::DISPATCH_SAMPLES,
             ROBUST_SEEDS - 1,
-            taskdist::sim::DISPATCH_Z,
-            taskdist::core::DEVIATION_PERCENT
+            crate::sim::DISPATCH_Z,
+            crate::core::DEVIATION_PERCENT
         );
         let _ = writeln!(
             s,
@@ -752,6 +872,17 @@ impl Report {
         let _ = writeln!(s);
     }
 
+    /// The cases of the graphs of `kind`, in the order they were added.
+    fn cases_of(&self, kind: Kind) -> impl Iterator<Item = &Case> {
+        self.cases.get(&kind).into_iter().flatten()
+    }
+
+    /// The random STG cases with a proven optimum.
+    fn proven(&self) -> Vec<&Case> {
+        self.cases_of(Kind::Random).filter(|c| c.proven).collect()
+    }
+
+    /// The makespan of `Policy::ALL[policy]` on the case's graph at its agent count.
     fn makespan(&self, case: &Case, policy: usize) -> Time {
         self.graphs[case.graph].makespans[case.m_index][policy]
     }
@@ -765,7 +896,7 @@ impl Report {
         keep: impl Fn(&Case) -> bool,
     ) -> Tally {
         let mut tally = Tally::default();
-        for case in self.cases.get(&kind).into_iter().flatten() {
+        for case in self.cases_of(kind) {
             if case.m_index == m_index && keep(case) {
                 let name = &self.graphs[case.graph].name;
                 tally.add(self.makespan(case, policy), case.target_ms, name);
@@ -775,7 +906,7 @@ impl Report {
     }
 
     /// One line per agent count for critical-path and optimized on the proven STG optima.
-    fn headline(&self) -> Vec<String> {
+    pub fn headline(&self) -> Vec<String> {
         [(0, "critical-path"), (OPTIMIZED, "optimized")]
             .into_iter()
             .flat_map(|p| AGENT_COUNTS.iter().enumerate().map(move |(i, m)| (p, i, m)))
@@ -793,33 +924,22 @@ impl Report {
             .collect()
     }
 
-    fn render(&self, data: &Path) -> String {
+    /// The report, in markdown.
+    pub fn render(&self) -> String {
         let mut s = String::new();
         let proven = |c: &Case| c.proven;
         let random = self.cases.get(&Kind::Random).map_or(0, Vec::len);
-        let proven_count = self
-            .cases
-            .get(&Kind::Random)
-            .into_iter()
-            .flatten()
-            .filter(|c| c.proven)
-            .count();
+        let proven_count = self.proven().len();
         let graphs_of = |kind: Kind| {
-            let mut seen: Vec<usize> = self
-                .cases
-                .get(&kind)
-                .into_iter()
-                .flatten()
-                .map(|c| c.graph)
-                .collect();
+            let mut seen: Vec<usize> = self.cases_of(kind).map(|c| c.graph).collect();
             seen.dedup();
             seen.len()
         };
         let _ = writeln!(s, "# Schedule quality against published optima\n");
         let _ = writeln!(
             s,
-            "Generated by `cargo run --release -- stg-report --data {} -o reports/stg.md`; do not edit by hand.\n",
-            data.display()
+            "Generated by `scripts/stg-report.sh --data {} -o reports/stg.md`; do not edit by hand.\n",
+            self.data.display()
         );
         let _ = writeln!(
             s,
@@ -948,7 +1068,7 @@ impl Report {
 
     fn tally_all(&self, kind: Kind, policy: usize, keep: impl Fn(&Case) -> bool) -> Tally {
         let mut tally = Tally::default();
-        for case in self.cases.get(&kind).into_iter().flatten() {
+        for case in self.cases_of(kind) {
             if keep(case) {
                 let name = format!(
                     "{} (m = {})",
@@ -998,7 +1118,7 @@ impl Report {
     /// One row per graph: the makespan and ratio at each m (critical-path), or with
     /// `all_policies` one column group per policy at each m.
     fn per_graph_table(&self, s: &mut String, kind: Kind, all_policies: bool) {
-        let cases: Vec<&Case> = self.cases.get(&kind).into_iter().flatten().collect();
+        let cases: Vec<&Case> = self.cases_of(kind).collect();
         let policies: Vec<usize> = if all_policies {
             (0..Policy::ALL.len()).collect()
         } else {
@@ -1059,13 +1179,7 @@ impl Report {
     /// Where critical-path misses a proven optimum, by how much, and what tie-breaking and
     /// a search over tie-break orders would change.
     fn misses(&self, s: &mut String) {
-        let proven: Vec<&Case> = self
-            .cases
-            .get(&Kind::Random)
-            .into_iter()
-            .flatten()
-            .filter(|c| c.proven)
-            .collect();
+        let proven = self.proven();
         let mut misses: Vec<(&Case, Time)> = proven
             .iter()
             .map(|&c| (c, self.makespan(c, 0)))
@@ -1295,4 +1409,164 @@ fn units(ms: Time) -> String {
 
 fn seconds(ms: Time) -> String {
     format!("{:.1}", ms as f64 / SECOND_MS as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("taskdist-stg-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// The hand-made STG fixture: CP 10, W 22, optimum 12 at m = 2.
+    fn small_stg() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/imported/small.stg")
+    }
+
+    #[test]
+    fn a_tally_counts_hits_near_misses_and_the_worst() {
+        let mut tally = Tally::default();
+        tally.add(12_000, 12_000, "a");
+        tally.add(10_050, 10_000, "b");
+        tally.add(13_000, 12_000, "c");
+        tally.add(11_000, 12_000, "d");
+        assert_eq!((tally.count, tally.hits, tally.close), (4, 2, 3));
+        assert_eq!(tally.worst_name, "c");
+        assert_eq!(tally.worst, 13.0 / 12.0);
+        let mean = (1.0 + 1.005 + 13.0 / 12.0 + 11.0 / 12.0) / 4.0;
+        assert!((tally.mean() - mean).abs() < 1e-12, "{}", tally.mean());
+        assert_eq!(tally.share(), "50.0%");
+        assert_eq!(Tally::default().mean(), 0.0);
+        assert_eq!(Tally::default().share(), "-");
+    }
+
+    #[test]
+    fn cells_are_formatted_in_stg_units() {
+        assert_eq!(percent(1, 3), "33.3%");
+        assert_eq!(percent(0, 0), "-");
+        assert_eq!(units(12_000), "12");
+        assert_eq!(units(1_500), "1.5");
+        assert_eq!(seconds(12_000), "12.0");
+        assert_eq!(ratio(15, 10), 1.5);
+        assert_eq!(ratio(0, 0), 1.0);
+    }
+
+    #[test]
+    fn the_reference_table_is_keyed_by_graph_and_agents_and_names_a_bad_line() {
+        let dir = temp("references");
+        // The table's header, then a row at 2 agents and one at 4 (`four` in the bad table).
+        let table_of = |name: &str, agents_4: &str| {
+            let path = dir.join(name);
+            let text = format!(
+                "graph,processors,lower_bound,upper_bound,status,cp_length,total_work\n\
+                 50/rand0000.stg,2,11,12,optimal,10,22\n\
+                 50/rand0000.stg,{agents_4},10,11,open,10,22\n"
+            );
+            std::fs::write(&path, text).unwrap();
+            path
+        };
+        let table = read_references(&table_of("good.csv", "4")).unwrap();
+        assert_eq!(table.len(), 2);
+        let at_2 = table[&("50/rand0000.stg".to_string(), 2)];
+        assert_eq!(
+            (at_2.upper, at_2.optimal, at_2.cp, at_2.work),
+            (12, true, 10, 22)
+        );
+        assert!(!table[&("50/rand0000.stg".to_string(), 4)].optimal);
+
+        let bad = table_of("bad.csv", "four");
+        match read_references(&bad) {
+            Err(ImportError::Malformed { line, .. }) => assert_eq!(line, Some(3)),
+            other => panic!("expected a malformed line, got {other:?}"),
+        }
+        assert!(matches!(
+            read_references(&dir.join("missing.csv")),
+            Err(ImportError::Io { .. })
+        ));
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn files_are_found_by_extension_below_a_folder_in_path_order() {
+        let dir = temp("files");
+        for path in ["b/z.json", "b/a/y.json", "a.json", "c.txt", "d/e.xml"] {
+            let path = dir.join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, "").unwrap();
+        }
+        let names = |found: Vec<PathBuf>| -> Vec<String> {
+            found
+                .iter()
+                .map(|p| p.strip_prefix(&dir).unwrap().display().to_string())
+                .collect()
+        };
+        assert_eq!(names(files(&dir, "json").unwrap()), ["a.json"]);
+        assert_eq!(
+            names(files_deep(&dir, "json").unwrap()),
+            ["a.json", "b/a/y.json", "b/z.json"]
+        );
+        assert!(files(&dir.join("none"), "json").unwrap().is_empty());
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn each_kind_of_graph_gets_its_yardstick() {
+        let graph = |name: &str| Graph::load(&small_stg(), name, Some(ImportFormat::Stg)).unwrap();
+        let mut references = BTreeMap::new();
+        let reference = |upper, optimal, cp| Reference {
+            upper,
+            optimal,
+            cp,
+            work: 22,
+        };
+        references.insert(("ok".to_string(), 2), reference(12, true, 10));
+        references.insert(("ok".to_string(), 4), reference(11, false, 10));
+        references.insert(("off".to_string(), 2), reference(12, true, 9));
+        let mut report = StgReport {
+            data: PathBuf::from("data"),
+            graphs: Vec::new(),
+            cases: BTreeMap::new(),
+            mismatches: Vec::new(),
+            checked: 0,
+            load_before: String::new(),
+            load_after: String::new(),
+        };
+        report.add(Kind::Random, graph("ok"), &references);
+        report.add(Kind::Random, graph("off"), &references);
+        report.add(Kind::Random300, graph("300"), &references);
+
+        // Random graphs: a case only where the table has the agent count.
+        let random: Vec<(usize, usize, Time, bool)> = report.cases[&Kind::Random]
+            .iter()
+            .map(|c| (c.graph, c.m_index, c.target_ms, c.proven))
+            .collect();
+        assert_eq!(
+            random,
+            [
+                (0, 0, 12_000, true),
+                (0, 1, 11_000, false),
+                (1, 0, 12_000, true)
+            ]
+        );
+        assert_eq!(report.checked, 2);
+        assert_eq!(
+            report.mismatches,
+            ["off: CP 10, W 22; the reference says CP 9, W 22"]
+        );
+        // Otherwise max(CP, ceil(W/m)) = 11, 10, 10, 10 time units.
+        let trivial: Vec<Time> = report.cases[&Kind::Random300]
+            .iter()
+            .map(|c| c.target_ms)
+            .collect();
+        assert_eq!(trivial, [11_000, 10_000, 10_000, 10_000]);
+        // Critical-path reaches the optimum of 12 at m = 2, and optimized proves it.
+        assert_eq!(report.makespan(&report.cases[&Kind::Random][0], 0), 12_000);
+        assert_eq!(
+            report.makespan(&report.cases[&Kind::Random][0], OPTIMIZED),
+            12_000
+        );
+    }
 }
