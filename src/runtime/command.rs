@@ -86,6 +86,9 @@ impl CommandSettings {
                 others: missing.count(),
             });
         }
+        // Each program is looked up once: a run of 100,000 tasks has a handful of programs,
+        // and a PATH search is a stat per directory.
+        let mut found = std::collections::BTreeSet::new();
         for t in plan.task_indices() {
             let Some(command) = plan.task(t).command.as_ref().or(self.exec.as_ref()) else {
                 continue;
@@ -103,6 +106,9 @@ impl CommandSettings {
                     }
                 },
             };
+            if found.contains(program) {
+                continue;
+            }
             if find_program(program, &self.workdir).is_none() {
                 return Err(RunError::CommandNotFound {
                     task: plan.task(t).id.to_string(),
@@ -110,6 +116,7 @@ impl CommandSettings {
                     program: program.to_string(),
                 });
             }
+            found.insert(program);
         }
         Ok(())
     }
