@@ -9,7 +9,7 @@
 //! tolerance are reported, not failed.
 
 use super::Summary;
-use super::sweep::{quantile, simulate_summary};
+use super::sweep::{prepare_config, quantile, simulate_config};
 use crate::model::{Human, Policy, Scenario, Time};
 use crate::plan::Plan;
 use crate::sim::SimModels;
@@ -162,18 +162,16 @@ impl Baseline {
         label: &str,
         sha256: &str,
     ) -> Baseline {
+        // Prepared once for every seed (under `optimized`: the schedule and its dispatch).
+        let (config, agents) =
+            prepare_config(scenario, plan, models, spec.agents, Some(spec.policy), None);
         let results: Vec<Option<Summary>> = (0..spec.seeds as u64)
             .into_par_iter()
             .map(|k| {
-                simulate_summary(
-                    scenario,
-                    plan,
-                    models,
-                    spec.agents,
-                    Some(spec.policy),
-                    spec.seed.wrapping_add(k),
-                )
-                .ok()
+                let seed = spec.seed.wrapping_add(k);
+                simulate_config(plan, &config, agents.clone(), models, seed, false)
+                    .ok()
+                    .map(|(summary, _)| summary)
             })
             .collect();
         let finished: Vec<&Summary> = results.iter().flatten().collect();

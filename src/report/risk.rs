@@ -37,11 +37,12 @@
 
 use super::sweep::{Shard, quantile};
 use super::{RunView, Summary};
-use crate::model::{Policy, Scenario, Schedule, TaskType, Time, seconds};
+use crate::model::{AgentSpec, Config, Policy, Scenario, Schedule, TaskType, Time, seconds};
 use crate::plan::{LockMode, Plan, TaskIdx};
-use crate::sim::{SimError, SimModels, run_setup};
+use crate::sim::{SimError, SimModels};
 use rayon::prelude::*;
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// The tasks on the realized critical path of a run (see the module doc), as plan
@@ -451,28 +452,40 @@ impl Tornado {
         tick: &(dyn Fn() + Sync),
     ) -> Vec<(u64, Result<Summary, SimError>)> {
         let seeds = self.seeds.len() as u64;
+        // Each variant's configuration is prepared once, not per run: the schedule (given,
+        // or computed under `optimized`) and its dispatch mode depend on the variant's
+        // models, never on the seed. Only variants with runs in the shard are prepared.
+        let prepared: BTreeMap<usize, (Config, Vec<AgentSpec>)> = (0..self.variants.len())
+            .into_par_iter()
+            .filter(|&v| (0..seeds).any(|k| shard.takes(offset + v as u64 * seeds + k)))
+            .map(|v| {
+                let prepared = super::sweep::prepare_config(
+                    scenario,
+                    plan,
+                    &self.variants[v],
+                    self.agents,
+                    self.policy,
+                    self.schedule.clone(),
+                );
+                (v, prepared)
+            })
+            .collect();
         (0..self.run_count())
             .into_par_iter()
             .filter(|k| shard.takes(offset + k))
             .map(|k| {
-                let models = &self.variants[(k / seeds) as usize];
+                let variant = (k / seeds) as usize;
                 let seed = self.seeds[(k % seeds) as usize];
-                let result = match &self.schedule {
-                    None => super::sweep::simulate_summary(
-                        scenario,
-                        plan,
-                        models,
-                        self.agents,
-                        self.policy,
-                        seed,
-                    ),
-                    Some(schedule) => {
-                        let (mut config, agents) = run_setup(scenario, self.agents, self.policy);
-                        config.schedule = Some(schedule.clone());
-                        super::sweep::simulate_config(plan, &config, agents, models, seed, false)
-                            .map(|(summary, _)| summary)
-                    }
-                };
+                let (config, agents) = &prepared[&variant];
+                let result = super::sweep::simulate_config(
+                    plan,
+                    config,
+                    agents.clone(),
+                    &self.variants[variant],
+                    seed,
+                    false,
+                )
+                .map(|(summary, _)| summary);
                 tick();
                 (offset + k, result)
             })

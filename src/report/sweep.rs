@@ -15,13 +15,14 @@
 
 use super::{Summary, trace_csv};
 use crate::model::{
-    AgentSpec, Config, DurationText, Policy, Scenario, ScenarioError, SimulationFile, Time,
-    TimeUnit, format_exact, parse_duration,
+    AgentSpec, Config, DurationText, Policy, Scenario, ScenarioError, Schedule, SimulationFile,
+    Time, TimeUnit, format_exact, parse_duration,
 };
 use crate::plan::Plan;
 use crate::sim::{SimError, SimModels, run_setup, simulate};
 use rayon::prelude::*;
 use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -483,6 +484,24 @@ pub fn simulate_run(
     simulate_config(plan, &config, agent_specs, models, seed, critical)
 }
 
+/// The configuration and agents of runs that differ only by seed, prepared as a run
+/// prepares them before it starts ([`crate::sim::plan_schedule`]): `schedule` if given,
+/// else under `optimized` one computed for these agents, with its dispatch mode chosen for
+/// `models`. Made once and shared by the runs, since none of it depends on the seed.
+pub fn prepare_config(
+    scenario: &Scenario,
+    plan: &Arc<Plan>,
+    models: &SimModels,
+    agents: Option<u32>,
+    policy: Option<Policy>,
+    schedule: Option<Arc<Schedule>>,
+) -> (Config, Vec<AgentSpec>) {
+    let (mut config, specs) = run_setup(scenario, agents, policy);
+    config.schedule = schedule;
+    crate::sim::plan_schedule(plan, &mut config, &specs, models);
+    (config, specs)
+}
+
 /// [`simulate_run`] with the configuration and agents set up already: a schedule in
 /// `config` is followed as it is (`simulate --seeds N --schedule FILE`).
 pub fn simulate_config(
@@ -548,21 +567,32 @@ pub fn run_sweep(
             .collect::<Result<_, ScenarioError>>()?,
     };
     let keys = run_keys(spec);
+    // What a run prepares before it starts (under `optimized`: a schedule, and its dispatch
+    // mode chosen on 32 sampled runs per mode) depends on the configuration, never on the
+    // seed: prepared once per configuration this shard runs, not once per run.
+    let configs: BTreeSet<(usize, Option<usize>, u32)> = keys
+        .iter()
+        .enumerate()
+        .filter(|(index, _)| shard.takes(*index as u64))
+        .map(|(_, key)| (key.policy, key.vary, key.agents))
+        .collect();
+    let prepared: BTreeMap<(usize, Option<usize>, u32), (Config, Vec<AgentSpec>)> = configs
+        .into_par_iter()
+        .map(|point @ (policy, vary, agents)| {
+            let (scenario, models) = &variants[vary.unwrap_or(0)];
+            let policy = Some(spec.policies[policy]);
+            let prepared = prepare_config(scenario, plan, models, Some(agents), policy, None);
+            (point, prepared)
+        })
+        .collect();
     let runs = keys
         .into_par_iter()
         .enumerate()
         .filter(|(index, _)| shard.takes(*index as u64))
         .map(|(index, key)| {
-            let (scenario, models) = &variants[key.vary.unwrap_or(0)];
-            let result = simulate_run(
-                scenario,
-                plan,
-                models,
-                Some(key.agents),
-                Some(spec.policies[key.policy]),
-                key.seed,
-                true,
-            );
+            let (_, models) = &variants[key.vary.unwrap_or(0)];
+            let (config, specs) = &prepared[&(key.policy, key.vary, key.agents)];
+            let result = simulate_config(plan, config, specs.clone(), models, key.seed, true);
             tick();
             let (result, critical) = match result {
                 Ok((summary, critical)) => (Ok(summary), critical),

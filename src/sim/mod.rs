@@ -39,8 +39,8 @@ mod script;
 pub use audit::{Violation, audit};
 pub use models::{ContextEffects, Crash, Durations, MAX_SPREAD, Params, SimModels};
 pub use robust::{
-    DISPATCH_SAMPLES, DISPATCH_Z, DispatchChoice, choose_dispatch, prepare_schedule, sample_seed,
-    set_dispatch,
+    DISPATCH_SAMPLES, DISPATCH_Z, DispatchChoice, choose_dispatch, plan_schedule, prepare_schedule,
+    sample_seed, set_dispatch,
 };
 pub use script::{Leave, Script, ScriptedAttempt, ScriptedEnd, TIMER_LAG_MAX_MS};
 // What both drivers share lives below both; re-exported for the simulator's users.
@@ -299,15 +299,7 @@ fn run_simulation(
         heartbeat_interval = None;
         config.heartbeat_timeout_ms = None;
     }
-    // A plan no slot can run (a capability missing among the first `max_agents`) runs
-    // without a schedule, in planned-start-less `critical-path` order; the CLI reports
-    // that error before simulating. A schedule computed here gets its dispatch mode
-    // chosen for the models (see `robust`).
-    if config.schedule.is_none()
-        && crate::optimize::ensure_schedule(&plan, &mut config, &agents).is_ok()
-    {
-        robust::set_dispatch(&plan, &mut config, &agents, models);
-    }
+    robust::plan_schedule(&plan, &mut config, &agents, models);
     let n = plan.len();
     let mut sched = Scheduler::new(plan.clone(), config);
     // Delivered context has no modelled effect (see the module doc): not computed at all.

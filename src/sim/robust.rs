@@ -140,6 +140,23 @@ pub fn set_dispatch(
     choice
 }
 
+/// What a run does before it starts: under `optimized`, a config without a schedule gets
+/// one, computed for `agents`, with its dispatch mode chosen for `models`. A plan no slot
+/// can run (a capability missing among the first `max_agents`) runs without a schedule,
+/// in planned-start-less `critical-path` order; the CLI reports that error before
+/// simulating. Neither step depends on the run's seed, so runs that differ only by seed
+/// (a sweep's) can share one call.
+pub fn plan_schedule(
+    plan: &Arc<Plan>,
+    config: &mut Config,
+    agents: &[AgentSpec],
+    models: &SimModels,
+) {
+    if config.schedule.is_none() && crate::optimize::ensure_schedule(plan, config, agents).is_ok() {
+        set_dispatch(plan, config, agents, models);
+    }
+}
+
 /// Whether differences summing to `sum`, with squares summing to `squares`, over `k`
 /// samples have a mean below −[`DISPATCH_Z`] standard errors: `sum < 0` and
 /// `sum² (k − 1) > z² (k · squares − sum²)`, exact in integers.
