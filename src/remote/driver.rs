@@ -161,12 +161,8 @@ fn parse_entries(key: &str, v: &Value) -> Vec<Read> {
     out
 }
 
-async fn xadd(
-    con: &mut MultiplexedConnection,
-    key: Option<&SigningKey>,
-    stream: &str,
-    message: &Message,
-) -> redis::RedisResult<()> {
+/// The `XADD` of one message, sealed with `key`.
+fn xadd(key: Option<&SigningKey>, stream: &str, message: &Message) -> redis::Cmd {
     let entry = protocol::seal(key, stream, message);
     let mut cmd = redis::cmd("XADD");
     cmd.arg(stream);
@@ -177,7 +173,7 @@ async fn xadd(
     for (f, v) in entry.fields() {
         cmd.arg(f).arg(v);
     }
-    cmd.query_async::<Value>(con).await.map(|_| ())
+    cmd
 }
 
 /// The id of a stream's last entry, `0-0` when it is empty or missing.
@@ -376,12 +372,39 @@ struct Writer {
 
 impl Writer {
     async fn send(&mut self, stream: &str, message: &Message) {
+        self.send_all(&[(stream.to_string(), message.clone())], &[])
+            .await;
+    }
+
+    /// Writes `messages` in order and acknowledges `acks` (entries of
+    /// [`protocol::UP`]), all in one pipeline: one round trip however many there are.
+    async fn send_all(&mut self, messages: &[(String, Message)], acks: &[String]) {
+        if messages.is_empty() && acks.is_empty() {
+            return;
+        }
         if self.con.is_none() {
             self.con = connect(&self.client).await.ok();
         }
         let Some(con) = &mut self.con else { return };
-        if let Err(e) = xadd(con, self.key.as_ref(), stream, message).await {
-            (self.log)(&format!("broker write of {} failed: {e}", message.kind()));
+        let mut pipe = redis::pipe();
+        for (stream, message) in messages {
+            pipe.add_command(xadd(self.key.as_ref(), stream, message))
+                .ignore();
+        }
+        if !acks.is_empty() {
+            pipe.cmd("XACK")
+                .arg(protocol::UP)
+                .arg(protocol::GROUP)
+                .arg(acks)
+                .ignore();
+        }
+        if let Err(e) = pipe.query_async::<()>(con).await {
+            let kinds: Vec<&str> = messages.iter().map(|(_, m)| m.kind()).collect();
+            (self.log)(&format!(
+                "broker write of [{}] and {} acks failed: {e}",
+                kinds.join(", "),
+                acks.len()
+            ));
             self.con = None;
         }
     }
@@ -509,6 +532,7 @@ impl Hub {
             joins,
             hub: hub.clone(),
             inboxes: Vec::new(),
+            acks: Vec::new(),
         };
         tokio::spawn(state.run(rx, in_rx, readers));
         Ok(hub)
@@ -603,6 +627,8 @@ struct HubLoop {
     joins: UnboundedSender<Joining>,
     hub: Hub,
     inboxes: Vec<String>,
+    /// Entries of [`protocol::UP`] to acknowledge with the next flush.
+    acks: Vec<String>,
 }
 
 impl HubLoop {
@@ -629,7 +655,13 @@ impl HubLoop {
                     None => break,
                 },
                 read = incoming.recv() => match read {
-                    Some(read) => self.incoming(read).await,
+                    Some(read) => {
+                        self.incoming(read).await;
+                        // What else has been read goes out with it in one flush.
+                        while let Ok(read) = incoming.try_recv() {
+                            self.incoming(read).await;
+                        }
+                    }
                     None => break,
                 },
                 () = tokio::time::sleep_until(wake) => {}
@@ -678,7 +710,7 @@ impl HubLoop {
                 self.sm.cancel(task, attempt);
                 self.jobs.remove(&(task, attempt));
                 if let Some(entry) = self.unacked.remove(&(task, attempt)) {
-                    self.ack(&entry).await;
+                    self.ack(&entry);
                 }
             }
             HubCmd::Context {
@@ -693,17 +725,16 @@ impl HubLoop {
             }
             HubCmd::Committed { task, attempt } => {
                 if let Some(entry) = self.unacked.remove(&(task, attempt)) {
-                    self.ack(&entry).await;
+                    self.ack(&entry);
                 }
             }
             HubCmd::Finish { .. } => unreachable!("handled by the loop"),
         }
     }
 
-    async fn ack(&mut self, entry: &str) {
-        let mut cmd = redis::cmd("XACK");
-        cmd.arg(protocol::UP).arg(protocol::GROUP).arg(entry);
-        self.writer.command(&cmd).await;
+    /// Acknowledges an entry of [`protocol::UP`] with the next [`HubLoop::flush`].
+    fn ack(&mut self, entry: &str) {
+        self.acks.push(entry.to_string());
     }
 
     async fn incoming(&mut self, incoming: Incoming) {
@@ -737,7 +768,7 @@ impl HubLoop {
                 // A result handed to the run is acknowledged once its step is committed
                 // (see `Hub::committed`); everything else now.
                 if !(is_result && self.unacked.values().any(|e| *e == id)) {
-                    self.ack(&id).await;
+                    self.ack(&id);
                 }
             }
             Ok(message) => self.sm.handle_beat(now, &id, message),
@@ -751,7 +782,7 @@ impl HubLoop {
                     self.sm.refuse(&id, &hello, reason);
                 }
                 if stream == Stream::Up {
-                    self.ack(&id).await;
+                    self.ack(&id);
                 }
             }
         }
@@ -801,7 +832,7 @@ impl HubLoop {
                             continue;
                         }
                     }
-                    self.ack(&entry).await;
+                    self.ack(&entry);
                 }
                 Delivery::Orphaned { task, attempt } => {
                     if let Some((_, reply)) = self.jobs.remove(&(task, attempt)) {
@@ -819,9 +850,10 @@ impl HubLoop {
         while let Some(line) = self.sm.poll_log() {
             (self.log)(&line);
         }
-        while let Some((stream, message)) = self.sm.poll_transmit() {
-            self.writer.send(&stream, &message).await;
-        }
+        let messages: Vec<(String, Message)> =
+            std::iter::from_fn(|| self.sm.poll_transmit()).collect();
+        let acks = std::mem::take(&mut self.acks);
+        self.writer.send_all(&messages, &acks).await;
     }
 
     async fn finish(&mut self) {
@@ -1074,13 +1106,16 @@ pub async fn run_worker(
                 Action::Exit { reason } => exit = Some(reason),
             }
         }
-        while let Some(message) = sm.poll_transmit() {
-            let stream = match message.stream() {
-                Stream::Beats => protocol::BEATS,
-                _ => protocol::UP,
-            };
-            writer.send(stream, &message).await;
-        }
+        let messages: Vec<(String, Message)> = std::iter::from_fn(|| sm.poll_transmit())
+            .map(|message| {
+                let stream = match message.stream() {
+                    Stream::Beats => protocol::BEATS,
+                    _ => protocol::UP,
+                };
+                (stream.to_string(), message)
+            })
+            .collect();
+        writer.send_all(&messages, &[]).await;
         if let Some(reason) = exit {
             break Err(RemoteError::Rejected { reason });
         }
