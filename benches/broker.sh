@@ -168,4 +168,9 @@ if local_load:
 else:
     print("(not measured here: LOCAL=0).")
 PY
+# What earlier runs found (before/after a change, the profile): kept by hand.
+if [ -f benches/broker_notes.md ]; then
+    printf '\n' >> reports/broker.md
+    cat benches/broker_notes.md >> reports/broker.md
+fi
 cat reports/broker.md
