@@ -228,7 +228,9 @@ impl Coordinator {
                 if let Some(w) = self.workers.get_mut(&hello.worker) {
                     w.lost = false;
                     w.hellos += 1;
-                    if w.hellos == 3 {
+                    // A worker that beats naming this coordinator took its welcome: its
+                    // hellos are reconnections (a broker restart), not a wrong key.
+                    if w.hellos == 3 && !w.confirmed {
                         self.log.push_back(format!(
                             "worker {} keeps saying hello though welcomed: it cannot verify this coordinator's messages (is its --coordinator-key this coordinator's public key?)",
                             hello.worker

@@ -35,25 +35,61 @@ const KEEP: u64 = 1_000;
 const WRONG_KEY_AFTER: u32 = 3;
 
 /// Opens the broker URL, refusing an unsigned run on a broker that is not on this host.
-pub fn open_broker(url: &str, signed: bool) -> Result<redis::Client, RemoteError> {
-    let client = redis::Client::open(url).map_err(|e| RemoteError::BadUrl {
+/// With `ca` (a PEM file), a `rediss://` broker's certificate must chain to it instead of
+/// to the usual web roots.
+pub fn open_broker(
+    url: &str,
+    signed: bool,
+    ca: Option<&std::path::Path>,
+) -> Result<redis::Client, RemoteError> {
+    let bad = |reason: String| RemoteError::BadUrl {
         url: redact(url),
-        reason: e.to_string(),
-    })?;
+        reason,
+    };
+    let client = match ca {
+        None => redis::Client::open(url).map_err(|e| bad(e.to_string()))?,
+        Some(path) => {
+            if !url.starts_with("rediss://") {
+                return Err(bad(
+                    "--broker-ca is for a TLS broker (rediss://)".to_string()
+                ));
+            }
+            let pem = std::fs::read(path)
+                .map_err(|e| bad(format!("--broker-ca {}: {e}", path.display())))?;
+            let certificates = redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(pem),
+            };
+            redis::Client::build_with_tls(url, certificates)
+                .map_err(|e| bad(format!("--broker-ca {}: {e}", path.display())))?
+        }
+    };
     if !signed && !is_loopback(client.get_connection_info().addr()) {
         return Err(RemoteError::NotLoopback { url: redact(url) });
     }
     Ok(client)
 }
 
-/// The URL without its password, for messages.
+/// The URL with its password (if any) replaced by `***`, for messages and for the run
+/// database: `redis://user:***@host:6379`.
 pub fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
-            format!("{}://***@{}", &url[..scheme], &url[at + 1..])
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}://{user}:***@{}", &url[..scheme], &url[at + 1..]),
+                None => url.to_string(),
+            }
         }
         _ => url.to_string(),
     }
+}
+
+/// Whether `url` is one [`redact`] hid a password of.
+pub fn has_hidden_password(url: &str) -> bool {
+    url.find("://")
+        .zip(url.rfind('@'))
+        .is_some_and(|(scheme, at)| at > scheme && url[scheme + 3..at].ends_with(":***"))
 }
 
 fn is_loopback(addr: &redis::ConnectionAddr) -> bool {
@@ -88,10 +124,17 @@ async fn connect(client: &redis::Client) -> redis::RedisResult<MultiplexedConnec
 
 /// The first connection of a coordinator or a worker: failing it is an error of the
 /// command (a broker it cannot reach), not a lost connection to retry.
+/// A `PING` makes a refused password (or none given) such an error too.
 async fn first_connection(client: &redis::Client) -> Result<MultiplexedConnection, RemoteError> {
-    connect(client).await.map_err(|e| RemoteError::Broker {
+    let broker = |e: redis::RedisError| RemoteError::Broker {
         reason: e.to_string(),
-    })
+    };
+    let mut con = connect(client).await.map_err(broker)?;
+    redis::cmd("PING")
+        .query_async::<Value>(&mut con)
+        .await
+        .map_err(broker)?;
+    Ok(con)
 }
 
 fn text(v: &Value) -> Option<String> {
@@ -1240,4 +1283,45 @@ fn forward(tx: &UnboundedSender<AttemptNote>, task: u32, attempt: u32, serial: u
         _ => return,
     };
     let _ = tx.send(note);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_hides_the_password_and_keeps_the_rest() {
+        let hidden = redact("rediss://:s3cret@broker.example:6380/2");
+        assert_eq!(hidden, "rediss://:***@broker.example:6380/2");
+        assert!(has_hidden_password(&hidden));
+        assert_eq!(
+            redact("redis://ops:s3cret@10.0.0.1"),
+            "redis://ops:***@10.0.0.1"
+        );
+        for plain in ["redis://127.0.0.1:6379", "redis://ops@10.0.0.1/1"] {
+            assert_eq!(redact(plain), plain);
+            assert!(!has_hidden_password(plain));
+        }
+    }
+
+    #[test]
+    fn a_ca_file_is_for_tls_brokers_and_must_exist() {
+        use std::path::Path;
+        let plain = open_broker("redis://127.0.0.1:1", false, Some(Path::new("ca.pem")));
+        assert!(
+            matches!(plain, Err(RemoteError::BadUrl { reason, .. }) if reason.contains("rediss://"))
+        );
+        let missing = open_broker(
+            "rediss://:pw@127.0.0.1:1",
+            false,
+            Some(Path::new("/nonexistent/ca.pem")),
+        );
+        match missing {
+            Err(RemoteError::BadUrl { url, reason }) => {
+                assert!(reason.contains("/nonexistent/ca.pem"), "{reason}");
+                assert!(!url.contains("pw"), "{url}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 }
