@@ -553,6 +553,42 @@ fn a_paused_worker_self_fences_and_rejoins() {
     until("slow to run again elsewhere", || {
         started_on(&dir, "slow", 2).is_some()
     });
+    // A late result of the lost attempt, as the paused worker's instance would have sent
+    // it had it not fenced: acknowledged, ignored and recorded in the run database.
+    let after = |log: &str, word: &str| {
+        log.split(word)
+            .nth(1)
+            .unwrap()
+            .split([':', '\n'])
+            .next()
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    let late = {
+        use taskdist::remote::protocol::{self, AttemptRef, Message, Outcome, ResultMsg};
+        let log = sleeper.log();
+        let message = Message::Result(ResultMsg {
+            at: AttemptRef {
+                worker: paused.clone(),
+                instance: after(&log, "instance "),
+                coordinator: after(&log, "welcomed by coordinator "),
+                task: 6, // slow, after t0..t5
+                attempt: 1,
+            },
+            outcome: Outcome::Succeeded,
+            result: None,
+            error: None,
+        });
+        let entry = protocol::seal(None, protocol::UP, &message);
+        let mut args = vec!["XADD", protocol::UP, "*"];
+        let fields = entry.fields();
+        for (f, v) in &fields {
+            args.push(f);
+            args.push(v);
+        }
+        r.cli(&args).trim().to_string()
+    };
     // Well past the lease (3 s) by the paused worker's clock too.
     while stopped_at.elapsed() < Duration::from_secs(5) {
         std::thread::sleep(Duration::from_millis(50));
@@ -578,6 +614,26 @@ fn a_paused_worker_self_fences_and_rejoins() {
         "{slow:?}"
     );
     assert!(audited.lost() >= 1);
+    let (store, _) = Store::open(&dir.join("r").join(taskdist::store::DB_FILE)).unwrap();
+    let stale = store.stale_messages().unwrap();
+    let recorded = stale
+        .iter()
+        .find(|m| m.entry == late)
+        .unwrap_or_else(|| panic!("the late result {late} is not recorded: {stale:?}"));
+    assert_eq!(
+        (
+            recorded.kind.as_str(),
+            recorded.worker.as_str(),
+            recorded.task_index,
+            recorded.attempt
+        ),
+        ("result", paused.as_str(), Some(6), Some(1)),
+        "{recorded:?}"
+    );
+    assert!(
+        run.log()
+            .contains(&format!("stale result from {paused} entry {late}"))
+    );
     // The fenced command died: it never recorded its work (audit_run allows a lost
     // attempt's work; this one was killed before doing any).
     let ran = std::fs::read_to_string(dir.join("ran-slow")).unwrap();

@@ -54,6 +54,7 @@ impl CoordinatorKeys {
             trust,
             exec,
             log: stderr_log("coordinator"),
+            stale: None,
         })
     }
 }

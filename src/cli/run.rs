@@ -359,6 +359,10 @@ impl Job {
         }));
 
         let agent = Arc::new(CommandAgent::new(self.settings));
+        let mut broker = self.broker;
+        if let Some(settings) = &mut broker {
+            settings.stale = Some(self.store.stale_recorder()?);
+        }
         let mut runner = Runner::new(self.plan.clone(), self.config.clone())
             .journal(Box::new(self.store))
             .run_dir(self.run_dir.clone());
@@ -372,7 +376,7 @@ impl Job {
             .enable_all()
             .build()
             .context("starting the tokio runtime")?;
-        let hub = match self.broker {
+        let hub = match broker {
             Some(settings) => {
                 let (joins, joining) = tokio::sync::mpsc::unbounded_channel();
                 let hub =

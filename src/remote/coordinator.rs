@@ -5,10 +5,12 @@
 //! talks to the runner.
 
 use super::protocol::{
-    Assign, AttemptOrder, ContextMsg, CoordinatorBeat, Hello, Message, Outcome, Reject, To,
+    Assign, AttemptOrder, ContextMsg, CoordinatorBeat, Hello, Message, Outcome, Reject, ShareMsg,
+    To,
 };
 use crate::core::{Context, ContextItem};
 use crate::model::{AgentSpec, TaskSpec, Time};
+use crate::store::StaleMessage;
 use std::collections::{BTreeMap, VecDeque};
 
 /// The coordinator's timing.
@@ -113,6 +115,7 @@ pub struct Coordinator {
     out: VecDeque<(String, Message)>,
     deliveries: VecDeque<Delivery>,
     log: VecDeque<String>,
+    stale_records: VecDeque<StaleMessage>,
 }
 
 impl Coordinator {
@@ -128,6 +131,7 @@ impl Coordinator {
             out: VecDeque::new(),
             deliveries: VecDeque::new(),
             log: VecDeque::new(),
+            stale_records: VecDeque::new(),
         }
     }
 
@@ -168,6 +172,22 @@ impl Coordinator {
             message.kind(),
             message.sender_worker().unwrap_or("?")
         ));
+        let (instance, at) = match message {
+            Message::Started(a) | Message::Share(ShareMsg { at: a, .. }) => (&a.instance, Some(a)),
+            Message::Result(r) => (&r.at.instance, Some(&r.at)),
+            Message::Bye(b) => (&b.instance, None),
+            _ => return,
+        };
+        self.stale_records.push_back(StaleMessage {
+            kind: message.kind().to_string(),
+            worker: message.sender_worker().unwrap_or("?").to_string(),
+            instance: instance.clone(),
+            coordinator: at.map(|a| a.coordinator.clone()),
+            task_index: at.map(|a| a.task),
+            attempt: at.map(|a| a.attempt),
+            entry: entry.to_string(),
+            reason: why.to_string(),
+        });
     }
 
     fn seen(&mut self, now: Time, worker: &str, instance: &str) -> bool {
@@ -560,6 +580,13 @@ impl Coordinator {
         self.deliveries.pop_front()
     }
 
+    /// The next stale message (started, share, result or bye) to record in the run
+    /// database.
+    #[must_use]
+    pub fn poll_stale(&mut self) -> Option<StaleMessage> {
+        self.stale_records.pop_front()
+    }
+
     /// The next line to log.
     #[must_use]
     pub fn poll_log(&mut self) -> Option<String> {
@@ -690,6 +717,19 @@ mod tests {
         c.handle_up(20, "5-0", result("w2", "i9", 0, 2)); // another worker
         assert_eq!(c.poll_delivery(), None);
         assert_eq!(c.stale_count(), 4);
+        let recorded: Vec<StaleMessage> = std::iter::from_fn(|| c.poll_stale()).collect();
+        assert_eq!(recorded.len(), 4);
+        assert_eq!(
+            (
+                recorded[0].kind.as_str(),
+                recorded[0].task_index,
+                recorded[0].attempt,
+                recorded[0].entry.as_str()
+            ),
+            ("result", Some(0), Some(1), "2-0")
+        );
+        assert_eq!(recorded[1].instance, "old");
+        assert_eq!(recorded[2].coordinator.as_deref(), Some("previous"));
         c.cancel(0, 2);
         assert!(matches!(c.poll_transmit(), Some((_, Message::Assign(_)))));
         assert!(matches!(c.poll_transmit(), Some((_, Message::Cancel(ref o))) if o.attempt == 2));

@@ -518,6 +518,9 @@ pub struct HubSettings {
     pub exec: Option<CommandSpec>,
     /// Where stale and forged messages are logged.
     pub log: Log,
+    /// Where stale messages (a late result, one of another instance) are recorded: the
+    /// run database ([`crate::store::Store::stale_recorder`]).
+    pub stale: Option<crate::store::StaleRecorder>,
 }
 
 impl Hub {
@@ -535,6 +538,7 @@ impl Hub {
             trust,
             exec,
             log,
+            stale,
         } = settings;
         let con = first_connection(&client).await?;
         let instance = instance_id();
@@ -576,6 +580,7 @@ impl Hub {
             hub: hub.clone(),
             inboxes: Vec::new(),
             acks: Vec::new(),
+            stale,
         };
         tokio::spawn(state.run(rx, in_rx, readers));
         Ok(hub)
@@ -672,6 +677,7 @@ struct HubLoop {
     inboxes: Vec<String>,
     /// Entries of [`protocol::UP`] to acknowledge with the next flush.
     acks: Vec<String>,
+    stale: Option<crate::store::StaleRecorder>,
 }
 
 impl HubLoop {
@@ -892,6 +898,17 @@ impl HubLoop {
         self.deliver().await;
         while let Some(line) = self.sm.poll_log() {
             (self.log)(&line);
+        }
+        // Recorded before the entries are acknowledged below.
+        while let Some(m) = self.sm.poll_stale() {
+            if let Some(recorder) = &self.stale
+                && let Err(e) = recorder.record(&m)
+            {
+                (self.log)(&format!(
+                    "recording stale {} entry {}: {e}",
+                    m.kind, m.entry
+                ));
+            }
         }
         let messages: Vec<(String, Message)> =
             std::iter::from_fn(|| self.sm.poll_transmit()).collect();
