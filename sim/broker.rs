@@ -515,6 +515,67 @@ fn a_killed_workers_attempt_is_lost_and_runs_again_elsewhere() {
     assert!(run.out().contains("0 failed"), "{}", run.out());
 }
 
+/// A worker restarted under the same id (a new process, so a new instance) well within
+/// its heartbeat timeout: the old instance's running attempt ends as lost (counted apart
+/// from failures, no retry charged) and runs again as a new attempt; nothing failed.
+#[test]
+fn a_worker_restarted_under_its_id_loses_its_old_attempts() {
+    let Some(r) = redis("restarted_worker") else {
+        return;
+    };
+    let url = r.url();
+    let dir = scratch("restarted-worker");
+    let slow = task(
+        "slow",
+        "if [ $TASKDIST_ATTEMPT = 1 ]; then sleep 60; fi",
+        "priority = \"critical\"",
+    );
+    write_plan(&dir, "30s", 6, &slow);
+    let mut workers: BTreeMap<String, Proc> = ["w1", "w2"]
+        .into_iter()
+        .map(|id| (id.to_string(), worker(&dir, &url, id, &[])))
+        .collect();
+    let mut run = coordinator(&dir, &url, &[]);
+    let mut victim = String::new();
+    until("slow to start", || {
+        started_on(&dir, "slow", 1).is_some_and(|w| {
+            victim = w;
+            true
+        })
+    });
+    workers.get_mut(&victim).unwrap().child.kill().unwrap();
+    let killed_at = Instant::now();
+    workers.insert(victim.clone(), worker(&dir, &url, &victim, &[]));
+    until("slow to run again", || {
+        started_on(&dir, "slow", 2).is_some()
+    });
+    assert!(
+        killed_at.elapsed() < Duration::from_secs(20),
+        "requeued only by the heartbeat timeout (30 s)"
+    );
+    let status = run.wait(&workers.values().collect::<Vec<_>>());
+    assert!(status.success(), "run failed: {}", run.log());
+    assert!(run.log().contains("restarted as instance"), "{}", run.log());
+    let audited = audit_run(&dir);
+    let slow = audited.of("slow");
+    assert_eq!(
+        (
+            slow[0].attempt,
+            slow[0].agent_id.as_str(),
+            slow[0].status.as_str()
+        ),
+        (1, victim.as_str(), "lost"),
+        "{slow:?}"
+    );
+    assert_eq!(slow.last().unwrap().status, "completed", "{slow:?}");
+    assert!(
+        audited.attempts.iter().all(|a| a.status != "failed"),
+        "{:?}",
+        audited.attempts
+    );
+    assert!(run.out().contains("0 failed"), "{}", run.out());
+}
+
 /// Test 3: a worker SIGSTOPped past its lease and then SIGCONTed: the coordinator loses
 /// it and runs its attempt again elsewhere; the worker, waking, self-fences (kills the
 /// command, sends no result), says hello again and rejoins; the run completes.

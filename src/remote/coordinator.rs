@@ -41,7 +41,8 @@ impl Timing {
 /// What the coordinator hands to its driver.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Delivery {
-    /// A worker joined (or an instance replaced an earlier one): it is an agent of the run.
+    /// A worker joined (or an instance replaced an earlier one, whose running attempts
+    /// are then lost): it is an agent of the run.
     Joined {
         /// Its agent spec.
         spec: AgentSpec,
@@ -72,13 +73,6 @@ pub enum Delivery {
         report: Result<Option<String>, String>,
         /// The stream entry id of the result.
         entry: String,
-    },
-    /// An attempt of a replaced worker instance: it will never end.
-    Orphaned {
-        /// Task index.
-        task: u32,
-        /// Attempt.
-        attempt: u32,
     },
 }
 
@@ -279,10 +273,10 @@ impl Coordinator {
                 .filter(|(_, p)| p.worker == hello.worker)
                 .map(|(&k, _)| k)
                 .collect();
-            for (task, attempt) in orphans {
-                self.pending.remove(&(task, attempt));
-                self.deliveries
-                    .push_back(Delivery::Orphaned { task, attempt });
+            // The runner loses them when the new instance joins (a join of an agent that
+            // is up replaces it), and cancels them; messages for them are stale from now.
+            for key in orphans {
+                self.pending.remove(&key);
             }
             self.log.push_back(format!(
                 "worker {} restarted as instance {}: its earlier attempts are lost",
@@ -815,14 +809,8 @@ mod tests {
         let mut c = joined();
         send(&mut c, 0, 3, 1);
         c.handle_up(5, "2-0", hello("w1", "i2"));
-        assert_eq!(
-            c.poll_delivery(),
-            Some(Delivery::Orphaned {
-                task: 3,
-                attempt: 1
-            })
-        );
         assert!(matches!(c.poll_delivery(), Some(Delivery::Joined { .. })));
+        assert_eq!(c.poll_delivery(), None);
         c.handle_up(6, "3-0", result("w1", "i1", 3, 1));
         assert_eq!(c.poll_delivery(), None);
         assert_eq!(c.stale_count(), 1);

@@ -883,13 +883,6 @@ impl HubLoop {
                     }
                     self.ack(&entry);
                 }
-                Delivery::Orphaned { task, attempt } => {
-                    if let Some((_, reply)) = self.jobs.remove(&(task, attempt)) {
-                        let _ = reply.send(Report::Failed {
-                            error: "its worker restarted: the attempt was lost".to_string(),
-                        });
-                    }
-                }
             }
         }
     }
