@@ -187,6 +187,7 @@ impl Reference {
             }
             Input::Heartbeat { .. } | Input::TaskStarted { .. } => {}
             Input::Shutdown => unimplemented!("the model-based test does not shut down"),
+            Input::AgentLost { .. } => unimplemented!("the model-based test loses no agent"),
         }
         self.settle();
         self.end()

@@ -25,6 +25,8 @@ const PATIENCE: Duration = Duration::from_secs(120);
 struct Redis {
     child: Child,
     port: u16,
+    /// Arguments after the defaults (later ones win), kept for [`Redis::restart`].
+    extra: Vec<String>,
 }
 
 impl Drop for Redis {
@@ -39,12 +41,12 @@ impl Redis {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
-    /// Kills the server (its data goes with it: no persistence) and starts a new one on
-    /// the same port.
+    /// Kills the server (its data goes with it unless its extra arguments turned
+    /// persistence on) and starts a new one on the same port with the same arguments.
     fn restart(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        self.child = redis_server(self.port);
+        self.child = redis_server(self.port, &self.extra);
     }
 
     /// `redis-cli` against this server; its output.
@@ -59,7 +61,9 @@ impl Redis {
     }
 }
 
-fn redis_server(port: u16) -> Child {
+/// A redis-server on `port` of 127.0.0.1 without persistence, then `extra` arguments
+/// (which override the defaults: `--appendonly yes --dir D`).
+fn redis_server(port: u16, extra: &[String]) -> Child {
     let child = Command::new("redis-server")
         .args([
             "--port",
@@ -71,6 +75,7 @@ fn redis_server(port: u16) -> Child {
             "--appendonly",
             "no",
         ])
+        .args(extra)
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
@@ -81,6 +86,12 @@ fn redis_server(port: u16) -> Child {
 }
 
 fn redis(test: &str) -> Option<Redis> {
+    redis_with(test, &[])
+}
+
+/// [`redis`] with extra arguments for the server, e.g. `--appendonly yes`; `$PORT` in
+/// them stands for the server's port (`--port 0 --tls-port $PORT`).
+fn redis_with(test: &str, extra: &[&str]) -> Option<Redis> {
     let found = std::env::var_os("PATH")
         .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("redis-server").is_file()));
     if !found {
@@ -96,9 +107,14 @@ fn redis(test: &str) -> Option<Redis> {
         .local_addr()
         .unwrap()
         .port();
+    let extra: Vec<String> = extra
+        .iter()
+        .map(|a| a.replace("$PORT", &port.to_string()))
+        .collect();
     Some(Redis {
-        child: redis_server(port),
+        child: redis_server(port, &extra),
         port,
+        extra,
     })
 }
 
@@ -499,6 +515,67 @@ fn a_killed_workers_attempt_is_lost_and_runs_again_elsewhere() {
     assert!(run.out().contains("0 failed"), "{}", run.out());
 }
 
+/// A worker restarted under the same id (a new process, so a new instance) well within
+/// its heartbeat timeout: the old instance's running attempt ends as lost (counted apart
+/// from failures, no retry charged) and runs again as a new attempt; nothing failed.
+#[test]
+fn a_worker_restarted_under_its_id_loses_its_old_attempts() {
+    let Some(r) = redis("restarted_worker") else {
+        return;
+    };
+    let url = r.url();
+    let dir = scratch("restarted-worker");
+    let slow = task(
+        "slow",
+        "if [ $TASKDIST_ATTEMPT = 1 ]; then sleep 60; fi",
+        "priority = \"critical\"",
+    );
+    write_plan(&dir, "30s", 6, &slow);
+    let mut workers: BTreeMap<String, Proc> = ["w1", "w2"]
+        .into_iter()
+        .map(|id| (id.to_string(), worker(&dir, &url, id, &[])))
+        .collect();
+    let mut run = coordinator(&dir, &url, &[]);
+    let mut victim = String::new();
+    until("slow to start", || {
+        started_on(&dir, "slow", 1).is_some_and(|w| {
+            victim = w;
+            true
+        })
+    });
+    workers.get_mut(&victim).unwrap().child.kill().unwrap();
+    let killed_at = Instant::now();
+    workers.insert(victim.clone(), worker(&dir, &url, &victim, &[]));
+    until("slow to run again", || {
+        started_on(&dir, "slow", 2).is_some()
+    });
+    assert!(
+        killed_at.elapsed() < Duration::from_secs(20),
+        "requeued only by the heartbeat timeout (30 s)"
+    );
+    let status = run.wait(&workers.values().collect::<Vec<_>>());
+    assert!(status.success(), "run failed: {}", run.log());
+    assert!(run.log().contains("restarted as instance"), "{}", run.log());
+    let audited = audit_run(&dir);
+    let slow = audited.of("slow");
+    assert_eq!(
+        (
+            slow[0].attempt,
+            slow[0].agent_id.as_str(),
+            slow[0].status.as_str()
+        ),
+        (1, victim.as_str(), "lost"),
+        "{slow:?}"
+    );
+    assert_eq!(slow.last().unwrap().status, "completed", "{slow:?}");
+    assert!(
+        audited.attempts.iter().all(|a| a.status != "failed"),
+        "{:?}",
+        audited.attempts
+    );
+    assert!(run.out().contains("0 failed"), "{}", run.out());
+}
+
 /// Test 3: a worker SIGSTOPped past its lease and then SIGCONTed: the coordinator loses
 /// it and runs its attempt again elsewhere; the worker, waking, self-fences (kills the
 /// command, sends no result), says hello again and rejoins; the run completes.
@@ -537,6 +614,42 @@ fn a_paused_worker_self_fences_and_rejoins() {
     until("slow to run again elsewhere", || {
         started_on(&dir, "slow", 2).is_some()
     });
+    // A late result of the lost attempt, as the paused worker's instance would have sent
+    // it had it not fenced: acknowledged, ignored and recorded in the run database.
+    let after = |log: &str, word: &str| {
+        log.split(word)
+            .nth(1)
+            .unwrap()
+            .split([':', '\n'])
+            .next()
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    let late = {
+        use taskdist::remote::protocol::{self, AttemptRef, Message, Outcome, ResultMsg};
+        let log = sleeper.log();
+        let message = Message::Result(ResultMsg {
+            at: AttemptRef {
+                worker: paused.clone(),
+                instance: after(&log, "instance "),
+                coordinator: after(&log, "welcomed by coordinator "),
+                task: 6, // slow, after t0..t5
+                attempt: 1,
+            },
+            outcome: Outcome::Succeeded,
+            result: None,
+            error: None,
+        });
+        let entry = protocol::seal(None, protocol::UP, &message);
+        let mut args = vec!["XADD", protocol::UP, "*"];
+        let fields = entry.fields();
+        for (f, v) in &fields {
+            args.push(f);
+            args.push(v);
+        }
+        r.cli(&args).trim().to_string()
+    };
     // Well past the lease (3 s) by the paused worker's clock too.
     while stopped_at.elapsed() < Duration::from_secs(5) {
         std::thread::sleep(Duration::from_millis(50));
@@ -562,6 +675,26 @@ fn a_paused_worker_self_fences_and_rejoins() {
         "{slow:?}"
     );
     assert!(audited.lost() >= 1);
+    let (store, _) = Store::open(&dir.join("r").join(taskdist::store::DB_FILE)).unwrap();
+    let stale = store.stale_messages().unwrap();
+    let recorded = stale
+        .iter()
+        .find(|m| m.entry == late)
+        .unwrap_or_else(|| panic!("the late result {late} is not recorded: {stale:?}"));
+    assert_eq!(
+        (
+            recorded.kind.as_str(),
+            recorded.worker.as_str(),
+            recorded.task_index,
+            recorded.attempt
+        ),
+        ("result", paused.as_str(), Some(6), Some(1)),
+        "{recorded:?}"
+    );
+    assert!(
+        run.log()
+            .contains(&format!("stale result from {paused} entry {late}"))
+    );
     // The fenced command died: it never recorded its work (audit_run allows a lost
     // attempt's work; this one was killed before doing any).
     let ran = std::fs::read_to_string(dir.join("ran-slow")).unwrap();
@@ -651,6 +784,67 @@ fn a_broker_restart_loses_nothing_that_matters() {
         "{during:?}"
     );
     assert!(run.log().contains("broker"), "{}", run.log());
+}
+
+/// Test 5, first half: redis-server with `appendonly yes` (every write synced) killed
+/// mid-run and restarted from its append-only file, while a command runs on a worker and
+/// short tasks flow: the streams, the consumer group and its pending entries survive, the
+/// coordinator and the workers reconnect, and nothing is lost: every task completes
+/// exactly once and no attempt is counted lost.
+#[test]
+fn a_broker_restarted_with_appendonly_loses_nothing() {
+    let dir = scratch("appendonly");
+    let data = dir.join("redis");
+    std::fs::create_dir_all(&data).unwrap();
+    let Some(mut r) = redis_with(
+        "appendonly",
+        &[
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
+            "--dir",
+            data.to_str().unwrap(),
+        ],
+    ) else {
+        return;
+    };
+    let url = r.url();
+    let during = task(
+        "during",
+        "while [ ! -f restarted ]; do sleep 0.05; done",
+        "priority = \"critical\"\ntimeout = \"60s\"",
+    );
+    write_plan(&dir, "10s", 24, &during);
+    let workers = [worker(&dir, &url, "w1", &[]), worker(&dir, &url, "w2", &[])];
+    let mut run = coordinator(&dir, &url, &[]);
+    until("during and t8 to start", || {
+        started_on(&dir, "during", 1).is_some() && started_on(&dir, "t8", 1).is_some()
+    });
+    assert!(r.cli(&["CONFIG", "GET", "appendonly"]).contains("yes"));
+    let before = r.cli(&["XLEN", "taskdist:control"]);
+    let _ = Command::new("kill")
+        .args(["-KILL", &r.child.id().to_string()])
+        .status();
+    let _ = r.child.wait();
+    std::thread::sleep(Duration::from_millis(300));
+    r.restart();
+    // The server came back with the run's streams: the control stream holds at least
+    // what it held before the kill.
+    let after: u64 = r.cli(&["XLEN", "taskdist:control"]).trim().parse().unwrap();
+    assert!(after >= before.trim().parse().unwrap(), "{before} {after}");
+    std::fs::write(dir.join("restarted"), "").unwrap();
+    let status = run.wait(&workers.iter().collect::<Vec<_>>());
+    assert!(status.success(), "run failed: {}", run.log());
+    assert!(run.log().contains("broker"), "{}", run.log());
+    let audited = audit_run(&dir);
+    assert_eq!(audited.lost(), 0, "{:?}", audited.attempts);
+    assert_eq!(
+        audited.attempts.len(),
+        audited.ids.len(),
+        "every task ran once: {:?}",
+        audited.attempts
+    );
 }
 
 /// Live context over the broker: a discovery shared by attempt A on one worker reaches
@@ -950,4 +1144,233 @@ fn a_worker_with_the_wrong_coordinator_key_refuses_to_run() {
         run.log().contains("left without ever answering")
     });
     assert!(!dir.join("ran").exists());
+}
+
+/// Fails the test if `secret` appears in any file under `dir`: the run directory (its
+/// database and WAL, events, summary, trace, attempt logs), the workers' attempt files,
+/// and every process's stdout and stderr (`<name>.out`, `<name>.log`).
+fn assert_nowhere(dir: &Path, secret: &str) {
+    let mut stack = vec![dir.to_path_buf()];
+    let mut files = 0;
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                files += 1;
+                let bytes = std::fs::read(&path).unwrap();
+                assert!(
+                    !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                    "the password is in {}",
+                    path.display()
+                );
+            }
+        }
+    }
+    assert!(files > 10, "only {files} files under {}", dir.display());
+}
+
+/// A broker with `requirepass`: the password in the URL (`redis://:PASS@…`) lets a
+/// worker and a coordinator in; the run records the URL without it, so `resume` of a
+/// killed coordinator refuses (exit 2) until given the URL again with `--broker`; the
+/// password appears in no file of the run, no attempt's files and no process's output.
+#[test]
+fn a_password_in_the_url_works_and_is_never_written_down() {
+    let pass = "pw-5ecret-93c1f";
+    let Some(r) = redis_with("password", &["--requirepass", pass]) else {
+        return;
+    };
+    let dir = scratch("password");
+    let url = format!("redis://:{pass}@127.0.0.1:{}", r.port);
+    let gate = task(
+        "gate",
+        "while [ ! -f killed ]; do sleep 0.05; done",
+        "priority = \"critical\"",
+    );
+    write_plan(&dir, "3s", 6, &gate);
+    let w1 = worker(&dir, &url, "w1", &[]);
+    // Without the password the broker refuses the worker.
+    let mut shut_out = worker(&dir, &r.url(), "nopass", &[]);
+    assert!(!shut_out.wait(&[]).success());
+    assert!(shut_out.log().contains("NOAUTH"), "{}", shut_out.log());
+    let mut run = coordinator(&dir, &url, &[]);
+    until("gate to start", || started_on(&dir, "gate", 1).is_some());
+    run.child.kill().unwrap();
+    run.wait(&[]);
+    let (store, _) = Store::open(&dir.join("r").join(taskdist::store::DB_FILE)).unwrap();
+    assert_eq!(
+        store.broker().unwrap(),
+        format!("redis://:***@127.0.0.1:{}", r.port)
+    );
+    drop(store);
+    let refused = Command::new(BIN)
+        .current_dir(&dir)
+        .args(["resume", "r"])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--broker"));
+    std::fs::write(dir.join("killed"), "").unwrap();
+    let mut resumed = Proc::spawn(&dir, "resume", &["resume", "r", "--broker", &url]);
+    let status = resumed.wait(&[&w1]);
+    assert!(status.success(), "resume failed: {}", resumed.log());
+    audit_run(&dir);
+    drop(w1);
+    assert_nowhere(&dir, pass);
+}
+
+/// Whether this redis-server was built with TLS (`--tls-port`): a build without it
+/// exits at once on the unknown option (`--tls-port 0` parses it and listens on none).
+fn redis_has_tls() -> bool {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let mut probe = Command::new("redis-server")
+        .args(["--port", &port, "--bind", "127.0.0.1", "--tls-port", "0"])
+        .args(["--save", "", "--appendonly", "no"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let exited = probe.try_wait().unwrap().is_some();
+    let _ = probe.kill();
+    let _ = probe.wait();
+    !exited
+}
+
+/// `openssl` in `dir`: a CA and a server certificate for 127.0.0.1 and localhost signed
+/// by it (`ca.crt`, `server.crt`, `server.key`).
+fn certificates(dir: &Path) {
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .current_dir(dir)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "openssl {args:?}: {out:?}");
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=taskdist test CA",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=localhost",
+    ]);
+    std::fs::write(
+        dir.join("san.ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+    ]);
+}
+
+/// TLS (`rediss://`) with a password, the broker's certificate signed by a CA of the
+/// test's own: with `--broker-ca` a worker and a coordinator complete a plan; a worker
+/// without it cannot verify the broker and stops; the password is written nowhere.
+#[test]
+fn a_tls_broker_with_a_password_and_a_private_ca() {
+    let openssl = Command::new("openssl").arg("version").output().is_ok();
+    if !openssl || !redis_has_tls() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "tls: CI is set but {}",
+            if openssl {
+                "this redis-server has no TLS (--tls-port)"
+            } else {
+                "openssl is not installed"
+            }
+        );
+        eprintln!("tls: skipped, no openssl or a redis-server without TLS");
+        return;
+    }
+    let dir = scratch("tls");
+    certificates(&dir);
+    let pass = "tls-pw-71d0c2";
+    let Some(r) = redis_with(
+        "tls",
+        &[
+            "--port",
+            "0",
+            "--tls-port",
+            "$PORT",
+            "--tls-cert-file",
+            dir.join("server.crt").to_str().unwrap(),
+            "--tls-key-file",
+            dir.join("server.key").to_str().unwrap(),
+            "--tls-ca-cert-file",
+            dir.join("ca.crt").to_str().unwrap(),
+            "--tls-auth-clients",
+            "no",
+            "--requirepass",
+            pass,
+        ],
+    ) else {
+        return;
+    };
+    let url = format!("rediss://:{pass}@127.0.0.1:{}", r.port);
+    write_plan(&dir, "3s", 8, "");
+    let ca = ["--broker-ca", "ca.crt"];
+    let mut untrusting = worker(&dir, &url, "untrusting", &[]);
+    assert!(!untrusting.wait(&[]).success());
+    assert!(
+        untrusting.log().to_lowercase().contains("certificate"),
+        "{}",
+        untrusting.log()
+    );
+    let workers = [worker(&dir, &url, "w1", &ca), worker(&dir, &url, "w2", &ca)];
+    let mut run = coordinator(&dir, &url, &ca);
+    let status = run.wait(&workers.iter().collect::<Vec<_>>());
+    assert!(status.success(), "run failed: {}", run.log());
+    assert!(
+        run.out().contains("tasks: 8 completed, 0 failed"),
+        "{}",
+        run.out()
+    );
+    audit_run(&dir);
+    drop(workers);
+    for key in ["ca.key", "server.key"] {
+        std::fs::remove_file(dir.join(key)).unwrap();
+    }
+    assert_nowhere(&dir, pass);
 }

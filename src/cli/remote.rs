@@ -24,6 +24,10 @@ pub struct CoordinatorKeys {
     /// under the name its line gives.
     #[arg(long, value_name = "FILE", requires = "key")]
     pub trust: Option<PathBuf>,
+    /// The CA certificate (PEM) a rediss:// broker's certificate must chain to [default:
+    /// the usual web roots].
+    #[arg(long, value_name = "FILE")]
+    pub broker_ca: Option<PathBuf>,
 }
 
 /// Prints broker messages on stderr.
@@ -38,7 +42,7 @@ impl CoordinatorKeys {
         url: &str,
         exec: Option<taskdist::model::CommandSpec>,
     ) -> Result<HubSettings, RemoteError> {
-        let client = driver::open_broker(url, self.key.is_some())?;
+        let client = driver::open_broker(url, self.key.is_some(), self.broker_ca.as_deref())?;
         let key = self.key.as_deref().map(protocol::read_secret).transpose()?;
         let trust = match &self.trust {
             Some(path) => protocol::read_public(path)?,
@@ -50,6 +54,7 @@ impl CoordinatorKeys {
             trust,
             exec,
             log: stderr_log("coordinator"),
+            stale: None,
         })
     }
 }
@@ -60,6 +65,10 @@ pub struct WorkerArgs {
     /// The broker: redis://[:PASSWORD@]HOST:PORT[/DB] or rediss:// for TLS.
     #[arg(long, value_name = "URL")]
     broker: String,
+    /// The CA certificate (PEM) a rediss:// broker's certificate must chain to [default:
+    /// the usual web roots].
+    #[arg(long, value_name = "FILE")]
+    broker_ca: Option<PathBuf>,
     /// The worker id [default: the --key file's name, else worker-<pid>].
     #[arg(long, value_name = "ID")]
     id: Option<String>,
@@ -90,7 +99,7 @@ pub struct BadWorkerArgs(String);
 
 /// Runs a worker until Ctrl-C or SIGTERM.
 pub fn worker(args: &WorkerArgs, out: &mut dyn Write) -> anyhow::Result<()> {
-    let client = driver::open_broker(&args.broker, args.key.is_some())?;
+    let client = driver::open_broker(&args.broker, args.key.is_some(), args.broker_ca.as_deref())?;
     let key = args.key.as_deref().map(protocol::read_secret).transpose()?;
     let coordinator = args
         .coordinator_key

@@ -80,6 +80,10 @@ pub struct ResumeArgs {
     /// The keys of a run with remote workers (never stored in the database).
     #[command(flatten)]
     keys: super::remote::CoordinatorKeys,
+    /// The broker URL, when it is not the one the run recorded, or when it holds a
+    /// password (the run records the URL without it).
+    #[arg(long, value_name = "URL")]
+    broker: Option<String>,
 }
 
 /// A run that ended without every task succeeding: the message and the exit status.
@@ -164,7 +168,8 @@ pub fn run(args: &RunArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         },
     )?;
     if let Some((url, _)) = &broker {
-        store.set_broker(url)?;
+        // Never the password: `resume` asks for the URL again (--broker) when it had one.
+        store.set_broker(&taskdist::remote::driver::redact(url))?;
     }
     let job = Job {
         plan: Arc::new(plan),
@@ -219,9 +224,23 @@ pub fn resume(args: &ResumeArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         events,
         ..
     } = saved;
-    let broker = match store.broker() {
-        Some(url) => Some(args.keys.settings(&url, exec.clone())?),
-        None => None,
+    let broker = match (store.broker(), &args.broker) {
+        (None, Some(_)) => {
+            return Err(BadRun(
+                "--broker: this run had no remote workers (it was started without --broker)"
+                    .to_string(),
+            )
+            .into());
+        }
+        (None, None) => None,
+        (Some(_), Some(url)) => Some(args.keys.settings(url, exec.clone())?),
+        (Some(url), None) if taskdist::remote::driver::has_hidden_password(&url) => {
+            return Err(BadRun(format!(
+                "the run's broker `{url}` needs its password, which is never recorded: give --broker with the full URL"
+            ))
+            .into());
+        }
+        (Some(url), None) => Some(args.keys.settings(&url, exec.clone())?),
     };
     let settings = CommandSettings {
         exec,
@@ -340,6 +359,10 @@ impl Job {
         }));
 
         let agent = Arc::new(CommandAgent::new(self.settings));
+        let mut broker = self.broker;
+        if let Some(settings) = &mut broker {
+            settings.stale = Some(self.store.stale_recorder()?);
+        }
         let mut runner = Runner::new(self.plan.clone(), self.config.clone())
             .journal(Box::new(self.store))
             .run_dir(self.run_dir.clone());
@@ -353,7 +376,7 @@ impl Job {
             .enable_all()
             .build()
             .context("starting the tokio runtime")?;
-        let hub = match self.broker {
+        let hub = match broker {
             Some(settings) => {
                 let (joins, joining) = tokio::sync::mpsc::unbounded_channel();
                 let hub =

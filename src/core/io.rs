@@ -38,6 +38,13 @@ pub enum Input {
         /// The agent.
         agent: AgentIdx,
     },
+    /// The agent is known to be lost now, without waiting for its heartbeat deadline: the
+    /// process behind it was replaced (a remote worker restarted under its id). As when
+    /// it goes silent, its attempts are requeued and counted as lost, apart from failures.
+    AgentLost {
+        /// The agent.
+        agent: AgentIdx,
+    },
     /// The agent is alive. Any input from an agent counts as a heartbeat too.
     Heartbeat {
         /// The agent.

@@ -517,6 +517,11 @@ impl Scheduler {
                     self.drop_agent(agent, false);
                 }
             }
+            Input::AgentLost { agent } => {
+                if self.known_up(agent, "agent_lost") {
+                    self.drop_agent(agent, true);
+                }
+            }
             Input::Heartbeat { agent } => {
                 if self.known_up(agent, "heartbeat") {
                     self.touch(agent);

@@ -5,10 +5,12 @@
 //! talks to the runner.
 
 use super::protocol::{
-    Assign, AttemptOrder, ContextMsg, CoordinatorBeat, Hello, Message, Outcome, Reject, To,
+    Assign, AttemptOrder, ContextMsg, CoordinatorBeat, Hello, Message, Outcome, Reject, ShareMsg,
+    To,
 };
 use crate::core::{Context, ContextItem};
 use crate::model::{AgentSpec, TaskSpec, Time};
+use crate::store::StaleMessage;
 use std::collections::{BTreeMap, VecDeque};
 
 /// The coordinator's timing.
@@ -39,7 +41,8 @@ impl Timing {
 /// What the coordinator hands to its driver.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Delivery {
-    /// A worker joined (or an instance replaced an earlier one): it is an agent of the run.
+    /// A worker joined (or an instance replaced an earlier one, whose running attempts
+    /// are then lost): it is an agent of the run.
     Joined {
         /// Its agent spec.
         spec: AgentSpec,
@@ -70,13 +73,6 @@ pub enum Delivery {
         report: Result<Option<String>, String>,
         /// The stream entry id of the result.
         entry: String,
-    },
-    /// An attempt of a replaced worker instance: it will never end.
-    Orphaned {
-        /// Task index.
-        task: u32,
-        /// Attempt.
-        attempt: u32,
     },
 }
 
@@ -113,6 +109,7 @@ pub struct Coordinator {
     out: VecDeque<(String, Message)>,
     deliveries: VecDeque<Delivery>,
     log: VecDeque<String>,
+    stale_records: VecDeque<StaleMessage>,
 }
 
 impl Coordinator {
@@ -128,6 +125,7 @@ impl Coordinator {
             out: VecDeque::new(),
             deliveries: VecDeque::new(),
             log: VecDeque::new(),
+            stale_records: VecDeque::new(),
         }
     }
 
@@ -168,6 +166,22 @@ impl Coordinator {
             message.kind(),
             message.sender_worker().unwrap_or("?")
         ));
+        let (instance, at) = match message {
+            Message::Started(a) | Message::Share(ShareMsg { at: a, .. }) => (&a.instance, Some(a)),
+            Message::Result(r) => (&r.at.instance, Some(&r.at)),
+            Message::Bye(b) => (&b.instance, None),
+            _ => return,
+        };
+        self.stale_records.push_back(StaleMessage {
+            kind: message.kind().to_string(),
+            worker: message.sender_worker().unwrap_or("?").to_string(),
+            instance: instance.clone(),
+            coordinator: at.map(|a| a.coordinator.clone()),
+            task_index: at.map(|a| a.task),
+            attempt: at.map(|a| a.attempt),
+            entry: entry.to_string(),
+            reason: why.to_string(),
+        });
     }
 
     fn seen(&mut self, now: Time, worker: &str, instance: &str) -> bool {
@@ -228,7 +242,9 @@ impl Coordinator {
                 if let Some(w) = self.workers.get_mut(&hello.worker) {
                     w.lost = false;
                     w.hellos += 1;
-                    if w.hellos == 3 {
+                    // A worker that beats naming this coordinator took its welcome: its
+                    // hellos are reconnections (a broker restart), not a wrong key.
+                    if w.hellos == 3 && !w.confirmed {
                         self.log.push_back(format!(
                             "worker {} keeps saying hello though welcomed: it cannot verify this coordinator's messages (is its --coordinator-key this coordinator's public key?)",
                             hello.worker
@@ -257,10 +273,10 @@ impl Coordinator {
                 .filter(|(_, p)| p.worker == hello.worker)
                 .map(|(&k, _)| k)
                 .collect();
-            for (task, attempt) in orphans {
-                self.pending.remove(&(task, attempt));
-                self.deliveries
-                    .push_back(Delivery::Orphaned { task, attempt });
+            // The runner loses them when the new instance joins (a join of an agent that
+            // is up replaces it), and cancels them; messages for them are stale from now.
+            for key in orphans {
+                self.pending.remove(&key);
             }
             self.log.push_back(format!(
                 "worker {} restarted as instance {}: its earlier attempts are lost",
@@ -558,6 +574,13 @@ impl Coordinator {
         self.deliveries.pop_front()
     }
 
+    /// The next stale message (started, share, result or bye) to record in the run
+    /// database.
+    #[must_use]
+    pub fn poll_stale(&mut self) -> Option<StaleMessage> {
+        self.stale_records.pop_front()
+    }
+
     /// The next line to log.
     #[must_use]
     pub fn poll_log(&mut self) -> Option<String> {
@@ -688,6 +711,19 @@ mod tests {
         c.handle_up(20, "5-0", result("w2", "i9", 0, 2)); // another worker
         assert_eq!(c.poll_delivery(), None);
         assert_eq!(c.stale_count(), 4);
+        let recorded: Vec<StaleMessage> = std::iter::from_fn(|| c.poll_stale()).collect();
+        assert_eq!(recorded.len(), 4);
+        assert_eq!(
+            (
+                recorded[0].kind.as_str(),
+                recorded[0].task_index,
+                recorded[0].attempt,
+                recorded[0].entry.as_str()
+            ),
+            ("result", Some(0), Some(1), "2-0")
+        );
+        assert_eq!(recorded[1].instance, "old");
+        assert_eq!(recorded[2].coordinator.as_deref(), Some("previous"));
         c.cancel(0, 2);
         assert!(matches!(c.poll_transmit(), Some((_, Message::Assign(_)))));
         assert!(matches!(c.poll_transmit(), Some((_, Message::Cancel(ref o))) if o.attempt == 2));
@@ -773,14 +809,8 @@ mod tests {
         let mut c = joined();
         send(&mut c, 0, 3, 1);
         c.handle_up(5, "2-0", hello("w1", "i2"));
-        assert_eq!(
-            c.poll_delivery(),
-            Some(Delivery::Orphaned {
-                task: 3,
-                attempt: 1
-            })
-        );
         assert!(matches!(c.poll_delivery(), Some(Delivery::Joined { .. })));
+        assert_eq!(c.poll_delivery(), None);
         c.handle_up(6, "3-0", result("w1", "i1", 3, 1));
         assert_eq!(c.poll_delivery(), None);
         assert_eq!(c.stale_count(), 1);

@@ -35,25 +35,61 @@ const KEEP: u64 = 1_000;
 const WRONG_KEY_AFTER: u32 = 3;
 
 /// Opens the broker URL, refusing an unsigned run on a broker that is not on this host.
-pub fn open_broker(url: &str, signed: bool) -> Result<redis::Client, RemoteError> {
-    let client = redis::Client::open(url).map_err(|e| RemoteError::BadUrl {
+/// With `ca` (a PEM file), a `rediss://` broker's certificate must chain to it instead of
+/// to the usual web roots.
+pub fn open_broker(
+    url: &str,
+    signed: bool,
+    ca: Option<&std::path::Path>,
+) -> Result<redis::Client, RemoteError> {
+    let bad = |reason: String| RemoteError::BadUrl {
         url: redact(url),
-        reason: e.to_string(),
-    })?;
+        reason,
+    };
+    let client = match ca {
+        None => redis::Client::open(url).map_err(|e| bad(e.to_string()))?,
+        Some(path) => {
+            if !url.starts_with("rediss://") {
+                return Err(bad(
+                    "--broker-ca is for a TLS broker (rediss://)".to_string()
+                ));
+            }
+            let pem = std::fs::read(path)
+                .map_err(|e| bad(format!("--broker-ca {}: {e}", path.display())))?;
+            let certificates = redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(pem),
+            };
+            redis::Client::build_with_tls(url, certificates)
+                .map_err(|e| bad(format!("--broker-ca {}: {e}", path.display())))?
+        }
+    };
     if !signed && !is_loopback(client.get_connection_info().addr()) {
         return Err(RemoteError::NotLoopback { url: redact(url) });
     }
     Ok(client)
 }
 
-/// The URL without its password, for messages.
+/// The URL with its password (if any) replaced by `***`, for messages and for the run
+/// database: `redis://user:***@host:6379`.
 pub fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
-            format!("{}://***@{}", &url[..scheme], &url[at + 1..])
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}://{user}:***@{}", &url[..scheme], &url[at + 1..]),
+                None => url.to_string(),
+            }
         }
         _ => url.to_string(),
     }
+}
+
+/// Whether `url` is one [`redact`] hid a password of.
+pub fn has_hidden_password(url: &str) -> bool {
+    url.find("://")
+        .zip(url.rfind('@'))
+        .is_some_and(|(scheme, at)| at > scheme && url[scheme + 3..at].ends_with(":***"))
 }
 
 fn is_loopback(addr: &redis::ConnectionAddr) -> bool {
@@ -88,10 +124,17 @@ async fn connect(client: &redis::Client) -> redis::RedisResult<MultiplexedConnec
 
 /// The first connection of a coordinator or a worker: failing it is an error of the
 /// command (a broker it cannot reach), not a lost connection to retry.
+/// A `PING` makes a refused password (or none given) such an error too.
 async fn first_connection(client: &redis::Client) -> Result<MultiplexedConnection, RemoteError> {
-    connect(client).await.map_err(|e| RemoteError::Broker {
+    let broker = |e: redis::RedisError| RemoteError::Broker {
         reason: e.to_string(),
-    })
+    };
+    let mut con = connect(client).await.map_err(broker)?;
+    redis::cmd("PING")
+        .query_async::<Value>(&mut con)
+        .await
+        .map_err(broker)?;
+    Ok(con)
 }
 
 fn text(v: &Value) -> Option<String> {
@@ -161,12 +204,8 @@ fn parse_entries(key: &str, v: &Value) -> Vec<Read> {
     out
 }
 
-async fn xadd(
-    con: &mut MultiplexedConnection,
-    key: Option<&SigningKey>,
-    stream: &str,
-    message: &Message,
-) -> redis::RedisResult<()> {
+/// The `XADD` of one message, sealed with `key`.
+fn xadd(key: Option<&SigningKey>, stream: &str, message: &Message) -> redis::Cmd {
     let entry = protocol::seal(key, stream, message);
     let mut cmd = redis::cmd("XADD");
     cmd.arg(stream);
@@ -177,7 +216,7 @@ async fn xadd(
     for (f, v) in entry.fields() {
         cmd.arg(f).arg(v);
     }
-    cmd.query_async::<Value>(con).await.map(|_| ())
+    cmd
 }
 
 /// The id of a stream's last entry, `0-0` when it is empty or missing.
@@ -376,12 +415,39 @@ struct Writer {
 
 impl Writer {
     async fn send(&mut self, stream: &str, message: &Message) {
+        self.send_all(&[(stream.to_string(), message.clone())], &[])
+            .await;
+    }
+
+    /// Writes `messages` in order and acknowledges `acks` (entries of
+    /// [`protocol::UP`]), all in one pipeline: one round trip however many there are.
+    async fn send_all(&mut self, messages: &[(String, Message)], acks: &[String]) {
+        if messages.is_empty() && acks.is_empty() {
+            return;
+        }
         if self.con.is_none() {
             self.con = connect(&self.client).await.ok();
         }
         let Some(con) = &mut self.con else { return };
-        if let Err(e) = xadd(con, self.key.as_ref(), stream, message).await {
-            (self.log)(&format!("broker write of {} failed: {e}", message.kind()));
+        let mut pipe = redis::pipe();
+        for (stream, message) in messages {
+            pipe.add_command(xadd(self.key.as_ref(), stream, message))
+                .ignore();
+        }
+        if !acks.is_empty() {
+            pipe.cmd("XACK")
+                .arg(protocol::UP)
+                .arg(protocol::GROUP)
+                .arg(acks)
+                .ignore();
+        }
+        if let Err(e) = pipe.query_async::<()>(con).await {
+            let kinds: Vec<&str> = messages.iter().map(|(_, m)| m.kind()).collect();
+            (self.log)(&format!(
+                "broker write of [{}] and {} acks failed: {e}",
+                kinds.join(", "),
+                acks.len()
+            ));
             self.con = None;
         }
     }
@@ -452,6 +518,9 @@ pub struct HubSettings {
     pub exec: Option<CommandSpec>,
     /// Where stale and forged messages are logged.
     pub log: Log,
+    /// Where stale messages (a late result, one of another instance) are recorded: the
+    /// run database ([`crate::store::Store::stale_recorder`]).
+    pub stale: Option<crate::store::StaleRecorder>,
 }
 
 impl Hub {
@@ -469,6 +538,7 @@ impl Hub {
             trust,
             exec,
             log,
+            stale,
         } = settings;
         let con = first_connection(&client).await?;
         let instance = instance_id();
@@ -509,6 +579,8 @@ impl Hub {
             joins,
             hub: hub.clone(),
             inboxes: Vec::new(),
+            acks: Vec::new(),
+            stale,
         };
         tokio::spawn(state.run(rx, in_rx, readers));
         Ok(hub)
@@ -603,6 +675,9 @@ struct HubLoop {
     joins: UnboundedSender<Joining>,
     hub: Hub,
     inboxes: Vec<String>,
+    /// Entries of [`protocol::UP`] to acknowledge with the next flush.
+    acks: Vec<String>,
+    stale: Option<crate::store::StaleRecorder>,
 }
 
 impl HubLoop {
@@ -629,7 +704,13 @@ impl HubLoop {
                     None => break,
                 },
                 read = incoming.recv() => match read {
-                    Some(read) => self.incoming(read).await,
+                    Some(read) => {
+                        self.incoming(read).await;
+                        // What else has been read goes out with it in one flush.
+                        while let Ok(read) = incoming.try_recv() {
+                            self.incoming(read).await;
+                        }
+                    }
                     None => break,
                 },
                 () = tokio::time::sleep_until(wake) => {}
@@ -678,7 +759,7 @@ impl HubLoop {
                 self.sm.cancel(task, attempt);
                 self.jobs.remove(&(task, attempt));
                 if let Some(entry) = self.unacked.remove(&(task, attempt)) {
-                    self.ack(&entry).await;
+                    self.ack(&entry);
                 }
             }
             HubCmd::Context {
@@ -693,17 +774,16 @@ impl HubLoop {
             }
             HubCmd::Committed { task, attempt } => {
                 if let Some(entry) = self.unacked.remove(&(task, attempt)) {
-                    self.ack(&entry).await;
+                    self.ack(&entry);
                 }
             }
             HubCmd::Finish { .. } => unreachable!("handled by the loop"),
         }
     }
 
-    async fn ack(&mut self, entry: &str) {
-        let mut cmd = redis::cmd("XACK");
-        cmd.arg(protocol::UP).arg(protocol::GROUP).arg(entry);
-        self.writer.command(&cmd).await;
+    /// Acknowledges an entry of [`protocol::UP`] with the next [`HubLoop::flush`].
+    fn ack(&mut self, entry: &str) {
+        self.acks.push(entry.to_string());
     }
 
     async fn incoming(&mut self, incoming: Incoming) {
@@ -737,7 +817,7 @@ impl HubLoop {
                 // A result handed to the run is acknowledged once its step is committed
                 // (see `Hub::committed`); everything else now.
                 if !(is_result && self.unacked.values().any(|e| *e == id)) {
-                    self.ack(&id).await;
+                    self.ack(&id);
                 }
             }
             Ok(message) => self.sm.handle_beat(now, &id, message),
@@ -751,7 +831,7 @@ impl HubLoop {
                     self.sm.refuse(&id, &hello, reason);
                 }
                 if stream == Stream::Up {
-                    self.ack(&id).await;
+                    self.ack(&id);
                 }
             }
         }
@@ -801,14 +881,7 @@ impl HubLoop {
                             continue;
                         }
                     }
-                    self.ack(&entry).await;
-                }
-                Delivery::Orphaned { task, attempt } => {
-                    if let Some((_, reply)) = self.jobs.remove(&(task, attempt)) {
-                        let _ = reply.send(Report::Failed {
-                            error: "its worker restarted: the attempt was lost".to_string(),
-                        });
-                    }
+                    self.ack(&entry);
                 }
             }
         }
@@ -819,9 +892,21 @@ impl HubLoop {
         while let Some(line) = self.sm.poll_log() {
             (self.log)(&line);
         }
-        while let Some((stream, message)) = self.sm.poll_transmit() {
-            self.writer.send(&stream, &message).await;
+        // Recorded before the entries are acknowledged below.
+        while let Some(m) = self.sm.poll_stale() {
+            if let Some(recorder) = &self.stale
+                && let Err(e) = recorder.record(&m)
+            {
+                (self.log)(&format!(
+                    "recording stale {} entry {}: {e}",
+                    m.kind, m.entry
+                ));
+            }
         }
+        let messages: Vec<(String, Message)> =
+            std::iter::from_fn(|| self.sm.poll_transmit()).collect();
+        let acks = std::mem::take(&mut self.acks);
+        self.writer.send_all(&messages, &acks).await;
     }
 
     async fn finish(&mut self) {
@@ -1074,13 +1159,16 @@ pub async fn run_worker(
                 Action::Exit { reason } => exit = Some(reason),
             }
         }
-        while let Some(message) = sm.poll_transmit() {
-            let stream = match message.stream() {
-                Stream::Beats => protocol::BEATS,
-                _ => protocol::UP,
-            };
-            writer.send(stream, &message).await;
-        }
+        let messages: Vec<(String, Message)> = std::iter::from_fn(|| sm.poll_transmit())
+            .map(|message| {
+                let stream = match message.stream() {
+                    Stream::Beats => protocol::BEATS,
+                    _ => protocol::UP,
+                };
+                (stream.to_string(), message)
+            })
+            .collect();
+        writer.send_all(&messages, &[]).await;
         if let Some(reason) = exit {
             break Err(RemoteError::Rejected { reason });
         }
@@ -1205,4 +1293,45 @@ fn forward(tx: &UnboundedSender<AttemptNote>, task: u32, attempt: u32, serial: u
         _ => return,
     };
     let _ = tx.send(note);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_hides_the_password_and_keeps_the_rest() {
+        let hidden = redact("rediss://:s3cret@broker.example:6380/2");
+        assert_eq!(hidden, "rediss://:***@broker.example:6380/2");
+        assert!(has_hidden_password(&hidden));
+        assert_eq!(
+            redact("redis://ops:s3cret@10.0.0.1"),
+            "redis://ops:***@10.0.0.1"
+        );
+        for plain in ["redis://127.0.0.1:6379", "redis://ops@10.0.0.1/1"] {
+            assert_eq!(redact(plain), plain);
+            assert!(!has_hidden_password(plain));
+        }
+    }
+
+    #[test]
+    fn a_ca_file_is_for_tls_brokers_and_must_exist() {
+        use std::path::Path;
+        let plain = open_broker("redis://127.0.0.1:1", false, Some(Path::new("ca.pem")));
+        assert!(
+            matches!(plain, Err(RemoteError::BadUrl { reason, .. }) if reason.contains("rediss://"))
+        );
+        let missing = open_broker(
+            "rediss://:pw@127.0.0.1:1",
+            false,
+            Some(Path::new("/nonexistent/ca.pem")),
+        );
+        match missing {
+            Err(RemoteError::BadUrl { url, reason }) => {
+                assert!(reason.contains("/nonexistent/ca.pem"), "{reason}");
+                assert!(!url.contains("pw"), "{url}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 }

@@ -142,7 +142,9 @@ impl Runner {
     /// Agents may join while the run is under way, sent on `joins`: each comes up with
     /// the core (`AgentUp`) and is probed for heartbeats like the others. While the sender
     /// lives, a run with nothing to do waits for agents instead of ending as stalled. An
-    /// agent whose id is up already is turned away.
+    /// agent whose id is up already replaces it: a new process under the same id (a
+    /// remote worker restarted), so the old one is lost (`AgentLost`: its attempts are
+    /// requeued and counted as lost) and the new one comes up.
     pub fn joins(mut self, joins: UnboundedReceiver<Joining>) -> Runner {
         self.joins = Some(joins);
         self
@@ -216,7 +218,7 @@ impl Runner {
             running: BTreeMap::new(),
             tx,
             run_dir: self.run_dir,
-            probes: Vec::new(),
+            probes: BTreeMap::new(),
             heartbeat_timeout_ms: self.config.heartbeat_timeout_ms,
             latest: BTreeMap::new(),
             parked: BTreeMap::new(),
@@ -233,7 +235,7 @@ impl Runner {
         driver.start(self.agents, resumed_at.is_some(), rejoinable)?;
         driver.spawn_heartbeats();
         let status = driver.drive(rx, self.joins, &stop).await;
-        for handle in &driver.probes {
+        for handle in driver.probes.values() {
             handle.abort();
         }
         // Whatever ended the loop, no attempt is left running behind the caller's back.
@@ -346,8 +348,8 @@ struct Driver {
     running: BTreeMap<(TaskIdx, u32), Running>,
     tx: UnboundedSender<Note>,
     run_dir: Option<PathBuf>,
-    /// The heartbeat probes of this process's agents.
-    probes: Vec<JoinHandle<()>>,
+    /// The heartbeat probes of this process's agents, one per agent.
+    probes: BTreeMap<AgentIdx, JoinHandle<()>>,
     heartbeat_timeout_ms: Option<Time>,
     /// The latest assignment of each task seen in the replay, to hand a rejoining agent.
     latest: BTreeMap<TaskIdx, crate::core::Assignment>,
@@ -478,7 +480,7 @@ impl Driver {
         {
             let agent = slot.agent.clone();
             let tx = self.tx.clone();
-            self.probes.push(tokio::spawn(async move {
+            let probe = tokio::spawn(async move {
                 let mut ticks = tokio::time::interval(every);
                 ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 ticks.tick().await; // the first tick is immediate; AgentUp was a heartbeat
@@ -491,12 +493,16 @@ impl Driver {
                         return;
                     }
                 }
-            }));
+            });
+            // An agent replaced by a new one under its id is probed through the new one.
+            if let Some(old) = self.probes.insert(a, probe) {
+                old.abort();
+            }
         }
     }
 
-    /// Brings up an agent that joined mid-run, unless its id is up already; an earlier
-    /// process's agent kept for rejoining gets its parked attempts.
+    /// Brings up an agent that joined mid-run, replacing (losing) one up under its id; an
+    /// earlier process's agent kept for rejoining gets its parked attempts.
     fn join(&mut self, spec: AgentSpec, agent: Arc<dyn Agent>) {
         if let Some(a) = self.core.agent_index(&spec.id)
             && let Some(parked) = self.parked.remove(&a)
@@ -518,12 +524,18 @@ impl Driver {
             }
             return;
         }
+        let now = self.clock.now();
         if let Some(a) = self.core.agent_index(&spec.id)
-            && (self.core.agent_is_up(a) || self.slots.get(a.ix()).is_some_and(Option::is_some))
+            && self.core.agent_is_up(a)
+        {
+            // Joining again while up: a new process under the same id (a remote worker
+            // restarted). The old one's attempts are lost with it, then the new one comes up.
+            self.call(now, Input::AgentLost { agent: a });
+        } else if let Some(a) = self.core.agent_index(&spec.id)
+            && self.slots.get(a.ix()).is_some_and(Option::is_some)
         {
             return;
         }
-        let now = self.clock.now();
         self.call(now, Input::AgentUp { spec: spec.clone() });
         let a = self
             .core

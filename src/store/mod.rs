@@ -33,6 +33,22 @@ pub const SCHEMA_VERSION: i32 = 1;
 const SCHEMA: &str = include_str!("schema.sql");
 /// Indexes beyond the keys, made with the schema and ensured on every open.
 const INDEXES: &str = include_str!("indexes.sql");
+/// Messages of remote workers the coordinator ignored as stale (a late result, a
+/// duplicate, another instance's): made with the database and, for databases made before
+/// it, when one is opened (it holds no data of the run, so the schema version stays).
+const STALE_TABLE: &str = "CREATE TABLE IF NOT EXISTS stale_messages (
+    id           INTEGER PRIMARY KEY,
+    session_id   INTEGER NOT NULL REFERENCES distribution_sessions(id),
+    kind         TEXT NOT NULL,     -- started, share, result, bye
+    worker       TEXT NOT NULL,
+    instance     TEXT NOT NULL,
+    coordinator  TEXT,              -- the coordinator instance the message named
+    task_index   INTEGER,
+    attempt      INTEGER,
+    entry        TEXT NOT NULL,     -- its taskdist:up stream entry id
+    reason       TEXT NOT NULL,
+    recorded_at  INTEGER NOT NULL   -- unix ms
+);";
 
 /// The run database's file name inside a run directory.
 pub const DB_FILE: &str = "taskdist.db";
@@ -264,6 +280,7 @@ impl Store {
         let tx = conn.transaction().map_err(sql)?;
         tx.execute_batch(SCHEMA).map_err(sql)?;
         tx.execute_batch(INDEXES).map_err(sql)?;
+        tx.execute_batch(STALE_TABLE).map_err(sql)?;
         insert_run(&tx, plan, run).map_err(sql)?;
         tx.commit().map_err(sql)?;
         Ok(Store {
@@ -330,6 +347,7 @@ impl Store {
             Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE).map_err(sql)?;
         configure(&conn).map_err(sql)?;
         conn.execute_batch(INDEXES).map_err(sql)?;
+        conn.execute_batch(STALE_TABLE).map_err(sql)?;
         let saved = read_run(&conn).map_err(|e| corrupt(path, e))?;
         let store = Store {
             conn,
@@ -366,6 +384,52 @@ impl Store {
             )
             .ok()
             .flatten()
+    }
+
+    /// A second connection to the database that records stale messages of remote workers
+    /// (the broker's side writes them as they come, apart from the runner's steps).
+    pub fn stale_recorder(&self) -> Result<StaleRecorder, StoreError> {
+        let sql = |source| StoreError::Sqlite {
+            path: self.path.clone(),
+            source,
+        };
+        let conn = Connection::open_with_flags(&self.path, OpenFlags::SQLITE_OPEN_READ_WRITE)
+            .map_err(sql)?;
+        configure(&conn).map_err(sql)?;
+        Ok(StaleRecorder {
+            conn,
+            path: self.path.clone(),
+        })
+    }
+
+    /// Every stale message recorded by a [`StaleRecorder`], in order.
+    pub fn stale_messages(&self) -> Result<Vec<StaleMessage>, StoreError> {
+        let sql = |source| StoreError::Sqlite {
+            path: self.path.clone(),
+            source,
+        };
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT kind, worker, instance, coordinator, task_index, attempt, entry, reason
+                 FROM stale_messages WHERE session_id = ?1 ORDER BY id",
+            )
+            .map_err(sql)?;
+        let rows = stmt
+            .query_map([SESSION], |row| {
+                Ok(StaleMessage {
+                    kind: row.get(0)?,
+                    worker: row.get(1)?,
+                    instance: row.get(2)?,
+                    coordinator: row.get(3)?,
+                    task_index: row.get(4)?,
+                    attempt: row.get(5)?,
+                    entry: row.get(6)?,
+                    reason: row.get(7)?,
+                })
+            })
+            .map_err(sql)?;
+        rows.collect::<Result<_, _>>().map_err(sql)
     }
 
     /// The database's path.
@@ -1000,3 +1064,60 @@ const HOT_PATH: [&str; 11] = [
 
 #[cfg(test)]
 mod tests;
+
+/// A message of a remote worker that the coordinator acknowledged and ignored because it
+/// does not answer the running attempt of that worker's current instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaleMessage {
+    /// Its kind: `started`, `share`, `result` or `bye`.
+    pub kind: String,
+    /// The worker id it names.
+    pub worker: String,
+    /// The worker instance it names.
+    pub instance: String,
+    /// The coordinator instance it names, if its kind names one.
+    pub coordinator: Option<String>,
+    /// The task (by index) it names, if its kind names one.
+    pub task_index: Option<u32>,
+    /// The attempt it names, if its kind names one.
+    pub attempt: Option<u32>,
+    /// Its entry id on `taskdist:up`.
+    pub entry: String,
+    /// Why it was ignored.
+    pub reason: String,
+}
+
+/// Records stale messages in a run database (see [`Store::stale_recorder`]).
+pub struct StaleRecorder {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl StaleRecorder {
+    /// Records one.
+    pub fn record(&self, m: &StaleMessage) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO stale_messages (session_id, kind, worker, instance, coordinator,
+                    task_index, attempt, entry, reason, recorded_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    SESSION,
+                    m.kind,
+                    m.worker,
+                    m.instance,
+                    m.coordinator,
+                    m.task_index,
+                    m.attempt,
+                    m.entry,
+                    m.reason,
+                    unix_ms()
+                ],
+            )
+            .map(|_| ())
+            .map_err(|source| StoreError::Sqlite {
+                path: self.path.clone(),
+                source,
+            })
+    }
+}
