@@ -570,13 +570,13 @@ pub fn run_sweep(
     // What a run prepares before it starts (under `optimized`: a schedule, and its dispatch
     // mode chosen on 32 sampled runs per mode) depends on the configuration, never on the
     // seed: prepared once per configuration this shard runs, not once per run.
-    let configs: BTreeSet<(usize, Option<usize>, u32)> = keys
+    let configs: BTreeSet<Point> = keys
         .iter()
         .enumerate()
         .filter(|(index, _)| shard.takes(*index as u64))
         .map(|(_, key)| (key.policy, key.vary, key.agents))
         .collect();
-    let prepared: BTreeMap<(usize, Option<usize>, u32), (Config, Vec<AgentSpec>)> = configs
+    let prepared: BTreeMap<Point, (Config, Vec<AgentSpec>)> = configs
         .into_par_iter()
         .map(|point @ (policy, vary, agents)| {
             let (scenario, models) = &variants[vary.unwrap_or(0)];
@@ -608,6 +608,9 @@ pub fn run_sweep(
         .collect();
     Ok(runs)
 }
+
+/// A configuration of a sweep: policy index, vary value index, agents.
+type Point = (usize, Option<usize>, u32);
 
 /// Every run of the sweep, in its order: by policy, vary value, agents, then seed.
 pub fn run_keys(spec: &SweepSpec) -> Vec<RunKey> {
