@@ -497,10 +497,7 @@ fn calibrate_and_replay_refuse_what_is_not_a_finished_run_and_write_nothing() {
     std::fs::copy(&good, &garbled).unwrap();
     rusqlite::Connection::open(&garbled)
         .unwrap()
-        .execute(
-            "UPDATE distribution_sessions SET scenario_text = 'tasks = 3 ['",
-            [],
-        )
+        .execute("UPDATE session_scenario SET text = 'tasks = 3 ['", [])
         .unwrap();
 
     let unfinished = dir.join("unfinished.db");

@@ -50,6 +50,16 @@ const STALE_TABLE: &str = "CREATE TABLE IF NOT EXISTS stale_messages (
     recorded_at  INTEGER NOT NULL   -- unix ms
 );";
 
+/// The scenario file's text, apart from the session row: every step of a run updates that
+/// row's progress columns, and SQLite rewrites a whole row on update, so a text of
+/// megabytes there made each update cost the size of the plan. Made with the database and,
+/// for databases made before it, when one is opened; their text stays in
+/// `distribution_sessions.scenario_text`, which is empty in databases made since.
+const SCENARIO_TABLE: &str = "CREATE TABLE IF NOT EXISTS session_scenario (
+    session_id   INTEGER PRIMARY KEY REFERENCES distribution_sessions(id),
+    text         TEXT NOT NULL
+);";
+
 /// The run database's file name inside a run directory.
 pub const DB_FILE: &str = "taskdist.db";
 
@@ -281,6 +291,7 @@ impl Store {
         tx.execute_batch(SCHEMA).map_err(sql)?;
         tx.execute_batch(INDEXES).map_err(sql)?;
         tx.execute_batch(STALE_TABLE).map_err(sql)?;
+        tx.execute_batch(SCENARIO_TABLE).map_err(sql)?;
         insert_run(&tx, plan, run).map_err(sql)?;
         tx.commit().map_err(sql)?;
         Ok(Store {
@@ -348,6 +359,7 @@ impl Store {
         configure(&conn).map_err(sql)?;
         conn.execute_batch(INDEXES).map_err(sql)?;
         conn.execute_batch(STALE_TABLE).map_err(sql)?;
+        conn.execute_batch(SCENARIO_TABLE).map_err(sql)?;
         let saved = read_run(&conn).map_err(|e| corrupt(path, e))?;
         let store = Store {
             conn,
@@ -455,7 +467,9 @@ impl Store {
     pub fn scenario_text(&self) -> Result<String, StoreError> {
         self.conn
             .query_row(
-                "SELECT scenario_text FROM distribution_sessions WHERE id = ?1",
+                "SELECT COALESCE(
+                    (SELECT text FROM session_scenario WHERE session_id = ?1), scenario_text)
+                 FROM distribution_sessions WHERE id = ?1",
                 [SESSION],
                 |row| row.get(0),
             )
@@ -780,7 +794,7 @@ fn insert_run(conn: &Connection, plan: &Plan, run: &NewRun<'_>) -> rusqlite::Res
             SESSION,
             text(run.scenario_path),
             scenario_sha256(run.scenario_text),
-            run.scenario_text,
+            "",
             json(c),
             json(run.agents),
             run.exec.map(json),
@@ -796,6 +810,10 @@ fn insert_run(conn: &Connection, plan: &Plan, run: &NewRun<'_>) -> rusqlite::Res
             plan.layer_sizes().len() as i64,
             now,
         ],
+    )?;
+    conn.execute(
+        "INSERT INTO session_scenario (session_id, text) VALUES (?1, ?2)",
+        params![SESSION, run.scenario_text],
     )?;
     let mut task = conn.prepare(
         "INSERT INTO distributed_tasks (

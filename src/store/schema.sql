@@ -10,7 +10,7 @@ CREATE TABLE distribution_sessions (
     id               INTEGER PRIMARY KEY,
     scenario_path    TEXT NOT NULL,    -- absolute path of the scenario file
     scenario_sha256  TEXT NOT NULL,    -- of the file's bytes; resume refuses another
-    scenario_text    TEXT NOT NULL,    -- the file as it was when the run started
+    scenario_text    TEXT NOT NULL,    -- '' since the text moved to session_scenario (store/mod.rs)
     config           TEXT NOT NULL,    -- JSON: the scheduler configuration in force
     agents           TEXT NOT NULL,    -- JSON: the agents, in registration order
     exec             TEXT,             -- JSON: the --exec command, if any

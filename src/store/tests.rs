@@ -60,6 +60,32 @@ fn the_broker_url_is_kept_for_resume() {
     assert_eq!(store.broker().as_deref(), Some("redis://127.0.0.1:7000/2"));
 }
 
+/// The scenario text lives apart from the session row (whose progress every step
+/// rewrites); a database made before that keeps it in the row, and still opens with it.
+#[test]
+fn the_scenario_text_is_apart_from_the_session_row_and_older_databases_still_read() {
+    let (dir, scenario, plan) = setup("scenario-text");
+    drop(create(&dir, &scenario, &plan).unwrap());
+    let db = dir.join("run.db");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let in_row: String = conn
+        .query_row("SELECT scenario_text FROM distribution_sessions", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(in_row, "");
+    // What an older database looks like: the text in the row, no session_scenario table.
+    conn.execute_batch(&format!(
+        "DROP TABLE session_scenario;
+         UPDATE distribution_sessions SET scenario_text = '{}';",
+        TEXT.replace('\'', "''")
+    ))
+    .unwrap();
+    drop(conn);
+    let (store, _) = Store::open(&db).unwrap();
+    assert_eq!(store.scenario_text().unwrap(), TEXT);
+}
+
 #[test]
 fn a_created_database_opens_with_what_it_was_given() {
     let (dir, scenario, plan) = setup("roundtrip");
