@@ -468,6 +468,37 @@ fn three_workers_complete_a_plan_with_dependencies_locks_and_a_rare_capability()
     audit_run(&dir);
 }
 
+/// A plan of `n` tasks with heartbeat timeout `heartbeat`, among them `slow`, whose first
+/// attempt sleeps 60 s; workers `ids` and a coordinator started on it. Returns once `slow`
+/// runs, with the worker it runs on: the one a test then kills or restarts.
+fn slow_on_a_victim(
+    dir: &Path,
+    url: &str,
+    heartbeat: &str,
+    n: usize,
+    ids: &[&str],
+) -> (BTreeMap<String, Proc>, Proc, String) {
+    let slow = task(
+        "slow",
+        "if [ $TASKDIST_ATTEMPT = 1 ]; then sleep 60; fi",
+        "priority = \"critical\"",
+    );
+    write_plan(dir, heartbeat, n, &slow);
+    let workers = ids
+        .iter()
+        .map(|id| (id.to_string(), worker(dir, url, id, &[])))
+        .collect();
+    let run = coordinator(dir, url, &[]);
+    let mut victim = String::new();
+    until("slow to start", || {
+        started_on(dir, "slow", 1).is_some_and(|w| {
+            victim = w;
+            true
+        })
+    });
+    (workers, run, victim)
+}
+
 /// Test 2: a worker SIGKILLed mid-attempt: after the heartbeat timeout its attempt is lost
 /// (not failed) and runs again as a new attempt on another worker; every task completes
 /// once and the killed attempt's command did no work.
@@ -478,24 +509,8 @@ fn a_killed_workers_attempt_is_lost_and_runs_again_elsewhere() {
     };
     let url = r.url();
     let dir = scratch("killed");
-    let slow = task(
-        "slow",
-        "if [ $TASKDIST_ATTEMPT = 1 ]; then sleep 60; fi",
-        "priority = \"critical\"",
-    );
-    write_plan(&dir, "3s", 12, &slow);
-    let mut workers: BTreeMap<String, Proc> = ["w1", "w2", "w3"]
-        .into_iter()
-        .map(|id| (id.to_string(), worker(&dir, &url, id, &[])))
-        .collect();
-    let mut run = coordinator(&dir, &url, &[]);
-    let mut victim = String::new();
-    until("slow to start", || {
-        started_on(&dir, "slow", 1).is_some_and(|w| {
-            victim = w;
-            true
-        })
-    });
+    let (mut workers, mut run, victim) =
+        slow_on_a_victim(&dir, &url, "3s", 12, &["w1", "w2", "w3"]);
     workers.get_mut(&victim).unwrap().child.kill().unwrap();
     let status = run.wait(&workers.values().collect::<Vec<_>>());
     assert!(status.success(), "run failed: {}", run.log());
@@ -525,24 +540,7 @@ fn a_worker_restarted_under_its_id_loses_its_old_attempts() {
     };
     let url = r.url();
     let dir = scratch("restarted-worker");
-    let slow = task(
-        "slow",
-        "if [ $TASKDIST_ATTEMPT = 1 ]; then sleep 60; fi",
-        "priority = \"critical\"",
-    );
-    write_plan(&dir, "30s", 6, &slow);
-    let mut workers: BTreeMap<String, Proc> = ["w1", "w2"]
-        .into_iter()
-        .map(|id| (id.to_string(), worker(&dir, &url, id, &[])))
-        .collect();
-    let mut run = coordinator(&dir, &url, &[]);
-    let mut victim = String::new();
-    until("slow to start", || {
-        started_on(&dir, "slow", 1).is_some_and(|w| {
-            victim = w;
-            true
-        })
-    });
+    let (mut workers, mut run, victim) = slow_on_a_victim(&dir, &url, "30s", 6, &["w1", "w2"]);
     workers.get_mut(&victim).unwrap().child.kill().unwrap();
     let killed_at = Instant::now();
     workers.insert(victim.clone(), worker(&dir, &url, &victim, &[]));
