@@ -499,6 +499,30 @@ fn slow_on_a_victim(
     (workers, run, victim)
 }
 
+/// Waits for the run of [`slow_on_a_victim`] to succeed, audits it, and checks that
+/// `slow`'s first attempt was lost with `victim`.
+fn slow_lost_with(
+    dir: &Path,
+    run: &mut Proc,
+    workers: &BTreeMap<String, Proc>,
+    victim: &str,
+) -> Audited {
+    let status = run.wait(&workers.values().collect::<Vec<_>>());
+    assert!(status.success(), "run failed: {}", run.log());
+    let audited = audit_run(dir);
+    let slow = audited.of("slow");
+    assert_eq!(
+        (
+            slow[0].attempt,
+            slow[0].agent_id.as_str(),
+            slow[0].status.as_str()
+        ),
+        (1, victim, "lost"),
+        "{slow:?}"
+    );
+    audited
+}
+
 /// Test 2: a worker SIGKILLed mid-attempt: after the heartbeat timeout its attempt is lost
 /// (not failed) and runs again as a new attempt on another worker; every task completes
 /// once and the killed attempt's command did no work.
@@ -512,18 +536,8 @@ fn a_killed_workers_attempt_is_lost_and_runs_again_elsewhere() {
     let (mut workers, mut run, victim) =
         slow_on_a_victim(&dir, &url, "3s", 12, &["w1", "w2", "w3"]);
     workers.get_mut(&victim).unwrap().child.kill().unwrap();
-    let status = run.wait(&workers.values().collect::<Vec<_>>());
-    assert!(status.success(), "run failed: {}", run.log());
-    let audited = audit_run(&dir);
+    let audited = slow_lost_with(&dir, &mut run, &workers, &victim);
     let slow = audited.of("slow");
-    assert_eq!(
-        (
-            slow[0].attempt,
-            slow[0].agent_id.as_str(),
-            slow[0].status.as_str()
-        ),
-        (1, victim.as_str(), "lost")
-    );
     let done = slow.last().unwrap();
     assert_eq!(done.status, "completed");
     assert!(done.attempt >= 2 && done.agent_id != victim, "{slow:?}");
@@ -551,20 +565,9 @@ fn a_worker_restarted_under_its_id_loses_its_old_attempts() {
         killed_at.elapsed() < Duration::from_secs(20),
         "requeued only by the heartbeat timeout (30 s)"
     );
-    let status = run.wait(&workers.values().collect::<Vec<_>>());
-    assert!(status.success(), "run failed: {}", run.log());
+    let audited = slow_lost_with(&dir, &mut run, &workers, &victim);
     assert!(run.log().contains("restarted as instance"), "{}", run.log());
-    let audited = audit_run(&dir);
     let slow = audited.of("slow");
-    assert_eq!(
-        (
-            slow[0].attempt,
-            slow[0].agent_id.as_str(),
-            slow[0].status.as_str()
-        ),
-        (1, victim.as_str(), "lost"),
-        "{slow:?}"
-    );
     assert_eq!(slow.last().unwrap().status, "completed", "{slow:?}");
     assert!(
         audited.attempts.iter().all(|a| a.status != "failed"),
@@ -659,19 +662,7 @@ fn a_paused_worker_self_fences_and_rejoins() {
             && log.matches("welcomed by coordinator").count() >= 2
     });
     std::fs::write(dir.join("go"), "").unwrap();
-    let status = run.wait(&workers.values().collect::<Vec<_>>());
-    assert!(status.success(), "run failed: {}", run.log());
-    let audited = audit_run(&dir);
-    let slow = audited.of("slow");
-    assert_eq!(
-        (
-            slow[0].attempt,
-            slow[0].agent_id.as_str(),
-            slow[0].status.as_str()
-        ),
-        (1, paused.as_str(), "lost"),
-        "{slow:?}"
-    );
+    let audited = slow_lost_with(&dir, &mut run, &workers, &paused);
     assert!(audited.lost() >= 1);
     let (store, _) = Store::open(&dir.join("r").join(taskdist::store::DB_FILE)).unwrap();
     let stale = store.stale_messages().unwrap();
