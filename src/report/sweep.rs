@@ -1169,6 +1169,34 @@ mod tests {
         }
     }
 
+    /// Under `optimized` a sweep prepares each configuration once (schedule and dispatch
+    /// choice) and shares it among the seeds: every run must still be the single run of
+    /// the same settings, which prepares its own.
+    #[test]
+    fn an_optimized_sweep_shares_its_preparation_and_matches_single_runs() {
+        let (scenario, plan) = load();
+        let spec = SweepSpec {
+            policies: vec![Policy::Optimized],
+            seeds: 3,
+            ..spec(Some("failure=0,0.5"))
+        };
+        let runs = run_sweep(&scenario, &plan, &spec, Shard::WHOLE, &|| {}).unwrap();
+        let vary = spec.vary.as_ref().unwrap();
+        for run in &runs {
+            let varied = vary.apply(&scenario, vary.values[run.key.vary.unwrap()]);
+            let models = SimModels::for_scenario(&varied, &plan).unwrap();
+            let single = simulate_summary(
+                &varied,
+                &plan,
+                &models,
+                Some(run.key.agents),
+                Some(Policy::Optimized),
+                run.key.seed,
+            );
+            assert_eq!(run.result, single, "{:?}", run.key);
+        }
+    }
+
     #[test]
     fn the_failure_axis_replaces_every_failure_probability() {
         let (scenario, _) = load();
