@@ -5,38 +5,43 @@
 //! needs such a hook, would bring back a full fork of the runner for every command, and that
 //! fork's cost grows with the runner's memory, so with the size of the run. Instead, the
 //! first command of a [`CommandAgent`](super::CommandAgent) forks this guard once. The runner
-//! tells it the process group of each command it starts (and of each it has reaped) over a
-//! pipe only the runner can write to; when the runner dies, by any signal, the kernel closes
-//! that pipe, and the guard kills every process group still registered with SIGKILL and
-//! exits. That kills what a running command started in the background too, which
-//! `PR_SET_PDEATHSIG` did not.
+//! marks the process group of each command it starts (and clears it once the command is
+//! reaped) in a bitmap both processes map (`MAP_SHARED`): one atomic instruction per
+//! command, no system call and no wake-up of the guard, which costs nothing while the run
+//! goes well. The guard sleeps on a pipe only the runner holds open; when the runner dies,
+//! by any signal, the kernel closes that pipe, and the guard kills every process group
+//! still marked with SIGKILL and exits. That kills what a running command started in the
+//! background too, which `PR_SET_PDEATHSIG` did not.
 //!
 //! The guard lives in a session of its own, so a signal to the runner's process group
 //! (Ctrl-C on a terminal, `kill -- -PGID`) does not take it down before it has done its job.
-//! Between a command's spawn and its registration, one `write` of 4 bytes, a runner killed
-//! at that instant leaves that command running; a group is released only after its leader
-//! is reaped, and its number can only be reused once the kernel's pid counter wraps, which
-//! cannot happen in the moment before the guard acts.
+//! Between a command's spawn and its mark, a runner killed at that instant leaves that
+//! command running; a group is cleared only after its leader is reaped, and its number can
+//! only be reused once the kernel's pid counter wraps, which cannot happen in the moment
+//! before the guard acts.
 
-use nix::sys::wait::waitpid;
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 use std::fs::File;
-use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-/// Largest pid Linux can hand out on 64-bit systems (`PID_MAX_LIMIT`): the guard's bitmap
-/// of registered groups covers every possible group id without allocating after the fork.
+/// Largest pid Linux can hand out on 64-bit systems (`PID_MAX_LIMIT`): the bitmap of marked
+/// groups covers every possible group id, 512 KiB of address space whose pages are only
+/// touched where pids fall.
 const PID_LIMIT: usize = 1 << 22;
 
-/// A running guard process and the runner's end of its pipe.
+/// A running guard process, the runner's end of its pipe, and the bitmap they share.
 #[derive(Debug)]
 pub(crate) struct Guard {
-    /// The runner's end of the pipe; taken only by `drop`.
+    /// The runner's end of the pipe, never written to: its closing is the signal. Taken
+    /// only by `drop`.
     pipe: Option<File>,
     pid: Pid,
-    /// Cleared when a write fails (the guard was killed): commands are then started with
-    /// `PR_SET_PDEATHSIG` instead.
+    groups: SharedBits,
+    /// Cleared once the guard is found to have exited (someone killed it): commands are
+    /// then started with `PR_SET_PDEATHSIG` instead.
     alive: AtomicBool,
 }
 
@@ -44,20 +49,22 @@ impl Guard {
     /// Forks the guard. Everything the child needs is allocated here, before the fork: the
     /// child of a multi-threaded process may only make async-signal-safe calls.
     pub(crate) fn start() -> std::io::Result<Guard> {
+        let groups = SharedBits::new(PID_LIMIT)?;
         let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
-        let mut groups = vec![0u64; PID_LIMIT / 64];
         // SAFETY: the child runs only `watch`, which makes raw system calls (read, kill,
-        // close_range, setsid, _exit) on memory allocated before the fork, and never returns.
+        // close_range, setsid, _exit) and atomic loads on memory mapped before the fork, and
+        // never returns.
         match unsafe { nix::unistd::fork() }? {
             nix::unistd::ForkResult::Child => {
                 drop(write);
-                watch(read, &mut groups)
+                watch(read, &groups)
             }
             nix::unistd::ForkResult::Parent { child } => {
                 drop(read);
                 Ok(Guard {
                     pipe: Some(File::from(write)),
                     pid: child,
+                    groups,
                     alive: AtomicBool::new(true),
                 })
             }
@@ -69,84 +76,130 @@ impl Guard {
         self.alive.load(Ordering::Relaxed)
     }
 
-    /// Registers the process group `group`: killed if the runner dies before releasing it.
-    /// False if the guard is gone.
+    /// Marks the process group `group`: killed if the runner dies before releasing it.
+    /// False if the guard is gone (then the mark protects nothing).
     pub(crate) fn watch(&self, group: Pid) -> bool {
-        self.send(group.as_raw())
+        self.groups.set(group.as_raw() as usize, true);
+        // One non-blocking `waitpid`: a guard killed by someone else is a zombie child of
+        // the runner until reaped here.
+        match waitpid(self.pid, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) => true,
+            _ => {
+                self.alive.store(false, Ordering::Relaxed);
+                false
+            }
+        }
     }
 
     /// Releases `group`, whose leader has been reaped.
     pub(crate) fn release(&self, group: Pid) {
-        self.send(-group.as_raw());
-    }
-
-    fn send(&self, message: i32) -> bool {
-        // One 4-byte write is atomic on a pipe, so messages from concurrent attempts never
-        // interleave.
-        let sent = self
-            .pipe
-            .as_ref()
-            .is_some_and(|mut pipe| pipe.write_all(&message.to_le_bytes()).is_ok());
-        if !sent {
-            self.alive.store(false, Ordering::Relaxed);
-        }
-        sent
+        self.groups.set(group.as_raw() as usize, false);
     }
 }
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        // Closing the pipe is the guard's signal; it kills what is still registered (nothing,
+        // Closing the pipe is the guard's signal; it kills what is still marked (nothing,
         // after a run that reaped its commands) and exits.
         drop(self.pipe.take());
-        let _ = waitpid(self.pid, None);
+        if self.alive() {
+            let _ = waitpid(self.pid, None);
+        }
     }
 }
 
-/// The guard's whole life: read registrations until the runner's end of the pipe closes,
-/// then kill what is registered.
-fn watch(read: OwnedFd, groups: &mut [u64]) -> ! {
+/// A bitmap in memory shared with the processes forked after it was made (`MAP_SHARED`),
+/// set and read with atomic operations.
+#[derive(Debug)]
+struct SharedBits {
+    words: NonNull<AtomicU64>,
+    len: usize,
+}
+
+// SAFETY: the memory is only ever accessed through atomics.
+unsafe impl Send for SharedBits {}
+// SAFETY: as above.
+unsafe impl Sync for SharedBits {}
+
+impl SharedBits {
+    /// `bits` bits, all clear.
+    fn new(bits: usize) -> std::io::Result<SharedBits> {
+        let len = bits.div_ceil(64);
+        // SAFETY: a fresh anonymous mapping, zero-filled by the kernel; checked below.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len * 8,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error());
+        }
+        let words = NonNull::new(ptr.cast::<AtomicU64>()).expect("mmap gave a non-null address");
+        Ok(SharedBits { words, len })
+    }
+
+    fn words(&self) -> &[AtomicU64] {
+        // SAFETY: `len` words mapped by `new`, alive until `drop`.
+        unsafe { std::slice::from_raw_parts(self.words.as_ptr(), self.len) }
+    }
+
+    /// Sets or clears bit `bit`; a bit past the end (no pid can be there) is ignored.
+    fn set(&self, bit: usize, on: bool) {
+        let Some(word) = self.words().get(bit / 64) else {
+            return;
+        };
+        let mask = 1u64 << (bit % 64);
+        if on {
+            word.fetch_or(mask, Ordering::SeqCst);
+        } else {
+            word.fetch_and(!mask, Ordering::SeqCst);
+        }
+    }
+}
+
+impl Drop for SharedBits {
+    fn drop(&mut self) {
+        // SAFETY: the mapping made by `new`; no reference to it outlives `self`.
+        unsafe {
+            libc::munmap(self.words.as_ptr().cast(), self.len * 8);
+        }
+    }
+}
+
+/// The guard's whole life: sleep until the runner's end of the pipe closes, then kill
+/// every group marked in `groups`.
+fn watch(read: OwnedFd, groups: &SharedBits) -> ! {
     let fd = read.as_raw_fd();
-    // SAFETY: raw async-signal-safe system calls on plain integers and on memory allocated
-    // before the fork; see `Guard::start`.
+    // SAFETY: raw async-signal-safe system calls on plain integers, and atomic loads of
+    // memory mapped before the fork; see `Guard::start`.
     unsafe {
         libc::setsid();
         // Hold none of the runner's files (its stdout, sockets, database): only the pipe.
         libc::dup2(fd, 0);
         close_from_1();
-        let mut buf = [0u8; 4096];
-        let mut have = 0usize;
+        let mut buf = [0u8; 64];
         loop {
-            let n = libc::read(0, buf[have..].as_mut_ptr().cast(), buf.len() - have);
+            let n = libc::read(0, buf.as_mut_ptr().cast(), buf.len());
             if n < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
                 continue;
             }
+            // Nothing is ever written: only the end of the file comes (or an error).
             if n <= 0 {
                 break;
             }
-            have += n as usize;
-            let whole = have - have % 4;
-            for message in buf[..whole].chunks_exact(4) {
-                let message = i32::from_le_bytes([message[0], message[1], message[2], message[3]]);
-                let group = message.unsigned_abs() as usize;
-                if group == 0 || group >= PID_LIMIT {
-                    continue;
-                }
-                let bit = 1u64 << (group % 64);
-                if message > 0 {
-                    groups[group / 64] |= bit;
-                } else {
-                    groups[group / 64] &= !bit;
-                }
-            }
-            buf.copy_within(whole..have, 0);
-            have -= whole;
         }
-        for (word, bits) in groups.iter().enumerate() {
-            let mut bits = *bits;
+        for (word, bits) in groups.words().iter().enumerate() {
+            let mut bits = bits.load(Ordering::SeqCst);
             while bits != 0 {
                 let group = word * 64 + bits.trailing_zeros() as usize;
-                libc::kill(-(group as libc::pid_t), libc::SIGKILL);
+                if group != 0 {
+                    libc::kill(-(group as libc::pid_t), libc::SIGKILL);
+                }
                 bits &= bits - 1;
             }
         }
@@ -206,5 +259,27 @@ mod tests {
         assert!(alive(&mut released), "a released group was killed");
         released.kill().unwrap();
         released.wait().unwrap();
+    }
+
+    /// A guard someone killed is noticed at the next command, which then is not counted
+    /// as guarded (the caller falls back to `PR_SET_PDEATHSIG`).
+    #[test]
+    fn a_killed_guard_is_noticed() {
+        let guard = Guard::start().unwrap();
+        let mut child = sleeper();
+        assert!(guard.watch(Pid::from_raw(child.id() as i32)));
+        nix::sys::signal::kill(guard.pid, nix::sys::signal::Signal::SIGKILL).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while guard.alive() && std::time::Instant::now() < deadline {
+            guard.watch(Pid::from_raw(child.id() as i32));
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(!guard.alive());
+        assert!(!guard.watch(Pid::from_raw(child.id() as i32)));
+        // Dropping a dead guard neither hangs nor kills anything.
+        drop(guard);
+        assert!(alive(&mut child));
+        child.kill().unwrap();
+        child.wait().unwrap();
     }
 }
