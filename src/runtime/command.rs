@@ -146,6 +146,10 @@ pub struct CommandAgent {
     settings: CommandSettings,
     /// Started with the first command; shared by clones, stopped with the last of them.
     guard: Arc<OnceLock<Option<Guard>>>,
+    /// Where each program named without a `/` was found on `PATH`, looked up once: left
+    /// to `posix_spawnp`, the search is redone in every child, one failed `execve` per
+    /// directory of `PATH` before the right one, while the runner's thread waits.
+    programs: Arc<std::sync::Mutex<std::collections::HashMap<String, PathBuf>>>,
 }
 
 impl CommandAgent {
@@ -154,6 +158,28 @@ impl CommandAgent {
         CommandAgent {
             settings,
             guard: Arc::default(),
+            programs: Arc::default(),
+        }
+    }
+
+    /// The program to execute for `name`: where it was found on `PATH`, else `name` as
+    /// given (a path, or a program not found, whose spawn then says so).
+    fn program(&self, name: &str) -> PathBuf {
+        if name.contains('/') {
+            return PathBuf::from(name);
+        }
+        let mut programs = self.programs.lock().expect("not poisoned");
+        if let Some(path) = programs.get(name) {
+            return path.clone();
+        }
+        // Only an absolute path is kept: a relative one would be taken from the command's
+        // working directory as well as found from it.
+        match find_program(name, &self.settings.workdir).filter(|path| path.is_absolute()) {
+            Some(path) => {
+                programs.insert(name.to_string(), path.clone());
+                path
+            }
+            None => PathBuf::from(name),
         }
     }
 
@@ -169,6 +195,97 @@ impl CommandAgent {
 impl Agent for CommandAgent {
     fn execute<'a>(&'a self, job: Job, cancel: CancellationToken) -> BoxFuture<'a, Report> {
         Box::pin(self.run(job, cancel))
+    }
+}
+
+/// What starting one attempt's command needs, owned, so that it can be done on another
+/// thread: the attempt's directory and files, then the spawn.
+struct Launch {
+    plan: Arc<Plan>,
+    task: crate::plan::TaskIdx,
+    attempt: u32,
+    agent_id: Arc<str>,
+    timeout_ms: Time,
+    context: crate::core::Context,
+    dir: PathBuf,
+    command: CommandSpec,
+    /// The program to execute, found on `PATH` once per run where it could be.
+    program: PathBuf,
+    workdir: PathBuf,
+}
+
+impl Launch {
+    /// Prepares the attempt's directory and starts its command in a process group of its
+    /// own, marked in `guard` if there is one; the error is the attempt's failure message.
+    fn start(self, guard: Option<&Guard>) -> Result<(Child, Pid), String> {
+        let spec = self.plan.task(self.task);
+        let dir = &self.dir;
+        let context = ContextFile {
+            task: spec,
+            attempt: self.attempt,
+            agent: &self.agent_id,
+            timeout_ms: self.timeout_ms,
+            context: &self.context,
+        };
+        let (stdout, stderr) =
+            prepare(&context, dir).map_err(|e| format!("cannot prepare {}: {e}", dir.display()))?;
+        let mut cmd = Command::new(&self.program);
+        match &self.command {
+            CommandSpec::Shell(line) => {
+                cmd.arg("-c").arg(line);
+            }
+            CommandSpec::Argv(argv) => {
+                cmd.args(&argv[1..]);
+            }
+        }
+        let list = |files: &[String]| files.join("\n");
+        cmd.current_dir(&self.workdir)
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .env("TASKDIST_TASK_ID", &*spec.id)
+            .env("TASKDIST_TASK_TITLE", &*spec.title)
+            .env("TASKDIST_TASK_TYPE", spec.task_type.as_str())
+            .env(
+                "TASKDIST_TASK_PRIORITY",
+                format!("{:?}", spec.priority).to_lowercase(),
+            )
+            .env("TASKDIST_ATTEMPT", self.attempt.to_string())
+            .env("TASKDIST_AGENT_ID", &*self.agent_id)
+            .env("TASKDIST_FILES_TO_MODIFY", list(&spec.files_to_modify))
+            .env("TASKDIST_FILES_TO_READ", list(&spec.files_to_read))
+            .env(
+                "TASKDIST_ESTIMATED_SECONDS",
+                secs(spec.estimated_duration_ms),
+            )
+            .env("TASKDIST_TIMEOUT_SECONDS", secs(self.timeout_ms))
+            .env("TASKDIST_ATTEMPT_DIR", dir)
+            .env("TASKDIST_CONTEXT_FILE", dir.join("context.json"))
+            .env("TASKDIST_SHARE_FILE", dir.join("share.jsonl"))
+            .env("TASKDIST_RESULT_FILE", dir.join("result"))
+            .env("TASKDIST_INBOX_FILE", dir.join("inbox.jsonl"))
+            .process_group(0)
+            .kill_on_drop(false);
+        if guard.is_none() {
+            die_with_parent(&mut cmd);
+        }
+        let child = cmd.spawn().map_err(|e| {
+            let program = match &self.command {
+                CommandSpec::Shell(_) => "sh",
+                CommandSpec::Argv(argv) => argv[0].as_str(),
+            };
+            format!("cannot start `{program}`: {e}")
+        })?;
+        let pid = Pid::from_raw(child.id().expect("a child not yet waited for has a pid") as i32);
+        if let Some(guard) = guard
+            && !guard.watch(pid)
+        {
+            note(
+                dir,
+                "taskdist: the guard process is gone: this command may outlive a killed runner",
+            );
+        }
+        Ok((child, pid))
     }
 }
 
@@ -191,6 +308,7 @@ impl CommandAgent {
         let Some(command) = spec.command.as_ref().or(self.settings.exec.as_ref()) else {
             return failed("the task has no command and the run has no --exec".to_string());
         };
+        let command = command.clone();
         let dir = match &job.dir {
             Some(dir) => dir.clone(),
             None => std::env::temp_dir().join(format!(
@@ -200,75 +318,44 @@ impl CommandAgent {
                 job.attempt
             )),
         };
-        let prepared = prepare(&job, &dir);
-        let (stdout, stderr) = match prepared {
-            Ok(files) => files,
-            Err(e) => return failed(format!("cannot prepare {}: {e}", dir.display())),
-        };
-        let mut cmd = match command {
-            CommandSpec::Shell(line) => {
-                let mut cmd = Command::new("sh");
-                cmd.arg("-c").arg(line);
-                cmd
-            }
-            CommandSpec::Argv(argv) if !argv.is_empty() => {
-                let mut cmd = Command::new(&argv[0]);
-                cmd.args(&argv[1..]);
-                cmd
-            }
+        let program = match &command {
+            CommandSpec::Shell(_) => self.program("sh"),
+            CommandSpec::Argv(argv) if !argv.is_empty() => self.program(&argv[0]),
             CommandSpec::Argv(_) => return failed("the task's command is empty".to_string()),
         };
-        let list = |files: &[String]| files.join("\n");
-        cmd.current_dir(&self.settings.workdir)
-            .stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(stderr)
-            .env("TASKDIST_TASK_ID", &*spec.id)
-            .env("TASKDIST_TASK_TITLE", &*spec.title)
-            .env("TASKDIST_TASK_TYPE", spec.task_type.as_str())
-            .env(
-                "TASKDIST_TASK_PRIORITY",
-                format!("{:?}", spec.priority).to_lowercase(),
-            )
-            .env("TASKDIST_ATTEMPT", job.attempt.to_string())
-            .env("TASKDIST_AGENT_ID", &*job.agent_id)
-            .env("TASKDIST_FILES_TO_MODIFY", list(&spec.files_to_modify))
-            .env("TASKDIST_FILES_TO_READ", list(&spec.files_to_read))
-            .env(
-                "TASKDIST_ESTIMATED_SECONDS",
-                secs(spec.estimated_duration_ms),
-            )
-            .env("TASKDIST_TIMEOUT_SECONDS", secs(job.timeout_ms))
-            .env("TASKDIST_ATTEMPT_DIR", &dir)
-            .env("TASKDIST_CONTEXT_FILE", dir.join("context.json"))
-            .env("TASKDIST_SHARE_FILE", dir.join("share.jsonl"))
-            .env("TASKDIST_RESULT_FILE", dir.join("result"))
-            .env("TASKDIST_INBOX_FILE", dir.join("inbox.jsonl"))
-            .process_group(0)
-            .kill_on_drop(false);
-        let guard = self.guard();
-        if guard.is_none() {
-            die_with_parent(&mut cmd);
-        }
-        let mut child = match cmd.spawn() {
-            Ok(child) => child,
-            Err(e) => {
-                let program = match command {
-                    CommandSpec::Shell(_) => "sh",
-                    CommandSpec::Argv(argv) => argv[0].as_str(),
-                };
-                return failed(format!("cannot start `{program}`: {e}"));
-            }
+        let launch = Launch {
+            plan: job.plan.clone(),
+            task: job.task,
+            attempt: job.attempt,
+            agent_id: job.agent_id.clone(),
+            timeout_ms: job.timeout_ms,
+            context: std::mem::take(&mut job.context),
+            dir: dir.clone(),
+            command,
+            program,
+            workdir: self.settings.workdir.clone(),
         };
-        let pid = Pid::from_raw(child.id().expect("a child not yet waited for has a pid") as i32);
-        if let Some(guard) = guard
-            && !guard.watch(pid)
-        {
-            note(
-                &dir,
-                "taskdist: the guard process is gone: this command may outlive a killed runner",
-            );
-        }
+        let launched = if self.guard().is_some() {
+            // On a thread of the blocking pool: `posix_spawn` holds the calling thread until
+            // the new process has exec'd, which on a busy machine means until it got a
+            // CPU, and the runner's loop, on this thread, would handle nothing meanwhile.
+            let guard = self.guard.clone();
+            tokio::task::spawn_blocking(move || {
+                let guard = guard.get().and_then(Option::as_ref);
+                launch.start(guard)
+            })
+            .await
+            .unwrap_or_else(|e| Err(format!("cannot start the command: {e}")))
+        } else {
+            // Without the guard, `PR_SET_PDEATHSIG` ties the command's life to the thread
+            // that spawned it: that must be this one, which lives as long as the runner.
+            launch.start(None)
+        };
+        let (mut child, pid) = match launched {
+            Ok(started) => started,
+            Err(error) => return failed(error),
+        };
+        let guard = self.guard();
         job.started();
         let grace = Duration::from_millis(self.settings.kill_grace_ms);
         let inbox = dir.join("inbox.jsonl");
@@ -317,16 +404,9 @@ fn failed(error: String) -> Report {
 }
 
 /// Creates the attempt directory and its context file; opens the output files.
-fn prepare(job: &Job, dir: &Path) -> std::io::Result<(File, File)> {
+fn prepare(context: &ContextFile<'_>, dir: &Path) -> std::io::Result<(File, File)> {
     std::fs::create_dir_all(dir)?;
-    let context = ContextFile {
-        task: job.spec(),
-        attempt: job.attempt,
-        agent: &job.agent_id,
-        timeout_ms: job.timeout_ms,
-        context: &job.context,
-    };
-    let json = serde_json::to_vec_pretty(&context).map_err(std::io::Error::other)?;
+    let json = serde_json::to_vec_pretty(context).map_err(std::io::Error::other)?;
     std::fs::write(dir.join("context.json"), json)?;
     File::create(dir.join("inbox.jsonl"))?;
     Ok((
