@@ -30,7 +30,10 @@
 //! runner leaves no command behind to finish work the journal never heard of. Commands are
 //! started with `posix_spawn`, which copies none of the runner's page tables; only if the
 //! guard cannot run are they forked with `PR_SET_PDEATHSIG` instead, which kills the
-//! command's own process but not what it started in the background.
+//! command's own process but not what it started in the background. With the guard, an
+//! attempt's files are written and its command spawned on tokio's blocking pool, so the
+//! runner's loop never waits for a new process to exec; without it, on the loop's thread,
+//! because `PR_SET_PDEATHSIG` follows the thread that spawned the command.
 
 use super::agent::{Agent, BoxFuture, Job, Report};
 use super::error::RunError;
@@ -566,5 +569,27 @@ mod tests {
         assert!(find_program("no-such-program-taskdist", &here).is_none());
         assert!(find_program("/bin/sh", &here).is_some());
         assert!(find_program("./no/such", &here).is_none());
+    }
+
+    #[test]
+    fn programs_are_looked_up_once_and_kept_only_when_absolute() {
+        let agent = CommandAgent::new(CommandSettings::new(std::env::current_dir().unwrap()));
+        let sh = agent.program("sh");
+        assert!(sh.is_absolute() && sh.ends_with("sh"), "{}", sh.display());
+        assert_eq!(agent.programs.lock().unwrap().get("sh"), Some(&sh));
+        assert_eq!(agent.program("sh"), sh);
+        // A path is the caller's; a program not found is left for the spawn to report.
+        assert_eq!(agent.program("./x/y"), PathBuf::from("./x/y"));
+        assert_eq!(
+            agent.program("no-such-program-taskdist"),
+            PathBuf::from("no-such-program-taskdist")
+        );
+        assert!(
+            !agent
+                .programs
+                .lock()
+                .unwrap()
+                .contains_key("no-such-program-taskdist")
+        );
     }
 }
