@@ -24,9 +24,11 @@ cp ../scenarios/*.toml ../scenarios/invalid/*.toml corpus/scenario_toml/ 2>/dev/
 cp ../scenarios/invalid/*.json corpus/scenario_json/ 2>/dev/null || true
 for d in 30m 1.5h 250ms 45s 2e3 0.5 10sec; do printf '%s' "$d" > "corpus/duration/$d"; done
 if [ -d "$data" ]; then
-    find "$data/stg" -type f -size -8k | head -50 | xargs -r -I{} cp {} corpus/stg/
-    find "$data" \( -name '*.dax' -o -name '*.xml' \) -size -64k | head -10 | xargs -r -I{} cp {} corpus/dax/
-    find "$data/wfcommons" -name '*.json' -size -64k | head -10 | xargs -r -I{} cp {} corpus/wfcommons/
+    # `head` closing the pipe early kills `find` with SIGPIPE, which pipefail would turn
+    # into the script's silent end: those pipelines may fail.
+    find "$data/stg" -type f -size -8k | head -50 | xargs -r -I{} cp {} corpus/stg/ || true
+    find "$data" \( -name '*.dax' -o -name '*.xml' \) -size -64k | head -10 | xargs -r -I{} cp {} corpus/dax/ || true
+    find "$data/wfcommons" -name '*.json' -size -64k | head -10 | xargs -r -I{} cp {} corpus/wfcommons/ || true
 fi
 printf '0 {"call":"input","input":{"input":"agent_up","spec":{"id":"agent_1","name":"agent_1","agent_type":"worker","capabilities":null,"max_concurrent_tasks":1,"speed":1.0}}}\n11 {"call":"input","input":{"input":"task_started","task":0,"agent":0,"attempt":1}}\n@0 1\n' \
     > corpus/resume/seed
