@@ -33,7 +33,11 @@ N=${N:-10000}
 SLOTS=${SLOTS:-8}
 WORKERS=4
 LOCAL=${LOCAL:-1}
-rm -rf "$WORK"
+# The attempt directories (tens of thousands of files) are deleted at the end, and a run
+# waits until files deleted before it are 5 minutes old: see benches/inodes.sh for why.
+. benches/inodes.sh
+inodes_delete "$WORK"
+inodes_settle
 mkdir -p "$WORK"
 
 echo "broker: building (release)" >&2
@@ -52,6 +56,7 @@ cleanup() {
         kill "$pid" 2>/dev/null || true
     done
     wait 2>/dev/null || true
+    inodes_delete "$WORK"/w[0-9]* "$WORK"/remote/attempts "$WORK"/local/attempts
 }
 trap cleanup EXIT
 redis-server --port "$PORT" --bind 127.0.0.1 --save "" --appendonly no \

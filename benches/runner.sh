@@ -19,13 +19,13 @@ mkdir -p "$WORK"
 OUT=$WORK/results.jsonl
 : > "$OUT"
 
-# Old run directories are deleted first, then the script waits: ext4 does not reuse an
-# inode freed in the last 5 to 10 seconds, and skipping tens of thousands of them made every
-# file the runner creates just after an `rm -rf` several times dearer (`recently_deleted`
-# in a profile), a cost of the benchmark, not of the runner.
-rm -rf "$WORK"/run-*
-sync
-sleep 11
+# The run directories (tens of thousands of files) are deleted once the report is
+# written, and a run waits until files deleted before it are 5 minutes old: see
+# benches/inodes.sh for why.
+. benches/inodes.sh
+inodes_delete "$WORK"/run-*
+trap 'inodes_delete "$WORK"/run-*' EXIT
+inodes_settle
 
 echo "runner: building (release)" >&2
 cargo build --release --quiet
