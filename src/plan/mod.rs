@@ -657,6 +657,13 @@ impl std::hash::Hasher for Fnv {
 /// comparison sort of a million keys took longer than the rest of the plan build.
 fn radix_sort_desc(keys: &[Time]) -> Vec<TaskIdx> {
     let mut order: Vec<TaskIdx> = (0..keys.len() as u32).map(TaskIdx).collect();
+    // Each radix pass clears and scans 2^16 counters: for a small plan (a remote worker
+    // builds a one-task plan per attempt) that is all the cost, and a stable comparison
+    // sort gives the same order.
+    if keys.len() < RADIX_MIN {
+        order.sort_by_key(|t| std::cmp::Reverse(keys[t.ix()]));
+        return order;
+    }
     let mut scratch = vec![TaskIdx(0); keys.len()];
     // Ascending on the complement is descending on the key, and stays stable.
     let digit = |t: TaskIdx, shift: u32| ((!keys[t.ix()] >> shift) & 0xffff) as usize;
@@ -683,6 +690,9 @@ fn radix_sort_desc(keys: &[Time]) -> Vec<TaskIdx> {
     }
     order
 }
+
+/// Below this many keys [`radix_sort_desc`] sorts by comparisons.
+const RADIX_MIN: usize = 1 << 12;
 
 fn prefix_sums(counts: impl Iterator<Item = u32>) -> Vec<u32> {
     let mut out = vec![0u32];
@@ -854,6 +864,14 @@ mod tests {
         let order: Vec<u32> = radix_sort_desc(&keys).iter().map(|t| t.0).collect();
         assert_eq!(order, vec![6, 3, 1, 5, 0, 2, 4]);
         assert!(radix_sort_desc(&[]).is_empty());
+        // The radix passes, for a plan large enough to take them, give the same order.
+        let keys: Vec<Time> = (0..RADIX_MIN as u64 * 3)
+            .map(|i| (i * 7919 % 1009) << ((i % 4) * 16))
+            .collect();
+        let mut expected: Vec<u32> = (0..keys.len() as u32).collect();
+        expected.sort_by_key(|&i| std::cmp::Reverse(keys[i as usize]));
+        let order: Vec<u32> = radix_sort_desc(&keys).iter().map(|t| t.0).collect();
+        assert_eq!(order, expected);
     }
 
     #[test]
