@@ -478,53 +478,60 @@ impl Store {
 
     /// Every journal entry, in order. An entry that does not parse is corruption.
     pub fn journal(&self) -> Result<Vec<JournalEntry>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT seq, now_ms, call FROM journal WHERE session_id = ?1 ORDER BY seq")
-            .map_err(|e| corrupt(&self.path, e))?;
-        let rows = stmt
-            .query_map([SESSION], |row| {
-                Ok((
-                    row.get::<_, i64>(0)?,
-                    row.get::<_, i64>(1)?,
-                    row.get::<_, String>(2)?,
-                ))
+        let rows = self.journal_rows("seq, now_ms, call", |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, i64>(1)?,
+                row.get::<_, String>(2)?,
+            ))
+        })?;
+        rows.into_iter()
+            .map(|(seq, now, call)| {
+                let call: Call = serde_json::from_str(&call).map_err(|e| StoreError::Corrupt {
+                    path: self.path.clone(),
+                    detail: format!("journal entry {seq} does not parse: {e}"),
+                })?;
+                let now = u64::try_from(now).map_err(|_| StoreError::Corrupt {
+                    path: self.path.clone(),
+                    detail: format!("journal entry {seq} has a negative time {now}"),
+                })?;
+                Ok(JournalEntry { now, call })
             })
-            .map_err(|e| corrupt(&self.path, e))?;
-        let mut entries = Vec::new();
-        for row in rows {
-            let (seq, now, call) = row.map_err(|e| corrupt(&self.path, e))?;
-            let call: Call = serde_json::from_str(&call).map_err(|e| StoreError::Corrupt {
-                path: self.path.clone(),
-                detail: format!("journal entry {seq} does not parse: {e}"),
-            })?;
-            let now = u64::try_from(now).map_err(|_| StoreError::Corrupt {
-                path: self.path.clone(),
-                detail: format!("journal entry {seq} has a negative time {now}"),
-            })?;
-            entries.push(JournalEntry { now, call });
-        }
-        Ok(entries)
+            .collect()
     }
 
     /// The process (1 for the first run, one more for each resume) that journaled each
     /// entry, in the journal's order: where a resume took over.
     pub fn journal_processes(&self) -> Result<Vec<u32>, StoreError> {
+        let rows = self.journal_rows("process", |row| row.get::<_, i64>(0))?;
+        rows.into_iter()
+            .map(|process| {
+                u32::try_from(process).map_err(|_| StoreError::Corrupt {
+                    path: self.path.clone(),
+                    detail: format!("a journal entry names process {process}"),
+                })
+            })
+            .collect()
+    }
+
+    /// `columns` of this session's journal rows in order, each read by `read`; a row that
+    /// cannot be read makes the store corrupt.
+    fn journal_rows<T>(
+        &self,
+        columns: &str,
+        read: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare("SELECT process FROM journal WHERE session_id = ?1 ORDER BY seq")
+            .prepare(&format!(
+                "SELECT {columns} FROM journal WHERE session_id = ?1 ORDER BY seq"
+            ))
             .map_err(|e| corrupt(&self.path, e))?;
         let rows = stmt
-            .query_map([SESSION], |row| row.get::<_, i64>(0))
+            .query_map([SESSION], read)
             .map_err(|e| corrupt(&self.path, e))?;
-        rows.map(|row| {
-            let process = row.map_err(|e| corrupt(&self.path, e))?;
-            u32::try_from(process).map_err(|_| StoreError::Corrupt {
-                path: self.path.clone(),
-                detail: format!("a journal entry names process {process}"),
-            })
-        })
-        .collect()
+        rows.map(|row| row.map_err(|e| corrupt(&self.path, e)))
+            .collect()
     }
 
     /// The latest attempt number on record for each of `tasks` tasks (0: never run).
