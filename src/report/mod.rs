@@ -13,7 +13,7 @@
 use crate::core::{Progress, Stats};
 use crate::drive::AttemptRecord;
 use crate::model::{AgentSpec, Config, HOUR_MS, Human, Time, seconds};
-use crate::plan::Plan;
+use crate::plan::{LowerBound, Plan};
 use crate::runtime::RunOutcome;
 use crate::sim::SimRun;
 use rayon::prelude::*;
@@ -315,7 +315,31 @@ impl Summary {
 
     /// [`Summary::new`] of any run.
     pub fn of(run: RunView<'_>, plan: &Plan, config: &Config, trace_csv: &[u8]) -> Summary {
-        let working = run.agents.len().min(config.max_agents as usize).max(1);
+        let bound = plan.lower_bound(Summary::working_agents(run.agents.len(), config));
+        Summary::with_bound(run, plan, config, trace_csv, bound)
+    }
+
+    /// How many of a run's `agents` work at once under `config` (at most `max_agents`,
+    /// at least one): the agents the plan's lower bound in a summary is for.
+    pub fn working_agents(agents: usize, config: &Config) -> usize {
+        agents.min(config.max_agents as usize).max(1)
+    }
+
+    /// [`Summary::of`] with the plan's lower bound given, for a driver that computes it
+    /// while the run goes on (it depends on the plan alone): `bound` must be
+    /// `plan.lower_bound(Summary::working_agents(..))` for this run's agents.
+    pub fn with_bound(
+        run: RunView<'_>,
+        plan: &Plan,
+        config: &Config,
+        trace_csv: &[u8],
+        bound: LowerBound,
+    ) -> Summary {
+        let working = Summary::working_agents(run.agents.len(), config);
+        assert_eq!(
+            bound.bounds.agents, working,
+            "the lower bound is for the agents that work"
+        );
         let slots: u64 = run
             .agents
             .iter()
@@ -336,7 +360,6 @@ impl Summary {
             .map(|a| per_ms(a.cost_per_hour))
             .sum();
         let serial = plan.total_work_ms();
-        let bound = plan.lower_bound(working);
         let lower_bound = bound.ms;
         let ratio = |a: Time, b: Time| if b == 0 { 0.0 } else { a as f64 / b as f64 };
         let (run_bound, run_critical_path) = run_bound_ms(&run, plan, config.max_agents as usize);
