@@ -778,6 +778,12 @@ fn task_lines(text: &str, format: Format, file: &ScenarioFile) -> Vec<Option<usi
             let mut search_from = 0;
             let all: Vec<&str> = text.lines().collect();
             for task in &file.tasks {
+                if search_from == all.len() {
+                    // Past the last line (every task of a one-line file after the first):
+                    // no line to find, and no id to quote, a million times over.
+                    lines.push(None);
+                    continue;
+                }
                 let quoted = serde_json::to_string(&task.id).unwrap_or_default();
                 let found = (search_from..all.len())
                     .find(|&i| all[i].contains("\"id\"") && all[i].contains(&quoted));
