@@ -338,28 +338,34 @@ impl Scenario {
         let default_timeout = (config.task_timeout_ms, default_timeout_field);
         // Issues are rare: each task with some hands them over with its index.
         let raised: Mutex<Vec<(usize, Vec<Issue>)>> = Mutex::new(Vec::new());
-        let tasks: Vec<TaskSpec> = file_tasks
-            .into_par_iter()
-            .enumerate()
-            .with_min_len(RESOLVE_BLOCK)
-            .map(|(index, task)| {
-                let mut own = Vec::new();
-                let spec = resolve_task(
-                    task,
-                    unit,
-                    default_timeout,
-                    source.task_line(index),
-                    &mut own,
-                );
-                if !own.is_empty() {
-                    raised
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .push((index, own));
-                }
-                spec
-            })
-            .collect();
+        let resolve = |(index, task): (usize, TaskFile)| {
+            let mut own = Vec::new();
+            let spec = resolve_task(
+                task,
+                unit,
+                default_timeout,
+                source.task_line(index),
+                &mut own,
+            );
+            if !own.is_empty() {
+                raised
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push((index, own));
+            }
+            spec
+        };
+        // A small file is resolved where it is: handing it to other cores costs more.
+        let tasks: Vec<TaskSpec> = if file_tasks.len() < 2 * RESOLVE_BLOCK {
+            file_tasks.into_iter().enumerate().map(resolve).collect()
+        } else {
+            file_tasks
+                .into_par_iter()
+                .enumerate()
+                .with_min_len(RESOLVE_BLOCK)
+                .map(resolve)
+                .collect()
+        };
         let mut raised = raised.into_inner().unwrap_or_else(PoisonError::into_inner);
         raised.sort_unstable_by_key(|&(index, _)| index);
         issues.extend(raised.into_iter().flat_map(|(_, own)| own));

@@ -222,10 +222,13 @@ impl Plan {
 
         // The index, a sequential pass of a million hash-map inserts, is built on one core
         // while the locks and the text tables, which do not need it, are built on another.
-        let ((index, duplicates), (lock_table, (ids, titles))) = rayon::join(
+        let parallel = tasks.len() >= PARALLEL_MIN;
+        let ((index, duplicates), (lock_table, (ids, titles))) = join(
+            parallel,
             || index_of(&tasks, &line),
             || {
-                rayon::join(
+                join(
+                    parallel,
                     || lock_table(&tasks),
                     || {
                         (
@@ -445,13 +448,15 @@ impl Plan {
     /// sink, by estimated duration, including the task itself).
     fn analyse_levels(&mut self) {
         // The two are independent walks of the graph: one on each core.
-        let (layer, bottom) = rayon::join(|| self.layers(), || self.bottom_levels());
+        let parallel = self.tasks.len() >= PARALLEL_MIN;
+        let (layer, bottom) = join(parallel, || self.layers(), || self.bottom_levels());
         let depth = layer.iter().max().map_or(0, |&l| l as usize + 1);
         let mut layer_sizes = vec![0u32; depth];
         for &l in &layer {
             layer_sizes[l as usize] += 1;
         }
-        let (by_bottom_level, hot) = rayon::join(
+        let (by_bottom_level, hot) = join(
+            parallel,
             || radix_sort_desc(&bottom),
             || {
                 self.tasks
@@ -685,6 +690,24 @@ fn invalid(origin: String, mut issues: Vec<Issue>) -> ScenarioError {
     // File order reads best; issues without a line (config, agents) go first.
     issues.sort_by_key(|i| i.line.unwrap_or(0));
     ScenarioError::Invalid { origin, issues }
+}
+
+/// Below this many tasks the independent parts of a plan build run one after the other:
+/// handing work to another core costs more than it saves (a remote worker builds a
+/// one-task plan per attempt).
+const PARALLEL_MIN: usize = 16_384;
+
+/// `a` and `b`, on two cores when `parallel`, else in turn.
+fn join<A, B>(parallel: bool, a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B + Send) -> (A, B)
+where
+    A: Send,
+    B: Send,
+{
+    if parallel {
+        rayon::join(a, b)
+    } else {
+        (a(), b())
+    }
 }
 
 /// Every task's index by id, and a [`IssueKind::DuplicateTask`] for each later task with

@@ -108,32 +108,34 @@ fn trace_csv_by_blocks(run: RunView<'_>, plan: &Plan, block: usize) -> Vec<u8> {
         return Vec::new();
     }
     let ids = plan.ids();
-    let blocks: Vec<Vec<u8>> = run
-        .trace
-        .par_chunks(block)
-        .map(|records| {
-            let mut out = Vec::with_capacity(records.len() * 64);
-            for record in records {
-                csv_field(&mut out, ids.get(record.task.ix()));
-                out.push(b',');
-                csv_field(&mut out, &run.agents[record.agent.ix()].id);
-                out.push(b',');
-                decimal(&mut out, record.attempt as u64);
-                out.push(b',');
-                secs_into(&mut out, record.start);
-                out.push(b',');
-                secs_into(&mut out, record.end);
-                out.push(b',');
-                out.extend_from_slice(record.outcome.as_str().as_bytes());
-                out.push(b',');
-                decimal(&mut out, plan.layer(record.task) as u64);
-                out.push(b',');
-                csv_field(&mut out, record.wait_reason.as_deref().unwrap_or(""));
-                out.push(b'\n');
-            }
-            out
-        })
-        .collect();
+    let rows = |records: &[AttemptRecord]| {
+        let mut out = Vec::with_capacity(records.len() * 64);
+        for record in records {
+            csv_field(&mut out, ids.get(record.task.ix()));
+            out.push(b',');
+            csv_field(&mut out, &run.agents[record.agent.ix()].id);
+            out.push(b',');
+            decimal(&mut out, record.attempt as u64);
+            out.push(b',');
+            secs_into(&mut out, record.start);
+            out.push(b',');
+            secs_into(&mut out, record.end);
+            out.push(b',');
+            out.extend_from_slice(record.outcome.as_str().as_bytes());
+            out.push(b',');
+            decimal(&mut out, plan.layer(record.task) as u64);
+            out.push(b',');
+            csv_field(&mut out, record.wait_reason.as_deref().unwrap_or(""));
+            out.push(b'\n');
+        }
+        out
+    };
+    // One block is formatted where it is: handing it to another core costs more.
+    let blocks: Vec<Vec<u8>> = if run.trace.len() <= block {
+        vec![rows(run.trace)]
+    } else {
+        run.trace.par_chunks(block).map(rows).collect()
+    };
     let len = TRACE_HEADER.len() + blocks.iter().map(Vec::len).sum::<usize>();
     let mut out = Vec::with_capacity(len);
     out.extend_from_slice(TRACE_HEADER);
