@@ -2,6 +2,7 @@
 //! in the scenario's `time_unit`. Everything inside taskdist is integer milliseconds
 //! ([`Time`]); this module is the one place that turns text into that and back.
 
+use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -55,13 +56,55 @@ impl TimeUnit {
 }
 
 /// A duration as written in a scenario file, before the time unit is applied.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// Read by a visitor of its own rather than as an untagged enum, which would first copy
+/// every value into serde's buffer to try each variant in turn: a million-task file has a
+/// million of them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum DurationText {
     /// A bare number, in the scenario's `time_unit`.
     Number(f64),
     /// A number with a unit suffix: `"30m"`, `"1.5h"`, `"250ms"`, `"45s"`.
     Text(String),
+}
+
+impl<'de> Deserialize<'de> for DurationText {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(DurationVisitor)
+    }
+}
+
+/// Takes a number of any kind as [`DurationText::Number`] and text as
+/// [`DurationText::Text`]; anything else is an error that says what a duration is.
+struct DurationVisitor;
+
+impl Visitor<'_> for DurationVisitor {
+    type Value = DurationText;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a duration: a number, or text such as \"30m\"")
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<DurationText, E> {
+        Ok(DurationText::Number(v))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<DurationText, E> {
+        Ok(DurationText::Number(v as f64))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<DurationText, E> {
+        Ok(DurationText::Number(v as f64))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<DurationText, E> {
+        Ok(DurationText::Text(v.to_string()))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<DurationText, E> {
+        Ok(DurationText::Text(v))
+    }
 }
 
 impl From<Time> for DurationText {
@@ -268,6 +311,47 @@ mod tests {
             parse_duration("1e12h", TimeUnit::Minutes),
             Err(DurationError::TooLarge(_))
         ));
+    }
+
+    /// Numbers of every kind and text read as before (as the untagged enum did), in both
+    /// formats; anything else says what a duration is.
+    #[test]
+    fn durations_read_from_files() {
+        #[derive(Deserialize)]
+        struct Row {
+            d: DurationText,
+        }
+        let json = |text: &str| serde_json::from_str::<Row>(text).map(|r| r.d);
+        let toml = |text: &str| toml::from_str::<Row>(text).map(|r| r.d);
+        assert_eq!(json(r#"{"d":5}"#).unwrap(), DurationText::Number(5.0));
+        assert_eq!(json(r#"{"d":-5}"#).unwrap(), DurationText::Number(-5.0));
+        assert_eq!(json(r#"{"d":1.5e1}"#).unwrap(), DurationText::Number(15.0));
+        assert_eq!(
+            json(r#"{"d":"30m"}"#).unwrap(),
+            DurationText::Text("30m".into())
+        );
+        assert_eq!(
+            json(r#"{"d":"a\"b"}"#).unwrap(),
+            DurationText::Text("a\"b".into())
+        );
+        assert_eq!(toml("d = 5").unwrap(), DurationText::Number(5.0));
+        assert_eq!(toml("d = -2.5").unwrap(), DurationText::Number(-2.5));
+        assert_eq!(toml("d = '1h'").unwrap(), DurationText::Text("1h".into()));
+        assert!(matches!(toml("d = nan").unwrap(), DurationText::Number(n) if n.is_nan()));
+        for text in [
+            r#"{"d":true}"#,
+            r#"{"d":[1]}"#,
+            r#"{"d":{}}"#,
+            r#"{"d":null}"#,
+        ] {
+            let message = json(text).unwrap_err().to_string();
+            assert!(
+                message.contains("expected a duration: a number, or text such as \"30m\""),
+                "{message}"
+            );
+        }
+        let message = toml("d = true").unwrap_err().to_string();
+        assert!(message.contains("expected a duration"), "{message}");
     }
 
     #[test]

@@ -5,10 +5,11 @@ use super::{
     AgentSpec, Config, DurationText, Issue, IssueKind, Policy, Priority, ScenarioError, TaskSpec,
     TaskType, Time, TimeUnit, format_exact,
 };
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// The serde shape of a scenario file. Unknown fields are errors, so a typo never passes
 /// silently; the original's camelCase names are accepted as aliases.
@@ -257,7 +258,7 @@ impl Scenario {
         let (mut file, source) = Scenario::parse_file(&text, format, origin)?;
         drop(text);
         let file_tasks = std::mem::take(&mut file.tasks);
-        Ok(Scenario::resolve_from(file, file_tasks.into_iter(), source))
+        Ok(Scenario::resolve_from(file, file_tasks, source))
     }
 
     /// The file's fields as written, and where its tasks are.
@@ -311,17 +312,19 @@ impl Scenario {
     /// Applies defaults and the time unit; collects every field-level issue.
     pub fn resolve(mut file: ScenarioFile, source: SourceInfo) -> (Scenario, Vec<Issue>) {
         let file_tasks = std::mem::take(&mut file.tasks);
-        let (mut scenario, issues) =
-            Scenario::resolve_from(file, file_tasks.iter().cloned(), source);
+        let (mut scenario, issues) = Scenario::resolve_from(file, file_tasks.clone(), source);
         scenario.file.tasks = file_tasks;
         (scenario, issues)
     }
 
     /// [`Scenario::resolve`] with the file's tasks apart, each moved into its resolved
     /// task (a copy when the file keeps its own, as [`Scenario::resolve`] does).
+    ///
+    /// Tasks resolve on every core; their issues come out in file order, each task's in
+    /// the order it raised them, as one pass would give them.
     fn resolve_from(
         file: ScenarioFile,
-        file_tasks: impl ExactSizeIterator<Item = TaskFile>,
+        file_tasks: Vec<TaskFile>,
         source: SourceInfo,
     ) -> (Scenario, Vec<Issue>) {
         let mut issues = Vec::new();
@@ -332,16 +335,40 @@ impl Scenario {
             Some(_) => "config.task_timeout",
             None => "the default config.task_timeout",
         };
-        let mut tasks = Vec::with_capacity(file_tasks.len());
-        for (index, task) in file_tasks.enumerate() {
-            tasks.push(resolve_task(
+        let default_timeout = (config.task_timeout_ms, default_timeout_field);
+        // Issues are rare: each task with some hands them over with its index.
+        let raised: Mutex<Vec<(usize, Vec<Issue>)>> = Mutex::new(Vec::new());
+        let resolve = |(index, task): (usize, TaskFile)| {
+            let mut own = Vec::new();
+            let spec = resolve_task(
                 task,
                 unit,
-                (config.task_timeout_ms, default_timeout_field),
+                default_timeout,
                 source.task_line(index),
-                &mut issues,
-            ));
-        }
+                &mut own,
+            );
+            if !own.is_empty() {
+                raised
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push((index, own));
+            }
+            spec
+        };
+        // A small file is resolved where it is: handing it to other cores costs more.
+        let tasks: Vec<TaskSpec> = if file_tasks.len() < 2 * RESOLVE_BLOCK {
+            file_tasks.into_iter().enumerate().map(resolve).collect()
+        } else {
+            file_tasks
+                .into_par_iter()
+                .enumerate()
+                .with_min_len(RESOLVE_BLOCK)
+                .map(resolve)
+                .collect()
+        };
+        let mut raised = raised.into_inner().unwrap_or_else(PoisonError::into_inner);
+        raised.sort_unstable_by_key(|&(index, _)| index);
+        issues.extend(raised.into_iter().flat_map(|(_, own)| own));
         let scenario = Scenario {
             time_unit: unit,
             config,
@@ -368,6 +395,9 @@ impl Scenario {
         }
     }
 }
+
+/// Tasks per parallel job of [`Scenario::resolve_from`], at the least.
+const RESOLVE_BLOCK: usize = 4_096;
 
 fn duration_field(
     value: &DurationText,
@@ -754,6 +784,12 @@ fn task_lines(text: &str, format: Format, file: &ScenarioFile) -> Vec<Option<usi
             let mut search_from = 0;
             let all: Vec<&str> = text.lines().collect();
             for task in &file.tasks {
+                if search_from == all.len() {
+                    // Past the last line (every task of a one-line file after the first):
+                    // no line to find, and no id to quote, a million times over.
+                    lines.push(None);
+                    continue;
+                }
                 let quoted = serde_json::to_string(&task.id).unwrap_or_default();
                 let found = (search_from..all.len())
                     .find(|&i| all[i].contains("\"id\"") && all[i].contains(&quoted));
@@ -870,6 +906,45 @@ depends_on = ["auth"]
         assert_eq!(issues[0].line, Some(1));
         assert!(issues[0].to_string().contains("task `a`"));
         assert_eq!(issues[2].line, Some(5));
+    }
+
+    /// Tasks resolved on every core are what one pass over them gives, issues in the same
+    /// order: by task in file order, each task's in the order it raises them.
+    #[test]
+    fn parallel_resolution_is_one_pass() {
+        let mut text = String::from("[config]\ntask_timeout = '20m'\n[[agents]]\n");
+        for i in 0..3 * RESOLVE_BLOCK + 5 {
+            text += &format!("[[tasks]]\nid = 't{i}'\n");
+            match i % 1_009 {
+                0 => text += "estimated_duration = -1\ntimeout = 'soon'\n",
+                1 => text += "estimated_duration = '30m'\n",
+                _ => text += &format!("estimated_duration = {}\n", i % 17),
+            }
+        }
+        let (file, source) = Scenario::parse_file(&text, Format::Toml, "t.toml").unwrap();
+        let (scenario, issues) = Scenario::resolve(file.clone(), source.clone());
+        let config = resolve_config(&file.config, file.time_unit, &mut Vec::new());
+        let mut one_pass = Vec::new();
+        let tasks: Vec<TaskSpec> = file
+            .tasks
+            .iter()
+            .enumerate()
+            .map(|(i, task)| {
+                resolve_task(
+                    task.clone(),
+                    file.time_unit,
+                    (config.task_timeout_ms, "config.task_timeout"),
+                    source.task_line(i),
+                    &mut one_pass,
+                )
+            })
+            .collect();
+        assert_eq!(scenario.tasks, tasks);
+        assert_eq!(issues, one_pass);
+        assert_eq!(issues.len(), 3 * 13, "{issues:?}");
+        assert!(issues.is_sorted_by_key(|issue| issue.line));
+        assert!(issues[0].to_string().contains("estimated_duration"));
+        assert!(issues[1].to_string().contains("timeout"));
     }
 
     fn syntax(text: &str, format: Format) -> String {

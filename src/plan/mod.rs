@@ -220,24 +220,26 @@ impl Plan {
             issues.push(Issue::new(None, IssueKind::NoAgents));
         }
 
-        // A hash map: a million string lookups in a B-tree cost a second of comparisons.
-        // Only looked up, never iterated, and FNV has no random key: no order is seen.
-        let mut index: HashMap<Arc<str>, TaskIdx, BuildFnv> =
-            HashMap::with_capacity_and_hasher(tasks.len(), BuildFnv);
-        for (i, task) in tasks.iter().enumerate() {
-            if let Some(first) = index.get(&task.id) {
-                issues.push(Issue::new(
-                    line(i),
-                    IssueKind::DuplicateTask {
-                        id: task.id.to_string(),
-                        first_line: line(first.ix()),
+        // The index, a sequential pass of a million hash-map inserts, is built on one core
+        // while the locks and the text tables, which do not need it, are built on another.
+        let parallel = tasks.len() >= PARALLEL_MIN;
+        let ((index, duplicates), (lock_table, (ids, titles))) = join(
+            parallel,
+            || index_of(&tasks, &line),
+            || {
+                join(
+                    parallel,
+                    || lock_table(&tasks),
+                    || {
+                        (
+                            TextTable::new(tasks.iter().map(|t| &*t.id)),
+                            TextTable::new(tasks.iter().map(|t| &*t.title)),
+                        )
                     },
-                ));
-            } else {
-                index.insert(task.id.clone(), TaskIdx(i as u32));
-            }
-        }
-
+                )
+            },
+        );
+        issues.extend(duplicates);
         // Edges, deduplicated: a task named in both lists is a `Needs` edge. Flat: the
         // dependencies of task i are `preds[pred_start[i]..pred_start[i + 1]]`. The
         // lookups (three per task, each a cache miss in a big index) run on every core, by
@@ -277,8 +279,9 @@ impl Plan {
             tasks.into_owned(),
             agents.to_vec(),
             index,
-            pred_start,
-            &preds,
+            (pred_start, &preds),
+            lock_table,
+            (ids, titles),
         );
         if plan.topo.len() < plan.tasks.len() {
             for path in plan.cycles() {
@@ -300,13 +303,15 @@ impl Plan {
     }
 
     /// Builds the compact arrays and a topological order (Kahn); layers and bottom levels
-    /// come later, once the graph is known to be acyclic.
+    /// come later, once the graph is known to be acyclic. `edges` are each task's
+    /// dependencies, flat (see [`Plan::build_from`]); `texts` the id and title tables.
     fn assemble(
         tasks: Vec<TaskSpec>,
         agents: Vec<AgentSpec>,
         index: HashMap<Arc<str>, TaskIdx, BuildFnv>,
-        pred_start: Vec<u32>,
-        preds: &[(TaskIdx, EdgeKind)],
+        (pred_start, preds): (Vec<u32>, &[(TaskIdx, EdgeKind)]),
+        lock_table: LockTable,
+        (ids, titles): (TextTable, TextTable),
     ) -> Plan {
         let n = tasks.len();
         let mut out_degree = vec![0u32; n];
@@ -335,50 +340,18 @@ impl Plan {
         }
         let pred = preds.iter().map(|(d, _)| *d).collect();
 
-        let mut files: Vec<Arc<str>> = Vec::new();
-        // Only looked up: file indices follow the order files first appear in the tasks.
-        let mut file_index: HashMap<String, FileIdx, BuildFnv> = HashMap::default();
-        let mut lock_start = Vec::with_capacity(n + 1);
-        let mut locks = Vec::new();
-        for task in &tasks {
-            lock_start.push(locks.len() as u32);
-            let mut own: Vec<LockReq> = Vec::new();
-            let modes = [
-                (&task.files_to_modify, LockMode::Write),
-                (&task.files_to_read, LockMode::Read),
-            ];
-            for (list, mode) in modes {
-                for path in list {
-                    let normal = normalize_path(path);
-                    let next = FileIdx(files.len() as u32);
-                    let file = *file_index.entry(normal).or_insert_with_key(|k| {
-                        files.push(Arc::from(k.as_str()));
-                        next
-                    });
-                    own.push(LockReq { file, mode });
-                }
-            }
-            // Write sorts after read: keep the strongest mode of each file.
-            own.sort_by_key(|l| (l.file, std::cmp::Reverse(l.mode)));
-            own.dedup_by_key(|l| l.file);
-            locks.extend(own);
-        }
-        lock_start.push(locks.len() as u32);
-
-        let ids = TextTable::new(tasks.iter().map(|t| &*t.id));
-        let titles = TextTable::new(tasks.iter().map(|t| &*t.title));
         let mut plan = Plan {
             tasks,
             agents,
-            files,
-            file_lookup: file_index,
+            files: lock_table.files,
+            file_lookup: lock_table.lookup,
             index,
             succ_start,
             succ,
             pred_start,
             pred,
-            lock_start,
-            locks,
+            lock_start: lock_table.lock_start,
+            locks: lock_table.locks,
             hot: Vec::new(),
             layer_sizes: Vec::new(),
             by_bottom_level: Vec::new(),
@@ -474,19 +447,53 @@ impl Plan {
     /// Layers (longest path from a source, in edges) and bottom levels (longest path to a
     /// sink, by estimated duration, including the task itself).
     fn analyse_levels(&mut self) {
-        let n = self.tasks.len();
-        let mut layer = vec![0u32; n];
-        for &t in &self.topo {
-            for edge in self.succs(t) {
-                layer[edge.to.ix()] = layer[edge.to.ix()].max(layer[t.ix()] + 1);
-            }
-        }
+        // The two are independent walks of the graph: one on each core.
+        let parallel = self.tasks.len() >= PARALLEL_MIN;
+        let (layer, bottom) = join(parallel, || self.layers(), || self.bottom_levels());
         let depth = layer.iter().max().map_or(0, |&l| l as usize + 1);
         let mut layer_sizes = vec![0u32; depth];
         for &l in &layer {
             layer_sizes[l as usize] += 1;
         }
-        let mut bottom = vec![0 as Time; n];
+        let (by_bottom_level, hot) = join(
+            parallel,
+            || radix_sort_desc(&bottom),
+            || {
+                self.tasks
+                    .iter()
+                    .zip(layer.iter().zip(&bottom))
+                    .map(|(task, (&layer, &bottom_level_ms))| Hot {
+                        bottom_level_ms,
+                        estimate_ms: task.estimated_duration_ms,
+                        timeout_ms: task.timeout_ms.unwrap_or(0),
+                        layer,
+                        task_type: task.task_type,
+                        priority: task.priority,
+                        has_timeout: task.timeout_ms.is_some(),
+                    })
+                    .collect()
+            },
+        );
+        self.by_bottom_level = by_bottom_level;
+        self.hot = hot;
+        self.layer_sizes = layer_sizes;
+    }
+
+    /// Each task's layer: the longest path from a source to it, in edges.
+    fn layers(&self) -> Vec<u32> {
+        let mut layer = vec![0u32; self.tasks.len()];
+        for &t in &self.topo {
+            for edge in self.succs(t) {
+                layer[edge.to.ix()] = layer[edge.to.ix()].max(layer[t.ix()] + 1);
+            }
+        }
+        layer
+    }
+
+    /// Each task's bottom level: the longest path from it to a sink, by estimated
+    /// duration, itself included.
+    fn bottom_levels(&self) -> Vec<Time> {
+        let mut bottom = vec![0 as Time; self.tasks.len()];
         for &t in self.topo.iter().rev() {
             let below = self
                 .succs(t)
@@ -496,22 +503,7 @@ impl Plan {
                 .unwrap_or(0);
             bottom[t.ix()] = self.tasks[t.ix()].estimated_duration_ms + below;
         }
-        self.by_bottom_level = radix_sort_desc(&bottom);
-        self.hot = self
-            .tasks
-            .iter()
-            .zip(layer.iter().zip(&bottom))
-            .map(|(task, (&layer, &bottom_level_ms))| Hot {
-                bottom_level_ms,
-                estimate_ms: task.estimated_duration_ms,
-                timeout_ms: task.timeout_ms.unwrap_or(0),
-                layer,
-                task_type: task.task_type,
-                priority: task.priority,
-                has_timeout: task.timeout_ms.is_some(),
-            })
-            .collect();
-        self.layer_sizes = layer_sizes;
+        bottom
     }
 
     /// Number of tasks.
@@ -708,6 +700,100 @@ fn invalid(origin: String, mut issues: Vec<Issue>) -> ScenarioError {
     // File order reads best; issues without a line (config, agents) go first.
     issues.sort_by_key(|i| i.line.unwrap_or(0));
     ScenarioError::Invalid { origin, issues }
+}
+
+/// Below this many tasks the independent parts of a plan build run one after the other:
+/// handing work to another core costs more than it saves (a remote worker builds a
+/// one-task plan per attempt).
+const PARALLEL_MIN: usize = 16_384;
+
+/// `a` and `b`, on two cores when `parallel`, else in turn.
+fn join<A, B>(parallel: bool, a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B + Send) -> (A, B)
+where
+    A: Send,
+    B: Send,
+{
+    if parallel {
+        rayon::join(a, b)
+    } else {
+        (a(), b())
+    }
+}
+
+/// Every task's index by id, and a [`IssueKind::DuplicateTask`] for each later task with
+/// an id already taken. A hash map: a million string lookups in a B-tree cost a second of
+/// comparisons. Only looked up, never iterated, and FNV has no random key: no order is
+/// seen.
+fn index_of(
+    tasks: &[TaskSpec],
+    line: &(dyn Fn(usize) -> Option<usize> + Sync),
+) -> (HashMap<Arc<str>, TaskIdx, BuildFnv>, Vec<Issue>) {
+    let mut index: HashMap<Arc<str>, TaskIdx, BuildFnv> =
+        HashMap::with_capacity_and_hasher(tasks.len(), BuildFnv);
+    let mut issues = Vec::new();
+    for (i, task) in tasks.iter().enumerate() {
+        if let Some(first) = index.get(&task.id) {
+            issues.push(Issue::new(
+                line(i),
+                IssueKind::DuplicateTask {
+                    id: task.id.to_string(),
+                    first_line: line(first.ix()),
+                },
+            ));
+        } else {
+            index.insert(task.id.clone(), TaskIdx(i as u32));
+        }
+    }
+    (index, issues)
+}
+
+/// The normalized files of a plan and each task's locks, flat as the edges are: the locks
+/// of task i are `locks[lock_start[i]..lock_start[i + 1]]`.
+struct LockTable {
+    files: Vec<Arc<str>>,
+    /// Only looked up: file indices follow the order files first appear in the tasks.
+    lookup: HashMap<String, FileIdx, BuildFnv>,
+    lock_start: Vec<u32>,
+    locks: Vec<LockReq>,
+}
+
+/// The [`LockTable`] of `tasks`: each path normalized, each file once per task with its
+/// strongest mode.
+fn lock_table(tasks: &[TaskSpec]) -> LockTable {
+    let mut files: Vec<Arc<str>> = Vec::new();
+    let mut lookup: HashMap<String, FileIdx, BuildFnv> = HashMap::default();
+    let mut lock_start = Vec::with_capacity(tasks.len() + 1);
+    let mut locks = Vec::new();
+    for task in tasks {
+        lock_start.push(locks.len() as u32);
+        let mut own: Vec<LockReq> = Vec::new();
+        let modes = [
+            (&task.files_to_modify, LockMode::Write),
+            (&task.files_to_read, LockMode::Read),
+        ];
+        for (list, mode) in modes {
+            for path in list {
+                let normal = normalize_path(path);
+                let next = FileIdx(files.len() as u32);
+                let file = *lookup.entry(normal).or_insert_with_key(|k| {
+                    files.push(Arc::from(k.as_str()));
+                    next
+                });
+                own.push(LockReq { file, mode });
+            }
+        }
+        // Write sorts after read: keep the strongest mode of each file.
+        own.sort_by_key(|l| (l.file, std::cmp::Reverse(l.mode)));
+        own.dedup_by_key(|l| l.file);
+        locks.extend(own);
+    }
+    lock_start.push(locks.len() as u32);
+    LockTable {
+        files,
+        lookup,
+        lock_start,
+        locks,
+    }
 }
 
 /// Tasks per block of the parallel dependency lookup in [`Plan::build_from`].

@@ -13,9 +13,10 @@
 use crate::core::{Progress, Stats};
 use crate::drive::AttemptRecord;
 use crate::model::{AgentSpec, Config, HOUR_MS, Human, Time, seconds};
-use crate::plan::Plan;
+use crate::plan::{LowerBound, Plan};
 use crate::runtime::RunOutcome;
 use crate::sim::SimRun;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::fmt;
@@ -92,29 +93,54 @@ pub fn trace_csv(run: &SimRun, plan: &Plan) -> Vec<u8> {
 /// Written byte by byte rather than through `csv`'s serde support (a million attempts
 /// took half a second of formatting): the same bytes as `csv::Writer` with its defaults —
 /// the header only above a first row, a field quoted only when it holds `,`, `"`, `\r` or
-/// `\n`, quotes inside doubled (a test compares the two).
+/// `\n`, quotes inside doubled (a test compares the two). Blocks of rows are formatted
+/// on every core and joined in order: each row depends only on its own record.
 pub fn trace_csv_of(run: RunView<'_>, plan: &Plan) -> Vec<u8> {
-    let mut out = Vec::with_capacity(run.trace.len() * 64);
-    if !run.trace.is_empty() {
-        out.extend_from_slice(TRACE_HEADER);
+    trace_csv_by_blocks(run, plan, TRACE_BLOCK)
+}
+
+/// Rows per block of [`trace_csv_of`]: enough for a block's own buffer to cost nothing.
+const TRACE_BLOCK: usize = 16_384;
+
+/// [`trace_csv_of`] with `block` rows per parallel block.
+fn trace_csv_by_blocks(run: RunView<'_>, plan: &Plan, block: usize) -> Vec<u8> {
+    if run.trace.is_empty() {
+        return Vec::new();
     }
-    for record in run.trace {
-        csv_field(&mut out, &plan.task(record.task).id);
-        out.push(b',');
-        csv_field(&mut out, &run.agents[record.agent.ix()].id);
-        out.push(b',');
-        decimal(&mut out, record.attempt as u64);
-        out.push(b',');
-        secs_into(&mut out, record.start);
-        out.push(b',');
-        secs_into(&mut out, record.end);
-        out.push(b',');
-        out.extend_from_slice(record.outcome.as_str().as_bytes());
-        out.push(b',');
-        decimal(&mut out, plan.layer(record.task) as u64);
-        out.push(b',');
-        csv_field(&mut out, record.wait_reason.as_deref().unwrap_or(""));
-        out.push(b'\n');
+    let ids = plan.ids();
+    let rows = |records: &[AttemptRecord]| {
+        let mut out = Vec::with_capacity(records.len() * 64);
+        for record in records {
+            csv_field(&mut out, ids.get(record.task.ix()));
+            out.push(b',');
+            csv_field(&mut out, &run.agents[record.agent.ix()].id);
+            out.push(b',');
+            decimal(&mut out, record.attempt as u64);
+            out.push(b',');
+            secs_into(&mut out, record.start);
+            out.push(b',');
+            secs_into(&mut out, record.end);
+            out.push(b',');
+            out.extend_from_slice(record.outcome.as_str().as_bytes());
+            out.push(b',');
+            decimal(&mut out, plan.layer(record.task) as u64);
+            out.push(b',');
+            csv_field(&mut out, record.wait_reason.as_deref().unwrap_or(""));
+            out.push(b'\n');
+        }
+        out
+    };
+    // One block is formatted where it is: handing it to another core costs more.
+    let blocks: Vec<Vec<u8>> = if run.trace.len() <= block {
+        vec![rows(run.trace)]
+    } else {
+        run.trace.par_chunks(block).map(rows).collect()
+    };
+    let len = TRACE_HEADER.len() + blocks.iter().map(Vec::len).sum::<usize>();
+    let mut out = Vec::with_capacity(len);
+    out.extend_from_slice(TRACE_HEADER);
+    for block in blocks {
+        out.extend_from_slice(&block);
     }
     out
 }
@@ -291,7 +317,31 @@ impl Summary {
 
     /// [`Summary::new`] of any run.
     pub fn of(run: RunView<'_>, plan: &Plan, config: &Config, trace_csv: &[u8]) -> Summary {
-        let working = run.agents.len().min(config.max_agents as usize).max(1);
+        let bound = plan.lower_bound(Summary::working_agents(run.agents.len(), config));
+        Summary::with_bound(run, plan, config, trace_csv, bound)
+    }
+
+    /// How many of a run's `agents` work at once under `config` (at most `max_agents`,
+    /// at least one): the agents the plan's lower bound in a summary is for.
+    pub fn working_agents(agents: usize, config: &Config) -> usize {
+        agents.min(config.max_agents as usize).max(1)
+    }
+
+    /// [`Summary::of`] with the plan's lower bound given, for a driver that computes it
+    /// while the run goes on (it depends on the plan alone): `bound` must be
+    /// `plan.lower_bound(Summary::working_agents(..))` for this run's agents.
+    pub fn with_bound(
+        run: RunView<'_>,
+        plan: &Plan,
+        config: &Config,
+        trace_csv: &[u8],
+        bound: LowerBound,
+    ) -> Summary {
+        let working = Summary::working_agents(run.agents.len(), config);
+        assert_eq!(
+            bound.bounds.agents, working,
+            "the lower bound is for the agents that work"
+        );
         let slots: u64 = run
             .agents
             .iter()
@@ -312,7 +362,6 @@ impl Summary {
             .map(|a| per_ms(a.cost_per_hour))
             .sum();
         let serial = plan.total_work_ms();
-        let bound = plan.lower_bound(working);
         let lower_bound = bound.ms;
         let ratio = |a: Time, b: Time| if b == 0 { 0.0 } else { a as f64 / b as f64 };
         let (run_bound, run_critical_path) = run_bound_ms(&run, plan, config.max_agents as usize);
@@ -523,6 +572,43 @@ mod tests {
             String::from_utf8(ours).unwrap(),
             String::from_utf8(expected).unwrap()
         );
+    }
+
+    /// The rows formatted by blocks on every core are the rows of one block, in order,
+    /// whatever the block size; ids and wait reasons that need quoting included.
+    #[test]
+    fn trace_blocks_join_as_one() {
+        use crate::drive::run_setup;
+        use crate::model::{Format, Scenario};
+        use crate::sim::{SimModels, simulate};
+        let mut text = "[[agents]]\ncount = 3\n[simulation]\nfailure_probability = 0.3\n\
+            [[tasks]]\nid = 'a,\"b\"'\nestimated_duration = '10m'\nfiles_to_modify = ['x']\n"
+            .to_string();
+        for i in 0..40 {
+            text += &format!(
+                "[[tasks]]\nid = 't{i}'\nestimated_duration = '{}m'\nfiles_to_modify = ['x']\n",
+                i % 7 + 1
+            );
+        }
+        let (scenario, issues) = Scenario::parse(&text, Format::Toml, "t.toml").unwrap();
+        let (scenario, plan) = Plan::from_scenario(scenario, issues).unwrap();
+        let models = SimModels::for_scenario(&scenario, &plan).unwrap();
+        let plan = std::sync::Arc::new(plan);
+        let (config, agents) = run_setup(&scenario, None, None);
+        let run = simulate(plan.clone(), config, agents, &models, 3, &mut |_| {}).unwrap();
+        assert!(run.trace.len() > 41, "some attempts fail and retry");
+        assert!(run.trace.iter().any(|r| r.wait_reason.is_some()));
+        let whole = trace_csv_by_blocks((&run).into(), &plan, usize::MAX);
+        assert!(whole.starts_with(TRACE_HEADER));
+        assert_eq!(
+            whole.iter().filter(|&&b| b == b'\n').count(),
+            run.trace.len() + 1
+        );
+        assert!(String::from_utf8_lossy(&whole).contains("\n\"a,\"\"b\"\"\","));
+        for block in [1, 2, 7, 64] {
+            assert_eq!(trace_csv_by_blocks((&run).into(), &plan, block), whole);
+        }
+        assert_eq!(trace_csv(&run, &plan), whole);
     }
 
     #[test]
