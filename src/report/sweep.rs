@@ -1169,6 +1169,26 @@ mod tests {
         }
     }
 
+    /// What `simulate` alone gives for the settings of a sweep's `run`.
+    fn single_run(
+        scenario: &Scenario,
+        plan: &Arc<Plan>,
+        spec: &SweepSpec,
+        run: &SweepRun,
+    ) -> Result<Summary, SimError> {
+        let vary = spec.vary.as_ref().unwrap();
+        let varied = vary.apply(scenario, vary.values[run.key.vary.unwrap()]);
+        let models = SimModels::for_scenario(&varied, plan).unwrap();
+        simulate_summary(
+            &varied,
+            plan,
+            &models,
+            Some(run.key.agents),
+            Some(spec.policies[run.key.policy]),
+            run.key.seed,
+        )
+    }
+
     /// Under `optimized` a sweep prepares each configuration once (schedule and dispatch
     /// choice) and shares it among the seeds: every run must still be the single run of
     /// the same settings, which prepares its own.
@@ -1181,18 +1201,8 @@ mod tests {
             ..spec(Some("failure=0,0.5"))
         };
         let runs = run_sweep(&scenario, &plan, &spec, Shard::WHOLE, &|| {}).unwrap();
-        let vary = spec.vary.as_ref().unwrap();
         for run in &runs {
-            let varied = vary.apply(&scenario, vary.values[run.key.vary.unwrap()]);
-            let models = SimModels::for_scenario(&varied, &plan).unwrap();
-            let single = simulate_summary(
-                &varied,
-                &plan,
-                &models,
-                Some(run.key.agents),
-                Some(Policy::Optimized),
-                run.key.seed,
-            );
+            let single = single_run(&scenario, &plan, &spec, run);
             assert_eq!(run.result, single, "{:?}", run.key);
         }
     }
@@ -1223,18 +1233,7 @@ mod tests {
         assert_eq!(keys, sorted);
         // Any run is the single run of the same settings.
         let run = &runs[17];
-        let vary = spec.vary.as_ref().unwrap();
-        let varied = vary.apply(&scenario, vary.values[run.key.vary.unwrap()]);
-        let models = SimModels::for_scenario(&varied, &plan).unwrap();
-        let single = simulate_summary(
-            &varied,
-            &plan,
-            &models,
-            Some(run.key.agents),
-            Some(spec.policies[run.key.policy]),
-            run.key.seed,
-        )
-        .unwrap();
+        let single = single_run(&scenario, &plan, &spec, run).unwrap();
         assert_eq!(run.result.as_ref().unwrap(), &single);
         // Without failures nothing is retried.
         assert!(
