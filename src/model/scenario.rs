@@ -169,6 +169,17 @@ pub enum CommandSpec {
     Argv(Vec<String>),
 }
 
+impl CommandSpec {
+    /// The program it executes (`sh` for a shell line); `None` for an empty argv or an
+    /// empty program name.
+    pub fn program(&self) -> Option<&str> {
+        match self {
+            CommandSpec::Shell(_) => Some("sh"),
+            CommandSpec::Argv(argv) => argv.first().map(String::as_str).filter(|p| !p.is_empty()),
+        }
+    }
+}
+
 /// The two file formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {

@@ -96,18 +96,12 @@ impl CommandSettings {
             let Some(command) = plan.task(t).command.as_ref().or(self.exec.as_ref()) else {
                 continue;
             };
-            let program = match command {
-                CommandSpec::Shell(_) => "sh",
-                CommandSpec::Argv(argv) => match argv.first() {
-                    Some(program) if !program.is_empty() => program.as_str(),
-                    _ => {
-                        return Err(RunError::CommandNotFound {
-                            task: plan.task(t).id.to_string(),
-                            line: source.task_line(t.ix()),
-                            program: String::new(),
-                        });
-                    }
-                },
+            let Some(program) = command.program() else {
+                return Err(RunError::CommandNotFound {
+                    task: plan.task(t).id.to_string(),
+                    line: source.task_line(t.ix()),
+                    program: String::new(),
+                });
             };
             if found.contains(program) {
                 continue;
@@ -273,10 +267,7 @@ impl Launch {
             die_with_parent(&mut cmd);
         }
         let child = cmd.spawn().map_err(|e| {
-            let program = match &self.command {
-                CommandSpec::Shell(_) => "sh",
-                CommandSpec::Argv(argv) => argv[0].as_str(),
-            };
+            let program = self.command.program().unwrap_or_default();
             format!("cannot start `{program}`: {e}")
         })?;
         let pid = Pid::from_raw(child.id().expect("a child not yet waited for has a pid") as i32);
@@ -321,10 +312,8 @@ impl CommandAgent {
                 job.attempt
             )),
         };
-        let program = match &command {
-            CommandSpec::Shell(_) => self.program("sh"),
-            CommandSpec::Argv(argv) if !argv.is_empty() => self.program(&argv[0]),
-            CommandSpec::Argv(_) => return failed("the task's command is empty".to_string()),
+        let Some(program) = command.program().map(|name| self.program(name)) else {
+            return failed("the task's command is empty".to_string());
         };
         let launch = Launch {
             plan: job.plan.clone(),
