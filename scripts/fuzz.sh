@@ -6,6 +6,12 @@
 #   scripts/fuzz.sh                  every target
 #   scripts/fuzz.sh stg resume       these targets
 #   SECONDS_PER_TARGET=3600 scripts/fuzz.sh
+#   PLATEAU_SECONDS=900 SECONDS_PER_TARGET=7200 scripts/fuzz.sh
+#                                    each until it has found no new edge for 15 minutes
+#                                    (at most two hours)
+#
+# Each target ends with a line `fuzz: TARGET stopped after S s (REASON)`, REASON being the
+# time limit or the plateau.
 #
 # Limits: 2 GiB RSS, 1 GiB per allocation, 10 s per input: an input that passes one of them
 # is a finding (allocation without bound, or a hang), as is a panic or an audit violation.
@@ -14,6 +20,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 seconds="${SECONDS_PER_TARGET:-600}"
+plateau="${PLATEAU_SECONDS:-0}"
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
     targets=(scenario_toml scenario_json duration stg dax wfcommons resume)
@@ -32,9 +39,52 @@ if [ -d "$data" ]; then
 fi
 printf '0 {"call":"input","input":{"input":"agent_up","spec":{"id":"agent_1","name":"agent_1","agent_type":"worker","capabilities":null,"max_concurrent_tasks":1,"speed":1.0}}}\n11 {"call":"input","input":{"input":"task_started","task":0,"agent":0,"attempt":1}}\n@0 1\n' \
     > corpus/resume/seed
+# Passes libFuzzer's output through, and writes the time of each increase of its edge
+# count (`cov: N`) to the file $1, for the plateau watch below.
+note_coverage() {
+    local best=-1 line
+    while IFS= read -r line; do
+        printf '%s\n' "$line"
+        if [[ $line =~ cov:\ ([0-9]+) ]] && ((BASH_REMATCH[1] > best)); then
+            best=${BASH_REMATCH[1]}
+            date +%s > "$1"
+        fi
+    done
+}
+
 for target in "${targets[@]}"; do
     echo "fuzz: $target for ${seconds}s" >&2
-    cargo +nightly fuzz run -O "$target" "corpus/$target" -- \
+    cargo +nightly fuzz build -O "$target"
+    binary=target/x86_64-unknown-linux-gnu/release/$target
+    stamp=$(mktemp)
+    date +%s > "$stamp"
+    start=$(date +%s)
+    mkdir -p "artifacts/$target"
+    # Run directly rather than through `cargo fuzz run`, so that the watch below can
+    # interrupt the fuzzer itself (which then prints its final statistics).
+    "$binary" "corpus/$target" -artifact_prefix="artifacts/$target/" \
         -max_total_time="$seconds" -rss_limit_mb=2048 -malloc_limit_mb=1024 -timeout=10 \
-        -max_len=8192 -print_final_stats=1
+        -max_len=8192 -print_final_stats=1 \
+        > >(note_coverage "$stamp") 2>&1 &
+    fuzzer=$!
+    reason="time limit"
+    interrupted=0
+    while kill -0 "$fuzzer" 2>/dev/null; do
+        sleep 5
+        if ((plateau > 0 && $(date +%s) - $(cat "$stamp") >= plateau)); then
+            reason="no new coverage for ${plateau}s"
+            kill -INT "$fuzzer" 2>/dev/null || true
+            interrupted=1
+            break
+        fi
+    done
+    status=0
+    wait "$fuzzer" || status=$?
+    rm -f "$stamp"
+    # libFuzzer ends with 72 when interrupted, which here is the plateau's doing.
+    if ((status != 0)) && ! ((interrupted && status == 72)); then
+        echo "fuzz: $target found something (exit $status): see artifacts/$target/" >&2
+        exit "$status"
+    fi
+    echo "fuzz: $target stopped after $(($(date +%s) - start)) s ($reason)" >&2
 done
