@@ -11,7 +11,8 @@
 #                                    (at most two hours)
 #
 # Each target ends with a line `fuzz: TARGET stopped after S s (REASON)`, REASON being the
-# time limit or the plateau.
+# time limit or the plateau. `python3 scripts/fuzz_stats.py LOG` turns the output into the
+# table of reports/fuzz.md.
 #
 # Limits: 2 GiB RSS, 1 GiB per allocation, 10 s per input: an input that passes one of them
 # is a finding (allocation without bound, or a hang), as is a panic or an audit violation.

@@ -1,0 +1,66 @@
+#!/usr/bin/env python3
+"""Summarizes the output of scripts/fuzz.sh as the markdown table of reports/fuzz.md.
+
+    python3 scripts/fuzz_stats.py fuzz.log
+
+One row per target run in the log: seconds, executions, the edge count (`cov:`) when the
+corpus was loaded, at half the executions and at the end, the executions at the last new
+edge, and the minutes since then (estimated from the average executions per second).
+"""
+import re
+import sys
+
+HEADER = (
+    "| target | seconds | executions | coverage at start | at half the executions | at end "
+    "| executions at the last new coverage | minutes without new coverage at the end | stopped by |\n"
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
+)
+
+
+def rows(log):
+    """(target, seconds, executions, start, half, end, last new, quiet minutes, reason)."""
+    parts = re.split(r"^fuzz: (\S+) for (\d+)s$", log, flags=re.M)
+    for i in range(1, len(parts), 3):
+        name, limit, body = parts[i], int(parts[i + 1]), parts[i + 2]
+        points = [
+            (int(m.group(1)), m.group(2), int(m.group(3)))
+            for m in re.finditer(r"^#(\d+)\s+(\S+)\s+cov: (\d+)", body, re.M)
+        ]
+        executed = re.search(r"stat::number_of_executed_units: (\d+)", body)
+        rate = re.search(r"stat::average_exec_per_sec:\s+(\d+)", body)
+        if not points or not executed or not rate:
+            continue
+        executions, rate = int(executed.group(1)), max(int(rate.group(1)), 1)
+        stopped = re.search(rf"^fuzz: {re.escape(name)} stopped after (\d+) s \((.*)\)$", body, re.M)
+        if stopped:
+            seconds, reason = int(stopped.group(1)), stopped.group(2)
+        elif "run interrupted" in body:
+            seconds, reason = round(executions / rate), "interrupted"
+        else:
+            seconds, reason = limit, "time limit"
+        # Coverage when the corpus had been loaded, not the first pulse while loading it.
+        inited = [p for p in points if p[1] == "INITED"]
+        start = inited[0] if inited else points[0]
+        after = [p for p in points if p[0] >= start[0]]
+        half = [p for p in after if p[0] <= executions / 2]
+        half = half[-1] if half else start
+        best, last_new = start[2], None
+        for executed_at, _, cov in after:
+            if cov > best:
+                best, last_new = cov, executed_at
+        since = executions - (last_new if last_new is not None else start[0])
+        yield (name, seconds, executions, start[2], half[2], after[-1][2], last_new,
+               since / rate / 60, reason)
+
+
+def main():
+    log = open(sys.argv[1], errors="replace").read()
+    print(HEADER)
+    for name, seconds, executions, start, half, end, last_new, quiet, reason in rows(log):
+        last = f"{last_new:,}" if last_new is not None else "none"
+        print(f"| {name} | {seconds} | {executions:,} | {start} | {half} | {end} | {last} "
+              f"| {quiet:.1f} | {reason} |")
+
+
+if __name__ == "__main__":
+    main()
