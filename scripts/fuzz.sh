@@ -22,6 +22,13 @@ set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 seconds="${SECONDS_PER_TARGET:-600}"
 plateau="${PLATEAU_SECONDS:-0}"
+# `resume` copies a run database into a fresh folder for every input and deletes it after:
+# on a disk file system that is an fsync per input, and on ext4 without a journal every
+# deleted inode slows the next file's creation for minutes (benches/inodes.sh). In memory
+# it is neither.
+if [ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then
+    export TMPDIR=/dev/shm
+fi
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
     targets=(scenario_toml scenario_json duration stg dax wfcommons resume)
