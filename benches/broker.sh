@@ -36,6 +36,7 @@ LOCAL=${LOCAL:-1}
 # The attempt directories (tens of thousands of files) are deleted at the end, and a run
 # waits until files deleted before it are 5 minutes old: see benches/inodes.sh for why.
 . benches/inodes.sh
+. benches/steal.sh
 inodes_delete "$WORK"
 inodes_settle
 mkdir -p "$WORK"
@@ -81,8 +82,21 @@ done
 sleep 1
 LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "broker: $N tasks on $WORKERS workers x $SLOTS slots (load $LOAD)" >&2
+mark=$(steal_mark)
 (cd "$WORK" && /usr/bin/time -v -o coordinator.time "$TASKDIST" run noop.toml \
     --broker "$URL" --agents 0 --out remote > coordinator.out 2> coordinator.log)
+STEAL=$(steal_since "$mark")
+# CPU seconds of each process still running, its own and its reaped children's (a
+# worker's commands), from /proc/PID/stat, before they are stopped: `name own children`.
+ticks=$(getconf CLK_TCK)
+cpu_of() {
+    awk -v name="$1" -v hz="$ticks" '{ printf "%s %.2f %.2f\n", name, ($14 + $15) / hz, ($16 + $17) / hz }' \
+        "/proc/$2/stat"
+}
+cpu_of redis-server "${PIDS[0]}" > "$WORK/cpu.txt"
+for pid in "${PIDS[@]:1}"; do
+    cpu_of worker "$(pgrep -P "$pid")" >> "$WORK/cpu.txt"
+done
 # The workers (children of their /usr/bin/time) stop on SIGTERM; time writes its file as
 # each exits.
 for pid in "${PIDS[@]:1}"; do
@@ -92,17 +106,20 @@ wait "${PIDS[@]:1}" 2>/dev/null || true
 PIDS=("${PIDS[0]}")
 
 LOCAL_LOAD=""
+LOCAL_STEAL=""
 if [ "$LOCAL" = 1 ]; then
     LOCAL_LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
     echo "broker: the same plan locally on $((WORKERS * SLOTS)) agents (load $LOCAL_LOAD)" >&2
+    mark=$(steal_mark)
     (cd "$WORK" && /usr/bin/time -v -o local.time "$TASKDIST" run noop.toml \
         --agents $((WORKERS * SLOTS)) --out local > local.out 2> local.log)
+    LOCAL_STEAL=$(steal_since "$mark")
 fi
 
-python3 - "$WORK" "$N" "$WORKERS" "$SLOTS" "$COMMIT" "$LOAD" "$LOCAL_LOAD" \
-    > reports/broker.md <<'PY'
+python3 - "$WORK" "$N" "$WORKERS" "$SLOTS" "$COMMIT" "$LOAD" "$LOCAL_LOAD" "$STEAL" \
+    "$LOCAL_STEAL" > reports/broker.md <<'PY'
 import re, sqlite3, sys
-work, n, workers, slots, commit, load, local_load = sys.argv[1:]
+work, n, workers, slots, commit, load, local_load, steal, local_steal = sys.argv[1:]
 n, workers, slots = int(n), int(workers), int(slots)
 
 def time_file(path):
@@ -152,13 +169,32 @@ print("`true` (run as `sh -c true`). The local reference runs the same plan with
 print(f"agents as the workers' slots (`--agents {workers * slots}`, no broker).\n")
 print(f"Load average (1, 5, 15 min) before the broker run: {load}"
       + (f"; before the local run: {local_load}" if local_load else "")
-      + ". The machine has 2 cores, shared with other work.\n")
+      + ". The machine has 2 cores, shared with other work. CPU time stolen by the "
+      f"hypervisor for other guests (benches/steal.sh): {steal} % during the broker run"
+      + (f", {local_steal} % during the local run" if local_steal else "") + ".\n")
 print("| run | attempts | wall (process) | tasks/s (wall) | span of records | tasks/s (span) "
       "| assign→start p50 | p99 | max | coordinator CPU |")
 print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 for row in table:
     print(row)
 print(f"\nThe 4 workers used {worker_cpu:.1f} s of CPU (user + sys) together.\n")
+# Where the CPU of the broker run went, per task: what two cores can sustain at most.
+procs = [line.split() for line in open(f"{work}/cpu.txt")]
+redis_cpu = sum(float(own) for name, own, _ in procs if name == "redis-server")
+workers_own = sum(float(own) for name, own, _ in procs if name == "worker")
+commands = sum(float(kids) for name, _, kids in procs if name == "worker")
+per_task = {"the coordinator": cpu, "the workers themselves": workers_own,
+            "the commands (`sh -c true`)": commands, "redis-server": redis_cpu}
+total = sum(per_task.values())
+print("CPU of the broker run per task, from /proc/PID/stat of each process before it stopped:\n")
+print("| process | CPU | per task |")
+print("| --- | ---: | ---: |")
+for name, seconds in per_task.items():
+    print(f"| {name} | {seconds:.1f} s | {seconds / n * 1000:.2f} ms |")
+print(f"| all | {total:.1f} s | **{total / n * 1000:.2f} ms** |\n")
+print(f"At {total / n * 1000:.2f} ms of CPU per task, two cores sustain at most "
+      f"{2 * n / total:,.0f} tasks/s; the commands and redis-server alone, "
+      f"{2 * n / (commands + redis_cpu):,.0f}.\n")
 print("What is measured: **wall** is the `taskdist run` process from start to exit (/usr/bin/time),")
 print("including the workers joining and the end of the run; the **span** is from the first")
 print("attempt's `assigned_ms` to the last one's `ended_ms` in the run's `task_assignments`.")
