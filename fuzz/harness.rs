@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use taskdist::import::{self, ImportFormat, ImportOptions};
-use taskdist::model::{Format, Scenario, TimeUnit, format_exact, parse_duration};
+use taskdist::model::{Format, Scenario, ScenarioFile, TimeUnit, format_exact, parse_duration};
 use taskdist::plan::Plan;
 use taskdist::runtime::Runner;
 use taskdist::sim::{SimModels, audit, simulate};
@@ -51,6 +51,37 @@ pub fn scenario_toml(data: &[u8]) -> Verdict {
 /// `taskdist simulate FILE.json` in-process.
 pub fn scenario_json(data: &[u8]) -> Verdict {
     scenario(data, Format::Json)
+}
+
+/// The scenario loader's fast path for large files (the tasks cut into pieces parsed in
+/// parallel), which a small input never reaches through [`scenario_toml`] and
+/// [`scenario_json`], here on small texts cut finely: the first byte picks the format
+/// (even: TOML, odd: JSON) and the piece size (1 to 4 tasks), the rest is the text.
+/// Whatever the pieces give, the whole-document parse must give too: a difference, or
+/// pieces accepting what the whole refuses, is a finding.
+pub fn pieces(data: &[u8]) -> Verdict {
+    let Some((&first, rest)) = data.split_first() else {
+        return rejected("empty".into());
+    };
+    let format = if first % 2 == 0 {
+        Format::Toml
+    } else {
+        Format::Json
+    };
+    let per_piece = 1 + usize::from(first / 2 % 4);
+    let Ok(text) = std::str::from_utf8(rest) else {
+        return rejected("not UTF-8".into());
+    };
+    let Some(fast) = ScenarioFile::parse_by_pieces(text, format, per_piece) else {
+        return rejected("left to the whole-document parse".into());
+    };
+    match ScenarioFile::parse_whole(text, format) {
+        Ok(whole) => {
+            assert_eq!(fast, whole, "the pieces and the whole document differ");
+            Verdict::Accepted
+        }
+        Err(e) => panic!("the pieces accepted what the whole document refuses: {e}"),
+    }
 }
 
 fn scenario(data: &[u8], format: Format) -> Verdict {

@@ -31,12 +31,17 @@ if [ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then
 fi
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(scenario_toml scenario_json duration stg dax wfcommons resume)
+    targets=(scenario_toml scenario_json pieces duration stg dax wfcommons resume)
 fi
 data=../../shared/data
-mkdir -p corpus/{scenario_toml,scenario_json,duration,stg,dax,wfcommons,resume}
+mkdir -p corpus/{scenario_toml,scenario_json,pieces,duration,stg,dax,wfcommons,resume}
 cp ../scenarios/*.toml ../scenarios/invalid/*.toml corpus/scenario_toml/ 2>/dev/null || true
 cp ../scenarios/invalid/*.json corpus/scenario_json/ 2>/dev/null || true
+# `pieces` reads its first byte as the format and piece size (even: TOML, odd: JSON).
+cp regressions/pieces/* corpus/pieces/
+for f in ../scenarios/*.toml; do
+    { printf '\000'; cat "$f"; } > "corpus/pieces/$(basename "$f")"
+done
 for d in 30m 1.5h 250ms 45s 2e3 0.5 10sec; do printf '%s' "$d" > "corpus/duration/$d"; done
 if [ -d "$data" ]; then
     # `head` closing the pipe early kills `find` with SIGPIPE, which pipefail would turn

@@ -37,9 +37,10 @@ fn replay(target: &str, check: Check) -> usize {
 
 #[test]
 fn every_kept_fuzz_input_is_accepted_or_refused_with_a_message() {
-    let targets: [(&str, Check); 7] = [
+    let targets: [(&str, Check); 8] = [
         ("scenario_toml", harness::scenario_toml),
         ("scenario_json", harness::scenario_json),
+        ("pieces", harness::pieces),
         ("duration", harness::duration),
         ("stg", harness::stg),
         ("dax", harness::dax),
@@ -81,6 +82,8 @@ fn the_kept_seeds_are_read_as_their_formats_intend() {
             harness::scenario_json,
             false,
         ),
+        ("pieces", "seed-toml", harness::pieces, true),
+        ("pieces", "seed-json", harness::pieces, true),
         ("duration", "seed-30m", harness::duration, true),
         ("stg", "seed-small.stg", harness::stg, true),
         ("dax", "seed-heft.dax", harness::dax, true),

@@ -23,7 +23,7 @@ const MIN_TASKS: usize = 20_000;
 const TASKS_PER_PIECE: usize = 4_096;
 
 /// Where the `tasks` array is: the byte of its `[`, of its `]`, and where every
-/// [`TASKS_PER_PIECE`]-th element starts, with the number of elements.
+/// `per_piece`-th element starts, with the number of elements.
 struct TasksArray {
     open: usize,
     close: usize,
@@ -34,8 +34,15 @@ struct TasksArray {
 /// Parses `text` as a scenario by pieces, or `None` if the text is small, not cut
 /// cleanly, or has any error (the caller then parses it whole).
 pub(super) fn parse(text: &str) -> Option<ScenarioFile> {
-    let array = tasks_array(text.as_bytes())?;
-    if array.elements < MIN_TASKS {
+    parse_with(text, MIN_TASKS, TASKS_PER_PIECE)
+}
+
+/// [`parse`] of a text of at least `min_tasks` tasks, cut into pieces of `per_piece`
+/// tasks: the tests and the fuzz target `pieces` cut small texts finely.
+pub(super) fn parse_with(text: &str, min_tasks: usize, per_piece: usize) -> Option<ScenarioFile> {
+    assert!(per_piece > 0, "pieces of no task");
+    let array = tasks_array(text.as_bytes(), per_piece)?;
+    if array.elements < min_tasks {
         return None;
     }
     let rest = format!("{}[]{}", &text[..array.open], &text[array.close + 1..]);
@@ -84,7 +91,7 @@ pub(super) fn parse(text: &str) -> Option<ScenarioFile> {
 
 /// Finds the top-level `"tasks"` array in one pass, or `None` if the document is not an
 /// object holding exactly one such key with an array value, or is not well nested.
-fn tasks_array(bytes: &[u8]) -> Option<TasksArray> {
+fn tasks_array(bytes: &[u8], per_piece: usize) -> Option<TasksArray> {
     let mut depth = 0usize;
     let mut i = 0;
     // Whether the string just closed at depth 1 was a key spelled `tasks`.
@@ -102,7 +109,7 @@ fn tasks_array(bytes: &[u8]) -> Option<TasksArray> {
             b'"' => {
                 if in_tasks && depth == 2 && element_next {
                     // A string element: counted and cut like any other.
-                    start_element(&mut found, &mut elements, i);
+                    start_element(&mut found, &mut elements, i, per_piece);
                     element_next = false;
                 }
                 let start = i + 1;
@@ -124,7 +131,7 @@ fn tasks_array(bytes: &[u8]) -> Option<TasksArray> {
                     return None;
                 }
                 if in_tasks && depth == 2 && element_next {
-                    start_element(&mut found, &mut elements, i);
+                    start_element(&mut found, &mut elements, i, per_piece);
                     element_next = false;
                 }
                 depth += 1;
@@ -171,7 +178,7 @@ fn tasks_array(bytes: &[u8]) -> Option<TasksArray> {
             _ => {
                 // A number, `true`, `false` or `null`.
                 if in_tasks && depth == 2 && element_next {
-                    start_element(&mut found, &mut elements, i);
+                    start_element(&mut found, &mut elements, i, per_piece);
                     element_next = false;
                 }
                 if depth == 1 && b != b':' {
@@ -193,9 +200,14 @@ fn tasks_array(bytes: &[u8]) -> Option<TasksArray> {
 }
 
 /// Counts an element of the tasks array starting at `at`, and notes where a piece starts.
-fn start_element(found: &mut Option<TasksArray>, elements: &mut usize, at: usize) {
+fn start_element(
+    found: &mut Option<TasksArray>,
+    elements: &mut usize,
+    at: usize,
+    per_piece: usize,
+) {
     if let Some(array) = found.as_mut() {
-        if elements.is_multiple_of(TASKS_PER_PIECE) {
+        if elements.is_multiple_of(per_piece) {
             array.piece_starts.push(at);
         }
         *elements += 1;
@@ -205,6 +217,7 @@ fn start_element(found: &mut Option<TasksArray>, elements: &mut usize, at: usize
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn tasks(n: usize, extra: &str) -> String {
         let list: Vec<String> = (0..n)
@@ -249,5 +262,71 @@ mod tests {
         let broken = text.replacen("\"estimated_duration\":5", "\"estimated_duration\":[", 1);
         assert!(parse(&broken).is_none());
         assert!(parse(&text.replacen("\"count\":2", "\"count\":\"two\"", 1)).is_none());
+    }
+
+    /// Pieces of a few tasks are cut even from a small clean file.
+    #[test]
+    fn a_small_file_is_cut_finely() {
+        let text = tasks(10, "");
+        for per_piece in 1..4 {
+            let fast = parse_with(&text, 0, per_piece).expect("a clean file is cut");
+            assert_eq!(fast, serde_json::from_str::<ScenarioFile>(&text).unwrap());
+        }
+    }
+
+    /// Elements of a tasks array: tasks, tasks whose strings hold brackets, quotes and
+    /// escapes, nested values, elements of the wrong kind and broken ones.
+    fn element() -> impl Strategy<Value = String> {
+        prop::sample::select(vec![
+            r#"{"id":"a","estimated_duration":1}"#,
+            r#"{"id":"b}],{[","estimated_duration":"2h"}"#,
+            r#"{"id":"c\"},{\"id\":\"d","estimated_duration":3}"#,
+            r#"{"id":"e\\","estimated_duration":4,"depends_on":["a"]}"#,
+            r#"{"id":"\u0066","estimated_duration":5,"metadata":{"k":[{"id":"x"},{"id":"y"}]}}"#,
+            r#"{"id":"g","estimated_duration":6,"tasks":[]}"#,
+            r#"{"id":"h","estimated_duration":1,"id":"h"}"#,
+            r#""a string""#,
+            "17",
+            r#"[1,{"id":2}]"#,
+            r#"{"id":"i","estimated_duration":"#,
+            "}",
+            r#"{"id":"j"]"#,
+        ])
+        .prop_map(str::to_string)
+    }
+
+    /// Documents around a tasks array: keys before and after it, a second `tasks`, an
+    /// escaped spelling of the key, trailing text.
+    fn document() -> impl Strategy<Value = String> {
+        (
+            prop::collection::vec(element(), 0..12),
+            prop::sample::select(vec![",", " ,\n ", "\n,"]),
+            prop::sample::select(vec![
+                "",
+                r#","time_unit":"hours""#,
+                r#","tasks":[]"#,
+                r#","t\u0061sks":[]"#,
+                r#","agents":[]"#,
+            ]),
+            prop::sample::select(vec!["", " \n", "x", "}"]),
+        )
+            .prop_map(|(elements, comma, extra, tail)| {
+                format!(
+                    "{{\"agents\":[{{\"count\":2}}], \"tasks\" : [{}]{extra}}}{tail}",
+                    elements.join(comma)
+                )
+            })
+    }
+
+    proptest! {
+        /// Whatever the pieces give, the whole-document parse gives too.
+        #[test]
+        fn pieces_never_disagree_with_the_whole(text in document(), per_piece in 1usize..4) {
+            if let Some(fast) = parse_with(&text, 0, per_piece) {
+                let whole = serde_json::from_str::<ScenarioFile>(&text);
+                prop_assert!(whole.is_ok(), "pieces accepted what the whole refuses: {:?}", whole);
+                prop_assert_eq!(fast, whole.unwrap());
+            }
+        }
     }
 }

@@ -33,6 +33,28 @@ pub struct ScenarioFile {
     pub simulation: Option<super::SimulationFile>,
 }
 
+impl ScenarioFile {
+    /// `text` read by the fast path that loading takes for a large file (its tasks cut
+    /// into pieces parsed in parallel), here with pieces of `per_piece` tasks and no
+    /// minimum size; `None` where that path declines and leaves the text to the
+    /// whole-document parse. Whatever it returns, [`ScenarioFile::parse_whole`] returns
+    /// too: the unit tests and the fuzz target `pieces` check that on small texts.
+    pub fn parse_by_pieces(text: &str, format: Format, per_piece: usize) -> Option<ScenarioFile> {
+        match format {
+            Format::Toml => super::toml_chunks::parse_with(text, 0, per_piece),
+            Format::Json => super::json_chunks::parse_with(text, 0, per_piece),
+        }
+    }
+
+    /// `text` read as one document, without the fast path; an error as its message.
+    pub fn parse_whole(text: &str, format: Format) -> Result<ScenarioFile, String> {
+        match format {
+            Format::Toml => toml::from_str(text).map_err(|e| e.to_string()),
+            Format::Json => serde_json::from_str(text).map_err(|e| e.to_string()),
+        }
+    }
+}
+
 /// The `[config]` table; every field optional, defaults from [`Config::default`].
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -50,13 +50,20 @@ enum Header {
 /// Parses `text` as a scenario by pieces, or `None` if the text is small, not cut
 /// cleanly, or has any error (the caller then parses it whole).
 pub(super) fn parse(text: &str) -> Option<ScenarioFile> {
+    parse_with(text, MIN_TASKS, TASKS_PER_PIECE)
+}
+
+/// [`parse`] of a text of at least `min_tasks` tasks (and at least one), cut into pieces
+/// of `per_piece` tasks: the tests and the fuzz target `pieces` cut small texts finely.
+pub(super) fn parse_with(text: &str, min_tasks: usize, per_piece: usize) -> Option<ScenarioFile> {
+    assert!(per_piece > 0, "pieces of no task");
     let headers = headers(text)?;
     let starts: Vec<usize> = headers
         .iter()
         .filter(|(_, kind)| *kind == Header::Task)
         .map(|(at, _)| *at)
         .collect();
-    if starts.len() < MIN_TASKS {
+    if starts.len() < min_tasks.max(1) {
         return None;
     }
     // The task region runs from the first `[[tasks]]` to the first other table after it;
@@ -71,7 +78,7 @@ pub(super) fn parse(text: &str) -> Option<ScenarioFile> {
     }
     let rest = format!("{}{}", &text[..first], &text[end..]);
     let mut pieces: Vec<(usize, usize)> = starts
-        .chunks(TASKS_PER_PIECE)
+        .chunks(per_piece)
         .map(|chunk| (chunk[0], 0))
         .collect();
     for i in 0..pieces.len() {
@@ -175,6 +182,7 @@ fn classify(line: &str) -> Header {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use std::fmt::Write;
 
     fn big(tasks: usize, extra: &str) -> String {
@@ -236,6 +244,58 @@ mod tests {
             "\n[[tasks]]\nid = \"bad\"\nestimated_duration = 1\ncolour = 1\n",
         );
         assert!(parse(&text).is_none());
+    }
+
+    /// Pieces of a few tasks are cut even from a small clean file.
+    #[test]
+    fn a_small_file_is_cut_finely() {
+        let text = big(12, "\n[simulation]\nseed = 3\n");
+        for per_piece in 1..4 {
+            let fast = parse_with(&text, 0, per_piece).expect("a clean file is cut");
+            assert_eq!(fast, toml::from_str::<ScenarioFile>(&text).unwrap());
+        }
+    }
+
+    /// Stretches of a scenario: task tables whose strings and arrays hold header-like
+    /// lines, sub-tables of a task, other tables, `tasks` as a key, and broken ones.
+    fn stretch() -> impl Strategy<Value = String> {
+        prop::sample::select(vec![
+            "[[tasks]]\nid = \"a\"\nestimated_duration = 1\n",
+            "[[tasks]]\nid = \"b\"\nestimated_duration = 2\ndescription = \"\"\"\n[[tasks]]\nnot a header\"\"\"\n",
+            "[[tasks]]\nid = 'c'\nestimated_duration = 3\ndepends_on = [\n  \"a\",\n[\"x\"]]\n",
+            "[[tasks]]\nid = \"d\"\nestimated_duration = 4\n[tasks.metadata]\nk = [[1], [2]]\n",
+            "[[ tasks ]] # a comment\nid = \"e\"\nestimated_duration = 5\n",
+            "[[tasks]]\nid = \"f\"\nestimated_duration = 1\ntitle = '''\n[x]\n'''\n",
+            "[[tasks]]\nid = \"g\"\nestimated_duration = 1\ncolour = 1\n",
+            "[[tasks]]\nid = \"h\"\n",
+            "[[\"tasks\"]]\nid = \"i\"\nestimated_duration = 1\n",
+            "[simulation]\nseed = 3\n",
+            "[config]\nmax_agents = 2\n",
+            "tasks = []\n",
+            "[tasks]\n",
+            "[[tasks]\n",
+            "id = \"unterminated\n",
+            "k = [\n",
+            "# [[tasks]]\n",
+        ])
+        .prop_map(str::to_string)
+    }
+
+    proptest! {
+        /// Whatever the pieces give, the whole-document parse gives too.
+        #[test]
+        fn pieces_never_disagree_with_the_whole(
+            head in prop::sample::select(vec!["", "tasks = []\n", "time_unit = \"seconds\"\n"]),
+            stretches in prop::collection::vec(stretch(), 0..12),
+            per_piece in 1usize..4,
+        ) {
+            let text = format!("{head}[[agents]]\ncount = 2\n{}", stretches.concat());
+            if let Some(fast) = parse_with(&text, 0, per_piece) {
+                let whole = toml::from_str::<ScenarioFile>(&text);
+                prop_assert!(whole.is_ok(), "pieces accepted what the whole refuses: {:?}", whole);
+                prop_assert_eq!(fast, whole.unwrap());
+            }
+        }
     }
 
     #[test]

@@ -1,0 +1,9 @@
+//! Fuzz target `pieces`: see harness.rs for what it checks.
+#![no_main]
+
+#[path = "../harness.rs"]
+mod harness;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    let _ = harness::pieces(data);
+});
