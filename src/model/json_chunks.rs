@@ -55,15 +55,31 @@ pub(super) fn parse_with(text: &str, min_tasks: usize, per_piece: usize) -> Opti
             .unwrap_or(array.close);
         pieces.push((start, end));
     }
+    // The first piece starts right after the `[`, not at the first element: whatever the
+    // scan passed over before it (only white space in a valid document, but `:` and `,`
+    // are passed over too) is parsed with it rather than dropped. An array without
+    // elements is one such piece.
+    match pieces.first_mut() {
+        Some(first) => first.0 = array.open + 1,
+        None => pieces.push((array.open + 1, array.close)),
+    }
     let (head, tasks) = rayon::join(
         || serde_json::from_str::<ScenarioFile>(&rest).ok(),
         || {
+            let last = pieces.len() - 1;
             pieces
                 .par_iter()
-                .map(|&(start, end)| {
-                    // The elements and the commas between them; the last comma dropped.
+                .enumerate()
+                .map(|(i, &(start, end))| {
+                    // The elements and the commas between them. A piece followed by another
+                    // ends with the comma between the two, dropped; the last one ends at the
+                    // `]`, and a comma there is the document's error, kept.
                     let body = text[start..end].trim_end();
-                    let body = body.strip_suffix(',').unwrap_or(body);
+                    let body = if i < last {
+                        body.strip_suffix(',').unwrap_or(body)
+                    } else {
+                        body
+                    };
                     let mut piece = String::with_capacity(body.len() + 2);
                     piece.push('[');
                     piece.push_str(body);
@@ -259,6 +275,22 @@ mod tests {
         assert!(parse(&(tasks(n, "") + "x")).is_none());
         let text = tasks(n, "");
         assert!(parse(&text[..text.len() - 3]).is_none());
+        // Anything before the first element, or in an array without one, is parsed, not
+        // skipped (the fuzz target `pieces` found `[::{…}` accepted).
+        for junk in [":", ",", ": :"] {
+            let text = tasks(3, "").replacen("[\n", &format!("[{junk}\n"), 1);
+            assert!(serde_json::from_str::<ScenarioFile>(&text).is_err());
+            assert!(parse_with(&text, 0, 1).is_none(), "{junk}");
+            let empty = format!("{{\"tasks\":[{junk}]}}");
+            assert!(parse_with(&empty, 0, 1).is_none(), "{empty}");
+        }
+        assert!(parse_with("{\"tasks\":[ ]}", 0, 1).is_some());
+        // A comma after the last element is the document's error too.
+        let trailing = tasks(3, "").replacen("\n]", ",\n]", 1);
+        assert!(serde_json::from_str::<ScenarioFile>(&trailing).is_err());
+        for per_piece in 1..4 {
+            assert!(parse_with(&trailing, 0, per_piece).is_none());
+        }
         let broken = text.replacen("\"estimated_duration\":5", "\"estimated_duration\":[", 1);
         assert!(parse(&broken).is_none());
         assert!(parse(&text.replacen("\"count\":2", "\"count\":\"two\"", 1)).is_none());
@@ -296,7 +328,8 @@ mod tests {
     }
 
     /// Documents around a tasks array: keys before and after it, a second `tasks`, an
-    /// escaped spelling of the key, trailing text.
+    /// escaped spelling of the key, trailing text, stray bytes before the first element and
+    /// after the last.
     fn document() -> impl Strategy<Value = String> {
         (
             prop::collection::vec(element(), 0..12),
@@ -309,10 +342,12 @@ mod tests {
                 r#","agents":[]"#,
             ]),
             prop::sample::select(vec!["", " \n", "x", "}"]),
+            prop::sample::select(vec!["", " ", ":", ","]),
+            prop::sample::select(vec!["", ",", " ,\n"]),
         )
-            .prop_map(|(elements, comma, extra, tail)| {
+            .prop_map(|(elements, comma, extra, tail, lead, trail)| {
                 format!(
-                    "{{\"agents\":[{{\"count\":2}}], \"tasks\" : [{}]{extra}}}{tail}",
+                    "{{\"agents\":[{{\"count\":2}}], \"tasks\" : [{lead}{}{trail}]{extra}}}{tail}",
                     elements.join(comma)
                 )
             })
