@@ -34,6 +34,8 @@ def rows(log):
         stopped = re.search(rf"^fuzz: {re.escape(name)} stopped after (\d+) s \((.*)\)$", body, re.M)
         if stopped:
             seconds, reason = int(stopped.group(1)), stopped.group(2)
+        elif re.search(rf"^fuzz: {re.escape(name)} found something", body, re.M):
+            seconds, reason = round(executions / rate), "a finding"
         elif "run interrupted" in body:
             seconds, reason = round(executions / rate), "interrupted"
         else:
