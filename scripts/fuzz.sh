@@ -10,6 +10,11 @@
 #                                    each until it has found no new edge for 15 minutes
 #                                    (at most two hours)
 #
+# To fuzz beside other work, `nice -n 19` is not enough where the kernel groups processes
+# by session (kernel.sched_autogroup_enabled = 1): sessions share the CPU equally whatever
+# their nice value. Give the fuzzer's session the low weight too:
+# `echo 19 > /proc/PID/autogroup` for any process of that session.
+#
 # Each target ends with a line `fuzz: TARGET stopped after S s (REASON)`, REASON being the
 # time limit or the plateau. `python3 scripts/fuzz_stats.py LOG` turns the output into the
 # table of reports/fuzz.md.
