@@ -34,7 +34,7 @@ SLOTS=${SLOTS:-8}
 WORKERS=4
 LOCAL=${LOCAL:-1}
 # The attempt directories (tens of thousands of files) are deleted at the end, and a run
-# waits until files deleted before it are 5 minutes old: see benches/inodes.sh for why.
+# waits until files deleted before it are 6 minutes old: see benches/inodes.sh for why.
 . benches/inodes.sh
 . benches/steal.sh
 inodes_delete "$WORK"

@@ -8,10 +8,11 @@
 #
 #   bash benches/runner.sh                      # N = 1,000, 10,000 and 100,000
 #   SIZES="1000 10000" bash benches/runner.sh   # other sizes
-#   REPEAT=5 bash benches/runner.sh             # pairs per size (default 3)
+#   REPEAT=3 bash benches/runner.sh             # pairs per size (default 5)
 #
 # The ratio to xargs moves by about 0.1 from one pair to the next on this shared machine,
-# so each size below 100,000 is measured REPEAT times, the pairs alternating, and the
+# so each size below 100,000 is measured REPEAT times (five: with three, one disturbed pair
+# decides the median), the pairs alternating, and the
 # report judges the median ratio (the 100,000-task pair, 3 minutes, runs once).
 #
 # Needs: cargo, python3, /usr/bin/time (Debian package `time`).
@@ -21,13 +22,13 @@ cd "$(dirname "$0")/.."
 TARGET=${CARGO_TARGET_DIR:-target}
 WORK=$TARGET/runner-perf
 SIZES=${SIZES:-"1000 10000 100000"}
-REPEAT=${REPEAT:-3}
+REPEAT=${REPEAT:-5}
 mkdir -p "$WORK"
 OUT=$WORK/results.jsonl
 : > "$OUT"
 
 # The run directories (tens of thousands of files) are deleted once the report is
-# written, and a run waits until files deleted before it are 5 minutes old: see
+# written, and a run waits until files deleted before it are 6 minutes old: see
 # benches/inodes.sh for why.
 . benches/inodes.sh
 inodes_delete "$WORK"/run-*
