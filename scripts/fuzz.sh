@@ -43,7 +43,9 @@ mkdir -p corpus/{scenario_toml,scenario_json,pieces,duration,stg,dax,wfcommons,r
 cp ../scenarios/*.toml ../scenarios/invalid/*.toml corpus/scenario_toml/ 2>/dev/null || true
 cp ../scenarios/invalid/*.json corpus/scenario_json/ 2>/dev/null || true
 # `pieces` reads its first byte as the format and piece size (even: TOML, odd: JSON).
-cp regressions/pieces/* corpus/pieces/
+# Written by redirection, not `cp`: two runs of this script side by side copy the same
+# seeds, and `cp` fails on a file the other created between its check and its open.
+for f in regressions/pieces/*; do cat "$f" > "corpus/pieces/$(basename "$f")"; done
 for f in ../scenarios/*.toml; do
     { printf '\000'; cat "$f"; } > "corpus/pieces/$(basename "$f")"
 done
