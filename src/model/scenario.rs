@@ -34,23 +34,33 @@ pub struct ScenarioFile {
 }
 
 impl ScenarioFile {
-    /// `text` read by the fast path that loading takes for a large file (its tasks cut
-    /// into pieces parsed in parallel), here with pieces of `per_piece` tasks and no
-    /// minimum size; `None` where that path declines and leaves the text to the
-    /// whole-document parse. Whatever it returns, [`ScenarioFile::parse_whole`] returns
-    /// too: the unit tests and the fuzz target `pieces` check that on small texts.
-    pub fn parse_by_pieces(text: &str, format: Format, per_piece: usize) -> Option<ScenarioFile> {
-        match format {
+    /// Checks the fast path that loading takes for a large file (its tasks cut into pieces
+    /// parsed in parallel) against the whole-document parse on `text`, with pieces of
+    /// `per_piece` tasks and no minimum size, so that small texts reach it too. `Ok(true)`:
+    /// both read the same scenario; `Ok(false)`: the fast path declined and leaves `text`
+    /// to the whole-document parse; `Err`: the two disagree (different scenarios, or the
+    /// pieces accept what the whole refuses), which is a bug. The unit tests of both fast
+    /// paths and the fuzz target `pieces` call this.
+    pub fn check_pieces(text: &str, format: Format, per_piece: usize) -> Result<bool, String> {
+        let fast = match format {
             Format::Toml => super::toml_chunks::parse_with(text, 0, per_piece),
             Format::Json => super::json_chunks::parse_with(text, 0, per_piece),
-        }
-    }
-
-    /// `text` read as one document, without the fast path; an error as its message.
-    pub fn parse_whole(text: &str, format: Format) -> Result<ScenarioFile, String> {
-        match format {
-            Format::Toml => toml::from_str(text).map_err(|e| e.to_string()),
-            Format::Json => serde_json::from_str(text).map_err(|e| e.to_string()),
+        };
+        let Some(fast) = fast else {
+            return Ok(false);
+        };
+        let whole = match format {
+            Format::Toml => toml::from_str::<ScenarioFile>(text).map_err(|e| e.to_string()),
+            Format::Json => serde_json::from_str::<ScenarioFile>(text).map_err(|e| e.to_string()),
+        };
+        match whole {
+            Ok(whole) if whole == fast => Ok(true),
+            Ok(whole) => Err(format!(
+                "the pieces and the whole document differ:\npieces: {fast:?}\nwhole:  {whole:?}"
+            )),
+            Err(e) => Err(format!(
+                "the pieces accepted what the whole document refuses: {e}"
+            )),
         }
     }
 }
