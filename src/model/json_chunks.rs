@@ -297,18 +297,6 @@ mod tests {
         assert!(parse(&text.replacen("\"count\":2", "\"count\":\"two\"", 1)).is_none());
     }
 
-    /// Pieces of a few tasks are cut even from a small clean file.
-    #[test]
-    fn a_small_file_is_cut_finely() {
-        let text = tasks(10, "");
-        for per_piece in 1..4 {
-            assert_eq!(
-                ScenarioFile::check_pieces(&text, Format::Json, per_piece),
-                Ok(true)
-            );
-        }
-    }
-
     /// Elements of a tasks array: tasks, tasks whose strings hold brackets, quotes and
     /// escapes, nested values, elements of the wrong kind and broken ones.
     fn element() -> impl Strategy<Value = String> {

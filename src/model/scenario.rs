@@ -855,6 +855,26 @@ mod tests {
     use super::*;
     use crate::model::MINUTE_MS;
 
+    /// Both fast paths cut even a small clean file into pieces of a few tasks, and read it
+    /// as the whole-document parse does: a generated plan with dependencies and files.
+    #[test]
+    fn a_small_file_is_cut_finely_in_both_formats() {
+        let file = super::super::generate::generate_file(&super::super::generate::GenParams::new(
+            12, 3, 7,
+        ));
+        let toml = toml::to_string(&file).unwrap();
+        let json = serde_json::to_string_pretty(&file).unwrap();
+        for (text, format) in [(toml, Format::Toml), (json, Format::Json)] {
+            for per_piece in 1..4 {
+                assert_eq!(
+                    ScenarioFile::check_pieces(&text, format, per_piece),
+                    Ok(true),
+                    "{format:?}, {per_piece} per piece"
+                );
+            }
+        }
+    }
+
     const EXAMPLE: &str = r#"
 time_unit = "minutes"
 

@@ -247,18 +247,6 @@ mod tests {
         assert!(parse(&text).is_none());
     }
 
-    /// Pieces of a few tasks are cut even from a small clean file.
-    #[test]
-    fn a_small_file_is_cut_finely() {
-        let text = big(12, "\n[simulation]\nseed = 3\n");
-        for per_piece in 1..4 {
-            assert_eq!(
-                ScenarioFile::check_pieces(&text, Format::Toml, per_piece),
-                Ok(true)
-            );
-        }
-    }
-
     /// Stretches of a scenario: task tables whose strings and arrays hold header-like
     /// lines, sub-tables of a task, other tables, `tasks` as a key, and broken ones.
     fn stretch() -> impl Strategy<Value = String> {
