@@ -117,7 +117,11 @@ pub fn script(recorded: &RecordedRun, with_losses: bool) -> Script {
             })
             .collect(),
         leaves,
-        timeouts: recorded.timeout_calls.clone(),
+        timeouts: recorded
+            .timeout_calls
+            .iter()
+            .map(|&(at, seq)| (at, seq as u64))
+            .collect(),
         by_attempt: with_losses,
     }
 }

@@ -109,8 +109,10 @@ pub struct RecordedRun {
     pub losses: Vec<Loss>,
     /// When the last charged attempt ended: the recorded makespan.
     pub makespan_ms: Time,
-    /// When the runner woke for the core's deadlines (its timeout calls), ascending.
-    pub timeout_calls: Vec<Time>,
+    /// When the runner woke for the core's deadlines (its timeout calls), ascending, each
+    /// with its journal position: at equal times a wake-up is ordered among reports and
+    /// losses as the run ordered it.
+    pub timeout_calls: Vec<(Time, usize)>,
 }
 
 impl RecordedRun {
@@ -182,8 +184,9 @@ impl RecordedRun {
         let losses = losses(&journal, &processes, &attempts, &saved.agents).map_err(damaged)?;
         let timeout_calls = journal
             .iter()
-            .filter(|e| matches!(e.call, Call::Timeout))
-            .map(|e| e.now)
+            .enumerate()
+            .filter(|(_, e)| matches!(e.call, Call::Timeout))
+            .map(|(seq, e)| (e.now, seq))
             .collect();
         Ok(RecordedRun {
             timeout_calls,

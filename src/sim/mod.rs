@@ -451,13 +451,18 @@ impl Simulation<'_> {
                     reason: self.stall_reason(),
                 });
             }
-            let next_sim = self.queue.peek().map(|Reverse((at, _, _))| *at);
+            let next_sim = self.queue.peek().map(|Reverse((at, rank, _))| (*at, *rank));
+            // A core deadline comes after the simulator's happenings at its time, unless
+            // the replay ranks it among them (at its recorded wake-up's position).
             let next_core = self.sched.poll_timeout().map(|due| match self.script {
-                Some(script) => script.wake_up(due),
-                None => due,
+                Some(script) => {
+                    let (at, rank) = script.wake_up(due);
+                    (at, rank.unwrap_or(u64::MAX))
+                }
+                None => (due, u64::MAX),
             });
             let sim_first = match (next_sim, next_core) {
-                (Some(s), Some(c)) => s <= c,
+                (Some(s), Some(c)) => s < c,
                 (Some(_), None) => true,
                 (None, Some(_)) => false,
                 (None, None) => {
@@ -473,7 +478,7 @@ impl Simulation<'_> {
                 self.now = at;
                 self.happen(happening);
             } else {
-                let at = next_core.expect("a core deadline");
+                let (at, _) = next_core.expect("a core deadline");
                 self.now = at;
                 self.sched.handle_timeout(at);
             }
@@ -1119,5 +1124,99 @@ mod tests {
         // Charged records alone: the first attempt takes the second's record and ends
         // before the loss.
         assert_eq!(replayed(false), (3_000, vec![Outcome::Succeeded]));
+    }
+
+    #[test]
+    fn a_replayed_wake_up_takes_its_recorded_place_among_losses_at_the_same_time() {
+        // The record: `x` (high priority) fails at 1 s and backs off; the lone agent takes
+        // `y`; at the end of the backoff the runner wakes for the retry and is killed, and
+        // its resume takes the agent down and brings it back at that same time. Whether
+        // the wake-up came before the loss decides which task the returning agent gets.
+        let (scenario, plan, models) = load(
+            "[[agents]]\ncount=1\n\
+             [[tasks]]\nid='x'\nestimated_duration='3s'\npriority='high'\n\
+             [[tasks]]\nid='y'\nestimated_duration='1s'\npriority='low'\n",
+        );
+        let agents = scale_agents(&scenario.agents, 1);
+        let config = Config {
+            max_agents: 1,
+            ..scenario.config.clone()
+        };
+        let record = |end, duration_ms, rank| ScriptedAttempt {
+            duration_ms,
+            end,
+            rank,
+        };
+        let script = |wake_up: (Time, u64)| Script {
+            attempts: vec![
+                vec![
+                    record(ScriptedEnd::Failed, 1_000, 0),
+                    record(ScriptedEnd::Succeeded, 1_000, 5),
+                ],
+                vec![
+                    record(ScriptedEnd::Lost, 0, 0),
+                    record(ScriptedEnd::Succeeded, 2_000, 6),
+                ],
+            ],
+            leaves: vec![Leave {
+                agent: agents[0].id.to_string(),
+                at: wake_up.0,
+                rank: 2,
+                back_at: Some((wake_up.0, 3)),
+            }],
+            timeouts: vec![wake_up],
+            by_attempt: true,
+        };
+        let replayed = |wake_up| {
+            let mut not_before = None;
+            let run = replay(
+                plan.clone(),
+                config.clone(),
+                agents.clone(),
+                &models,
+                &script(wake_up),
+                0,
+                &mut |e| {
+                    if let EventKind::TaskRetry { not_before: t, .. } = e.kind {
+                        not_before = Some(t);
+                    }
+                },
+            )
+            .unwrap();
+            let starts: Vec<(String, u32, Time)> = run
+                .trace
+                .iter()
+                .map(|r| (plan.task(r.task).id.to_string(), r.attempt, r.start))
+                .collect();
+            (not_before.expect("x is retried"), starts)
+        };
+        // The backoff's end, from a first replay whose loss comes long after (the core's
+        // backoff is its own affair).
+        let (due, _) = replayed((1_000_000, 1));
+        assert!(due > 1_000);
+        let row = |id: &str, attempt, start| (id.to_string(), attempt, start);
+        // Woken before the loss: the retry is ready when the agent returns, and outranks
+        // the requeued `y`.
+        let (_, starts) = replayed((due, 1));
+        assert_eq!(
+            starts,
+            vec![
+                row("x", 1, 0),
+                row("y", 1, 1_000),
+                row("x", 2, due),
+                row("y", 2, due + 1_000),
+            ]
+        );
+        // Woken after the return: the agent has taken `y` again by then.
+        let (_, starts) = replayed((due, 4));
+        assert_eq!(
+            starts,
+            vec![
+                row("x", 1, 0),
+                row("y", 1, 1_000),
+                row("y", 2, due),
+                row("x", 2, due + 2_000),
+            ]
+        );
     }
 }

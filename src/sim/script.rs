@@ -60,10 +60,13 @@ pub struct Script {
     /// Agent losses, in the order the run recorded them.
     pub leaves: Vec<Leave>,
     /// When the recorded runner woke for the core's deadlines (its `handle_timeout`
-    /// calls), ascending. A real timer fires a little late, and deadlines that passed
-    /// while it slept are handled together; the replay handles a deadline at the first
-    /// of these times at or after it, up to [`TIMER_LAG_MAX_MS`] late.
-    pub timeouts: Vec<Time>,
+    /// calls), ascending, each with its position in the recorded run. A real timer fires
+    /// a little late, and deadlines that passed while it slept are handled together; the
+    /// replay handles a deadline at the first of these times at or after it, up to
+    /// [`TIMER_LAG_MAX_MS`] late, and in that wake-up's place among reports and losses
+    /// at the same time (a runner killed just after waking for a retry leaves the retry
+    /// ready before its resume takes the agents down).
+    pub timeouts: Vec<(Time, u64)>,
 }
 
 /// The most a replay delays a deadline to a recorded wake-up: beyond this, the wake-up
@@ -71,12 +74,14 @@ pub struct Script {
 pub const TIMER_LAG_MAX_MS: Time = 500;
 
 impl Script {
-    /// When the replay handles a deadline due at `due`.
-    pub fn wake_up(&self, due: Time) -> Time {
-        let i = self.timeouts.partition_point(|&t| t < due);
+    /// When the replay handles a deadline due at `due`, and its rank among happenings at
+    /// that time: a recorded wake-up's position, or `None` when no recorded wake-up
+    /// matches (the deadline is then handled at `due`, after everything else at `due`).
+    pub fn wake_up(&self, due: Time) -> (Time, Option<u64>) {
+        let i = self.timeouts.partition_point(|&(t, _)| t < due);
         match self.timeouts.get(i) {
-            Some(&t) if t - due <= TIMER_LAG_MAX_MS => t,
-            _ => due,
+            Some(&(t, rank)) if t - due <= TIMER_LAG_MAX_MS => (t, Some(rank)),
+            _ => (due, None),
         }
     }
 }
