@@ -1195,28 +1195,17 @@ mod tests {
         let (due, _) = replayed((1_000_000, 1));
         assert!(due > 1_000);
         let row = |id: &str, attempt, start| (id.to_string(), attempt, start);
-        // Woken before the loss: the retry is ready when the agent returns, and outranks
-        // the requeued `y`.
-        let (_, starts) = replayed((due, 1));
-        assert_eq!(
-            starts,
-            vec![
-                row("x", 1, 0),
-                row("y", 1, 1_000),
-                row("x", 2, due),
-                row("y", 2, due + 1_000),
-            ]
-        );
-        // Woken after the return: the agent has taken `y` again by then.
-        let (_, starts) = replayed((due, 4));
-        assert_eq!(
-            starts,
-            vec![
-                row("x", 1, 0),
-                row("y", 1, 1_000),
-                row("y", 2, due),
-                row("x", 2, due + 2_000),
-            ]
-        );
+        // Woken before the loss (rank 1): the retry is ready when the agent returns, and
+        // outranks the requeued `y`. Woken after the return (rank 4): the agent has taken
+        // `y` again by then.
+        let cases = [
+            (1, [row("x", 2, due), row("y", 2, due + 1_000)]),
+            (4, [row("y", 2, due), row("x", 2, due + 2_000)]),
+        ];
+        for (rank, after_the_loss) in cases {
+            let mut expected = vec![row("x", 1, 0), row("y", 1, 1_000)];
+            expected.extend(after_the_loss);
+            assert_eq!(replayed((due, rank)).1, expected, "wake-up ranked {rank}");
+        }
     }
 }
