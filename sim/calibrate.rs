@@ -395,11 +395,51 @@ fn replaying_real_runs_with_their_own_agents_reproduces_them() {
     assert_faithful("sleep", &replay(&sleep, &[]));
 }
 
+/// When the killed-run test kills its runner, in ms after starting it: `4000`, or the
+/// list in `TASKDIST_KILL_AFTER_MS` (`2900`, `1000,2900`, or `300..7000/150` for every
+/// 150 ms from 300 to 7000). Where the kill lands decides what the resume finds (a retry
+/// due, a report in flight), so a sweep of kill times covers what one kill may miss.
+fn kill_times() -> Vec<u64> {
+    let Ok(list) = std::env::var("TASKDIST_KILL_AFTER_MS") else {
+        return vec![4_000];
+    };
+    let number = |text: &str| -> u64 {
+        text.trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("TASKDIST_KILL_AFTER_MS: `{text}` is not a number of ms"))
+    };
+    let mut times = Vec::new();
+    for item in list.split(',') {
+        match item.split_once("..") {
+            Some((from, rest)) => {
+                let (to, step) = rest.split_once('/').unwrap_or((rest, "100"));
+                let (from, to, step) = (number(from), number(to), number(step).max(1));
+                times.extend((from..=to).step_by(step as usize));
+            }
+            None => times.push(number(item)),
+        }
+    }
+    times
+}
+
 /// Failures, retries, timeouts, and a runner killed mid-run (its agents lost with it) then
 /// resumed. The attempts lost at the kill are replayed as lost (not as the attempts that
 /// re-ran them after the resume, which could end before the kill in the replay).
 #[test]
 fn replaying_a_killed_and_resumed_run_with_its_own_agents_reproduces_it() {
+    for kill_after_ms in kill_times() {
+        replay_a_killed_run(kill_after_ms);
+    }
+}
+
+/// One run of the test above, killed `kill_after_ms` after it started.
+fn replay_a_killed_run(kill_after_ms: u64) {
+    let name = format!("calibration killed at {kill_after_ms} ms and resumed");
+    // Printed first, so that whichever check below fails, its output names the kill time.
+    eprintln!(
+        "{name}; reproduce: TASKDIST_KILL_AFTER_MS={kill_after_ms} \
+         cargo test --release --test sim killed_and_resumed"
+    );
     let dir = scratch("fidelity-killed");
     let killed = dir.join("killed");
     let mut runner = Command::new(env!("CARGO_BIN_EXE_taskdist"))
@@ -410,7 +450,7 @@ fn replaying_a_killed_and_resumed_run_with_its_own_agents_reproduces_it() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(4_000));
+    std::thread::sleep(Duration::from_millis(kill_after_ms));
     runner.kill().unwrap(); // SIGKILL
     runner.wait().unwrap();
     let resumed = taskdist(3, &["resume", path(&killed)]);
@@ -440,7 +480,7 @@ fn replaying_a_killed_and_resumed_run_with_its_own_agents_reproduces_it() {
     assert_eq!(table.crash_recovery, None, "{}", calibration.to_toml());
     let out = dir.join("replay-killed");
     let replayed = replay(&killed, &["--out", path(&out)]);
-    assert_faithful("calibration, killed and resumed", &replayed);
+    assert_faithful(&name, &replayed);
     assert_eq!(replayed["agent_losses_replayed"], true);
     for file in [
         "summary.json",
