@@ -859,9 +859,8 @@ mod tests {
     /// as the whole-document parse does: a generated plan with dependencies and files.
     #[test]
     fn a_small_file_is_cut_finely_in_both_formats() {
-        let file = super::super::generate::generate_file(&super::super::generate::GenParams::new(
-            12, 3, 7,
-        ));
+        use crate::model::generate::{GenParams, generate_file};
+        let file = generate_file(&GenParams::new(12, 3, 7));
         let toml = toml::to_string(&file).unwrap();
         let json = serde_json::to_string_pretty(&file).unwrap();
         for (text, format) in [(toml, Format::Toml), (json, Format::Json)] {

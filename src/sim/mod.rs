@@ -892,14 +892,30 @@ mod tests {
         (scenario, Arc::new(plan), models)
     }
 
-    fn run(text: &str, agents: usize, seed: u64) -> SimRun {
+    /// `text`'s plan and models, its agents repeated to `agents`, and the config of a run
+    /// on that many.
+    fn setup(text: &str, agents: usize) -> (Arc<Plan>, SimModels, Vec<AgentSpec>, Config) {
         let (scenario, plan, models) = load(text);
         let agents = scale_agents(&scenario.agents, agents);
         let config = Config {
             max_agents: agents.len() as u32,
             ..scenario.config.clone()
         };
+        (plan, models, agents, config)
+    }
+
+    fn run(text: &str, agents: usize, seed: u64) -> SimRun {
+        let (plan, models, agents, config) = setup(text, agents);
         simulate(plan, config, agents, &models, seed, &mut |_| {}).unwrap()
+    }
+
+    /// A recorded attempt of a replay's script.
+    fn recorded(end: ScriptedEnd, duration_ms: Time, rank: u64) -> ScriptedAttempt {
+        ScriptedAttempt {
+            duration_ms,
+            end,
+            rank,
+        }
     }
 
     const CHAIN: &str = "[[agents]]\ncount=1\n\
@@ -1072,18 +1088,11 @@ mod tests {
     fn a_replayed_attempt_lost_with_its_agent_is_lost_again() {
         // The record: attempt 1 lost when its agent left at 5 s (and came straight back),
         // attempt 2 succeeded after 3 s.
-        let (scenario, plan, models) =
-            load("[[agents]]\ncount=1\n[[tasks]]\nid='x'\nestimated_duration='10s'\n");
-        let agents = scale_agents(&scenario.agents, 1);
-        let config = Config {
-            max_agents: 1,
-            ..scenario.config.clone()
-        };
-        let record = |end, duration_ms| ScriptedAttempt {
-            duration_ms,
-            end,
-            rank: 0,
-        };
+        let (plan, models, agents, config) = setup(
+            "[[agents]]\ncount=1\n[[tasks]]\nid='x'\nestimated_duration='10s'\n",
+            1,
+        );
+        let record = |end, duration_ms| recorded(end, duration_ms, 0);
         let script = |by_attempt: bool| Script {
             attempts: vec![if by_attempt {
                 vec![
@@ -1132,30 +1141,21 @@ mod tests {
         // `y`; at the end of the backoff the runner wakes for the retry and is killed, and
         // its resume takes the agent down and brings it back at that same time. Whether
         // the wake-up came before the loss decides which task the returning agent gets.
-        let (scenario, plan, models) = load(
+        let (plan, models, agents, config) = setup(
             "[[agents]]\ncount=1\n\
              [[tasks]]\nid='x'\nestimated_duration='3s'\npriority='high'\n\
              [[tasks]]\nid='y'\nestimated_duration='1s'\npriority='low'\n",
+            1,
         );
-        let agents = scale_agents(&scenario.agents, 1);
-        let config = Config {
-            max_agents: 1,
-            ..scenario.config.clone()
-        };
-        let record = |end, duration_ms, rank| ScriptedAttempt {
-            duration_ms,
-            end,
-            rank,
-        };
         let script = |wake_up: (Time, u64)| Script {
             attempts: vec![
                 vec![
-                    record(ScriptedEnd::Failed, 1_000, 0),
-                    record(ScriptedEnd::Succeeded, 1_000, 5),
+                    recorded(ScriptedEnd::Failed, 1_000, 0),
+                    recorded(ScriptedEnd::Succeeded, 1_000, 5),
                 ],
                 vec![
-                    record(ScriptedEnd::Lost, 0, 0),
-                    record(ScriptedEnd::Succeeded, 2_000, 6),
+                    recorded(ScriptedEnd::Lost, 0, 0),
+                    recorded(ScriptedEnd::Succeeded, 2_000, 6),
                 ],
             ],
             leaves: vec![Leave {
