@@ -102,21 +102,16 @@ pub fn simulate(args: &SimulateArgs, out: &mut dyn Write) -> anyhow::Result<()> 
     if let Some(n) = args.seeds {
         return simulate_seeds(args, n, out);
     }
-    let (mut scenario, plan) = args.scenario.load()?;
-    let models_line = args.calibration.apply(&mut scenario)?;
+    let Setup {
+        scenario: _,
+        plan,
+        models,
+        models_line,
+        seed,
+        config,
+        agents,
+    } = Setup::new(args)?;
     let mut progress = super::progress::Simulating::new(plan.len());
-    let models = SimModels::for_scenario(&scenario, &plan)?;
-    let seed = args.seed.unwrap_or(models.seed);
-    let (mut config, agents) = run_setup(&scenario, args.agents, args.policy);
-    let plan = Arc::new(plan);
-    taskdist::sim::prepare_schedule(
-        &plan,
-        &mut config,
-        &agents,
-        &models,
-        args.schedule.as_deref(),
-    )?;
-
     let mut files = OutFiles::create(args.out.as_deref(), plan.len())?;
     #[cfg(feature = "serve")]
     let mut replay: Option<Vec<taskdist::core::Event>> = args.serve.serve.map(|_| Vec::new());
@@ -433,29 +428,66 @@ fn replay_events(live: &taskdist::serve::Live, events: &[taskdist::core::Event],
     }
 }
 
+/// What `simulate` sets up before it runs, with one seed or many: the scenario with its
+/// calibration applied, the plan, the models and what the output says of them, the (first)
+/// seed, and the configuration and agents, with the schedule prepared when the policy has
+/// one.
+struct Setup {
+    scenario: taskdist::model::Scenario,
+    plan: Arc<Plan>,
+    models: SimModels,
+    models_line: String,
+    seed: u64,
+    config: Config,
+    agents: Vec<taskdist::model::AgentSpec>,
+}
+
+impl Setup {
+    fn new(args: &SimulateArgs) -> anyhow::Result<Setup> {
+        let (mut scenario, plan) = args.scenario.load()?;
+        let models_line = args.calibration.apply(&mut scenario)?;
+        let models = SimModels::for_scenario(&scenario, &plan)?;
+        let seed = args.seed.unwrap_or(models.seed);
+        let (mut config, agents) = run_setup(&scenario, args.agents, args.policy);
+        let plan = Arc::new(plan);
+        taskdist::sim::prepare_schedule(
+            &plan,
+            &mut config,
+            &agents,
+            &models,
+            args.schedule.as_deref(),
+        )?;
+        Ok(Setup {
+            scenario,
+            plan,
+            models,
+            models_line,
+            seed,
+            config,
+            agents,
+        })
+    }
+}
+
 /// `simulate --seeds N`: N seeds of one configuration, and what a planner reads from them.
 fn simulate_seeds(args: &SimulateArgs, n: u32, out: &mut dyn Write) -> anyhow::Result<()> {
-    let (mut scenario, plan) = args.scenario.load()?;
-    let models_line = args.calibration.apply(&mut scenario)?;
-    let models = SimModels::for_scenario(&scenario, &plan)?;
-    let first = args.seed.unwrap_or(models.seed);
+    // One schedule (read from --schedule, or computed once under `optimized`) for every
+    // run, the tornado's included.
+    let Setup {
+        scenario,
+        plan,
+        models,
+        models_line,
+        seed: first,
+        config,
+        agents,
+    } = Setup::new(args)?;
     let seeds: Vec<u64> = (0..n as u64).map(|k| first.wrapping_add(k)).collect();
     let deadline = args
         .deadline
         .as_deref()
         .map(|text| parse_deadline(text, scenario.time_unit))
         .transpose()?;
-    let (mut config, agents) = run_setup(&scenario, args.agents, args.policy);
-    let plan = Arc::new(plan);
-    // One schedule (read from --schedule, or computed once under `optimized`) for every
-    // run, the tornado's included.
-    taskdist::sim::prepare_schedule(
-        &plan,
-        &mut config,
-        &agents,
-        &models,
-        args.schedule.as_deref(),
-    )?;
     let mut tornado = Tornado::new(
         &plan,
         &models,
