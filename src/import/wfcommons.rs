@@ -16,9 +16,10 @@
 //! observed runtime becomes the estimate; core counts are kept as metadata but not
 //! modelled (each task occupies one agent).
 
+use super::ImportError;
 use super::build::{Job, Workflow};
-use super::{ImportError, line_column};
 use crate::model::field_path::json_error_path;
+use crate::model::line_column;
 use crate::model::{Issue, IssueKind};
 use serde::Deserialize;
 use std::collections::BTreeMap;

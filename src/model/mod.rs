@@ -22,6 +22,7 @@ pub use duration::{
     format_exact, parse_duration, seconds,
 };
 pub use error::{Issue, IssueKind, ScenarioError};
+pub(crate) use scenario::line_column;
 pub use scenario::{
     AgentFile, CommandSpec, ConfigFile, Format, MAX_AGENTS, SPEED_RANGE, Scenario, ScenarioFile,
     SourceInfo, TaskFile,

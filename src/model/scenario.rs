@@ -778,7 +778,8 @@ fn error_field(text: &str, format: Format, message: &str) -> Option<String> {
 }
 
 /// 1-based line and column of a byte offset; the column counts characters, as editors do.
-fn line_column(text: &str, offset: usize) -> (usize, usize) {
+/// The scenario loader and the workflow importers report positions with it.
+pub(crate) fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let mut end = offset.min(text.len());
     while !text.is_char_boundary(end) {
         end -= 1;
