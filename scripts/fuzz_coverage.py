@@ -1,0 +1,87 @@
+#!/usr/bin/env python3
+"""Compares two measurements of scripts/fuzz_coverage.sh (the corpus before and after a
+fuzzing round, on the same build) as the markdown table of reports/fuzz.md.
+
+    python3 scripts/fuzz_coverage.py BEFORE_OUT AFTER_OUT
+
+One row per target measured in both: the source regions its corpus covers in taskdist's
+own files (the library and the fuzz harness) and in everything else (dependencies and the
+standard library), before -> after, then the files that gained the most regions.
+"""
+import json
+import os
+import sys
+
+
+def own(path):
+    """Whether a source file is taskdist's rather than a dependency's or the toolchain's."""
+    return not (
+        "/.cargo/registry/" in path
+        or "/.cargo/git/" in path
+        or "/.rustup/" in path
+        or path.startswith("/rustc/")
+    )
+
+
+def covered(out, target):
+    """{file: covered regions} of one measurement, or None if the target was not measured."""
+    path = os.path.join(out, f"{target}.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        data = json.load(f)
+    return {
+        entry["filename"]: entry["summary"]["regions"]["covered"]
+        for export in data["data"]
+        for entry in export["files"]
+    }
+
+
+def short(path):
+    """The part of a path a reader recognizes: from the crate's directory on."""
+    for marker in ("/index.crates.io-", "/src/", "/fuzz/"):
+        at = path.find(marker)
+        if at >= 0:
+            if marker == "/index.crates.io-":
+                return path[path.index("/", at + 1) + 1:]
+            return path[at + 1:]
+    return path
+
+
+def main(before_out, after_out):
+    targets = sorted(
+        name[: -len(".json")]
+        for name in os.listdir(after_out)
+        if name.endswith(".json") and os.path.exists(os.path.join(before_out, name))
+    )
+    if not targets:
+        sys.exit(f"no target measured in both {before_out} and {after_out}")
+    print(
+        "| target | taskdist's regions covered | new | other regions covered | new "
+        "| files with the most new regions |\n| --- | ---: | ---: | ---: | ---: | --- |"
+    )
+    for target in targets:
+        before, after = covered(before_out, target), covered(after_out, target)
+        if set(before) != set(after):
+            sys.exit(f"{target}: the two measurements are of different builds (other files)")
+        sums = {True: [0, 0], False: [0, 0]}
+        gains = []
+        for path, count in after.items():
+            was = before[path]
+            sums[own(path)][0] += was
+            sums[own(path)][1] += count
+            if count != was:
+                gains.append((count - was, short(path)))
+        gains.sort(key=lambda g: (-g[0], g[1]))
+        top = ", ".join(f"{path} {gain:+d}" for gain, path in gains[:3]) or "none"
+        (own_was, own_now), (other_was, other_now) = sums[True], sums[False]
+        print(
+            f"| {target} | {own_was:,} → {own_now:,} | {own_now - own_was:+,} "
+            f"| {other_was:,} → {other_now:,} | {other_now - other_was:+,} | {top} |"
+        )
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3:
+        sys.exit(__doc__)
+    main(sys.argv[1], sys.argv[2])
