@@ -483,4 +483,28 @@ mod tests {
             ]
         );
     }
+
+    /// A task must be named somehow: both flavours refuse one with neither `id` nor `name`
+    /// and say which list it is in (fuzzing reached the inline flavour's case only in its
+    /// seventh round).
+    #[test]
+    fn a_task_without_id_or_name_is_refused() {
+        for (text, list) in [
+            (
+                r#"{"workflow": {"tasks": [{"runtime": 1}]}}"#,
+                "workflow.tasks",
+            ),
+            (
+                r#"{"workflow": {"specification": {"tasks": [{"parents": []}]}}}"#,
+                "workflow.specification.tasks",
+            ),
+        ] {
+            let err = parse(text, "anon.json").unwrap_err().to_string();
+            assert!(err.starts_with("anon.json"), "{err}");
+            assert!(
+                err.contains(&format!("a task of {list} has neither `id` nor `name`")),
+                "{err}"
+            );
+        }
+    }
 }
