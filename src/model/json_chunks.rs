@@ -1,5 +1,5 @@
 //! The fast path for large JSON scenarios: the top-level `"tasks"` array is cut between
-//! its elements and the pieces are deserialized apart, in parallel, by the same
+//! its elements and each element is deserialized apart, in parallel, by the same
 //! `serde_json` deserializer (the TOML twin is [`super::toml_chunks`]).
 //!
 //! Where to cut is found by one pass over the bytes that follows strings (with their
@@ -18,17 +18,21 @@ use rayon::prelude::*;
 /// Below this many tasks the whole-document parse is fast enough and cutting buys nothing.
 const MIN_TASKS: usize = 20_000;
 
-/// Tasks per piece: large enough for the per-piece overhead (a copy of the piece between
-/// brackets, a `Vec`) to vanish.
+/// Tasks per unit of parallel work: large enough for rayon's per-job overhead to vanish.
 const TASKS_PER_PIECE: usize = 4_096;
 
-/// Where the `tasks` array is: the byte of its `[`, of its `]`, and where every
-/// `per_piece`-th element starts, with the number of elements.
+/// Nesting deeper than this anywhere in the tasks array is left to the whole-document
+/// parse: `serde_json` refuses a document nested 128 deep, and an element parsed on its
+/// own starts two levels higher than in its document, so near that limit the two parses
+/// could disagree.
+const MAX_DEPTH: usize = 100;
+
+/// Where the `tasks` array is: the byte of its `[`, of its `]`, and where each element
+/// starts.
 struct TasksArray {
     open: usize,
     close: usize,
-    piece_starts: Vec<usize>,
-    elements: usize,
+    element_starts: Vec<usize>,
 }
 
 /// Parses `text` as a scenario by pieces, or `None` if the text is small, not cut
@@ -37,77 +41,75 @@ pub(super) fn parse(text: &str) -> Option<ScenarioFile> {
     parse_with(text, MIN_TASKS, TASKS_PER_PIECE)
 }
 
-/// [`parse`] of a text of at least `min_tasks` tasks, cut into pieces of `per_piece`
-/// tasks: the tests and the fuzz target `pieces` cut small texts finely.
+/// [`parse`] of a text of at least `min_tasks` tasks, parsed in parallel pieces of at
+/// least `per_piece` tasks: the tests and the fuzz target `pieces` cut small texts finely.
+///
+/// Each element is deserialized from its own bytes, straight into its place in the
+/// tasks' `Vec`: no copy of the text, no pieces to append afterwards.
 pub(super) fn parse_with(text: &str, min_tasks: usize, per_piece: usize) -> Option<ScenarioFile> {
     assert!(per_piece > 0, "pieces of no task");
-    let array = tasks_array(text.as_bytes(), per_piece)?;
-    if array.elements < min_tasks {
+    let array = tasks_array(text.as_bytes())?;
+    let starts = &array.element_starts;
+    if starts.len() < min_tasks {
+        return None;
+    }
+    // Only white space may come between the `[` and the first element (or the `]` of an
+    // array without one): the scan passes over `:` and `,` there too.
+    let first = starts.first().copied().unwrap_or(array.close);
+    if !text.as_bytes()[array.open + 1..first]
+        .iter()
+        .all(|&b| is_json_space(b))
+    {
         return None;
     }
     let rest = format!("{}[]{}", &text[..array.open], &text[array.close + 1..]);
-    let mut pieces: Vec<(usize, usize)> = Vec::with_capacity(array.piece_starts.len());
-    for (i, &start) in array.piece_starts.iter().enumerate() {
-        let end = array
-            .piece_starts
-            .get(i + 1)
-            .copied()
-            .unwrap_or(array.close);
-        pieces.push((start, end));
-    }
-    // The first piece starts right after the `[`, not at the first element: whatever the
-    // scan passed over before it (only white space in a valid document, but `:` and `,`
-    // are passed over too) is parsed with it rather than dropped. An array without
-    // elements is one such piece.
-    match pieces.first_mut() {
-        Some(first) => first.0 = array.open + 1,
-        None => pieces.push((array.open + 1, array.close)),
-    }
+    let last = starts.len().saturating_sub(1);
     let (head, tasks) = rayon::join(
         || serde_json::from_str::<ScenarioFile>(&rest).ok(),
         || {
-            let last = pieces.len() - 1;
-            pieces
+            let mut tasks: Vec<Option<TaskFile>> = Vec::new();
+            starts
                 .par_iter()
                 .enumerate()
-                .map(|(i, &(start, end))| {
-                    // The elements and the commas between them. A piece followed by another
-                    // ends with the comma between the two, dropped; the last one ends at the
-                    // `]`, and a comma there is the document's error, kept.
-                    let body = text[start..end].trim_end();
+                .with_min_len(per_piece)
+                .map(|(i, &start)| {
+                    // The element and what follows it up to the next one: white space and
+                    // one comma, dropped. The last ends at the `]`, and a comma there is
+                    // the document's error, kept.
+                    let end = starts.get(i + 1).copied().unwrap_or(array.close);
+                    let body = trim_json_space(&text[start..end]);
                     let body = if i < last {
-                        body.strip_suffix(',').unwrap_or(body)
+                        body.strip_suffix(',')?
                     } else {
                         body
                     };
-                    let mut piece = String::with_capacity(body.len() + 2);
-                    piece.push('[');
-                    piece.push_str(body);
-                    piece.push(']');
-                    serde_json::from_str::<Vec<TaskFile>>(&piece).ok()
+                    serde_json::from_str::<TaskFile>(body).ok()
                 })
-                .collect::<Option<Vec<Vec<TaskFile>>>>()
+                .collect_into_vec(&mut tasks);
+            tasks
         },
     );
     let mut file = head?;
     if !file.tasks.is_empty() {
         return None;
     }
-    let pieces = tasks?;
-    let mut tasks = Vec::with_capacity(array.elements);
-    for piece in pieces {
-        tasks.extend(piece);
-    }
-    if tasks.len() != array.elements {
-        return None;
-    }
-    file.tasks = tasks;
+    file.tasks = tasks.into_iter().collect::<Option<Vec<TaskFile>>>()?;
     Some(file)
+}
+
+/// JSON's four white-space bytes (not Unicode's, which `str::trim` would take).
+fn is_json_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
+}
+
+/// `text` without the JSON white space at its end.
+fn trim_json_space(text: &str) -> &str {
+    text.trim_end_matches([' ', '\t', '\n', '\r'])
 }
 
 /// Finds the top-level `"tasks"` array in one pass, or `None` if the document is not an
 /// object holding exactly one such key with an array value, or is not well nested.
-fn tasks_array(bytes: &[u8], per_piece: usize) -> Option<TasksArray> {
+fn tasks_array(bytes: &[u8]) -> Option<TasksArray> {
     let mut depth = 0usize;
     let mut i = 0;
     // Whether the string just closed at depth 1 was a key spelled `tasks`.
@@ -118,14 +120,13 @@ fn tasks_array(bytes: &[u8], per_piece: usize) -> Option<TasksArray> {
     let mut in_tasks = false;
     // Whether the next value inside the tasks array starts an element.
     let mut element_next = false;
-    let mut elements = 0usize;
     while i < bytes.len() {
         let b = bytes[i];
         match b {
             b'"' => {
                 if in_tasks && depth == 2 && element_next {
                     // A string element: counted and cut like any other.
-                    start_element(&mut found, &mut elements, i, per_piece);
+                    start_element(&mut found, i);
                     element_next = false;
                 }
                 let start = i + 1;
@@ -147,10 +148,13 @@ fn tasks_array(bytes: &[u8], per_piece: usize) -> Option<TasksArray> {
                     return None;
                 }
                 if in_tasks && depth == 2 && element_next {
-                    start_element(&mut found, &mut elements, i, per_piece);
+                    start_element(&mut found, i);
                     element_next = false;
                 }
                 depth += 1;
+                if in_tasks && depth > MAX_DEPTH {
+                    return None;
+                }
                 if depth == 1 {
                     expect_key = true;
                 } else if depth == 2 && last_key_is_tasks {
@@ -161,8 +165,7 @@ fn tasks_array(bytes: &[u8], per_piece: usize) -> Option<TasksArray> {
                     found = Some(TasksArray {
                         open: i,
                         close: 0,
-                        piece_starts: Vec::new(),
-                        elements: 0,
+                        element_starts: Vec::new(),
                     });
                     in_tasks = true;
                     element_next = true;
@@ -194,7 +197,7 @@ fn tasks_array(bytes: &[u8], per_piece: usize) -> Option<TasksArray> {
             _ => {
                 // A number, `true`, `false` or `null`.
                 if in_tasks && depth == 2 && element_next {
-                    start_element(&mut found, &mut elements, i, per_piece);
+                    start_element(&mut found, i);
                     element_next = false;
                 }
                 if depth == 1 && b != b':' {
@@ -207,26 +210,17 @@ fn tasks_array(bytes: &[u8], per_piece: usize) -> Option<TasksArray> {
     if depth != 0 {
         return None;
     }
-    let mut array = found?;
+    let array = found?;
     if array.close == 0 {
         return None;
     }
-    array.elements = elements;
     Some(array)
 }
 
-/// Counts an element of the tasks array starting at `at`, and notes where a piece starts.
-fn start_element(
-    found: &mut Option<TasksArray>,
-    elements: &mut usize,
-    at: usize,
-    per_piece: usize,
-) {
+/// Notes that an element of the tasks array starts at `at`.
+fn start_element(found: &mut Option<TasksArray>, at: usize) {
     if let Some(array) = found.as_mut() {
-        if elements.is_multiple_of(per_piece) {
-            array.piece_starts.push(at);
-        }
-        *elements += 1;
+        array.element_starts.push(at);
     }
 }
 
@@ -295,6 +289,30 @@ mod tests {
         let broken = text.replacen("\"estimated_duration\":5", "\"estimated_duration\":[", 1);
         assert!(parse(&broken).is_none());
         assert!(parse(&text.replacen("\"count\":2", "\"count\":\"two\"", 1)).is_none());
+    }
+
+    /// An element nested near `serde_json`'s limit of 128 is refused whole; parsed on its
+    /// own it starts two levels higher and would pass, so deep nesting is left whole.
+    #[test]
+    fn deep_nesting_is_left_to_the_whole_document() {
+        let deep = |levels: usize| {
+            format!(
+                r#"{{"tasks":[{{"id":"a","estimated_duration":1,"metadata":{{"k":{}1{}}}}}]}}"#,
+                "[".repeat(levels),
+                "]".repeat(levels)
+            )
+        };
+        let refused = deep(124);
+        assert!(serde_json::from_str::<ScenarioFile>(&refused).is_err());
+        assert_eq!(
+            ScenarioFile::check_pieces(&refused, Format::Json, 1),
+            Ok(false)
+        );
+        let accepted = deep(90);
+        assert_eq!(
+            ScenarioFile::check_pieces(&accepted, Format::Json, 1),
+            Ok(true)
+        );
     }
 
     /// Elements of a tasks array: tasks, tasks whose strings hold brackets, quotes and
