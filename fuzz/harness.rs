@@ -225,7 +225,17 @@ fn fresh_copy() -> PathBuf {
     ));
     std::fs::create_dir_all(&dir).expect("a temporary folder");
     let path = dir.join("taskdist.db");
-    std::fs::copy(base, &path).expect("a copy of the base database");
+    // libFuzzer's timer for `-timeout` (SIGALRM, once a second) can interrupt the copy
+    // (`copy_file_range` gives EINTR): that is retried, not a finding.
+    loop {
+        match std::fs::copy(base, &path) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            copied => {
+                copied.expect("a copy of the base database");
+                break;
+            }
+        }
+    }
     path
 }
 
