@@ -205,9 +205,7 @@ pub fn simulate(args: &SimulateArgs, out: &mut dyn Write) -> anyhow::Result<()> 
             page.finish(why, true)?;
         }
     }
-    // The process ends right after this command: freeing a million-task plan and run one
-    // allocation at a time took a third of a second for nothing.
-    std::mem::forget((run, plan));
+    super::leave_to_exit((run, plan));
     Ok(())
 }
 

@@ -38,9 +38,7 @@ pub fn validate(args: &ValidateArgs, out: &mut dyn Write) -> anyhow::Result<()> 
         plan.layer_sizes().len(),
         plural(plan.layer_sizes().len()),
     )?;
-    // The process ends right after this command: freeing a million-task plan one
-    // allocation at a time would take a quarter of a second for nothing.
-    std::mem::forget((scenario, plan));
+    super::leave_to_exit((scenario, plan));
     Ok(())
 }
 

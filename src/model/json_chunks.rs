@@ -104,7 +104,7 @@ fn is_json_space(b: u8) -> bool {
 
 /// `text` without the JSON white space at its end.
 fn trim_json_space(text: &str) -> &str {
-    text.trim_end_matches([' ', '\t', '\n', '\r'])
+    text.trim_end_matches(|c: char| c.is_ascii() && is_json_space(c as u8))
 }
 
 /// Finds the top-level `"tasks"` array in one pass, or `None` if the document is not an
@@ -179,7 +179,7 @@ fn tasks_array(bytes: &[u8]) -> Option<TasksArray> {
                 }
                 if depth == 0 {
                     // Only white space may follow the document.
-                    if !bytes[i + 1..].iter().all(u8::is_ascii_whitespace) {
+                    if !bytes[i + 1..].iter().all(|&b| is_json_space(b)) {
                         return None;
                     }
                     break;
@@ -268,6 +268,9 @@ mod tests {
         assert!(parse(&tasks(n, ",\"tasks\":[]")).is_none());
         assert!(parse(&tasks(n, ",\"t\\u0061sks\":[]")).is_none());
         assert!(parse(&(tasks(n, "") + "x")).is_none());
+        // A form feed is white space to Rust, not to JSON.
+        assert!(serde_json::from_str::<ScenarioFile>(&(tasks(3, "") + "\u{c}")).is_err());
+        assert!(parse(&(tasks(n, "") + "\u{c}")).is_none());
         let text = tasks(n, "");
         assert!(parse(&text[..text.len() - 3]).is_none());
         // Anything before the first element, or in an array without one, is parsed, not
