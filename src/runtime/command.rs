@@ -303,14 +303,19 @@ impl CommandAgent {
             return failed("the task has no command and the run has no --exec".to_string());
         };
         let command = command.clone();
-        let dir = match &job.dir {
-            Some(dir) => dir.clone(),
-            None => std::env::temp_dir().join(format!(
-                "taskdist-{}-{}-{}",
-                std::process::id(),
-                job.task.0,
-                job.attempt
-            )),
+        // Without a run directory the attempt's files live in a directory of their own
+        // under the system's temp directory, unique even when two runners of one process
+        // run the same task, and removed when the attempt is over (as this future ends or
+        // is dropped): nobody asked to keep them, and the report carries what they said.
+        let (dir, _temporary) = match &job.dir {
+            Some(dir) => (dir.clone(), None),
+            None => match tempfile::Builder::new()
+                .prefix(&format!("taskdist-{}-{}-", job.task.0, job.attempt))
+                .tempdir()
+            {
+                Ok(temporary) => (temporary.path().to_path_buf(), Some(temporary)),
+                Err(e) => return failed(format!("cannot create the attempt's directory: {e}")),
+            },
         };
         let Some(program) = command.program().map(|name| self.program(name)) else {
             return failed("the task's command is empty".to_string());

@@ -181,7 +181,9 @@ impl Runner {
         self
     }
 
-    /// Gives each attempt a directory under `dir` (see [`attempt_dir`]).
+    /// Gives each attempt a directory under `dir` (see [`attempt_dir`]), kept after the run.
+    /// Without one, a command agent's attempt gets a temporary directory, removed when the
+    /// attempt ends.
     pub fn run_dir(mut self, dir: PathBuf) -> Runner {
         self.run_dir = Some(dir);
         self

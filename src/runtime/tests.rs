@@ -485,3 +485,48 @@ fn a_discovery_reaches_an_attempt_already_running_on_another_agent() {
         Some(format!("a.rs is generated from {finder}").as_str())
     );
 }
+
+/// Without a run directory, each command attempt's files go to a temporary directory of its
+/// own: two runners of one process running the same task at once do not share it, and
+/// nothing is left in the temp directory afterwards.
+#[test]
+fn attempts_without_a_run_directory_leave_nothing_behind() {
+    let text = "time_unit='ms'\n[[agents]]\nid='w'\n\
+        [[tasks]]\nid='a'\nestimated_duration=10\n\
+        command='dirname \"$TASKDIST_RESULT_FILE\" > \"$TASKDIST_RESULT_FILE\"; sleep 0.2'\n";
+    let (scenario, plan) = plan(text);
+    let run = |plan: Arc<Plan>| {
+        let results = Arc::new(Mutex::new(Vec::new()));
+        let seen = results.clone();
+        let config = scenario.config.clone();
+        let agent = scenario.agents[0].clone();
+        async move {
+            let workdir = std::env::current_dir().unwrap();
+            let outcome = Runner::new(plan, config)
+                .agent(
+                    agent,
+                    Arc::new(CommandAgent::new(CommandSettings::new(workdir))),
+                )
+                .on_event(move |e| {
+                    if let EventKind::TaskComplete { result, .. } = &e.kind {
+                        seen.lock()
+                            .unwrap()
+                            .push(result.clone().unwrap_or_default());
+                    }
+                })
+                .run(CancellationToken::new())
+                .await
+                .unwrap();
+            assert_eq!(outcome.status, RunStatus::Completed);
+            results.lock().unwrap().clone()
+        }
+    };
+    let (first, second) = block_on(async { tokio::join!(run(plan.clone()), run(plan.clone())) });
+    assert_eq!((first.len(), second.len()), (1, 1));
+    assert_ne!(first[0], second[0], "the two runners shared a directory");
+    for dir in [&first[0], &second[0]] {
+        let dir = Path::new(dir);
+        assert!(dir.starts_with(std::env::temp_dir()), "{}", dir.display());
+        assert!(!dir.exists(), "{} was left behind", dir.display());
+    }
+}
