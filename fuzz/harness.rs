@@ -215,7 +215,9 @@ const SLEEP_SCENARIO: &str = include_str!("../scenarios/sleep.toml");
 
 /// A fresh folder holding a copy of the base run database.
 fn fresh_copy() -> PathBuf {
-    static BASE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    // The base is kept in memory, not in a folder of its own: a static's folder would
+    // outlive the process, one per fuzzing or test process.
+    static BASE: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let base = BASE.get_or_init(make_base);
     let dir = std::env::temp_dir().join(format!(
@@ -225,21 +227,14 @@ fn fresh_copy() -> PathBuf {
     ));
     std::fs::create_dir_all(&dir).expect("a temporary folder");
     let path = dir.join("taskdist.db");
-    // libFuzzer's timer for `-timeout` (SIGALRM, once a second) can interrupt the copy
-    // (`copy_file_range` gives EINTR): that is retried, not a finding.
-    loop {
-        match std::fs::copy(base, &path) {
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            copied => {
-                copied.expect("a copy of the base database");
-                break;
-            }
-        }
-    }
+    // `write` retries what libFuzzer's timer for `-timeout` (SIGALRM, once a second)
+    // interrupts (EINTR): not a finding.
+    std::fs::write(&path, base).expect("a copy of the base database");
     path
 }
 
-fn make_base() -> PathBuf {
+/// The bytes of a run database of `sleep.toml` that never ran (its folder removed).
+fn make_base() -> Vec<u8> {
     let dir = std::env::temp_dir().join(format!("taskdist-fuzz-base-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("a temporary folder");
@@ -267,7 +262,10 @@ fn make_base() -> PathBuf {
     let conn = rusqlite::Connection::open(&path).expect("the base database opens");
     conn.execute_batch("PRAGMA journal_mode = DELETE;")
         .expect("the base database leaves WAL");
-    path
+    drop(conn);
+    let bytes = std::fs::read(&path).expect("the base database reads back");
+    let _ = std::fs::remove_dir_all(&dir);
+    bytes
 }
 
 /// Replaces the journal and attempt rows with the input's.

@@ -47,8 +47,7 @@ fn every_shipped_scenario_passes_its_checked_in_baseline() {
 
 #[test]
 fn a_regression_fails_the_check_with_a_readable_diff() {
-    let dir = std::env::temp_dir().join(format!("taskdist-check-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = crate::scratch::scratch("check");
     let recorded = dir.join("quickstart.json");
     let (code, stdout, stderr) = taskdist(&[
         "baseline",
@@ -126,5 +125,4 @@ fn a_regression_fails_the_check_with_a_readable_diff() {
         assert_eq!(code, Some(2), "{args:?}: {stderr}");
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
-    std::fs::remove_dir_all(dir).ok();
 }

@@ -127,12 +127,7 @@ fn until(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("taskdist-broker-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use crate::scratch::scratch;
 
 /// A `taskdist` process of a test, its stderr in `<dir>/<name>.log` and its stdout in
 /// `<dir>/<name>.out`; killed if the test ends first.

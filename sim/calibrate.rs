@@ -7,10 +7,9 @@
 
 use crate::support::{csv_rows, root};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 use taskdist::calibrate::{Calibration, RecordedRun, read_calibration};
 use taskdist::model::TaskType;
@@ -18,18 +17,7 @@ use taskdist::plan::Plan;
 use taskdist::report::sweep::quantile;
 use taskdist::sim::{SimModels, simulate};
 
-/// A fresh directory for one test's runs.
-fn scratch(name: &str) -> PathBuf {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "taskdist-calibrate-{}-{}-{name}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use crate::scratch::scratch;
 
 /// `taskdist ARGS` from the repository root (the calibration scenario's commands name
 /// their script relative to it), with CALIBRATION_SEED set.

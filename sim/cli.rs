@@ -266,11 +266,7 @@ fn simulate_seeds_follows_the_schedule_file() {
     );
 }
 
-fn tempfile_dir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("taskdist-cli-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use crate::scratch::scratch as tempfile_dir;
 
 #[test]
 fn on_one_agent_the_lower_bound_is_the_total_work() {
@@ -522,8 +518,7 @@ fn bad_flag_values_exit_2_naming_the_flag() {
 /// simulation models keep every run's clock finite.
 #[test]
 fn validate_checks_the_simulation_table() {
-    let dir = std::env::temp_dir().join(format!("taskdist-cli-sim-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = tempfile_dir("sim");
     let task = "[[tasks]]\nid = 'a'\nestimated_duration = 1\n";
     let cases = [
         (
@@ -555,5 +550,4 @@ fn validate_checks_the_simulation_table() {
             assert_bad_input_naming(&[command, path], needle);
         }
     }
-    std::fs::remove_dir_all(dir).ok();
 }

@@ -23,7 +23,7 @@ fn every_shipped_scenario_replays_identically() {
 
 #[test]
 fn simulate_writes_byte_identical_outputs() {
-    let tmp = std::env::temp_dir().join(format!("taskdist-determinism-{}", std::process::id()));
+    let tmp = crate::scratch::scratch("determinism");
     let scenario = root().join("scenarios/failures.toml");
     let mut outputs = Vec::new();
     for run in 0..2 {
@@ -63,5 +63,4 @@ fn simulate_writes_byte_identical_outputs() {
         summary["trace_hash"].as_str().unwrap(),
         taskdist::report::sha256_hex(&outputs[0][1])
     );
-    std::fs::remove_dir_all(&tmp).ok();
 }

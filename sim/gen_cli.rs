@@ -21,8 +21,7 @@ fn ok(output: &std::process::Output) -> String {
 
 #[test]
 fn generated_plans_are_reproducible_valid_and_simulate_to_the_end() {
-    let dir = std::env::temp_dir().join(format!("taskdist-gen-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = crate::scratch::scratch("gen");
     let toml = dir.join("plan.toml");
     let json = dir.join("plan.json");
     let gen_args = [
@@ -63,5 +62,4 @@ fn generated_plans_are_reproducible_valid_and_simulate_to_the_end() {
     let bad = taskdist(&["gen", "--tasks", "10", "--deps", "9"]);
     assert_eq!(bad.status.code(), Some(2), "a usage error");
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--deps"));
-    std::fs::remove_dir_all(&dir).ok();
 }

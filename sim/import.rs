@@ -5,7 +5,7 @@
 //! `scripts/stg-report.sh`) runs on a miniature copy of the shared data layout.
 
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::support::taskdist;
 use taskdist::report::stg::StgReport;
@@ -20,11 +20,7 @@ fn json(args: &[&str]) -> Value {
     serde_json::from_str(&ok(args)).expect("JSON output")
 }
 
-fn temp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("taskdist-import-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use crate::scratch::scratch as temp;
 
 const STG: &str = "scenarios/imported/small.stg";
 const WFCOMMONS: &str = "scenarios/imported/wfcommons-tiny.json";
@@ -109,7 +105,6 @@ fn format_flag_overrides_the_extension() {
         "{}",
         run.stderr
     );
-    std::fs::remove_dir_all(dir).ok();
 }
 
 #[test]
@@ -141,7 +136,6 @@ fn import_writes_a_scenario_that_plans_and_simulates_identically() {
     // Without -o the scenario goes to standard output.
     let printed = ok(&["import", "stg", STG]);
     assert!(printed.contains("[[tasks]]\nid = \"t1\""), "{printed}");
-    std::fs::remove_dir_all(dir).ok();
 }
 
 /// Asserts a run failed as bad input, with a message that starts with `prefix` and
@@ -218,7 +212,6 @@ fn broken_workflows_exit_2_naming_file_and_line() {
         "no/such/file.stg: ",
         "No such file",
     );
-    std::fs::remove_dir_all(dir).ok();
 }
 
 #[test]
@@ -276,7 +269,6 @@ fn stg_report_runs_on_a_miniature_data_folder() {
     };
     assert!(err.is_bad_input(), "{err}");
     assert!(err.to_string().contains("no stg/ folder"), "{err}");
-    std::fs::remove_dir_all(dir).ok();
 }
 
 /// The report with its measured wall times (table cells like `0.004 s`) and load averages

@@ -31,7 +31,8 @@
 //! - `broker`: remote workers through a real redis-server (skipped without it unless `CI`);
 //! - `fuzz`: every input kept under `fuzz/regressions/` through the fuzz targets' code;
 //! - `rule_breaks`: every patch of `scripts/rule-breaks/` still applies to today's code;
-//! - `support`: shared helpers.
+//! - `support`: shared helpers; `scratch`: each test's own directory, removed when it
+//!   passes (also the library's unit tests').
 
 mod baselines;
 mod broker;
@@ -46,6 +47,7 @@ mod import;
 mod risk_cli;
 mod rule_breaks;
 mod runtime;
+mod scratch;
 #[cfg(feature = "serve")]
 mod serve;
 mod shard_cli;

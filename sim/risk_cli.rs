@@ -137,9 +137,6 @@ fn simulate_seeds_reports_the_distribution_criticality_and_tornado_the_same_on_a
     ] {
         assert!(report.contains(section), "{section}\n{report}");
     }
-    for dir in dirs {
-        std::fs::remove_dir_all(dir).ok();
-    }
 }
 
 /// Two kinds of agent: a cheap generalist and an expensive one, one of each in the
@@ -225,7 +222,6 @@ fn agents_cost_per_hour_prices_runs_by_busy_and_held_time() {
     // Unpriced agents cost nothing and print no cost line.
     let run = taskdist(&["simulate", "scenarios/quickstart.toml"]);
     assert!(!run.stdout.contains("cost "), "{}", run.stdout);
-    std::fs::remove_dir_all(dir).ok();
 }
 
 #[test]
@@ -271,7 +267,6 @@ fn bad_costs_and_deadlines_exit_2_naming_the_problem() {
         assert_eq!(run.code, Some(2), "{args:?}: {}", run.stderr);
         assert!(run.stderr.contains("bad --deadline"), "{}", run.stderr);
     }
-    std::fs::remove_dir_all(dir).ok();
 }
 
 #[test]
@@ -318,5 +313,4 @@ fn a_sweep_reports_p80_the_deadline_and_the_risk_sections() {
         "{}",
         run.stdout
     );
-    std::fs::remove_dir_all(dir).ok();
 }

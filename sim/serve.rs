@@ -23,22 +23,11 @@ use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 use taskdist::plan::Plan;
 use taskdist::serve::{Live, LiveState, ServeOptions, Server, Source};
 
-fn scratch(name: &str) -> PathBuf {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "taskdist-serve-{}-{}-{name}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use crate::scratch::{Scratch, scratch};
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -272,6 +261,8 @@ struct Browser {
     port: u16,
     session: String,
     _driver: Reaped,
+    /// Chromium's profile: removed only after the session is closed and the driver gone.
+    _profile: Scratch,
     _turn: std::sync::MutexGuard<'static, ()>,
 }
 
@@ -415,6 +406,7 @@ impl Browser {
             port,
             session,
             _driver: driver,
+            _profile: profile,
             _turn: turn,
         }
     }

@@ -100,7 +100,6 @@ fn merged_shards_are_byte_identical_to_the_unsharded_sweep() {
         );
         assert_same_files(&merged, &expected, &format!("N = {count}"));
     }
-    std::fs::remove_dir_all(root).ok();
 }
 
 /// A calibration's table for failures.toml, as `taskdist calibrate` writes one (with the
@@ -155,7 +154,6 @@ fn shards_of_a_calibrated_sweep_carry_the_calibration_and_merge_byte_identical()
         run.stderr
     );
     assert!(!out.exists(), "nothing is written");
-    std::fs::remove_dir_all(root).ok();
 }
 
 #[test]
@@ -206,5 +204,4 @@ fn shards_of_other_sweeps_missing_or_repeated_shards_are_refused() {
     }
     // A shard needs a directory to write.
     assert_eq!(sweep(&["--shard", "0/2"]).code, Some(2));
-    std::fs::remove_dir_all(root).ok();
 }

@@ -12,11 +12,7 @@ fn simulate(args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
-fn temp(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("taskdist-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use crate::scratch::scratch as temp;
 
 #[test]
 fn a_chain_of_three_ten_minute_tasks_takes_1800_s_with_any_agent_count() {
@@ -45,7 +41,6 @@ fn a_chain_of_three_ten_minute_tasks_takes_1800_s_with_any_agent_count() {
         assert_eq!(summary["run_critical_path"], 1800.0, "{agents} agents");
         assert_eq!(summary["efficiency"], 1.0, "{agents} agents");
     }
-    std::fs::remove_dir_all(dir).ok();
 }
 
 /// Parses trace.csv into (task, start, end) rows.
@@ -106,7 +101,6 @@ fn two_tasks_writing_the_same_file_never_overlap_in_the_trace() {
     );
     // `free` ran alongside: locks serialize only what shares a file.
     assert_eq!(find("free").1, 0.0);
-    std::fs::remove_dir_all(dir).ok();
 }
 
 #[test]
@@ -159,5 +153,4 @@ fn bad_simulation_models_exit_2_and_name_the_problem() {
     assert!(stderr.contains("failure_probability"), "{stderr}");
     assert!(stderr.contains("ghost"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
-    std::fs::remove_dir_all(dir).ok();
 }

@@ -104,13 +104,7 @@ pub fn taskdist(args: &[&str]) -> Run {
     }
 }
 
-/// A fresh, empty temporary directory for one test (removed first if a crashed run left it).
-pub fn temp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("taskdist-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+pub use crate::scratch::scratch as temp;
 
 /// Asserts that the binary exited 0, showing its output if not.
 pub fn ok(run: &Run, what: &str) {

@@ -77,7 +77,6 @@ fn a_sweep_row_is_the_summary_simulate_prints_for_the_same_settings() {
         }
         assert_eq!(row["error"], "");
     }
-    std::fs::remove_dir_all(dir).ok();
 }
 
 #[test]
@@ -128,9 +127,6 @@ fn one_thread_and_two_write_byte_identical_files() {
             .replace(d.to_str().unwrap(), "DIR")
     };
     assert_eq!(report(&dirs[0]), report(&dirs[1]));
-    for dir in dirs {
-        std::fs::remove_dir_all(dir).ok();
-    }
 }
 
 #[test]
@@ -188,7 +184,6 @@ fn the_report_names_the_knee_and_shows_the_figures() {
         "{}",
         run.stdout
     );
-    std::fs::remove_dir_all(dir).ok();
 }
 
 #[test]
@@ -245,7 +240,6 @@ fn every_vary_axis_runs_and_names_its_column() {
         let points = csv_rows(&dir.join("sweep_summary.csv"));
         let seen: Vec<&str> = points.iter().map(|p| p[column].as_str()).collect();
         assert_eq!(seen, [values[0], values[0], values[1], values[1]], "{vary}");
-        std::fs::remove_dir_all(dir).ok();
     }
 }
 
@@ -273,7 +267,6 @@ fn turning_locks_off_removes_lock_wait() {
     };
     assert!(wait("on") > 0.0);
     assert_eq!(wait("off"), 0.0);
-    std::fs::remove_dir_all(dir).ok();
 }
 
 #[test]
@@ -298,5 +291,4 @@ fn simulate_out_writes_a_gantt_chart() {
         &taskdist(&["simulate", "scenarios/failures.toml", "--agents", "1"]),
         "one agent",
     );
-    std::fs::remove_dir_all(dir).ok();
 }

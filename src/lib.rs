@@ -16,3 +16,8 @@ pub mod runtime;
 pub mod serve;
 pub mod sim;
 pub mod store;
+
+/// Each unit test's own directory, shared with the `sim` suite (see `sim/scratch.rs`).
+#[cfg(test)]
+#[path = "../sim/scratch.rs"]
+mod scratch;

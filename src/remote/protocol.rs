@@ -716,9 +716,7 @@ mod tests {
 
     #[test]
     fn key_files_round_trip_and_are_checked() {
-        let dir = std::env::temp_dir().join(format!("taskdist-keys-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::scratch::scratch("keys");
         let (secret, public) = keygen(&dir, "w1", [7; 32]).unwrap();
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&secret).unwrap().permissions().mode();
@@ -740,7 +738,6 @@ mod tests {
             read_public(&dir.join("bad.pub")),
             Err(KeyError::Invalid { line: 3, .. })
         ));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -482,8 +482,7 @@ mod tests {
         assert!(cmp.rows.iter().all(|r| r.verdict == Verdict::Ok));
         assert!(baseline.metrics["retries"].total > 0.0);
         let json = baseline.to_json();
-        let dir = std::env::temp_dir().join(format!("taskdist-baseline-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::scratch::scratch("baseline");
         let path = dir.join("b.json");
         std::fs::write(&path, &json).unwrap();
         assert_eq!(Baseline::read(&path).unwrap(), baseline);
@@ -497,7 +496,6 @@ mod tests {
             Baseline::read(&path),
             Err(BaselineError::Parse { .. })
         ));
-        std::fs::remove_dir_all(dir).ok();
     }
 
     #[test]

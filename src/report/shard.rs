@@ -373,12 +373,7 @@ mod tests {
         std::fs::write(dir.join(SHARD_FILE), serde_json::to_string(&file).unwrap()).unwrap();
     }
 
-    fn temp(name: &str) -> PathBuf {
-        let dir =
-            std::env::temp_dir().join(format!("taskdist-shard-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        dir
-    }
+    use crate::scratch::scratch as temp;
 
     #[test]
     fn shards_merge_in_run_order_with_exact_floats() {
@@ -405,7 +400,6 @@ mod tests {
             .collect();
         let exact: Vec<f64> = (0..10).map(|i| 0.1 + i as f64 / 3.0).collect();
         assert_eq!(makespans, exact);
-        std::fs::remove_dir_all(root).ok();
     }
 
     #[test]
@@ -461,6 +455,5 @@ mod tests {
             ShardFile::read(&a(1)),
             Err(ShardError::Damaged { .. })
         ));
-        std::fs::remove_dir_all(root).ok();
     }
 }

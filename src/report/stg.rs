@@ -1415,11 +1415,7 @@ fn seconds(ms: Time) -> String {
 mod tests {
     use super::*;
 
-    fn temp(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("taskdist-stg-{name}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    }
+    use crate::scratch::scratch as temp;
 
     /// The hand-made STG fixture: CP 10, W 22, optimum 12 at m = 2.
     fn small_stg() -> PathBuf {
@@ -1486,7 +1482,6 @@ mod tests {
             read_references(&dir.join("missing.csv")),
             Err(ImportError::Io { .. })
         ));
-        std::fs::remove_dir_all(dir).ok();
     }
 
     #[test]
@@ -1509,7 +1504,6 @@ mod tests {
             ["a.json", "b/a/y.json", "b/z.json"]
         );
         assert!(files(&dir.join("none"), "json").unwrap().is_empty());
-        std::fs::remove_dir_all(dir).ok();
     }
 
     #[test]

@@ -4,7 +4,6 @@ use super::*;
 use crate::model::{Format, Scenario};
 use crate::runtime::{Agent, BoxFuture, Job, Report, Runner};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 use tokio_util::sync::CancellationToken;
 
 const TEXT: &str = "time_unit='ms'\n[config]\nbackoff_base=5\nbackoff_max=5\n\
@@ -13,20 +12,9 @@ const TEXT: &str = "time_unit='ms'\n[config]\nbackoff_base=5\nbackoff_max=5\n\
     [[tasks]]\nid='b'\nestimated_duration=20\ndepends_on=['a']\n\
     [[tasks]]\nid='c'\nestimated_duration=20\nblocked_by=['a']\n";
 
-/// A fresh directory under the system temp dir.
-fn scratch(name: &str) -> PathBuf {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "taskdist-store-{}-{}-{name}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use crate::scratch::{Scratch, scratch};
 
-fn setup(name: &str) -> (PathBuf, Scenario, Arc<Plan>) {
+fn setup(name: &str) -> (Scratch, Scenario, Arc<Plan>) {
     let (scenario, issues) = Scenario::parse(TEXT, Format::Toml, "t.toml").unwrap();
     let (scenario, plan) = Plan::from_scenario(scenario, issues).unwrap();
     (scratch(name), scenario, Arc::new(plan))

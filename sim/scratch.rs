@@ -1,0 +1,80 @@
+//! Scratch directories for tests, shared by the library's unit tests and the `sim` suite:
+//! one fresh directory per test under the system's temp directory, removed when the test
+//! passes and kept, its path printed, when it fails. A passing suite leaves nothing behind
+//! (each run used to leave hundreds of directories in /tmp), and a failure can still be read.
+
+use std::ops::Deref;
+use std::path::Path;
+
+/// A test's own directory; see the module's doc. Dereferences to its path.
+pub struct Scratch(Option<tempfile::TempDir>);
+
+/// A fresh, empty directory for the test `name`: `taskdist-NAME-XXXXXX`, unique even when
+/// tests of several processes or threads run at once.
+pub fn scratch(name: &str) -> Scratch {
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("taskdist-{name}-"))
+        .tempdir()
+        .expect("a scratch directory under the system's temp directory");
+    Scratch(Some(dir))
+}
+
+impl Deref for Scratch {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        self.0
+            .as_ref()
+            .expect("a scratch directory until dropped")
+            .path()
+    }
+}
+
+impl AsRef<Path> for Scratch {
+    fn as_ref(&self) -> &Path {
+        self
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        // Dropped while a test fails: keep what it left for whoever reads the failure.
+        // Otherwise the `TempDir` removes the directory as it drops.
+        if std::thread::panicking()
+            && let Some(dir) = self.0.take()
+        {
+            eprintln!("kept {} for the failed test", dir.keep().display());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    #[test]
+    fn a_passing_test_leaves_nothing_and_a_failing_one_keeps_its_directory() {
+        let passed = {
+            let dir = scratch("scratch-passes");
+            std::fs::write(dir.join("f"), "x").unwrap();
+            dir.to_path_buf()
+        };
+        assert!(!passed.exists(), "{} was left behind", passed.display());
+
+        let mut failed = PathBuf::new();
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let dir = scratch("scratch-fails");
+            std::fs::write(dir.join("f"), "x").unwrap();
+            failed = dir.to_path_buf();
+            panic!("a failing test (on purpose)");
+        }));
+        assert!(outcome.is_err());
+        assert!(
+            failed.join("f").exists(),
+            "{} was removed",
+            failed.display()
+        );
+        std::fs::remove_dir_all(&failed).unwrap();
+    }
+}
