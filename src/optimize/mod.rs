@@ -5,7 +5,7 @@
 //! # Method
 //!
 //! Every candidate is an order of the tasks that respects the dependencies, decoded by
-//! the serial schedule-generation scheme with insertion ([`decode`]): the decoded
+//! the serial schedule-generation scheme with insertion (`decode.rs`): the decoded
 //! schedules are the active ones, a set that holds an optimum. The search, all of it
 //! counted in decodes:
 //!
