@@ -147,8 +147,6 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
     }
 }
 
-/// 2 for bad input, 0 when the reader of our output went away (`taskdist plan … | head`),
-/// 1 for anything else.
 /// Leaves `value` to the process's exit instead of dropping it: a command that loaded a
 /// million-task plan ends right after, and freeing the plan one allocation at a time took
 /// a third of a second for nothing.
@@ -156,6 +154,8 @@ fn leave_to_exit<T>(value: T) {
     std::mem::forget(value);
 }
 
+/// 2 for bad input, 0 when the reader of our output went away (`taskdist plan … | head`),
+/// 1 for anything else.
 fn exit_code(err: &anyhow::Error) -> ExitCode {
     if err.downcast_ref::<ScenarioError>().is_some()
         || err.downcast_ref::<ImportError>().is_some()

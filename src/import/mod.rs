@@ -1,7 +1,8 @@
 //! Readers for workflows written by other tools: WfCommons instances (WfFormat JSON), the
 //! Standard Task Graph Set (`.stg`) and Pegasus DAX (XML). Each turns its file into the
-//! same [`ScenarioFile`](crate::model::ScenarioFile) a user would write, so an imported workflow plans, simulates and
-//! exports exactly like a native scenario, and `taskdist import` only has to serialize it.
+//! same [`ScenarioFile`](crate::model::ScenarioFile) a user would write, so an imported
+//! workflow plans, simulates and exports exactly like a native scenario, and
+//! `taskdist import` only has to serialize it.
 //!
 //! ```text
 //!  .json (WfCommons) ─┐
