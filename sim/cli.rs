@@ -179,7 +179,7 @@ fn an_optimized_schedule_is_proved_and_followed() {
     let json = taskdist(&["plan", QUICKSTART, "--optimize", "--json"]);
     let schedule: Value = serde_json::from_str(&json.stdout).expect("a schedule");
     assert_eq!(schedule["makespan_ms"], 12_600_000);
-    let dir = tempfile_dir("optimized");
+    let dir = scratch("optimized");
     let file = dir.join("schedule.json");
     std::fs::write(&file, &json.stdout).unwrap();
     let scenario = std::fs::read_to_string(QUICKSTART)
@@ -214,7 +214,7 @@ fn an_optimized_schedule_is_proved_and_followed() {
 /// 3h 30m; risk.md's command names the file.
 #[test]
 fn simulate_seeds_follows_the_schedule_file() {
-    let dir = tempfile_dir("seeds-schedule");
+    let dir = scratch("seeds-schedule");
     let scenario = std::fs::read_to_string(QUICKSTART)
         .unwrap()
         .replace("[config]\n", "[config]\nenable_context_sharing = false\n");
@@ -266,7 +266,7 @@ fn simulate_seeds_follows_the_schedule_file() {
     );
 }
 
-use crate::scratch::scratch as tempfile_dir;
+use crate::scratch::scratch;
 
 #[test]
 fn on_one_agent_the_lower_bound_is_the_total_work() {
@@ -518,7 +518,7 @@ fn bad_flag_values_exit_2_naming_the_flag() {
 /// simulation models keep every run's clock finite.
 #[test]
 fn validate_checks_the_simulation_table() {
-    let dir = tempfile_dir("sim");
+    let dir = scratch("sim");
     let task = "[[tasks]]\nid = 'a'\nestimated_duration = 1\n";
     let cases = [
         (

@@ -20,7 +20,7 @@ fn json(args: &[&str]) -> Value {
     serde_json::from_str(&ok(args)).expect("JSON output")
 }
 
-use crate::scratch::scratch as temp;
+use crate::scratch::scratch;
 
 const STG: &str = "scenarios/imported/small.stg";
 const WFCOMMONS: &str = "scenarios/imported/wfcommons-tiny.json";
@@ -85,7 +85,7 @@ fn simulate_reaches_the_known_makespans() {
 
 #[test]
 fn format_flag_overrides_the_extension() {
-    let dir = temp("format");
+    let dir = scratch("format");
     let copy = dir.join("graph.txt");
     std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join(STG), &copy).unwrap();
     let path = copy.to_str().unwrap();
@@ -109,7 +109,7 @@ fn format_flag_overrides_the_extension() {
 
 #[test]
 fn import_writes_a_scenario_that_plans_and_simulates_identically() {
-    let dir = temp("roundtrip");
+    let dir = scratch("roundtrip");
     for (format, file) in [("stg", STG), ("wfcommons", WFCOMMONS), ("dax", DAX)] {
         let out = dir.join(format!("{format}.toml"));
         let out = out.to_str().unwrap();
@@ -159,7 +159,7 @@ fn assert_bad(args: &[&str], prefix: &str, needle: &str) {
 
 #[test]
 fn broken_workflows_exit_2_naming_file_and_line() {
-    let dir = temp("broken");
+    let dir = scratch("broken");
     let write = |name: &str, text: &str| {
         let path = dir.join(name);
         std::fs::write(&path, text).unwrap();
@@ -216,7 +216,7 @@ fn broken_workflows_exit_2_naming_file_and_line() {
 
 #[test]
 fn stg_report_runs_on_a_miniature_data_folder() {
-    let dir = temp("report");
+    let dir = scratch("report");
     let data = dir.join("data");
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     std::fs::create_dir_all(data.join("stg/random/50")).unwrap();

@@ -4,7 +4,8 @@
 //! thread and on two; agents' `cost_per_hour` prices runs (busy and held cost) and is
 //! validated; the sweep names the knee by cost.
 
-use crate::support::{csv_rows, ok, taskdist, temp};
+use crate::scratch::scratch;
+use crate::support::{csv_rows, ok, taskdist};
 use std::collections::BTreeMap;
 
 fn num(row: &BTreeMap<String, String>, column: &str) -> f64 {
@@ -22,7 +23,7 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
 
 #[test]
 fn simulate_seeds_reports_the_distribution_criticality_and_tornado_the_same_on_any_threads() {
-    let dirs = [temp("risk-j1"), temp("risk-j2")];
+    let dirs = [scratch("risk-j1"), scratch("risk-j2")];
     let mut stdout = Vec::new();
     for (dir, jobs) in dirs.iter().zip(["1", "2"]) {
         let run = taskdist(&[
@@ -152,7 +153,7 @@ const PRICED: &str = "[config]\ntask_timeout = '4h'\n[[agents]]\nid = 'cheap'\nc
 
 #[test]
 fn agents_cost_per_hour_prices_runs_by_busy_and_held_time() {
-    let dir = temp("cost");
+    let dir = scratch("cost");
     let scenario = dir.join("priced.toml");
     std::fs::write(&scenario, PRICED).unwrap();
     let out = dir.join("run");
@@ -226,7 +227,7 @@ fn agents_cost_per_hour_prices_runs_by_busy_and_held_time() {
 
 #[test]
 fn bad_costs_and_deadlines_exit_2_naming_the_problem() {
-    let dir = temp("bad-cost");
+    let dir = scratch("bad-cost");
     for (value, shown) in [("-1.0", "-1"), ("inf", "inf"), ("nan", "NaN")] {
         let path = dir.join("bad.toml");
         std::fs::write(
@@ -271,7 +272,7 @@ fn bad_costs_and_deadlines_exit_2_naming_the_problem() {
 
 #[test]
 fn a_sweep_reports_p80_the_deadline_and_the_risk_sections() {
-    let dir = temp("sweep-risk");
+    let dir = scratch("sweep-risk");
     let run = taskdist(&[
         "sweep",
         "scenarios/quickstart.toml",

@@ -7,7 +7,7 @@ use std::ops::Deref;
 use std::path::Path;
 
 /// A test's own directory; see the module's doc. Dereferences to its path.
-pub struct Scratch(Option<tempfile::TempDir>);
+pub struct Scratch(tempfile::TempDir);
 
 /// A fresh, empty directory for the test `name`: `taskdist-NAME-XXXXXX`, unique even when
 /// tests of several processes or threads run at once.
@@ -16,17 +16,14 @@ pub fn scratch(name: &str) -> Scratch {
         .prefix(&format!("taskdist-{name}-"))
         .tempdir()
         .expect("a scratch directory under the system's temp directory");
-    Scratch(Some(dir))
+    Scratch(dir)
 }
 
 impl Deref for Scratch {
     type Target = Path;
 
     fn deref(&self) -> &Path {
-        self.0
-            .as_ref()
-            .expect("a scratch directory until dropped")
-            .path()
+        self.0.path()
     }
 }
 
@@ -39,11 +36,10 @@ impl AsRef<Path> for Scratch {
 impl Drop for Scratch {
     fn drop(&mut self) {
         // Dropped while a test fails: keep what it left for whoever reads the failure.
-        // Otherwise the `TempDir` removes the directory as it drops.
-        if std::thread::panicking()
-            && let Some(dir) = self.0.take()
-        {
-            eprintln!("kept {} for the failed test", dir.keep().display());
+        // Otherwise the `TempDir`, dropped next, removes the directory.
+        if std::thread::panicking() {
+            self.0.disable_cleanup(true);
+            eprintln!("kept {} for the failed test", self.0.path().display());
         }
     }
 }

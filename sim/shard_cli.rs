@@ -5,7 +5,8 @@
 //! of different sweeps, a missing shard, a
 //! shard given twice or a bad `--shard` exit 2 with a clear message and write nothing.
 
-use crate::support::{Run, ok, taskdist, temp};
+use crate::scratch::scratch;
+use crate::support::{Run, ok, taskdist};
 use std::path::Path;
 
 /// The sweep every test shards: failures, crashes and a vary axis, so the shard files
@@ -83,7 +84,7 @@ fn assert_same_files(dir: &Path, expected: &[(String, Vec<u8>)], what: &str) {
 
 #[test]
 fn merged_shards_are_byte_identical_to_the_unsharded_sweep() {
-    let root = temp("shards");
+    let root = scratch("shards");
     let whole = root.join("whole");
     ok(&sweep(&["--out", whole.to_str().unwrap()]), "unsharded");
     let expected = files(&whole);
@@ -114,7 +115,7 @@ const CALIBRATION: &str = "[simulation]\n\
 
 #[test]
 fn shards_of_a_calibrated_sweep_carry_the_calibration_and_merge_byte_identical() {
-    let root = temp("shards-calibrated");
+    let root = scratch("shards-calibrated");
     let table = root.join("cal.toml");
     std::fs::write(&table, CALIBRATION).unwrap();
     let calibration = ["--calibration", table.to_str().unwrap()];
@@ -158,7 +159,7 @@ fn shards_of_a_calibrated_sweep_carry_the_calibration_and_merge_byte_identical()
 
 #[test]
 fn shards_of_other_sweeps_missing_or_repeated_shards_are_refused() {
-    let root = temp("shards-bad");
+    let root = scratch("shards-bad");
     let three = shards(&root, 3, &[]);
     let other = root.join("other");
     let other = other.to_str().unwrap();

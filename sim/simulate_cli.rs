@@ -12,11 +12,11 @@ fn simulate(args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
-use crate::scratch::scratch as temp;
+use crate::scratch::scratch;
 
 #[test]
 fn a_chain_of_three_ten_minute_tasks_takes_1800_s_with_any_agent_count() {
-    let dir = temp("chain");
+    let dir = scratch("chain");
     let file = dir.join("chain.toml");
     std::fs::write(
         &file,
@@ -75,7 +75,7 @@ fn trace(dir: &Path) -> Vec<(String, f64, f64)> {
 
 #[test]
 fn two_tasks_writing_the_same_file_never_overlap_in_the_trace() {
-    let dir = temp("locks");
+    let dir = scratch("locks");
     let file = dir.join("two_writers.toml");
     std::fs::write(
         &file,
@@ -105,7 +105,7 @@ fn two_tasks_writing_the_same_file_never_overlap_in_the_trace() {
 
 #[test]
 fn the_lock_heavy_scenario_serializes_its_hot_file() {
-    let out_dir = temp("hot");
+    let out_dir = scratch("hot");
     let scenario = root().join("scenarios/locks.toml");
     let out = simulate(&[
         scenario.to_str().unwrap(),
@@ -138,7 +138,7 @@ fn the_lock_heavy_scenario_serializes_its_hot_file() {
 
 #[test]
 fn bad_simulation_models_exit_2_and_name_the_problem() {
-    let dir = temp("badsim");
+    let dir = scratch("badsim");
     let file = dir.join("bad.toml");
     std::fs::write(
         &file,

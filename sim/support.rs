@@ -104,8 +104,6 @@ pub fn taskdist(args: &[&str]) -> Run {
     }
 }
 
-pub use crate::scratch::scratch as temp;
-
 /// Asserts that the binary exited 0, showing its output if not.
 pub fn ok(run: &Run, what: &str) {
     assert_eq!(

@@ -3,12 +3,13 @@
 //! the files load as CSV and name the knee, and bad ranges or axes exit 2 without a panic.
 //! Sweeps here use few seeds to keep CI fast.
 
-use crate::support::{csv_rows, ok, taskdist, temp};
+use crate::scratch::scratch;
+use crate::support::{csv_rows, ok, taskdist};
 use std::path::Path;
 
 #[test]
 fn a_sweep_row_is_the_summary_simulate_prints_for_the_same_settings() {
-    let dir = temp("sweep-vs-simulate");
+    let dir = scratch("sweep-vs-simulate");
     let out = dir.to_str().unwrap();
     let run = taskdist(&[
         "sweep",
@@ -81,7 +82,7 @@ fn a_sweep_row_is_the_summary_simulate_prints_for_the_same_settings() {
 
 #[test]
 fn one_thread_and_two_write_byte_identical_files() {
-    let dirs = [temp("sweep-j1"), temp("sweep-j2")];
+    let dirs = [scratch("sweep-j1"), scratch("sweep-j2")];
     for (dir, jobs) in dirs.iter().zip(["1", "2"]) {
         let run = taskdist(&[
             "sweep",
@@ -131,7 +132,7 @@ fn one_thread_and_two_write_byte_identical_files() {
 
 #[test]
 fn the_report_names_the_knee_and_shows_the_figures() {
-    let dir = temp("sweep-report");
+    let dir = scratch("sweep-report");
     let run = taskdist(&[
         "sweep",
         "scenarios/quickstart.toml",
@@ -223,7 +224,7 @@ fn every_vary_axis_runs_and_names_its_column() {
         ("context=on,off", "context", ["on", "off"]),
         ("locks=on,off", "locks", ["on", "off"]),
     ] {
-        let dir = temp(&format!("sweep-axis-{column}"));
+        let dir = scratch(&format!("sweep-axis-{column}"));
         let run = taskdist(&[
             "sweep",
             "scenarios/failures.toml",
@@ -245,7 +246,7 @@ fn every_vary_axis_runs_and_names_its_column() {
 
 #[test]
 fn turning_locks_off_removes_lock_wait() {
-    let dir = temp("sweep-locks");
+    let dir = scratch("sweep-locks");
     let run = taskdist(&[
         "sweep",
         "scenarios/locks.toml",
@@ -271,7 +272,7 @@ fn turning_locks_off_removes_lock_wait() {
 
 #[test]
 fn simulate_out_writes_a_gantt_chart() {
-    let dir = temp("gantt");
+    let dir = scratch("gantt");
     let run = taskdist(&[
         "simulate",
         "scenarios/failures.toml",

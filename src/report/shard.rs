@@ -373,11 +373,11 @@ mod tests {
         std::fs::write(dir.join(SHARD_FILE), serde_json::to_string(&file).unwrap()).unwrap();
     }
 
-    use crate::scratch::scratch as temp;
+    use crate::scratch::scratch;
 
     #[test]
     fn shards_merge_in_run_order_with_exact_floats() {
-        let root = temp("ok");
+        let root = scratch("ok");
         let dirs: Vec<PathBuf> = (0..3).map(|i| root.join(format!("s{i}"))).collect();
         for (i, dir) in dirs.iter().enumerate().rev() {
             shard(
@@ -404,7 +404,7 @@ mod tests {
 
     #[test]
     fn different_sweeps_missing_and_duplicate_shards_are_refused() {
-        let root = temp("bad");
+        let root = scratch("bad");
         let a = |i: u32| root.join(format!("a{i}"));
         for i in 0..3 {
             shard(

@@ -1415,7 +1415,7 @@ fn seconds(ms: Time) -> String {
 mod tests {
     use super::*;
 
-    use crate::scratch::scratch as temp;
+    use crate::scratch::scratch;
 
     /// The hand-made STG fixture: CP 10, W 22, optimum 12 at m = 2.
     fn small_stg() -> PathBuf {
@@ -1452,7 +1452,7 @@ mod tests {
 
     #[test]
     fn the_reference_table_is_keyed_by_graph_and_agents_and_names_a_bad_line() {
-        let dir = temp("references");
+        let dir = scratch("references");
         // The table's header, then a row at 2 agents and one at 4 (`four` in the bad table).
         let table_of = |name: &str, agents_4: &str| {
             let path = dir.join(name);
@@ -1486,7 +1486,7 @@ mod tests {
 
     #[test]
     fn files_are_found_by_extension_below_a_folder_in_path_order() {
-        let dir = temp("files");
+        let dir = scratch("files");
         for path in ["b/z.json", "b/a/y.json", "a.json", "c.txt", "d/e.xml"] {
             let path = dir.join(path);
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
