@@ -16,7 +16,7 @@ use super::{ScenarioFile, TaskFile};
 use rayon::prelude::*;
 
 /// Below this many tasks the whole-document parse is fast enough and cutting buys nothing.
-const MIN_TASKS: usize = 20_000;
+pub(super) const MIN_TASKS: usize = 20_000;
 
 /// Tasks per unit of parallel work: large enough for rayon's per-job overhead to vanish.
 const TASKS_PER_PIECE: usize = 4_096;
@@ -43,58 +43,85 @@ pub(super) fn parse(text: &str) -> Option<ScenarioFile> {
 
 /// [`parse`] of a text of at least `min_tasks` tasks, parsed in parallel pieces of at
 /// least `per_piece` tasks: the tests and the fuzz target `pieces` cut small texts finely.
-///
-/// Each element is deserialized from its own bytes, straight into its place in the
-/// tasks' `Vec`: no copy of the text, no pieces to append afterwards.
 pub(super) fn parse_with(text: &str, min_tasks: usize, per_piece: usize) -> Option<ScenarioFile> {
-    assert!(per_piece > 0, "pieces of no task");
-    let array = tasks_array(text.as_bytes())?;
-    let starts = &array.element_starts;
-    if starts.len() < min_tasks {
-        return None;
-    }
-    // Only white space may come between the `[` and the first element (or the `]` of an
-    // array without one): the scan passes over `:` and `,` there too.
-    let first = starts.first().copied().unwrap_or(array.close);
-    if !text.as_bytes()[array.open + 1..first]
-        .iter()
-        .all(|&b| is_json_space(b))
-    {
-        return None;
-    }
-    let rest = format!("{}[]{}", &text[..array.open], &text[array.close + 1..]);
-    let last = starts.len().saturating_sub(1);
-    let (head, tasks) = rayon::join(
-        || serde_json::from_str::<ScenarioFile>(&rest).ok(),
-        || {
-            let mut tasks: Vec<Option<TaskFile>> = Vec::new();
-            starts
-                .par_iter()
-                .enumerate()
-                .with_min_len(per_piece)
-                .map(|(i, &start)| {
-                    // The element and what follows it up to the next one: white space and
-                    // one comma, dropped. The last ends at the `]`, and a comma there is
-                    // the document's error, kept.
-                    let end = starts.get(i + 1).copied().unwrap_or(array.close);
-                    let body = trim_json_space(&text[start..end]);
-                    let body = if i < last {
-                        body.strip_suffix(',')?
-                    } else {
-                        body
-                    };
-                    serde_json::from_str::<TaskFile>(body).ok()
-                })
-                .collect_into_vec(&mut tasks);
-            tasks
-        },
-    );
-    let mut file = head?;
-    if !file.tasks.is_empty() {
-        return None;
-    }
-    file.tasks = tasks.into_iter().collect::<Option<Vec<TaskFile>>>()?;
+    let cut = Cut::new(text, min_tasks)?;
+    let tasks = cut.map_tasks(text, per_piece, |_, task| task)?;
+    let mut file = cut.head;
+    file.tasks = tasks;
     Some(file)
+}
+
+/// A large JSON scenario cut for parsing by pieces: the document without its tasks,
+/// parsed, and where each task is in the text.
+pub(super) struct Cut {
+    /// The document with its tasks array emptied, parsed: every field but `tasks`.
+    pub(super) head: ScenarioFile,
+    array: TasksArray,
+}
+
+impl Cut {
+    /// Cuts `text` if it has at least `min_tasks` tasks, is cut cleanly and the rest of the
+    /// document parses; `None` otherwise.
+    pub(super) fn new(text: &str, min_tasks: usize) -> Option<Cut> {
+        let array = tasks_array(text.as_bytes())?;
+        if array.element_starts.len() < min_tasks {
+            return None;
+        }
+        // Only white space may come between the `[` and the first element (or the `]` of
+        // an array without one): the scan passes over `:` and `,` there too.
+        let first = array.element_starts.first().copied().unwrap_or(array.close);
+        if !text.as_bytes()[array.open + 1..first]
+            .iter()
+            .all(|&b| is_json_space(b))
+        {
+            return None;
+        }
+        let rest = format!("{}[]{}", &text[..array.open], &text[array.close + 1..]);
+        let head = serde_json::from_str::<ScenarioFile>(&rest).ok()?;
+        if !head.tasks.is_empty() {
+            return None;
+        }
+        Some(Cut { head, array })
+    }
+
+    /// Deserializes every task of `text` (the text this cut was made of), on every core
+    /// in pieces of at least `per_piece` tasks, and hands each with its index to `map`;
+    /// `None` if any task does not parse. The results come in file order.
+    ///
+    /// Each element is deserialized from its own bytes and mapped straight into its place
+    /// in the result: no copy of the text, no pieces to append afterwards, and, when
+    /// `map` resolves the task, no list of the file's tasks at all.
+    pub(super) fn map_tasks<T: Send>(
+        &self,
+        text: &str,
+        per_piece: usize,
+        map: impl Fn(usize, TaskFile) -> T + Sync,
+    ) -> Option<Vec<T>> {
+        assert!(per_piece > 0, "pieces of no task");
+        let starts = &self.array.element_starts;
+        let last = starts.len().saturating_sub(1);
+        let mut tasks: Vec<Option<T>> = Vec::new();
+        starts
+            .par_iter()
+            .enumerate()
+            .with_min_len(per_piece)
+            .map(|(i, &start)| {
+                // The element and what follows it up to the next one: white space and one
+                // comma, dropped. The last ends at the `]`, and a comma there is the
+                // document's error, kept.
+                let end = starts.get(i + 1).copied().unwrap_or(self.array.close);
+                let body = trim_json_space(&text[start..end]);
+                let body = if i < last {
+                    body.strip_suffix(',')?
+                } else {
+                    body
+                };
+                let task = serde_json::from_str::<TaskFile>(body).ok()?;
+                Some(map(i, task))
+            })
+            .collect_into_vec(&mut tasks);
+        tasks.into_iter().collect()
+    }
 }
 
 /// JSON's four white-space bytes (not Unicode's, which `str::trim` would take).

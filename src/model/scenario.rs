@@ -293,15 +293,58 @@ impl Scenario {
     /// dropped once parsed, and each task of the file once resolved, so a large file is
     /// never held three times over (text, parsed and resolved). The scenario comes back
     /// with its file's `tasks` empty.
+    ///
+    /// A large JSON file goes further: each task is resolved as soon as it is parsed, on
+    /// every core, so the file's list of parsed tasks never exists at all (at a million
+    /// tasks, a few hundred megabytes and a pass over them).
     pub fn parse_owned(
         text: String,
         format: Format,
         origin: &str,
     ) -> Result<(Scenario, Vec<Issue>), ScenarioError> {
-        let (mut file, source) = Scenario::parse_file(&text, format, origin)?;
+        let (mut file, source) = match format {
+            Format::Json => {
+                match super::json_chunks::Cut::new(&text, super::json_chunks::MIN_TASKS) {
+                    Some(cut) => match Scenario::resolve_pieces(&text, cut, origin) {
+                        Some(resolved) => return Ok(resolved),
+                        // A task that does not parse: the whole-document parse says where.
+                        None => Scenario::parse_whole(&text, format, origin)?,
+                    },
+                    None => Scenario::parse_whole(&text, format, origin)?,
+                }
+            }
+            Format::Toml => Scenario::parse_file(&text, format, origin)?,
+        };
         drop(text);
         let file_tasks = std::mem::take(&mut file.tasks);
         Ok(Scenario::resolve_from(file, file_tasks, source))
+    }
+
+    /// [`Scenario::parse_owned`] of a cut JSON text: every task parsed and resolved where
+    /// it is, its issues given their lines once the lines are known. `None` if a task does
+    /// not parse.
+    fn resolve_pieces(
+        text: &str,
+        cut: super::json_chunks::Cut,
+        origin: &str,
+    ) -> Option<(Scenario, Vec<Issue>)> {
+        let mut issues = Vec::new();
+        let resolver = Resolver::new(&cut.head, &mut issues);
+        let raised = Mutex::new(Vec::new());
+        let tasks = cut.map_tasks(text, RESOLVE_BLOCK, |index, task| {
+            resolver.task(index, task, None, &raised)
+        })?;
+        let source = SourceInfo {
+            origin: origin.to_string(),
+            task_lines: task_lines(text, Format::Json, tasks.iter().map(|t| &*t.id)),
+        };
+        let mut raised = raised.into_inner().unwrap_or_else(PoisonError::into_inner);
+        for (index, own) in &mut raised {
+            for issue in own {
+                issue.line = source.task_line(*index);
+            }
+        }
+        Some(resolver.finish(cut.head, tasks, source, issues, raised))
     }
 
     /// The file's fields as written, and where its tasks are.
@@ -310,31 +353,39 @@ impl Scenario {
         format: Format,
         origin: &str,
     ) -> Result<(ScenarioFile, SourceInfo), ScenarioError> {
+        // A large file is parsed by pieces; if that fails, the whole-document parse says
+        // why, with the error's position and field.
+        let pieces = match format {
+            Format::Toml => super::toml_chunks::parse(text),
+            Format::Json => super::json_chunks::parse(text),
+        };
+        match pieces {
+            Some(file) => Ok(Scenario::with_source(file, text, format, origin)),
+            None => Scenario::parse_whole(text, format, origin),
+        }
+    }
+
+    /// [`Scenario::parse_file`] without the fast paths: the whole document at once.
+    fn parse_whole(
+        text: &str,
+        format: Format,
+        origin: &str,
+    ) -> Result<(ScenarioFile, SourceInfo), ScenarioError> {
         let file: ScenarioFile = match format {
-            // A large file is parsed by pieces; if that fails, the whole-document parse
-            // below says why, with the error's position and field.
-            Format::Toml => match super::toml_chunks::parse(text) {
-                Some(file) => file,
-                None => toml::from_str(text).map_err(|e| {
-                    let (line, column) = e
-                        .span()
-                        .map_or((1, 1), |span| line_column(text, span.start));
-                    let message = e.message().trim().to_string();
-                    ScenarioError::Syntax {
-                        origin: origin.to_string(),
-                        line,
-                        column,
-                        field: error_field(text, format, &message),
-                        message,
-                    }
-                })?,
-            },
-            // The same for JSON: a large file's tasks are parsed by pieces.
-            Format::Json => match super::json_chunks::parse(text) {
-                Some(file) => Ok(file),
-                None => serde_json::from_str(text),
-            }
-            .map_err(|e| {
+            Format::Toml => toml::from_str(text).map_err(|e| {
+                let (line, column) = e
+                    .span()
+                    .map_or((1, 1), |span| line_column(text, span.start));
+                let message = e.message().trim().to_string();
+                ScenarioError::Syntax {
+                    origin: origin.to_string(),
+                    line,
+                    column,
+                    field: error_field(text, format, &message),
+                    message,
+                }
+            })?,
+            Format::Json => serde_json::from_str(text).map_err(|e| {
                 let message = strip_json_position(&e.to_string());
                 ScenarioError::Syntax {
                     origin: origin.to_string(),
@@ -345,11 +396,21 @@ impl Scenario {
                 }
             })?,
         };
+        Ok(Scenario::with_source(file, text, format, origin))
+    }
+
+    /// The parsed file and where its tasks are in `text`.
+    fn with_source(
+        file: ScenarioFile,
+        text: &str,
+        format: Format,
+        origin: &str,
+    ) -> (ScenarioFile, SourceInfo) {
         let source = SourceInfo {
             origin: origin.to_string(),
-            task_lines: task_lines(text, format, &file),
+            task_lines: task_lines(text, format, file.tasks.iter().map(|t| t.id.as_str())),
         };
-        Ok((file, source))
+        (file, source)
     }
 
     /// Applies defaults and the time unit; collects every field-level issue.
@@ -371,32 +432,10 @@ impl Scenario {
         source: SourceInfo,
     ) -> (Scenario, Vec<Issue>) {
         let mut issues = Vec::new();
-        let unit = file.time_unit;
-        let config = resolve_config(&file.config, unit, &mut issues);
-        let agents = resolve_agents(&file.agents, &mut issues);
-        let default_timeout_field = match file.config.task_timeout {
-            Some(_) => "config.task_timeout",
-            None => "the default config.task_timeout",
-        };
-        let default_timeout = (config.task_timeout_ms, default_timeout_field);
-        // Issues are rare: each task with some hands them over with its index.
-        let raised: Mutex<Vec<(usize, Vec<Issue>)>> = Mutex::new(Vec::new());
+        let resolver = Resolver::new(&file, &mut issues);
+        let raised = Mutex::new(Vec::new());
         let resolve = |(index, task): (usize, TaskFile)| {
-            let mut own = Vec::new();
-            let spec = resolve_task(
-                task,
-                unit,
-                default_timeout,
-                source.task_line(index),
-                &mut own,
-            );
-            if !own.is_empty() {
-                raised
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .push((index, own));
-            }
-            spec
+            resolver.task(index, task, source.task_line(index), &raised)
         };
         // A small file is resolved where it is: handing it to other cores costs more.
         let tasks: Vec<TaskSpec> = if file_tasks.len() < 2 * RESOLVE_BLOCK {
@@ -409,18 +448,8 @@ impl Scenario {
                 .map(resolve)
                 .collect()
         };
-        let mut raised = raised.into_inner().unwrap_or_else(PoisonError::into_inner);
-        raised.sort_unstable_by_key(|&(index, _)| index);
-        issues.extend(raised.into_iter().flat_map(|(_, own)| own));
-        let scenario = Scenario {
-            time_unit: unit,
-            config,
-            agents,
-            tasks,
-            source,
-            file,
-        };
-        (scenario, issues)
+        let raised = raised.into_inner().unwrap_or_else(PoisonError::into_inner);
+        resolver.finish(file, tasks, source, issues, raised)
     }
 
     /// A scenario built in code (by importers, generators and tests), with no file behind it.
@@ -441,6 +470,75 @@ impl Scenario {
 
 /// Tasks per parallel job of [`Scenario::resolve_from`], at the least.
 const RESOLVE_BLOCK: usize = 4_096;
+
+/// What resolving a file's tasks takes from the rest of the file: its configuration and
+/// agents, resolved first (their issues come before any task's).
+struct Resolver {
+    unit: TimeUnit,
+    config: Config,
+    agents: Vec<AgentSpec>,
+    /// `config.task_timeout`, the timeout of a task that sets none, and how to name it.
+    default_timeout: (Time, &'static str),
+}
+
+/// The issues of the tasks that raised any, each task's with its index.
+type Raised = Mutex<Vec<(usize, Vec<Issue>)>>;
+
+impl Resolver {
+    fn new(file: &ScenarioFile, issues: &mut Vec<Issue>) -> Resolver {
+        let unit = file.time_unit;
+        let config = resolve_config(&file.config, unit, issues);
+        let agents = resolve_agents(&file.agents, issues);
+        let default_timeout_field = match file.config.task_timeout {
+            Some(_) => "config.task_timeout",
+            None => "the default config.task_timeout",
+        };
+        let default_timeout = (config.task_timeout_ms, default_timeout_field);
+        Resolver {
+            unit,
+            config,
+            agents,
+            default_timeout,
+        }
+    }
+
+    /// Resolves task `index`, whose table starts at `line`. Issues are rare: a task with
+    /// some hands them over with its index, from any core.
+    fn task(&self, index: usize, task: TaskFile, line: Option<usize>, raised: &Raised) -> TaskSpec {
+        let mut own = Vec::new();
+        let spec = resolve_task(task, self.unit, self.default_timeout, line, &mut own);
+        if !own.is_empty() {
+            raised
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push((index, own));
+        }
+        spec
+    }
+
+    /// The scenario, and its issues: those of the configuration and agents, then each
+    /// task's in file order, in the order it raised them, as one pass would give them.
+    fn finish(
+        self,
+        file: ScenarioFile,
+        tasks: Vec<TaskSpec>,
+        source: SourceInfo,
+        mut issues: Vec<Issue>,
+        mut raised: Vec<(usize, Vec<Issue>)>,
+    ) -> (Scenario, Vec<Issue>) {
+        raised.sort_unstable_by_key(|&(index, _)| index);
+        issues.extend(raised.into_iter().flat_map(|(_, own)| own));
+        let scenario = Scenario {
+            time_unit: self.unit,
+            config: self.config,
+            agents: self.agents,
+            tasks,
+            source,
+            file,
+        };
+        (scenario, issues)
+    }
+}
 
 fn duration_field(
     value: &DurationText,
@@ -811,10 +909,16 @@ fn strip_json_position(message: &str) -> String {
     }
 }
 
-/// Finds the line where each task starts, so issues can point at it. TOML: the n-th
-/// `[[tasks]]` header; JSON: the line of the task's `"id"` key, in order.
-fn task_lines(text: &str, format: Format, file: &ScenarioFile) -> Vec<Option<usize>> {
-    let mut lines = Vec::with_capacity(file.tasks.len());
+/// Finds the line where each task starts, so issues can point at it: `ids` are the tasks'
+/// ids in file order. TOML: the n-th `[[tasks]]` header; JSON: the line of the task's
+/// `"id"` key, in order.
+fn task_lines<'a>(
+    text: &str,
+    format: Format,
+    ids: impl ExactSizeIterator<Item = &'a str>,
+) -> Vec<Option<usize>> {
+    let tasks = ids.len();
+    let mut lines = Vec::with_capacity(tasks);
     match format {
         Format::Toml => {
             for (number, line) in text.lines().enumerate() {
@@ -827,14 +931,14 @@ fn task_lines(text: &str, format: Format, file: &ScenarioFile) -> Vec<Option<usi
         Format::Json => {
             let mut search_from = 0;
             let all: Vec<&str> = text.lines().collect();
-            for task in &file.tasks {
+            for id in ids {
                 if search_from == all.len() {
                     // Past the last line (every task of a one-line file after the first):
                     // no line to find, and no id to quote, a million times over.
                     lines.push(None);
                     continue;
                 }
-                let quoted = serde_json::to_string(&task.id).unwrap_or_default();
+                let quoted = serde_json::to_string(id).unwrap_or_default();
                 let found = (search_from..all.len())
                     .find(|&i| all[i].contains("\"id\"") && all[i].contains(&quoted));
                 if let Some(i) = found {
@@ -845,8 +949,8 @@ fn task_lines(text: &str, format: Format, file: &ScenarioFile) -> Vec<Option<usi
         }
     }
     // Inline TOML arrays of tasks have no headers: report no line rather than a wrong one.
-    if lines.len() != file.tasks.len() {
-        return vec![None; file.tasks.len()];
+    if lines.len() != tasks {
+        return vec![None; tasks];
     }
     lines
 }
@@ -855,6 +959,72 @@ fn task_lines(text: &str, format: Format, file: &ScenarioFile) -> Vec<Option<usi
 mod tests {
     use super::*;
     use crate::model::MINUTE_MS;
+
+    /// A large JSON file, pretty-printed, whose tasks raise issues here and there.
+    fn large_json(broken: Option<usize>) -> String {
+        let n = super::super::json_chunks::MIN_TASKS + 5;
+        let tasks: Vec<String> = (0..n)
+            .map(|i| {
+                let duration = match i % 7_001 {
+                    100 => r#""five""#.to_string(),
+                    _ => format!("{}", i % 9 + 1),
+                };
+                let timeout = if i % 9_973 == 5 { ",\n  \"timeout\": 0" } else { "" };
+                let depends = if i > 0 {
+                    format!(",\n  \"depends_on\": [\"t{}\"]", i - 1)
+                } else {
+                    String::new()
+                };
+                let id = if Some(i) == broken { "7".to_string() } else { format!("\"t{i}\"") };
+                format!("{{\n  \"id\": {id},\n  \"estimated_duration\": {duration}{timeout}{depends}\n}}")
+            })
+            .collect();
+        format!(
+            "{{\n\"time_unit\": \"hours\",\n\"config\": {{\"task_timeout\": \"20h\"}},\n\"agents\": [{{\"count\": 2}}],\n\"tasks\": [\n{}\n]\n}}\n",
+            tasks.join(",\n")
+        )
+    }
+
+    /// A large JSON file's tasks are resolved as they are parsed, with no list of parsed
+    /// tasks in between: the same scenario, and the same issues on the same lines, as
+    /// parsing the whole file first and resolving it after.
+    #[test]
+    fn a_large_json_file_resolved_as_it_is_parsed_is_the_file_parsed_then_resolved() {
+        let text = large_json(None);
+        assert!(
+            super::super::json_chunks::Cut::new(&text, super::super::json_chunks::MIN_TASKS)
+                .is_some()
+        );
+        let (mut whole, whole_issues) = Scenario::parse(&text, Format::Json, "big.json").unwrap();
+        whole.file.tasks.clear();
+        let lines: Vec<&str> = text.lines().collect();
+        let (pieces, issues) =
+            Scenario::parse_owned(text.clone(), Format::Json, "big.json").unwrap();
+        assert_eq!(issues, whole_issues);
+        // Three bad durations and three zero timeouts, each on its task's `"id"` line.
+        assert_eq!(issues.len(), 6, "{issues:?}");
+        for (issue, task) in issues.iter().zip(["t5", "t100", "t7101", "t9978"]) {
+            let line = issue.line.expect("a line");
+            assert_eq!(
+                lines[line - 1],
+                format!("  \"id\": \"{task}\","),
+                "{issue:?}"
+            );
+        }
+        assert_eq!(pieces.tasks.len(), whole.tasks.len());
+        assert_eq!(pieces, whole);
+    }
+
+    /// A task that does not parse sends a large JSON file to the whole-document parse,
+    /// whose error names the place.
+    #[test]
+    fn a_task_that_does_not_parse_in_a_large_json_file_is_reported_as_in_a_small_one() {
+        let text = large_json(Some(12_345));
+        let whole = Scenario::parse(&text, Format::Json, "big.json").unwrap_err();
+        let owned = Scenario::parse_owned(text, Format::Json, "big.json").unwrap_err();
+        assert_eq!(owned.to_string(), whole.to_string());
+        assert!(owned.to_string().contains("tasks[12345].id"), "{owned}");
+    }
 
     /// Both fast paths cut even a small clean file into pieces of a few tasks, and read it
     /// as the whole-document parse does: a generated plan with dependencies and files.
