@@ -254,7 +254,7 @@ fn start_element(found: &mut Option<TasksArray>, at: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Format;
+    use crate::model::{Format, Scenario};
     use proptest::prelude::*;
 
     fn tasks(n: usize, extra: &str) -> String {
@@ -398,6 +398,23 @@ mod tests {
         fn pieces_never_disagree_with_the_whole(text in document(), per_piece in 1usize..4) {
             let checked = ScenarioFile::check_pieces(&text, Format::Json, per_piece);
             prop_assert!(checked.is_ok(), "{}", checked.unwrap_err());
+        }
+
+        /// Tasks resolved as they are parsed give the scenario, issues and errors that
+        /// parsing the whole document and resolving it after gives.
+        #[test]
+        fn resolving_by_pieces_is_resolving_the_whole(text in document(), per_piece in 1usize..4) {
+            let pieces = Scenario::parse_owned_with(text.clone(), Format::Json, "f.json", 0, per_piece);
+            let whole = Scenario::parse(&text, Format::Json, "f.json");
+            match (pieces, whole) {
+                (Ok((pieces, issues)), Ok((mut whole, whole_issues))) => {
+                    whole.file.tasks.clear();
+                    prop_assert_eq!(pieces, whole);
+                    prop_assert_eq!(issues, whole_issues);
+                }
+                (Err(pieces), Err(whole)) => prop_assert_eq!(pieces.to_string(), whole.to_string()),
+                (pieces, whole) => prop_assert!(false, "pieces {:?}, whole {:?}", pieces.map(|_| ()), whole.map(|_| ())),
+            }
         }
     }
 }

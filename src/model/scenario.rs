@@ -302,10 +302,29 @@ impl Scenario {
         format: Format,
         origin: &str,
     ) -> Result<(Scenario, Vec<Issue>), ScenarioError> {
+        Scenario::parse_owned_with(
+            text,
+            format,
+            origin,
+            super::json_chunks::MIN_TASKS,
+            RESOLVE_BLOCK,
+        )
+    }
+
+    /// [`Scenario::parse_owned`] that resolves a JSON file of at least `min_tasks` tasks as
+    /// it parses it, by pieces of at least `per_piece` tasks: the tests take small files
+    /// that way too.
+    pub(super) fn parse_owned_with(
+        text: String,
+        format: Format,
+        origin: &str,
+        min_tasks: usize,
+        per_piece: usize,
+    ) -> Result<(Scenario, Vec<Issue>), ScenarioError> {
         let (mut file, source) = match format {
             Format::Json => {
-                match super::json_chunks::Cut::new(&text, super::json_chunks::MIN_TASKS) {
-                    Some(cut) => match Scenario::resolve_pieces(&text, cut, origin) {
+                match super::json_chunks::Cut::new(&text, min_tasks) {
+                    Some(cut) => match Scenario::resolve_pieces(&text, cut, origin, per_piece) {
                         Some(resolved) => return Ok(resolved),
                         // A task that does not parse: the whole-document parse says where.
                         None => Scenario::parse_whole(&text, format, origin)?,
@@ -327,11 +346,12 @@ impl Scenario {
         text: &str,
         cut: super::json_chunks::Cut,
         origin: &str,
+        per_piece: usize,
     ) -> Option<(Scenario, Vec<Issue>)> {
         let mut issues = Vec::new();
         let resolver = Resolver::new(&cut.head, &mut issues);
         let raised = Mutex::new(Vec::new());
-        let tasks = cut.map_tasks(text, RESOLVE_BLOCK, |index, task| {
+        let tasks = cut.map_tasks(text, per_piece, |index, task| {
             resolver.task(index, task, None, &raised)
         })?;
         let source = SourceInfo {
