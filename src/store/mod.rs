@@ -71,10 +71,13 @@ const SESSION: i64 = 1;
 #[non_exhaustive]
 pub enum StoreError {
     /// `create` found a file already there.
-    #[error("{} already exists; resume that run with `taskdist resume {}`, or choose another --db/--out", .path.display(), .path.display())]
+    #[error("{}", exists_message(.path, .finished.as_deref()))]
     Exists {
         /// The path.
         path: PathBuf,
+        /// The status of the run in it, when it is a taskdist run that has ended for good
+        /// (there is then nothing to resume).
+        finished: Option<String>,
     },
     /// `open` found no file.
     #[error("{}: no such run database", .path.display())]
@@ -270,6 +273,7 @@ impl Store {
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 return Err(StoreError::Exists {
                     path: path.to_path_buf(),
+                    finished: finished_status(path),
                 });
             }
             Err(e) => return Err(io(e)),
@@ -710,6 +714,34 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
          PRAGMA foreign_keys = ON;
          PRAGMA busy_timeout = 2000;",
     )
+}
+
+/// What [`StoreError::Exists`] says: resume the run in the file, unless it has finished.
+fn exists_message(path: &Path, finished: Option<&str>) -> String {
+    let path = path.display();
+    match finished {
+        Some(status) => format!(
+            "{path} holds a run that has already finished ({status}); choose another \
+             --db/--out, or remove it to run the plan again"
+        ),
+        None => format!(
+            "{path} already exists; resume that run with `taskdist resume {path}`, or choose \
+             another --db/--out"
+        ),
+    }
+}
+
+/// The status of the run in the database at `path`, read without writing, if it is a sound
+/// taskdist database whose run has ended for good; `None` for anything else.
+fn finished_status(path: &Path) -> Option<String> {
+    verify(path).ok()?;
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .ok()?;
+    let saved = read_run(&conn).ok()?;
+    saved.is_finished().then_some(saved.status)
 }
 
 /// Read-only checks: ours, not newer, intact, with its one session.

@@ -113,8 +113,47 @@ fn create_never_replaces_a_file() {
     let (dir, scenario, plan) = setup("exists");
     std::fs::write(dir.join("run.db"), "precious").unwrap();
     let err = create(&dir, &scenario, &plan).unwrap_err();
-    assert!(matches!(err, StoreError::Exists { .. }), "{err}");
+    assert!(
+        matches!(err, StoreError::Exists { finished: None, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("taskdist resume"), "{err}");
     assert_eq!(std::fs::read(dir.join("run.db")).unwrap(), b"precious");
+}
+
+/// A second `run` into the database of a finished run is told that there is nothing to
+/// resume; into an unfinished one, how to resume it.
+#[test]
+fn create_over_a_run_says_whether_it_can_be_resumed() {
+    let (dir, scenario, plan) = setup("exists-run");
+    drop(create(&dir, &scenario, &plan).unwrap());
+    let err = create(&dir, &scenario, &plan).unwrap_err();
+    assert!(
+        matches!(err, StoreError::Exists { finished: None, .. }),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .contains("resume that run with `taskdist resume"),
+        "{err}"
+    );
+    rusqlite::Connection::open(dir.join("run.db"))
+        .unwrap()
+        .execute("UPDATE distribution_sessions SET status = 'completed'", [])
+        .unwrap();
+    let before = std::fs::read(dir.join("run.db")).unwrap();
+    let err = create(&dir, &scenario, &plan).unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Exists { finished: Some(status), .. } if status == "completed"),
+        "{err}"
+    );
+    let message = err.to_string();
+    assert!(
+        message.contains("has already finished (completed)"),
+        "{message}"
+    );
+    assert!(!message.contains("taskdist resume"), "{message}");
+    assert_eq!(std::fs::read(dir.join("run.db")).unwrap(), before);
 }
 
 #[test]
