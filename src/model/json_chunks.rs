@@ -401,20 +401,12 @@ mod tests {
         }
 
         /// Tasks resolved as they are parsed give the scenario, issues and errors that
-        /// parsing the whole document and resolving it after gives.
+        /// parsing the whole document and resolving it after gives, whether the pieces
+        /// take the document or leave it to the whole-document parse.
         #[test]
         fn resolving_by_pieces_is_resolving_the_whole(text in document(), per_piece in 1usize..4) {
-            let pieces = Scenario::parse_owned_with(text.clone(), Format::Json, "f.json", 0, per_piece);
-            let whole = Scenario::parse(&text, Format::Json, "f.json");
-            match (pieces, whole) {
-                (Ok((pieces, issues)), Ok((mut whole, whole_issues))) => {
-                    whole.file.tasks.clear();
-                    prop_assert_eq!(pieces, whole);
-                    prop_assert_eq!(issues, whole_issues);
-                }
-                (Err(pieces), Err(whole)) => prop_assert_eq!(pieces.to_string(), whole.to_string()),
-                (pieces, whole) => prop_assert!(false, "pieces {:?}, whole {:?}", pieces.map(|_| ()), whole.map(|_| ())),
-            }
+            let checked = Scenario::check_resolved_pieces(&text, per_piece);
+            prop_assert!(checked.is_ok(), "{}", checked.unwrap_err());
         }
     }
 }

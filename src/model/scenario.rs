@@ -54,12 +54,49 @@ impl ScenarioFile {
             Format::Json => serde_json::from_str::<ScenarioFile>(text).map_err(|e| e.to_string()),
         };
         match whole {
-            Ok(whole) if whole == fast => Ok(true),
+            Ok(whole) if whole == fast => {
+                if format == Format::Json {
+                    Scenario::check_resolved_pieces(text, per_piece)?;
+                }
+                Ok(true)
+            }
             Ok(whole) => Err(format!(
                 "the pieces and the whole document differ:\npieces: {fast:?}\nwhole:  {whole:?}"
             )),
             Err(e) => Err(format!(
                 "the pieces accepted what the whole document refuses: {e}"
+            )),
+        }
+    }
+}
+
+impl Scenario {
+    /// Checks the JSON fast path of [`Scenario::parse_owned`], which resolves each task as
+    /// it is parsed, against [`Scenario::parse`], which parses the whole document and then
+    /// resolves it, on `text` with pieces of `per_piece` tasks and no minimum size: the
+    /// same scenario and issues, or the same error. `Err` says how they differ, which is a
+    /// bug. [`ScenarioFile::check_pieces`] calls this for every JSON text it checks.
+    pub(super) fn check_resolved_pieces(text: &str, per_piece: usize) -> Result<(), String> {
+        let pieces =
+            Scenario::parse_owned_with(text.to_string(), Format::Json, "check", 0, per_piece);
+        let whole = Scenario::parse(text, Format::Json, "check");
+        match (pieces, whole) {
+            (Ok((pieces, issues)), Ok((mut whole, whole_issues))) => {
+                whole.file.tasks.clear();
+                if pieces == whole && issues == whole_issues {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "resolving by pieces and resolving the whole differ:\n\
+                         pieces: {pieces:?} {issues:?}\nwhole:  {whole:?} {whole_issues:?}"
+                    ))
+                }
+            }
+            (Err(pieces), Err(whole)) if pieces.to_string() == whole.to_string() => Ok(()),
+            (pieces, whole) => Err(format!(
+                "resolving by pieces gave {:?}, resolving the whole {:?}",
+                pieces.map(|(_, issues)| issues).map_err(|e| e.to_string()),
+                whole.map(|(_, issues)| issues).map_err(|e| e.to_string())
             )),
         }
     }
