@@ -360,14 +360,14 @@ impl Scenario {
     ) -> Result<(Scenario, Vec<Issue>), ScenarioError> {
         let (mut file, source) = match format {
             Format::Json => {
-                match super::json_chunks::Cut::new(&text, min_tasks) {
-                    Some(cut) => match Scenario::resolve_pieces(&text, cut, origin, per_piece) {
-                        Some(resolved) => return Ok(resolved),
-                        // A task that does not parse: the whole-document parse says where.
-                        None => Scenario::parse_whole(&text, format, origin)?,
-                    },
-                    None => Scenario::parse_whole(&text, format, origin)?,
+                let resolved = super::json_chunks::Cut::new(&text, min_tasks)
+                    .and_then(|cut| Scenario::resolve_pieces(&text, cut, origin, per_piece));
+                if let Some(resolved) = resolved {
+                    return Ok(resolved);
                 }
+                // Not cut, or a task that does not parse: the whole-document parse says
+                // where.
+                Scenario::parse_whole(&text, format, origin)?
             }
             Format::Toml => Scenario::parse_file(&text, format, origin)?,
         };
@@ -377,8 +377,7 @@ impl Scenario {
     }
 
     /// [`Scenario::parse_owned`] of a cut JSON text: every task parsed and resolved where
-    /// it is, its issues given their lines once the lines are known. `None` if a task does
-    /// not parse.
+    /// it is. `None` if a task does not parse.
     fn resolve_pieces(
         text: &str,
         cut: super::json_chunks::Cut,
@@ -389,18 +388,13 @@ impl Scenario {
         let resolver = Resolver::new(&cut.head, &mut issues);
         let raised = Mutex::new(Vec::new());
         let tasks = cut.map_tasks(text, per_piece, |index, task| {
-            resolver.task(index, task, None, &raised)
+            resolver.task(index, task, &raised)
         })?;
         let source = SourceInfo {
             origin: origin.to_string(),
             task_lines: task_lines(text, Format::Json, tasks.iter().map(|t| &*t.id)),
         };
-        let mut raised = raised.into_inner().unwrap_or_else(PoisonError::into_inner);
-        for (index, own) in &mut raised {
-            for issue in own {
-                issue.line = source.task_line(*index);
-            }
-        }
+        let raised = raised.into_inner().unwrap_or_else(PoisonError::into_inner);
         Some(resolver.finish(cut.head, tasks, source, issues, raised))
     }
 
@@ -491,9 +485,7 @@ impl Scenario {
         let mut issues = Vec::new();
         let resolver = Resolver::new(&file, &mut issues);
         let raised = Mutex::new(Vec::new());
-        let resolve = |(index, task): (usize, TaskFile)| {
-            resolver.task(index, task, source.task_line(index), &raised)
-        };
+        let resolve = |(index, task): (usize, TaskFile)| resolver.task(index, task, &raised);
         // A small file is resolved where it is: handing it to other cores costs more.
         let tasks: Vec<TaskSpec> = if file_tasks.len() < 2 * RESOLVE_BLOCK {
             file_tasks.into_iter().enumerate().map(resolve).collect()
@@ -559,11 +551,11 @@ impl Resolver {
         }
     }
 
-    /// Resolves task `index`, whose table starts at `line`. Issues are rare: a task with
-    /// some hands them over with its index, from any core.
-    fn task(&self, index: usize, task: TaskFile, line: Option<usize>, raised: &Raised) -> TaskSpec {
+    /// Resolves task `index`. Issues are rare: a task with some hands them over with its
+    /// index, from any core.
+    fn task(&self, index: usize, task: TaskFile, raised: &Raised) -> TaskSpec {
         let mut own = Vec::new();
-        let spec = resolve_task(task, self.unit, self.default_timeout, line, &mut own);
+        let spec = resolve_task(task, self.unit, self.default_timeout, &mut own);
         if !own.is_empty() {
             raised
                 .lock()
@@ -574,7 +566,8 @@ impl Resolver {
     }
 
     /// The scenario, and its issues: those of the configuration and agents, then each
-    /// task's in file order, in the order it raised them, as one pass would give them.
+    /// task's in file order, in the order it raised them, as one pass would give them, each
+    /// on its task's line.
     fn finish(
         self,
         file: ScenarioFile,
@@ -584,6 +577,11 @@ impl Resolver {
         mut raised: Vec<(usize, Vec<Issue>)>,
     ) -> (Scenario, Vec<Issue>) {
         raised.sort_unstable_by_key(|&(index, _)| index);
+        for (index, own) in &mut raised {
+            for issue in own {
+                issue.line = source.task_line(*index);
+            }
+        }
         issues.extend(raised.into_iter().flat_map(|(_, own)| own));
         let scenario = Scenario {
             time_unit: self.unit,
@@ -602,14 +600,13 @@ fn duration_field(
     unit: TimeUnit,
     owner: impl FnOnce() -> String,
     field: &'static str,
-    line: Option<usize>,
     issues: &mut Vec<Issue>,
 ) -> Option<Time> {
     match value.to_millis(unit) {
         Ok(ms) => Some(ms),
         Err(error) => {
             issues.push(Issue::new(
-                line,
+                None,
                 IssueKind::BadDuration {
                     owner: owner(),
                     field,
@@ -625,7 +622,7 @@ fn resolve_config(file: &ConfigFile, unit: TimeUnit, issues: &mut Vec<Issue>) ->
     let defaults = Config::default();
     let owner = || "config".to_string();
     let mut duration = |value: &Option<DurationText>, field, default| match value {
-        Some(v) => duration_field(v, unit, owner, field, None, issues).unwrap_or(default),
+        Some(v) => duration_field(v, unit, owner, field, issues).unwrap_or(default),
         None => default,
     };
     let task_timeout_ms = duration(&file.task_timeout, "task_timeout", defaults.task_timeout_ms);
@@ -824,12 +821,12 @@ fn resolve_agents(files: &[AgentFile], issues: &mut Vec<Issue>) -> Vec<AgentSpec
 }
 
 /// Resolves one task; `default_timeout` is `config.task_timeout`, the timeout of a task that
-/// sets none, and how to name it.
+/// sets none, and how to name it. Its issues have no line yet: [`Resolver::finish`] gives
+/// them their task's, once the lines are known.
 fn resolve_task(
     file: TaskFile,
     unit: TimeUnit,
     default_timeout: (Time, &'static str),
-    line: Option<usize>,
     issues: &mut Vec<Issue>,
 ) -> TaskSpec {
     let owner = || format!("task `{}`", file.id);
@@ -838,17 +835,16 @@ fn resolve_task(
         unit,
         owner,
         "estimated_duration",
-        line,
         issues,
     )
     .unwrap_or(0);
     let timeout_ms = file
         .timeout
         .as_ref()
-        .and_then(|t| duration_field(t, unit, owner, "timeout", line, issues));
+        .and_then(|t| duration_field(t, unit, owner, "timeout", issues));
     if timeout_ms == Some(0) {
         issues.push(Issue::new(
-            line,
+            None,
             IssueKind::BadValue {
                 owner: owner(),
                 field: "timeout",
@@ -857,7 +853,7 @@ fn resolve_task(
         ));
     }
     if file.id.trim().is_empty() {
-        issues.push(Issue::new(line, IssueKind::EmptyId));
+        issues.push(Issue::new(None, IssueKind::EmptyId));
     }
     // A timeout that could not be read is reported above; comparing the estimate with the
     // default in its place would report a second, wrong problem.
@@ -871,7 +867,7 @@ fn resolve_task(
         && estimated_duration_ms > timeout
     {
         issues.push(Issue::new(
-            line,
+            None,
             IssueKind::EstimateExceedsTimeout {
                 task: file.id.clone(),
                 estimate: format_exact(estimated_duration_ms),
@@ -1220,13 +1216,18 @@ depends_on = ["auth"]
             .iter()
             .enumerate()
             .map(|(i, task)| {
-                resolve_task(
+                let mut own = Vec::new();
+                let spec = resolve_task(
                     task.clone(),
                     file.time_unit,
                     (config.task_timeout_ms, "config.task_timeout"),
-                    source.task_line(i),
-                    &mut one_pass,
-                )
+                    &mut own,
+                );
+                for mut issue in own {
+                    issue.line = source.task_line(i);
+                    one_pass.push(issue);
+                }
+                spec
             })
             .collect();
         assert_eq!(scenario.tasks, tasks);
