@@ -735,22 +735,21 @@ fn exists_message(path: &Path, finished: Option<&str>) -> String {
 /// taskdist database whose run has ended for good; `None` for anything else.
 fn finished_status(path: &Path) -> Option<String> {
     verify(path).ok()?;
-    let conn = Connection::open_with_flags(
+    let saved = read_run(&open_read_only(path).ok()?).ok()?;
+    saved.is_finished().then_some(saved.status)
+}
+
+/// The database at `path`, opened so that nothing can be written to it.
+fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
+    Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
-    .ok()?;
-    let saved = read_run(&conn).ok()?;
-    saved.is_finished().then_some(saved.status)
 }
 
 /// Read-only checks: ours, not newer, intact, with its one session.
 fn verify(path: &Path) -> Result<(), StoreError> {
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(|e| corrupt(path, e))?;
+    let conn = open_read_only(path).map_err(|e| corrupt(path, e))?;
     let pragma = |name: &str| -> Result<i32, StoreError> {
         conn.query_row(&format!("PRAGMA {name}"), [], |row| row.get(0))
             .map_err(|e| corrupt(path, e))
