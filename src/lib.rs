@@ -21,3 +21,5 @@ pub mod store;
 #[cfg(test)]
 #[path = "../sim/scratch.rs"]
 mod scratch;
+#[cfg(test)]
+mod scratch_tests;
