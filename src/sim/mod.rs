@@ -145,8 +145,11 @@ impl Draws {
 
     /// The generator positioned at block `block` of `stream` for `index`.
     fn at(&mut self, stream: Stream, index: u32, block: u32) -> &mut ChaCha8Rng {
-        self.rng.set_stream(((index as u64) << 8) | stream as u64);
+        // The position first: it empties the buffer, so that changing the stream then
+        // does not compute a block of the new stream at the old position, only to be
+        // thrown away (rand_chacha refills the buffer on a stream change mid-buffer).
         self.rng.set_word_pos(block as u128 * WORDS_PER_BLOCK);
+        self.rng.set_stream(((index as u64) << 8) | stream as u64);
         &mut self.rng
     }
 
