@@ -561,6 +561,13 @@ impl Plan {
         &self.locks[self.lock_start[t.ix()] as usize..self.lock_start[t.ix() + 1] as usize]
     }
 
+    /// Whether `t` modifies any file (its `files_to_modify` is not empty), read from the
+    /// compact lock table, which the core has just used when the task ends, rather than
+    /// from the task's spec, which by then is cold memory.
+    pub fn modifies_files(&self, t: TaskIdx) -> bool {
+        self.locks(t).iter().any(|l| l.mode == LockMode::Write)
+    }
+
     /// The layer of `t`: 0 for tasks without dependencies, else one more than the deepest
     /// task it waits for.
     pub fn layer(&self, t: TaskIdx) -> u32 {
@@ -942,6 +949,31 @@ mod tests {
         assert_eq!(&*plan.files[locks[0].file.ix()], "src/x.ts");
         assert_eq!(locks[0].mode, LockMode::Write);
         assert_eq!(locks[1].mode, LockMode::Read);
+    }
+
+    #[test]
+    fn a_task_modifies_files_when_its_spec_lists_some() {
+        let text = format!(
+            "{AGENT}[[tasks]]\nid='none'\nestimated_duration=1\n\
+             [[tasks]]\nid='reads'\nestimated_duration=1\nfiles_to_read=['a', 'b']\n\
+             [[tasks]]\nid='writes'\nestimated_duration=1\nfiles_to_modify=['a']\n\
+             [[tasks]]\nid='both'\nestimated_duration=1\n\
+             files_to_modify=['./a', 'a']\nfiles_to_read=['a', 'b']\n"
+        );
+        let (_, plan) = scenario(&text).unwrap();
+        let answers: Vec<(bool, bool)> = (0..plan.len() as u32)
+            .map(|i| {
+                let t = TaskIdx(i);
+                (
+                    plan.modifies_files(t),
+                    !plan.task(t).files_to_modify.is_empty(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            answers,
+            [(false, false), (false, false), (true, true), (true, true)]
+        );
     }
 
     #[test]

@@ -642,9 +642,10 @@ impl Simulation<'_> {
             return;
         }
         let plan = &self.plan;
-        let spec = plan.task(task);
-        // `discovery` first: most successes share nothing, and the spec is cold memory.
-        if discovery && !spec.files_to_modify.is_empty() {
+        // Neither test reads the task's spec, which is cold memory: most successes share
+        // nothing.
+        if discovery && plan.modifies_files(task) {
+            let spec = plan.task(task);
             let item = ContextItem::Discovery {
                 summary: format!(
                     "{} learned while doing `{}`",
@@ -661,7 +662,7 @@ impl Simulation<'_> {
         if self.sched.failures(task) > 0 {
             let item = ContextItem::Solution {
                 problem_type: plan.task_type(task).to_string(),
-                summary: format!("how `{}` was made to pass", spec.id),
+                summary: format!("how `{}` was made to pass", plan.id(task).as_str()),
                 details: String::new(),
             };
             self.sched
