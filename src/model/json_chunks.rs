@@ -201,6 +201,12 @@ fn tasks_array(bytes: &[u8]) -> Option<TasksArray> {
             b'}' | b']' => {
                 depth = depth.checked_sub(1)?;
                 if in_tasks && depth == 1 {
+                    // The scan counts depth, not which bracket: every other closing one is
+                    // checked by a parse (an element's own, or the rest of the document's,
+                    // which gets `[]` in place of the array), but this one is cut away.
+                    if b != b']' {
+                        return None;
+                    }
                     in_tasks = false;
                     found.as_mut()?.close = i;
                 }
@@ -368,7 +374,7 @@ mod tests {
 
     /// Documents around a tasks array: keys before and after it, a second `tasks`, an
     /// escaped spelling of the key, trailing text, stray bytes before the first element and
-    /// after the last.
+    /// after the last, and the array or the document closed by the wrong bracket.
     fn document() -> impl Strategy<Value = String> {
         (
             prop::collection::vec(element(), 0..12),
@@ -383,10 +389,11 @@ mod tests {
             prop::sample::select(vec!["", " \n", "x", "}"]),
             prop::sample::select(vec!["", " ", ":", ","]),
             prop::sample::select(vec!["", ",", " ,\n"]),
+            prop::sample::select(vec![("]", "}"), ("}", "}"), ("]", "]")]),
         )
-            .prop_map(|(elements, comma, extra, tail, lead, trail)| {
+            .prop_map(|(elements, comma, extra, tail, lead, trail, (close, end))| {
                 format!(
-                    "{{\"agents\":[{{\"count\":2}}], \"tasks\" : [{lead}{}{trail}]{extra}}}{tail}",
+                    "{{\"agents\":[{{\"count\":2}}], \"tasks\" : [{lead}{}{trail}{close}{extra}{end}{tail}",
                     elements.join(comma)
                 )
             })

@@ -1079,6 +1079,23 @@ mod tests {
         assert!(owned.to_string().contains("tasks[12345].id"), "{owned}");
     }
 
+    /// A large JSON file whose tasks array is closed by `}` is refused, as a small one is:
+    /// the fast path, which cuts the array out, once took any closing bracket for the
+    /// array's (found by the `pieces` fuzz target).
+    #[test]
+    fn a_large_json_file_whose_tasks_array_is_closed_by_a_brace_is_refused() {
+        let good = large_json(None);
+        let close = good.rfind("\n]\n}").expect("the array's end");
+        let mut text = good.clone();
+        text.replace_range(close + 1..close + 2, "}");
+        let whole = Scenario::parse(&text, Format::Json, "big.json").map(|_| ());
+        let owned = Scenario::parse_owned(text, Format::Json, "big.json").map(|_| ());
+        let whole = whole.expect_err("the whole-document parse refuses it");
+        let owned = owned.expect_err("the fast path refuses it too");
+        assert_eq!(owned.to_string(), whole.to_string());
+        assert!(Scenario::parse_owned(good, Format::Json, "big.json").is_ok());
+    }
+
     /// Both fast paths cut even a small clean file into pieces of a few tasks, and read it
     /// as the whole-document parse does: a generated plan with dependencies and files.
     #[test]
