@@ -16,8 +16,8 @@
 # `echo 19 > /proc/PID/autogroup` for any process of that session.
 #
 # Each target ends with a line `fuzz: TARGET stopped after S s (REASON)`, REASON being the
-# time limit or the plateau. `python3 scripts/fuzz_stats.py LOG` turns the output into the
-# table of reports/fuzz.md.
+# time limit, the plateau, or "interrupted" (a SIGINT from outside, to stop a run by hand).
+# `python3 scripts/fuzz_stats.py LOG` turns the output into the table of reports/fuzz.md.
 #
 # Limits: 2 GiB RSS, 1 GiB per allocation, 10 s per input: an input that passes one of them
 # is a finding (allocation without bound, or a hang), as is a panic or an audit violation.
@@ -101,8 +101,11 @@ for target in "${targets[@]}"; do
     status=0
     wait "$fuzzer" || status=$?
     rm -f "$stamp"
-    # libFuzzer ends with 72 when interrupted, which here is the plateau's doing.
-    if ((status != 0)) && ! ((interrupted && status == 72)); then
+    # libFuzzer ends with 72 when interrupted: by the plateau check above, or by a SIGINT
+    # from outside (stopping a run by hand), which is no finding either.
+    if ((status == 72)); then
+        ((interrupted)) || reason="interrupted"
+    elif ((status != 0)); then
         echo "fuzz: $target found something (exit $status): see artifacts/$target/" >&2
         exit "$status"
     fi
