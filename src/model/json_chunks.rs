@@ -137,7 +137,10 @@ fn trim_json_space(text: &str) -> &str {
 /// Finds the top-level `"tasks"` array in one pass, or `None` if the document is not an
 /// object holding exactly one such key with an array value, or is not well nested.
 fn tasks_array(bytes: &[u8]) -> Option<TasksArray> {
-    let mut depth = 0usize;
+    // The closing bracket each open one expects, innermost last: its length is the depth.
+    // A bracket closed by the other kind gives the document up to the whole parse, which
+    // refuses it.
+    let mut closers: Vec<u8> = Vec::new();
     let mut i = 0;
     // Whether the string just closed at depth 1 was a key spelled `tasks`.
     let mut last_key_is_tasks = false;
@@ -149,6 +152,7 @@ fn tasks_array(bytes: &[u8]) -> Option<TasksArray> {
     let mut element_next = false;
     while i < bytes.len() {
         let b = bytes[i];
+        let depth = closers.len();
         match b {
             b'"' => {
                 if in_tasks && depth == 2 && element_next {
@@ -178,7 +182,8 @@ fn tasks_array(bytes: &[u8]) -> Option<TasksArray> {
                     start_element(&mut found, i);
                     element_next = false;
                 }
-                depth += 1;
+                closers.push(if b == b'{' { b'}' } else { b']' });
+                let depth = closers.len();
                 if in_tasks && depth > MAX_DEPTH {
                     return None;
                 }
@@ -199,14 +204,11 @@ fn tasks_array(bytes: &[u8]) -> Option<TasksArray> {
                 }
             }
             b'}' | b']' => {
-                depth = depth.checked_sub(1)?;
+                if closers.pop()? != b {
+                    return None;
+                }
+                let depth = closers.len();
                 if in_tasks && depth == 1 {
-                    // The scan counts depth, not which bracket: every other closing one is
-                    // checked by a parse (an element's own, or the rest of the document's,
-                    // which gets `[]` in place of the array), but this one is cut away.
-                    if b != b']' {
-                        return None;
-                    }
                     in_tasks = false;
                     found.as_mut()?.close = i;
                 }
@@ -240,7 +242,7 @@ fn tasks_array(bytes: &[u8]) -> Option<TasksArray> {
         }
         i += 1;
     }
-    if depth != 0 {
+    if !closers.is_empty() {
         return None;
     }
     let array = found?;
