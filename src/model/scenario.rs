@@ -384,18 +384,13 @@ impl Scenario {
         origin: &str,
         per_piece: usize,
     ) -> Option<(Scenario, Vec<Issue>)> {
-        let mut issues = Vec::new();
-        let resolver = Resolver::new(&cut.head, &mut issues);
-        let raised = Mutex::new(Vec::new());
-        let tasks = cut.map_tasks(text, per_piece, |index, task| {
-            resolver.task(index, task, &raised)
-        })?;
+        let resolver = Resolver::new(&cut.head);
+        let tasks = cut.map_tasks(text, per_piece, |index, task| resolver.task(index, task))?;
         let source = SourceInfo {
             origin: origin.to_string(),
             task_lines: task_lines(text, Format::Json, tasks.iter().map(|t| &*t.id)),
         };
-        let raised = raised.into_inner().unwrap_or_else(PoisonError::into_inner);
-        Some(resolver.finish(cut.head, tasks, source, issues, raised))
+        Some(resolver.finish(cut.head, tasks, source))
     }
 
     /// The file's fields as written, and where its tasks are.
@@ -482,10 +477,8 @@ impl Scenario {
         file_tasks: Vec<TaskFile>,
         source: SourceInfo,
     ) -> (Scenario, Vec<Issue>) {
-        let mut issues = Vec::new();
-        let resolver = Resolver::new(&file, &mut issues);
-        let raised = Mutex::new(Vec::new());
-        let resolve = |(index, task): (usize, TaskFile)| resolver.task(index, task, &raised);
+        let resolver = Resolver::new(&file);
+        let resolve = |(index, task): (usize, TaskFile)| resolver.task(index, task);
         // A small file is resolved where it is: handing it to other cores costs more.
         let tasks: Vec<TaskSpec> = if file_tasks.len() < 2 * RESOLVE_BLOCK {
             file_tasks.into_iter().enumerate().map(resolve).collect()
@@ -497,8 +490,7 @@ impl Scenario {
                 .map(resolve)
                 .collect()
         };
-        let raised = raised.into_inner().unwrap_or_else(PoisonError::into_inner);
-        resolver.finish(file, tasks, source, issues, raised)
+        resolver.finish(file, tasks, source)
     }
 
     /// A scenario built in code (by importers, generators and tests), with no file behind it.
@@ -520,24 +512,27 @@ impl Scenario {
 /// Tasks per parallel job of [`Scenario::resolve_from`], at the least.
 const RESOLVE_BLOCK: usize = 4_096;
 
-/// What resolving a file's tasks takes from the rest of the file: its configuration and
-/// agents, resolved first (their issues come before any task's).
+/// What resolving a file's tasks takes from the rest of the file (its configuration and
+/// agents, resolved first: their issues come before any task's), and the issues raised.
 struct Resolver {
     unit: TimeUnit,
     config: Config,
     agents: Vec<AgentSpec>,
     /// `config.task_timeout`, the timeout of a task that sets none, and how to name it.
     default_timeout: (Time, &'static str),
+    /// The configuration's and agents' issues.
+    issues: Vec<Issue>,
+    /// The issues of the tasks that raised any, each task's with its index, handed over
+    /// from any core.
+    raised: Mutex<Vec<(usize, Vec<Issue>)>>,
 }
 
-/// The issues of the tasks that raised any, each task's with its index.
-type Raised = Mutex<Vec<(usize, Vec<Issue>)>>;
-
 impl Resolver {
-    fn new(file: &ScenarioFile, issues: &mut Vec<Issue>) -> Resolver {
+    fn new(file: &ScenarioFile) -> Resolver {
+        let mut issues = Vec::new();
         let unit = file.time_unit;
-        let config = resolve_config(&file.config, unit, issues);
-        let agents = resolve_agents(&file.agents, issues);
+        let config = resolve_config(&file.config, unit, &mut issues);
+        let agents = resolve_agents(&file.agents, &mut issues);
         let default_timeout_field = match file.config.task_timeout {
             Some(_) => "config.task_timeout",
             None => "the default config.task_timeout",
@@ -548,16 +543,18 @@ impl Resolver {
             config,
             agents,
             default_timeout,
+            issues,
+            raised: Mutex::new(Vec::new()),
         }
     }
 
-    /// Resolves task `index`. Issues are rare: a task with some hands them over with its
-    /// index, from any core.
-    fn task(&self, index: usize, task: TaskFile, raised: &Raised) -> TaskSpec {
+    /// Resolves task `index`, on any core. Issues are rare: a task with some hands them
+    /// over with its index.
+    fn task(&self, index: usize, task: TaskFile) -> TaskSpec {
         let mut own = Vec::new();
         let spec = resolve_task(task, self.unit, self.default_timeout, &mut own);
         if !own.is_empty() {
-            raised
+            self.raised
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .push((index, own));
@@ -573,9 +570,12 @@ impl Resolver {
         file: ScenarioFile,
         tasks: Vec<TaskSpec>,
         source: SourceInfo,
-        mut issues: Vec<Issue>,
-        mut raised: Vec<(usize, Vec<Issue>)>,
     ) -> (Scenario, Vec<Issue>) {
+        let mut issues = self.issues;
+        let mut raised = self
+            .raised
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner);
         raised.sort_unstable_by_key(|&(index, _)| index);
         for (index, own) in &mut raised {
             for issue in own {
