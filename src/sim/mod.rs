@@ -226,9 +226,9 @@ struct Simulation<'m> {
     trace: Vec<AttemptRecord>,
     /// The open trace row of each task's running attempt.
     open_row: Vec<Option<usize>>,
-    /// Since when and why each ready task held back is, until it starts. Few are at a
-    /// time: a small map stays in cache, where a slot per task (40 MB at a million) made
-    /// every attempt's start a miss.
+    /// Each ready task held back, until it starts: since when, why, and whether by a lock.
+    /// Few are held back at a time, so a small map stays in cache, where a slot per task
+    /// (40 MB at a million tasks) made every attempt's start a miss.
     held_since: BTreeMap<TaskIdx, (Time, String, bool)>,
     lock_wait_total: Time,
     makespan: Time,
@@ -662,7 +662,7 @@ impl Simulation<'_> {
         if self.sched.failures(task) > 0 {
             let item = ContextItem::Solution {
                 problem_type: plan.task_type(task).to_string(),
-                summary: format!("how `{}` was made to pass", plan.id(task).as_str()),
+                summary: format!("how `{}` was made to pass", plan.id(task)),
                 details: String::new(),
             };
             self.sched
