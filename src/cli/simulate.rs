@@ -23,7 +23,7 @@ use taskdist::report::risk::{
     Distribution, Tornado, cdf_csv, criticality, criticality_csv, tornado_bars, tornado_csv,
 };
 use taskdist::report::sweep::{Shard, parse_deadline, simulate_config};
-use taskdist::report::{Summary, trace_csv};
+use taskdist::report::{Summary, trace_csv, trace_hash_of};
 use taskdist::sim::SimError;
 use taskdist::sim::{SimModels, SimRun, simulate as run_simulation};
 
@@ -381,31 +381,37 @@ impl OutFiles {
         if let Some(events) = self.events {
             events.finish()?;
         }
-        let trace = trace_csv(run, plan);
-        let summary = match bound {
-            Some(bound) => Summary::with_bound(run.into(), plan, config, &trace, bound),
-            None => Summary::new(run, plan, config, &trace),
-        };
-        if let Some(dir) = &self.dir {
-            let write = |name: &str, bytes: &[u8]| {
-                let path = dir.join(name);
-                fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))
-            };
-            write("trace.csv", &trace)?;
-            let mut json = serde_json::to_string_pretty(&summary)?;
-            json.push('\n');
-            write("summary.json", json.as_bytes())?;
-            let waits = lock_waits(plan, &self.held_events);
-            let gantt = Gantt {
-                run,
+        let bound = bound.unwrap_or_else(|| Summary::plan_bound(plan, run.agents.len(), config));
+        let Some(dir) = &self.dir else {
+            let hash = trace_hash_of(run.into(), plan);
+            return Ok(Summary::with_trace_hash(
+                run.into(),
                 plan,
-                lock_waits: &waits,
-                title: gantt_title(name, run, config.policy.as_str()),
-            }
-            .figure()?;
-            write("gantt.svg", gantt.svg.as_bytes())?;
-            write("gantt.png", &gantt.png)?;
+                config,
+                hash,
+                bound,
+            ));
+        };
+        let trace = trace_csv(run, plan);
+        let summary = Summary::with_bound(run.into(), plan, config, &trace, bound);
+        let write = |name: &str, bytes: &[u8]| {
+            let path = dir.join(name);
+            fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))
+        };
+        write("trace.csv", &trace)?;
+        let mut json = serde_json::to_string_pretty(&summary)?;
+        json.push('\n');
+        write("summary.json", json.as_bytes())?;
+        let waits = lock_waits(plan, &self.held_events);
+        let gantt = Gantt {
+            run,
+            plan,
+            lock_waits: &waits,
+            title: gantt_title(name, run, config.policy.as_str()),
         }
+        .figure()?;
+        write("gantt.svg", gantt.svg.as_bytes())?;
+        write("gantt.png", &gantt.png)?;
         Ok(summary)
     }
 }
