@@ -29,6 +29,7 @@ const MAX_DEPTH: usize = 100;
 
 /// Where the `tasks` array is: the byte of its `[`, of its `]`, and where each element
 /// starts.
+#[derive(Debug, Clone, PartialEq)]
 struct TasksArray {
     open: usize,
     close: usize,
@@ -135,121 +136,268 @@ fn trim_json_space(text: &str) -> &str {
 }
 
 /// Finds the top-level `"tasks"` array in one pass, or `None` if the document is not an
-/// object holding exactly one such key with an array value, or is not well nested.
+/// object holding exactly one such key with an array value, or is not well nested. A large
+/// document is scanned in pieces on every core ([`tasks_array_in`]).
 fn tasks_array(bytes: &[u8]) -> Option<TasksArray> {
-    // The closing bracket each open one expects, innermost last: its length is the depth.
-    // A bracket closed by the other kind gives the document up to the whole parse, which
-    // refuses it.
-    let mut closers: Vec<u8> = Vec::new();
-    let mut i = 0;
-    // Whether the string just closed at depth 1 was a key spelled `tasks`.
-    let mut last_key_is_tasks = false;
-    // Whether, at depth 1, the next string is a key (after `{` or `,`).
-    let mut expect_key = false;
-    let mut found: Option<TasksArray> = None;
-    let mut in_tasks = false;
-    // Whether the next value inside the tasks array starts an element.
-    let mut element_next = false;
-    while i < bytes.len() {
-        let b = bytes[i];
-        let depth = closers.len();
-        match b {
-            b'"' => {
-                if in_tasks && depth == 2 && element_next {
-                    // A string element: counted and cut like any other.
-                    start_element(&mut found, i);
-                    element_next = false;
-                }
-                let start = i + 1;
-                i = start;
-                loop {
-                    match *bytes.get(i)? {
-                        b'"' => break,
-                        b'\\' => i += 2,
-                        _ => i += 1,
-                    }
-                }
-                if depth == 1 && expect_key {
-                    last_key_is_tasks = &bytes[start..i] == b"tasks";
-                    expect_key = false;
-                }
-            }
-            b'{' | b'[' => {
-                if depth == 0 && b != b'{' {
-                    return None;
-                }
-                if in_tasks && depth == 2 && element_next {
-                    start_element(&mut found, i);
-                    element_next = false;
-                }
-                closers.push(if b == b'{' { b'}' } else { b']' });
-                let depth = closers.len();
-                if in_tasks && depth > MAX_DEPTH {
-                    return None;
-                }
-                if depth == 1 {
-                    expect_key = true;
-                } else if depth == 2 && last_key_is_tasks {
-                    last_key_is_tasks = false;
-                    if b != b'[' || found.is_some() {
-                        return None;
-                    }
-                    found = Some(TasksArray {
-                        open: i,
-                        close: 0,
-                        element_starts: Vec::new(),
-                    });
-                    in_tasks = true;
-                    element_next = true;
-                }
-            }
-            b'}' | b']' => {
-                if closers.pop()? != b {
-                    return None;
-                }
-                let depth = closers.len();
-                if in_tasks && depth == 1 {
-                    in_tasks = false;
-                    found.as_mut()?.close = i;
-                }
-                if depth == 0 {
-                    // Only white space may follow the document.
-                    if !bytes[i + 1..].iter().all(|&b| is_json_space(b)) {
-                        return None;
-                    }
-                    break;
-                }
-            }
-            b',' => {
-                if depth == 1 {
-                    expect_key = true;
-                    last_key_is_tasks = false;
-                } else if in_tasks && depth == 2 {
-                    element_next = true;
-                }
-            }
-            b' ' | b'\t' | b'\n' | b'\r' | b':' => {}
-            _ => {
-                // A number, `true`, `false` or `null`.
-                if in_tasks && depth == 2 && element_next {
-                    start_element(&mut found, i);
-                    element_next = false;
-                }
-                if depth == 1 && b != b':' {
-                    last_key_is_tasks = false;
-                }
-            }
+    let pieces = (bytes.len() / SCAN_PIECE_MIN).clamp(1, rayon::current_num_threads().max(1));
+    tasks_array_in(bytes, pieces)
+}
+
+/// Bytes per piece of a scan cut across cores, at least: below this one core is as fast.
+const SCAN_PIECE_MIN: usize = 1 << 22;
+
+/// [`tasks_array`] in `pieces` pieces scanned side by side.
+///
+/// Each piece after the first starts at a guessed element of the tasks array (a `{` after
+/// `},`) and assumes the state the scan has there ([`Scan::at_element`]). A guess is
+/// only right if the piece before it, scanned from its own start, ends exactly there in
+/// that state; then the scan from there is the one-pass scan's, token for token. Any
+/// guess that is wrong (inside a string, a nested value, or not in the array at all),
+/// and any piece that fails, leaves the document to the one-pass scan.
+fn tasks_array_in(bytes: &[u8], pieces: usize) -> Option<TasksArray> {
+    if pieces > 1
+        && let Some(split) = tasks_array_split(bytes, pieces)
+    {
+        return split;
+    }
+    let mut scan = Scan::new();
+    scan.run(bytes, 0, bytes.len())?;
+    scan.finish()
+}
+
+/// The split scan of [`tasks_array_in`]: `None` if the pieces' guesses cannot be made or
+/// were wrong, else the scan's result.
+fn tasks_array_split(bytes: &[u8], pieces: usize) -> Option<Option<TasksArray>> {
+    let mut bounds = vec![0];
+    for k in 1..pieces {
+        let from = (bytes.len() / pieces * k).max(bounds[k - 1] + 1);
+        bounds.push(element_guess(bytes, from)?);
+    }
+    bounds.push(bytes.len());
+    let scans: Vec<Option<Scan>> = bounds
+        .par_windows(2)
+        .enumerate()
+        .map(|(k, range)| {
+            let mut scan = if k == 0 {
+                Scan::new()
+            } else {
+                Scan::at_element()
+            };
+            let end = scan.run(bytes, range[0], range[1])?;
+            let last = range[1] == bytes.len();
+            // Ending exactly at the next guess is implied by the state (only a string
+            // runs past `to`, and no string leaves the scan at an element) but is what
+            // a right guess means, so it is said.
+            (last || (end == range[1] && scan.is_at_element())).then_some(scan)
+        })
+        .collect();
+    let mut scans = scans.into_iter().collect::<Option<Vec<Scan>>>()?;
+    let mut last = scans.pop().expect("at least two pieces");
+    let mut starts = Vec::new();
+    let mut open = 0;
+    for (k, scan) in scans.into_iter().enumerate() {
+        let array = scan
+            .found
+            .expect("a piece that ends at an element is in the array");
+        if k == 0 {
+            open = array.open;
         }
-        i += 1;
+        starts.extend(array.element_starts);
     }
-    if !closers.is_empty() {
-        return None;
+    let array = last
+        .found
+        .as_mut()
+        .expect("the last piece starts in the array");
+    starts.append(&mut array.element_starts);
+    array.element_starts = starts;
+    array.open = open;
+    Some(last.finish())
+}
+
+/// The first `{` at or after `from` that follows `},` (white space aside): where an element
+/// of the tasks array may start, if that is where the scan will be.
+fn element_guess(bytes: &[u8], from: usize) -> Option<usize> {
+    // Elements are short: one not found soon will not be.
+    let to = bytes.len().min(from.saturating_add(1 << 16));
+    (from..to).find(|&i| {
+        let mut before = bytes[..i].iter().rev().filter(|&&b| !is_json_space(b));
+        bytes[i] == b'{' && before.next() == Some(&b',') && before.next() == Some(&b'}')
+    })
+}
+
+/// The cut scan's state between two tokens.
+#[derive(Debug, Clone)]
+struct Scan {
+    /// The closing bracket each open one expects, innermost last: its length is the depth.
+    /// A bracket closed by the other kind gives the document up to the whole parse, which
+    /// refuses it.
+    closers: Vec<u8>,
+    /// Whether the string just closed at depth 1 was a key spelled `tasks`.
+    last_key_is_tasks: bool,
+    /// Whether, at depth 1, the next string is a key (after `{` or `,`).
+    expect_key: bool,
+    found: Option<TasksArray>,
+    in_tasks: bool,
+    /// Whether the next value inside the tasks array starts an element.
+    element_next: bool,
+    /// Whether the document's last bracket has closed.
+    ended: bool,
+}
+
+impl Scan {
+    /// The state before the document.
+    fn new() -> Scan {
+        Scan {
+            closers: Vec::new(),
+            last_key_is_tasks: false,
+            expect_key: false,
+            found: None,
+            in_tasks: false,
+            element_next: false,
+            ended: false,
+        }
     }
-    let array = found?;
-    if array.close == 0 {
-        return None;
+
+    /// The state at an element of the tasks array that follows a comma, as far as the
+    /// scan from there can see (where the array opened, and the elements before, it
+    /// cannot).
+    fn at_element() -> Scan {
+        Scan {
+            closers: vec![b'}', b']'],
+            found: Some(TasksArray {
+                open: 0,
+                close: 0,
+                element_starts: Vec::new(),
+            }),
+            in_tasks: true,
+            element_next: true,
+            ..Scan::new()
+        }
     }
-    Some(array)
+
+    /// Whether this is the state [`Scan::at_element`] assumes.
+    fn is_at_element(&self) -> bool {
+        self.closers == [b'}', b']']
+            && !self.last_key_is_tasks
+            && !self.expect_key
+            && self.found.as_ref().is_some_and(|array| array.close == 0)
+            && self.in_tasks
+            && self.element_next
+            && !self.ended
+    }
+
+    /// Scans the tokens that start in `bytes[from..to]` (a string that starts there is
+    /// followed to its end, past `to` if need be); returns where the scan stopped, or
+    /// `None` if the document is not one to cut.
+    fn run(&mut self, bytes: &[u8], from: usize, to: usize) -> Option<usize> {
+        let mut i = from;
+        while i < to {
+            let b = bytes[i];
+            let depth = self.closers.len();
+            match b {
+                b'"' => {
+                    if self.in_tasks && depth == 2 && self.element_next {
+                        // A string element: counted and cut like any other.
+                        start_element(&mut self.found, i);
+                        self.element_next = false;
+                    }
+                    let start = i + 1;
+                    i = start;
+                    loop {
+                        match *bytes.get(i)? {
+                            b'"' => break,
+                            b'\\' => i += 2,
+                            _ => i += 1,
+                        }
+                    }
+                    if depth == 1 && self.expect_key {
+                        self.last_key_is_tasks = &bytes[start..i] == b"tasks";
+                        self.expect_key = false;
+                    }
+                }
+                b'{' | b'[' => {
+                    if depth == 0 && b != b'{' {
+                        return None;
+                    }
+                    if self.in_tasks && depth == 2 && self.element_next {
+                        start_element(&mut self.found, i);
+                        self.element_next = false;
+                    }
+                    self.closers.push(if b == b'{' { b'}' } else { b']' });
+                    let depth = self.closers.len();
+                    if self.in_tasks && depth > MAX_DEPTH {
+                        return None;
+                    }
+                    if depth == 1 {
+                        self.expect_key = true;
+                    } else if depth == 2 && self.last_key_is_tasks {
+                        self.last_key_is_tasks = false;
+                        if b != b'[' || self.found.is_some() {
+                            return None;
+                        }
+                        self.found = Some(TasksArray {
+                            open: i,
+                            close: 0,
+                            element_starts: Vec::new(),
+                        });
+                        self.in_tasks = true;
+                        self.element_next = true;
+                    }
+                }
+                b'}' | b']' => {
+                    if self.closers.pop()? != b {
+                        return None;
+                    }
+                    let depth = self.closers.len();
+                    if self.in_tasks && depth == 1 {
+                        self.in_tasks = false;
+                        self.found.as_mut()?.close = i;
+                    }
+                    if depth == 0 {
+                        // Only white space may follow the document.
+                        if !bytes[i + 1..].iter().all(|&b| is_json_space(b)) {
+                            return None;
+                        }
+                        self.ended = true;
+                        return Some(bytes.len());
+                    }
+                }
+                b',' => {
+                    if depth == 1 {
+                        self.expect_key = true;
+                        self.last_key_is_tasks = false;
+                    } else if self.in_tasks && depth == 2 {
+                        self.element_next = true;
+                    }
+                }
+                b' ' | b'\t' | b'\n' | b'\r' | b':' => {}
+                _ => {
+                    // A number, `true`, `false` or `null`.
+                    if self.in_tasks && depth == 2 && self.element_next {
+                        start_element(&mut self.found, i);
+                        self.element_next = false;
+                    }
+                    if depth == 1 && b != b':' {
+                        self.last_key_is_tasks = false;
+                    }
+                }
+            }
+            i += 1;
+        }
+        Some(i)
+    }
+
+    /// The tasks array of a document scanned to its end.
+    fn finish(self) -> Option<TasksArray> {
+        if !self.closers.is_empty() {
+            return None;
+        }
+        let array = self.found?;
+        if array.close == 0 {
+            return None;
+        }
+        Some(array)
+    }
 }
 
 /// Notes that an element of the tasks array starts at `at`.
@@ -401,7 +549,65 @@ mod tests {
             })
     }
 
+    /// A scan cut across cores finds what the one-pass scan finds, taking its guesses
+    /// where they are right and leaving the document to one pass where one is not.
+    #[test]
+    fn a_scan_in_pieces_is_the_scan_in_one() {
+        let text = tasks(60, "");
+        let bytes = text.as_bytes();
+        let whole = tasks_array_in(bytes, 1).expect("a document to cut");
+        assert_eq!(whole.element_starts.len(), 60);
+        for pieces in 2..8 {
+            let split = tasks_array_split(bytes, pieces);
+            assert_eq!(split, Some(Some(whole.clone())), "{pieces} pieces");
+        }
+        // Every element's title holds `}],{[`: a guess just after `},` in one of them
+        // is inside a string, and the piece before, which ends in that string, says so.
+        let quoted = text.replace(r#"a \"}],{[\\ b"#, r#"a },{\"id\":{ b"#);
+        assert_ne!(quoted, text);
+        let whole = tasks_array_in(quoted.as_bytes(), 1).expect("still a document to cut");
+        let mut guessed_wrong = 0;
+        for pieces in 2..8 {
+            match tasks_array_split(quoted.as_bytes(), pieces) {
+                Some(split) => assert_eq!(split.as_ref(), Some(&whole), "{pieces} pieces"),
+                None => guessed_wrong += 1,
+            }
+            assert_eq!(
+                tasks_array_in(quoted.as_bytes(), pieces).as_ref(),
+                Some(&whole)
+            );
+        }
+        assert!(guessed_wrong > 0, "some guess falls inside a title");
+        // After the tasks, an array of objects at the tasks' own depth: a guess there
+        // ends the piece before where it should, at the depth of an element, but not in
+        // the tasks array.
+        let after = format!(",\"other\":[{}]", vec![r#"{"n":1}"#; 400].join(","));
+        let text = tasks(10, &after);
+        let whole = tasks_array_in(text.as_bytes(), 1).expect("a document to cut");
+        assert_eq!(whole.element_starts.len(), 10);
+        for pieces in 2..8 {
+            assert_eq!(
+                tasks_array_split(text.as_bytes(), pieces),
+                None,
+                "{pieces} pieces"
+            );
+            assert_eq!(
+                tasks_array_in(text.as_bytes(), pieces).as_ref(),
+                Some(&whole)
+            );
+        }
+    }
+
     proptest! {
+        /// The scan in pieces gives what the scan in one pass gives, on any document.
+        #[test]
+        fn pieces_of_the_scan_never_disagree(text in document(), pieces in 2usize..6) {
+            prop_assert_eq!(
+                tasks_array_in(text.as_bytes(), pieces),
+                tasks_array_in(text.as_bytes(), 1)
+            );
+        }
+
         /// Whatever the pieces give, the whole-document parse gives too.
         #[test]
         fn pieces_never_disagree_with_the_whole(text in document(), per_piece in 1usize..4) {
