@@ -184,11 +184,16 @@ fn tasks_array_split(bytes: &[u8], pieces: usize) -> Option<Option<TasksArray>> 
                 Scan::at_element()
             };
             let end = scan.run(bytes, range[0], range[1])?;
-            let last = range[1] == bytes.len();
-            // Ending exactly at the next guess is implied by the state (only a string
-            // runs past `to`, and no string leaves the scan at an element) but is what
-            // a right guess means, so it is said.
-            (last || (end == range[1] && scan.is_at_element())).then_some(scan)
+            if range[1] == bytes.len() {
+                return Some(scan);
+            }
+            let right = scan.is_at_element();
+            // Only a string runs past `to`, and no string leaves the scan at an element.
+            assert!(
+                !right || end == range[1],
+                "a scan at an element stops at its guess"
+            );
+            right.then_some(scan)
         })
         .collect();
     let mut scans = scans.into_iter().collect::<Option<Vec<Scan>>>()?;
@@ -240,8 +245,6 @@ struct Scan {
     in_tasks: bool,
     /// Whether the next value inside the tasks array starts an element.
     element_next: bool,
-    /// Whether the document's last bracket has closed.
-    ended: bool,
 }
 
 impl Scan {
@@ -254,7 +257,6 @@ impl Scan {
             found: None,
             in_tasks: false,
             element_next: false,
-            ended: false,
         }
     }
 
@@ -283,7 +285,6 @@ impl Scan {
             && self.found.as_ref().is_some_and(|array| array.close == 0)
             && self.in_tasks
             && self.element_next
-            && !self.ended
     }
 
     /// Scans the tokens that start in `bytes[from..to]` (a string that starts there is
@@ -358,7 +359,6 @@ impl Scan {
                         if !bytes[i + 1..].iter().all(|&b| is_json_space(b)) {
                             return None;
                         }
-                        self.ended = true;
                         return Some(bytes.len());
                     }
                 }

@@ -13,7 +13,7 @@
 //! differences between points sharper than independent seeds would, and any row can be
 //! replayed with `taskdist simulate --agents N --policy P --seed S`.
 
-use super::{Summary, trace_csv};
+use super::{Summary, trace_hash_of};
 use crate::model::{
     AgentSpec, Config, DurationText, Policy, Scenario, ScenarioError, Schedule, SimulationFile,
     Time, TimeUnit, format_exact, parse_duration,
@@ -520,13 +520,16 @@ pub fn simulate_config(
         seed,
         &mut |_| {},
     )?;
-    let trace = trace_csv(&run, plan);
     let path = if critical {
         super::risk::critical_tasks((&run).into(), plan)
     } else {
         Vec::new()
     };
-    Ok((Summary::new(&run, plan, config, &trace), path))
+    // A sweep writes no trace: it is only hashed into the summary.
+    let hash = trace_hash_of((&run).into(), plan);
+    let bound = Summary::plan_bound(plan, run.agents.len(), config);
+    let summary = Summary::with_trace_hash((&run).into(), plan, config, hash, bound);
+    Ok((summary, path))
 }
 
 /// Runs `shard`'s runs of the sweep ([`Shard::WHOLE`]: every run) on rayon's pool, calling
