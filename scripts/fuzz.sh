@@ -9,6 +9,8 @@
 #   PLATEAU_SECONDS=900 SECONDS_PER_TARGET=7200 scripts/fuzz.sh
 #                                    each until it has found no new edge for 15 minutes
 #                                    (at most two hours)
+#   scripts/fuzz.sh --save pieces    minimize pieces's corpus into fuzz/corpus-min/ (committed,
+#                                    and where the next round on any machine starts)
 #
 # To fuzz beside other work, `nice -n 19` is not enough where the kernel groups processes
 # by session (kernel.sched_autogroup_enabled = 1): sessions share the CPU equally whatever
@@ -25,6 +27,27 @@
 # replays every file there through the same code.
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
+# `scripts/fuzz.sh --save TARGET`: minimizes TARGET's corpus (libFuzzer's -merge, which keeps
+# the smallest set of inputs with the same coverage) into corpus-min/TARGET.tar.gz, to be
+# committed.
+if [ "${1:-}" = --save ]; then
+    target=${2:?usage: scripts/fuzz.sh --save TARGET}
+    cargo +nightly fuzz build -O "$target"
+    binary=target/x86_64-unknown-linux-gnu/release/$target
+    merged=$(mktemp -d)
+    trap 'rm -rf "$merged"' EXIT
+    mkdir "$merged/$target"
+    "$binary" -merge=1 -rss_limit_mb=2048 -malloc_limit_mb=1024 -timeout=10 \
+        "$merged/$target" "corpus/$target" 2>&1 | tail -1
+    mkdir -p corpus-min
+    # Sorted names and fixed metadata: the same corpus gives the same archive.
+    (cd "$merged/$target" && find . -type f -printf '%P\n' | LC_ALL=C sort |
+        tar --owner=0 --group=0 --numeric-owner --mtime=@0 -cf - -T -) |
+        gzip -n -9 > "corpus-min/$target.tar.gz"
+    echo "fuzz: corpus-min/$target.tar.gz: $(ls "$merged/$target" | wc -l) inputs," \
+        "$(stat -c %s "corpus-min/$target.tar.gz") bytes" >&2
+    exit 0
+fi
 seconds="${SECONDS_PER_TARGET:-600}"
 plateau="${PLATEAU_SECONDS:-0}"
 # `resume` copies a run database into a fresh folder for every input and deletes it after:
@@ -46,6 +69,13 @@ cp ../scenarios/invalid/*.json corpus/scenario_json/ 2>/dev/null || true
 # Written by redirection, not `cp`: two runs of this script side by side copy the same
 # seeds, and `cp` fails on a file the other created between its check and its open.
 for f in regressions/pieces/*; do cat "$f" > "corpus/pieces/$(basename "$f")"; done
+# A minimized corpus of an earlier round (`corpus-min/TARGET.tar.gz`, made by
+# `scripts/fuzz.sh --save TARGET`), so that a new machine goes on from where the last
+# round ended instead of from the seeds. Files already there are kept.
+for archive in corpus-min/*.tar.gz; do
+    [ -e "$archive" ] || continue
+    tar -xzf "$archive" --skip-old-files -C "corpus/$(basename "$archive" .tar.gz)"
+done
 for f in ../scenarios/*.toml; do
     { printf '\000'; cat "$f"; } > "corpus/pieces/$(basename "$f")"
 done
