@@ -1010,9 +1010,6 @@ pub async fn run_worker(
     let (note_tx, mut notes) = unbounded_channel::<AttemptNote>();
     let mut running: BTreeMap<(u32, u32), RunningAttempt> = BTreeMap::new();
     let mut serials = 0u64;
-    let current = |running: &BTreeMap<(u32, u32), RunningAttempt>, key: (u32, u32), serial: u64| {
-        running.get(&key).is_some_and(|r| r.serial == serial)
-    };
     let mut forged = 0u32;
     // Coordinator messages on the control stream that did not verify, while none has.
     let mut unverified_control = 0u32;
@@ -1076,28 +1073,14 @@ pub async fn run_worker(
                 if sm.poll_timeout() <= now {
                     sm.handle_timeout(now);
                 }
-                match note.expect("the loop holds a sender") {
-                    // Notes of an earlier, killed run of the attempt are not its own.
-                    AttemptNote::Started { task, attempt, serial } => {
-                        if current(&running, (task, attempt), serial) {
-                            sm.attempt_started(task, attempt);
-                        }
-                    }
-                    AttemptNote::Share { task, attempt, serial, item } => {
-                        if current(&running, (task, attempt), serial) {
-                            sm.attempt_shared(task, attempt, item);
-                        }
-                    }
-                    AttemptNote::Done { task, attempt, serial, report } => {
-                        if !current(&running, (task, attempt), serial) {
-                            continue;
-                        }
-                        running.remove(&(task, attempt));
-                        let report = match report {
-                            Report::Succeeded { result } => Ok(result),
-                            Report::Failed { error } => Err(error),
-                        };
-                        sm.attempt_finished(task, attempt, report);
+                // Every note already waiting is taken now, so that what they send goes out
+                // in one pipeline: under load several attempts start or end at once.
+                let mut note = note.expect("the loop holds a sender");
+                loop {
+                    take_note(&mut sm, &mut running, note);
+                    match notes.try_recv() {
+                        Ok(next) => note = next,
+                        Err(_) => break,
                     }
                 }
             }
@@ -1114,13 +1097,13 @@ pub async fn run_worker(
         while let Some(action) = sm.poll_action() {
             match action {
                 Action::Run(assign) => {
+                    let token = CancellationToken::new();
+                    serials += 1;
+                    // One level per attempt run: its parent is there after the first.
                     let dir = workdir
                         .join(".taskdist-worker")
                         .join(&instance)
-                        .join(format!("{}-{}", assign.task, assign.attempt));
-                    let token = CancellationToken::new();
-                    serials += 1;
-                    let dir = dir.join(serials.to_string());
+                        .join(format!("{}-{}-{serials}", assign.task, assign.attempt));
                     let (inbox, inbox_rx) = unbounded_channel();
                     if let Some(old) = running.insert(
                         (assign.task, assign.attempt),
@@ -1191,6 +1174,52 @@ pub async fn run_worker(
         r.abort();
     }
     result
+}
+
+/// Hands one note of a running attempt to the worker's state machine; notes of an
+/// earlier, killed run of the attempt are not its own and are dropped.
+fn take_note(
+    sm: &mut Worker,
+    running: &mut BTreeMap<(u32, u32), RunningAttempt>,
+    note: AttemptNote,
+) {
+    let (task, attempt, serial) = match &note {
+        AttemptNote::Started {
+            task,
+            attempt,
+            serial,
+        }
+        | AttemptNote::Share {
+            task,
+            attempt,
+            serial,
+            ..
+        }
+        | AttemptNote::Done {
+            task,
+            attempt,
+            serial,
+            ..
+        } => (*task, *attempt, *serial),
+    };
+    if running
+        .get(&(task, attempt))
+        .is_none_or(|r| r.serial != serial)
+    {
+        return;
+    }
+    match note {
+        AttemptNote::Started { .. } => sm.attempt_started(task, attempt),
+        AttemptNote::Share { item, .. } => sm.attempt_shared(task, attempt, item),
+        AttemptNote::Done { report, .. } => {
+            running.remove(&(task, attempt));
+            let report = match report {
+                Report::Succeeded { result } => Ok(result),
+                Report::Failed { error } => Err(error),
+            };
+            sm.attempt_finished(task, attempt, report);
+        }
+    }
 }
 
 /// A plan holding just the assigned task (its dependencies are the coordinator's
