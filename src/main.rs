@@ -9,3 +9,10 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     cli::main(cli::Cli::parse())
 }
+
+/// mimalloc rather than the system allocator: the worker allocates on the blocking pool's
+/// threads what its loop frees, where glibc's arenas spend a tenth of the worker's CPU
+/// (reports/perf.md, broker); and a simulation of a big plan takes a hundredth of the page
+/// faults.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
