@@ -12,7 +12,7 @@ fn main() -> ExitCode {
 
 /// mimalloc rather than the system allocator: the worker allocates on the blocking pool's
 /// threads what its loop frees, where glibc's arenas spend a tenth of the worker's CPU
-/// (reports/perf.md, broker); and a simulation of a big plan takes a hundredth of the page
-/// faults.
+/// (reports/broker.md); and a simulation of a big plan takes a hundredth of the page
+/// faults (reports/perf.md, big files).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -948,24 +948,18 @@ pub struct WorkerSettings {
 
 /// What a running attempt's task sends back to the worker loop, with the serial number
 /// of its run (an attempt killed and asked for again runs again under the same numbers).
-enum AttemptNote {
-    Started {
-        task: u32,
-        attempt: u32,
-        serial: u64,
-    },
-    Share {
-        task: u32,
-        attempt: u32,
-        serial: u64,
-        item: crate::core::ContextItem,
-    },
-    Done {
-        task: u32,
-        attempt: u32,
-        serial: u64,
-        report: Report,
-    },
+struct AttemptNote {
+    task: u32,
+    attempt: u32,
+    serial: u64,
+    what: NoteKind,
+}
+
+/// What an [`AttemptNote`] says.
+enum NoteKind {
+    Started,
+    Share(crate::core::ContextItem),
+    Done(Report),
 }
 
 /// Runs a worker until `stop` fires or the coordinator rejects it.
@@ -1183,35 +1177,22 @@ fn take_note(
     running: &mut BTreeMap<(u32, u32), RunningAttempt>,
     note: AttemptNote,
 ) {
-    let (task, attempt, serial) = match &note {
-        AttemptNote::Started {
-            task,
-            attempt,
-            serial,
-        }
-        | AttemptNote::Share {
-            task,
-            attempt,
-            serial,
-            ..
-        }
-        | AttemptNote::Done {
-            task,
-            attempt,
-            serial,
-            ..
-        } => (*task, *attempt, *serial),
-    };
+    let AttemptNote {
+        task,
+        attempt,
+        serial,
+        what,
+    } = note;
     if running
         .get(&(task, attempt))
         .is_none_or(|r| r.serial != serial)
     {
         return;
     }
-    match note {
-        AttemptNote::Started { .. } => sm.attempt_started(task, attempt),
-        AttemptNote::Share { item, .. } => sm.attempt_shared(task, attempt, item),
-        AttemptNote::Done { report, .. } => {
+    match what {
+        NoteKind::Started => sm.attempt_started(task, attempt),
+        NoteKind::Share(item) => sm.attempt_shared(task, attempt, item),
+        NoteKind::Done(report) => {
             running.remove(&(task, attempt));
             let report = match report {
                 Report::Succeeded { result } => Ok(result),
@@ -1296,37 +1277,60 @@ fn spawn_attempt(
         while let Ok(note) = notes_rx.try_recv() {
             forward(&tx, task, attempt, serial, note);
         }
-        let _ = tx.send(AttemptNote::Done {
+        let _ = tx.send(AttemptNote {
             task,
             attempt,
             serial,
-            report,
+            what: NoteKind::Done(report),
         });
     });
 }
 
 /// Passes the command agent's note on with the protocol's task index and attempt.
 fn forward(tx: &UnboundedSender<AttemptNote>, task: u32, attempt: u32, serial: u64, note: Note) {
-    let note = match note {
-        Note::Started { .. } => AttemptNote::Started {
-            task,
-            attempt,
-            serial,
-        },
-        Note::Share { item, .. } => AttemptNote::Share {
-            task,
-            attempt,
-            serial,
-            item,
-        },
+    let what = match note {
+        Note::Started { .. } => NoteKind::Started,
+        Note::Share { item, .. } => NoteKind::Share(item),
         _ => return,
     };
-    let _ = tx.send(note);
+    let _ = tx.send(AttemptNote {
+        task,
+        attempt,
+        serial,
+        what,
+    });
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_note_of_an_earlier_run_of_the_attempt_is_dropped() {
+        let mut sm = Worker::new(0, "w".into(), "i".into(), None, 1, 1.0);
+        let (inbox, _inbox_rx) = unbounded_channel();
+        let mut running = BTreeMap::from([(
+            (3, 1),
+            RunningAttempt {
+                cancel: CancellationToken::new(),
+                inbox,
+                serial: 2,
+            },
+        )]);
+        let done = |serial| AttemptNote {
+            task: 3,
+            attempt: 1,
+            serial,
+            what: NoteKind::Done(Report::Succeeded { result: None }),
+        };
+        take_note(&mut sm, &mut running, done(1));
+        assert!(
+            running.contains_key(&(3, 1)),
+            "run 1 was killed: its end is not run 2's"
+        );
+        take_note(&mut sm, &mut running, done(2));
+        assert!(running.is_empty());
+    }
 
     #[test]
     fn redact_hides_the_password_and_keeps_the_rest() {
