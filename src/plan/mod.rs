@@ -22,6 +22,7 @@ use crate::model::{
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
@@ -739,16 +740,18 @@ fn index_of(
         HashMap::with_capacity_and_hasher(tasks.len(), BuildFnv);
     let mut issues = Vec::new();
     for (i, task) in tasks.iter().enumerate() {
-        if let Some(first) = index.get(&task.id) {
-            issues.push(Issue::new(
+        // One probe per task: a lookup then an insert would hash and probe twice.
+        match index.entry(task.id.clone()) {
+            Entry::Occupied(first) => issues.push(Issue::new(
                 line(i),
                 IssueKind::DuplicateTask {
                     id: task.id.to_string(),
-                    first_line: line(first.ix()),
+                    first_line: line(first.get().ix()),
                 },
-            ));
-        } else {
-            index.insert(task.id.clone(), TaskIdx(i as u32));
+            )),
+            Entry::Vacant(slot) => {
+                slot.insert(TaskIdx(i as u32));
+            }
         }
     }
     (index, issues)

@@ -734,8 +734,9 @@ fn exists_message(path: &Path, finished: Option<&str>) -> String {
 /// The status of the run in the database at `path`, read without writing, if it is a sound
 /// taskdist database whose run has ended for good; `None` for anything else.
 fn finished_status(path: &Path) -> Option<String> {
-    verify(path).ok()?;
-    let saved = read_run(&open_read_only(path).ok()?).ok()?;
+    let conn = open_read_only(path).ok()?;
+    verify_open(&conn, path).ok()?;
+    let saved = read_run(&conn).ok()?;
     saved.is_finished().then_some(saved.status)
 }
 
@@ -750,6 +751,11 @@ fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
 /// Read-only checks: ours, not newer, intact, with its one session.
 fn verify(path: &Path) -> Result<(), StoreError> {
     let conn = open_read_only(path).map_err(|e| corrupt(path, e))?;
+    verify_open(&conn, path)
+}
+
+/// [`verify`] of a database already open (read-only) as `conn`.
+fn verify_open(conn: &Connection, path: &Path) -> Result<(), StoreError> {
     let pragma = |name: &str| -> Result<i32, StoreError> {
         conn.query_row(&format!("PRAGMA {name}"), [], |row| row.get(0))
             .map_err(|e| corrupt(path, e))
