@@ -983,7 +983,7 @@ fn task_lines<'a>(
         }
         Format::Json => {
             let mut search_from = 0;
-            let all: Vec<&str> = text.lines().collect();
+            let all = lines_of(text);
             for id in ids {
                 if search_from == all.len() {
                     // Past the last line (every task of a one-line file after the first):
@@ -1008,9 +1008,51 @@ fn task_lines<'a>(
     lines
 }
 
+/// `text.lines().collect()`, its line ends found with the `memchr` crate's vector search:
+/// on a generated 100k-task JSON file, one line of 13 MB, a tenth of the instructions of
+/// `str::lines`' word-at-a-time search.
+fn lines_of(text: &str) -> Vec<&str> {
+    let mut lines = Vec::new();
+    let mut start = 0;
+    for end in memchr::memchr_iter(b'\n', text.as_bytes()) {
+        lines.push(without_cr(&text[start..end]));
+        start = end + 1;
+    }
+    // The last line, if it has no `\n`, keeps a `\r` at its end: only `\r\n` ends a line.
+    if start < text.len() {
+        lines.push(&text[start..]);
+    }
+    lines
+}
+
+/// A line without the `\r` of a `\r\n` ending, as `str::lines` gives it.
+fn without_cr(line: &str) -> &str {
+    line.strip_suffix('\r').unwrap_or(line)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lines_of_is_str_lines() {
+        // Every text of up to six characters from `a`, `é`, `\r` and `\n`.
+        let alphabet = ['a', 'é', '\r', '\n'];
+        let mut texts = vec![String::new()];
+        for _ in 0..6 {
+            let longer: Vec<String> = texts
+                .iter()
+                .filter(|t| t.chars().count() == texts.last().map_or(0, |l| l.chars().count()))
+                .flat_map(|t| alphabet.iter().map(move |&c| format!("{t}{c}")))
+                .collect();
+            texts.extend(longer);
+        }
+        assert_eq!(texts.len(), (0..=6).map(|n| 4usize.pow(n)).sum::<usize>());
+        for text in &texts {
+            assert_eq!(lines_of(text), text.lines().collect::<Vec<_>>(), "{text:?}");
+        }
+    }
+
     use crate::model::MINUTE_MS;
 
     /// A large JSON file, pretty-printed, whose tasks raise issues here and there.
