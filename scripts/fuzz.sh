@@ -9,8 +9,10 @@
 #   PLATEAU_SECONDS=900 SECONDS_PER_TARGET=7200 scripts/fuzz.sh
 #                                    each until it has found no new edge for 15 minutes
 #                                    (at most two hours)
-#   scripts/fuzz.sh --save pieces    minimize pieces's corpus into fuzz/corpus-min/ (committed,
-#                                    and where the next round on any machine starts)
+#   scripts/fuzz.sh --save pieces dax
+#                                    minimize these targets' corpora into fuzz/corpus-min/
+#                                    (committed, and where the next round on any machine
+#                                    starts)
 #
 # To fuzz beside other work, `nice -n 19` is not enough where the kernel groups processes
 # by session (kernel.sched_autogroup_enabled = 1): sessions share the CPU equally whatever
@@ -27,25 +29,32 @@
 # replays every file there through the same code.
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
-# `scripts/fuzz.sh --save TARGET`: minimizes TARGET's corpus (libFuzzer's -merge, which keeps
-# the smallest set of inputs with the same coverage) into corpus-min/TARGET.tar.gz, to be
-# committed.
+# `scripts/fuzz.sh --save TARGET...`: minimizes each TARGET's corpus (libFuzzer's -merge,
+# which keeps the smallest set of inputs with the same coverage) into
+# corpus-min/TARGET.tar.gz, to be committed.
 if [ "${1:-}" = --save ]; then
-    target=${2:?usage: scripts/fuzz.sh --save TARGET}
-    cargo +nightly fuzz build -O "$target"
-    binary=target/x86_64-unknown-linux-gnu/release/$target
+    shift
+    [ $# -gt 0 ] || { echo "usage: scripts/fuzz.sh --save TARGET..." >&2; exit 2; }
     merged=$(mktemp -d)
     trap 'rm -rf "$merged"' EXIT
-    mkdir "$merged/$target"
-    "$binary" -merge=1 -rss_limit_mb=2048 -malloc_limit_mb=1024 -timeout=10 \
-        "$merged/$target" "corpus/$target" 2>&1 | tail -1
     mkdir -p corpus-min
-    # Sorted names and fixed metadata: the same corpus gives the same archive.
-    (cd "$merged/$target" && find . -type f -printf '%P\n' | LC_ALL=C sort |
-        tar --owner=0 --group=0 --numeric-owner --mtime=@0 -cf - -T -) |
-        gzip -n -9 > "corpus-min/$target.tar.gz"
-    echo "fuzz: corpus-min/$target.tar.gz: $(ls "$merged/$target" | wc -l) inputs," \
-        "$(stat -c %s "corpus-min/$target.tar.gz") bytes" >&2
+    for target in "$@"; do
+        if [ ! -d "corpus/$target" ]; then
+            echo "fuzz: no corpus/$target to save" >&2
+            exit 2
+        fi
+        cargo +nightly fuzz build -O "$target"
+        binary=target/x86_64-unknown-linux-gnu/release/$target
+        mkdir "$merged/$target"
+        "$binary" -merge=1 -rss_limit_mb=2048 -malloc_limit_mb=1024 -timeout=10 \
+            "$merged/$target" "corpus/$target" 2>&1 | tail -1
+        # Sorted names and fixed metadata: the same corpus gives the same archive.
+        (cd "$merged/$target" && find . -type f -printf '%P\n' | LC_ALL=C sort |
+            tar --owner=0 --group=0 --numeric-owner --mtime=@0 -cf - -T -) |
+            gzip -n -9 > "corpus-min/$target.tar.gz"
+        echo "fuzz: corpus-min/$target.tar.gz: $(ls "$merged/$target" | wc -l) inputs," \
+            "$(stat -c %s "corpus-min/$target.tar.gz") bytes" >&2
+    done
     exit 0
 fi
 seconds="${SECONDS_PER_TARGET:-600}"
