@@ -35,14 +35,17 @@ cd "$(dirname "$0")/../fuzz"
 if [ "${1:-}" = --save ]; then
     shift
     [ $# -gt 0 ] || { echo "usage: scripts/fuzz.sh --save TARGET..." >&2; exit 2; }
-    merged=$(mktemp -d)
-    trap 'rm -rf "$merged"' EXIT
-    mkdir -p corpus-min
+    # Every target checked before any is saved: a typo saves nothing rather than some.
     for target in "$@"; do
         if [ ! -d "corpus/$target" ]; then
             echo "fuzz: no corpus/$target to save" >&2
             exit 2
         fi
+    done
+    merged=$(mktemp -d)
+    trap 'rm -rf "$merged"' EXIT
+    mkdir -p corpus-min
+    for target in "$@"; do
         cargo +nightly fuzz build -O "$target"
         binary=target/x86_64-unknown-linux-gnu/release/$target
         mkdir "$merged/$target"

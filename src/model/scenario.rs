@@ -1039,13 +1039,13 @@ mod tests {
         // Every text of up to six characters from `a`, `é`, `\r` and `\n`.
         let alphabet = ['a', 'é', '\r', '\n'];
         let mut texts = vec![String::new()];
+        let mut longest = texts.clone();
         for _ in 0..6 {
-            let longer: Vec<String> = texts
+            longest = longest
                 .iter()
-                .filter(|t| t.chars().count() == texts.last().map_or(0, |l| l.chars().count()))
                 .flat_map(|t| alphabet.iter().map(move |&c| format!("{t}{c}")))
                 .collect();
-            texts.extend(longer);
+            texts.extend_from_slice(&longest);
         }
         assert_eq!(texts.len(), (0..=6).map(|n| 4usize.pow(n)).sum::<usize>());
         for text in &texts {
