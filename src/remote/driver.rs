@@ -690,8 +690,24 @@ impl HubLoop {
         loop {
             let wake = self.origin + Duration::from_millis(self.sm.poll_timeout());
             tokio::select! {
-                cmd = rx.recv() => match cmd {
-                    Some(HubCmd::Finish { reply }) => {
+                cmd = rx.recv() => {
+                    // What else the run has asked for (assignments, commits to acknowledge)
+                    // goes out with it in one flush: one write per command had cost the
+                    // broker, the coordinator and the workers a round trip each.
+                    let mut next = cmd;
+                    let mut finish = None;
+                    if next.is_none() {
+                        break;
+                    }
+                    while let Some(cmd) = next.take() {
+                        if let HubCmd::Finish { reply } = cmd {
+                            finish = Some(reply);
+                            break;
+                        }
+                        self.command(cmd).await;
+                        next = rx.try_recv().ok();
+                    }
+                    if let Some(reply) = finish {
                         // The group reader would recreate the stream it reads.
                         for r in &readers {
                             r.abort();
@@ -700,9 +716,7 @@ impl HubLoop {
                         let _ = reply.send(());
                         break;
                     }
-                    Some(cmd) => self.command(cmd).await,
-                    None => break,
-                },
+                }
                 read = incoming.recv() => match read {
                     Some(read) => {
                         self.incoming(read).await;
