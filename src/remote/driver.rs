@@ -691,22 +691,20 @@ impl HubLoop {
             let wake = self.origin + Duration::from_millis(self.sm.poll_timeout());
             tokio::select! {
                 cmd = rx.recv() => {
+                    let Some(mut cmd) = cmd else { break };
                     // What else the run has asked for (assignments, commits to acknowledge)
                     // goes out with it in one flush: one write per command had cost the
                     // broker, the coordinator and the workers a round trip each.
-                    let mut next = cmd;
-                    let mut finish = None;
-                    if next.is_none() {
-                        break;
-                    }
-                    while let Some(cmd) = next.take() {
+                    let finish = loop {
                         if let HubCmd::Finish { reply } = cmd {
-                            finish = Some(reply);
-                            break;
+                            break Some(reply);
                         }
                         self.command(cmd).await;
-                        next = rx.try_recv().ok();
-                    }
+                        match rx.try_recv() {
+                            Ok(next) => cmd = next,
+                            Err(_) => break None,
+                        }
+                    };
                     if let Some(reply) = finish {
                         // The group reader would recreate the stream it reads.
                         for r in &readers {
