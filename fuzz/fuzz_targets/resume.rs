@@ -4,6 +4,6 @@
 #[path = "../harness.rs"]
 mod harness;
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+libfuzzer_sys::fuzz_target!(init: harness::one_thread(), |data: &[u8]| {
     let _ = harness::resume(data);
 });
