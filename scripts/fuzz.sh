@@ -7,8 +7,8 @@
 #   scripts/fuzz.sh stg resume       these targets
 #   SECONDS_PER_TARGET=3600 scripts/fuzz.sh
 #   PLATEAU_SECONDS=900 SECONDS_PER_TARGET=7200 scripts/fuzz.sh
-#                                    each until it has found no new edge for 15 minutes
-#                                    (at most two hours)
+#                                    each until it has found no new edge in 15 minutes of
+#                                    its CPU time (at most two hours of wall time)
 #   scripts/fuzz.sh --save pieces dax
 #                                    minimize these targets' corpora into fuzz/corpus-min/
 #                                    (committed, and where the next round on any machine
@@ -19,16 +19,23 @@
 # their nice value. Give the fuzzer's session the low weight too:
 # `echo 19 > /proc/PID/autogroup` for any process of that session.
 #
+# Each new edge is logged as a `NEW_PC` line naming its function, file and line, so a log
+# shows where late coverage came from.
+#
 # Each target ends with a line `fuzz: TARGET stopped after S s (REASON)`, REASON being the
 # time limit, the plateau, or "interrupted" (a SIGINT from outside, to stop a run by hand).
 # `python3 scripts/fuzz_stats.py LOG` turns the output into the table of reports/fuzz.md.
 #
 # Limits: 2 GiB RSS, 1 GiB per allocation, 10 s per input: an input that passes one of them
 # is a finding (allocation without bound, or a hang), as is a panic or an audit violation.
+# libFuzzer times an input by the wall clock, so a fuzzer at the lowest weight beside a
+# build that takes both cores can be stopped by an input that takes a fraction of a second
+# of CPU time: TIMEOUT_SECONDS=60 gives such runs room (an endless loop is still caught).
 # Once a crasher is fixed, copy it to fuzz/regressions/TARGET/: `cargo test --test sim fuzz`
 # replays every file there through the same code.
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
+timeout="${TIMEOUT_SECONDS:-10}"
 # `scripts/fuzz.sh --save TARGET...`: minimizes each TARGET's corpus (libFuzzer's -merge,
 # which keeps the smallest set of inputs with the same coverage) into
 # corpus-min/TARGET.tar.gz, to be committed.
@@ -49,7 +56,7 @@ if [ "${1:-}" = --save ]; then
         cargo +nightly fuzz build -O "$target"
         binary=target/x86_64-unknown-linux-gnu/release/$target
         mkdir "$merged/$target"
-        "$binary" -merge=1 -rss_limit_mb=2048 -malloc_limit_mb=1024 -timeout=10 \
+        "$binary" -merge=1 -rss_limit_mb=2048 -malloc_limit_mb=1024 -timeout="$timeout" \
             "$merged/$target" "corpus/$target" 2>&1 | tail -1
         # Sorted names and fixed metadata: the same corpus gives the same archive.
         (cd "$merged/$target" && find . -type f -printf '%P\n' | LC_ALL=C sort |
@@ -101,40 +108,64 @@ if [ -d "$data" ]; then
 fi
 printf '0 {"call":"input","input":{"input":"agent_up","spec":{"id":"agent_1","name":"agent_1","agent_type":"worker","capabilities":null,"max_concurrent_tasks":1,"speed":1.0}}}\n11 {"call":"input","input":{"input":"task_started","task":0,"agent":0,"attempt":1}}\n@0 1\n' \
     > corpus/resume/seed
-# Passes libFuzzer's output through, and writes the time of each increase of its edge
-# count (`cov: N`) to the file $1, for the plateau watch below.
+# Passes libFuzzer's output through, and writes its highest edge count so far (`cov: N`)
+# to the file $1, for the plateau watch below.
 note_coverage() {
     local best=-1 line
     while IFS= read -r line; do
         printf '%s\n' "$line"
         if [[ $line =~ cov:\ ([0-9]+) ]] && ((BASH_REMATCH[1] > best)); then
             best=${BASH_REMATCH[1]}
-            date +%s > "$1"
+            echo "$best" > "$1"
         fi
     done
 }
+
+# CPU seconds (user + system) the process $1 has had so far; 0 once it is gone.
+cpu_seconds() {
+    local stat fields
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
+    # Fields after the command name, which is in parentheses and may hold spaces:
+    # utime and stime are the 12th and 13th.
+    read -ra fields <<< "${stat##*) }"
+    echo $(((fields[11] + fields[12]) / ticks))
+}
+ticks=$(getconf CLK_TCK)
 
 for target in "${targets[@]}"; do
     echo "fuzz: $target for ${seconds}s" >&2
     cargo +nightly fuzz build -O "$target"
     binary=target/x86_64-unknown-linux-gnu/release/$target
     stamp=$(mktemp)
-    date +%s > "$stamp"
+    echo -1 > "$stamp"
     start=$(date +%s)
     mkdir -p "artifacts/$target"
     # Run directly rather than through `cargo fuzz run`, so that the watch below can
     # interrupt the fuzzer itself (which then prints its final statistics).
     "$binary" "corpus/$target" -artifact_prefix="artifacts/$target/" \
-        -max_total_time="$seconds" -rss_limit_mb=2048 -malloc_limit_mb=1024 -timeout=10 \
-        -max_len=8192 -print_final_stats=1 \
+        -max_total_time="$seconds" -rss_limit_mb=2048 -malloc_limit_mb=1024 -timeout="$timeout" \
+        -max_len=8192 -print_final_stats=1 -print_pcs=1 \
         > >(note_coverage "$stamp") 2>&1 &
     fuzzer=$!
     reason="time limit"
     interrupted=0
+    # The plateau is counted in the fuzzer's own CPU time, not the wall clock's: beside other
+    # work at the lowest weight, a fuzzer may get little of the CPU for minutes, and those
+    # minutes would count as a search that found nothing.
+    edges=-1
+    edges_at=0
     while kill -0 "$fuzzer" 2>/dev/null; do
         sleep 5
-        if ((plateau > 0 && $(date +%s) - $(cat "$stamp") >= plateau)); then
-            reason="no new coverage for ${plateau}s"
+        cpu=$(cpu_seconds "$fuzzer")
+        now_edges=$(cat "$stamp")
+        # Empty if read between note_coverage's truncating the file and writing it.
+        now_edges=${now_edges:-$edges}
+        if ((now_edges != edges)); then
+            edges=$now_edges
+            edges_at=$cpu
+        fi
+        if ((plateau > 0 && cpu - edges_at >= plateau)); then
+            reason="no new coverage for ${plateau} s of CPU time"
             kill -INT "$fuzzer" 2>/dev/null || true
             interrupted=1
             break
