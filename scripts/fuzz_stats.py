@@ -6,6 +6,11 @@
 One row per target run in the log: seconds, executions, the edge count (`cov:`) when the
 corpus was loaded, at half the executions and at the end, the executions at the last new
 edge, and the minutes since then (estimated from the average executions per second).
+
+A second table says where the edges found after half the executions are, by the
+`NEW_PC` lines scripts/fuzz.sh has libFuzzer print (`-print_pcs`): in taskdist's own code,
+in the standard library, or in which other crate. Late edges in a sort's small-slice
+cases or a parser's rare branches say something different from late edges in taskdist.
 """
 import re
 import sys
@@ -15,6 +20,44 @@ HEADER = (
     "| executions at the last new coverage | minutes without new coverage at the end | stopped by |\n"
     "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
 )
+
+
+ORIGINS_HEADER = (
+    "| target | new edges after half the executions | in taskdist | in the standard library "
+    "| in other crates |\n"
+    "| --- | ---: | ---: | ---: | --- |"
+)
+
+
+def origin(line):
+    """Where the code of a `NEW_PC` line is: "taskdist", "std", a crate's name or "unknown"."""
+    path = line.rsplit(" ", 1)[-1]
+    crate = re.search(r"/index\.crates\.io-[^/]+/([A-Za-z0-9_-]+?)-\d+\.\d+\.\d+[^/]*/", path)
+    if crate:
+        return crate.group(1)
+    if "/rustc/" in path:
+        return "std"
+    if "/src/" in path or "/fuzz/" in path:
+        return "taskdist"
+    return "unknown"
+
+
+def late_origins(body, executions):
+    """Counts by origin of the edges found after half the executions of one run's `body`."""
+    counts = {}
+    pending = []
+    for line in body.splitlines():
+        if "NEW_PC:" in line:
+            pending.append(origin(line))
+            continue
+        point = re.match(r"^#(\d+)\s", line)
+        if point:
+            # libFuzzer prints an input's new PCs just before the line that reports it.
+            if int(point.group(1)) > executions / 2:
+                for where in pending:
+                    counts[where] = counts.get(where, 0) + 1
+            pending = []
+    return counts
 
 
 def rows(log):
@@ -52,16 +95,27 @@ def rows(log):
                 best, last_new = cov, executed_at
         since = executions - (last_new if last_new is not None else start[0])
         yield (name, seconds, executions, start[2], half[2], after[-1][2], last_new,
-               since / rate / 60, reason)
+               since / rate / 60, reason, late_origins(body, executions))
 
 
 def main():
     log = open(sys.argv[1], errors="replace").read()
+    runs = list(rows(log))
     print(HEADER)
-    for name, seconds, executions, start, half, end, last_new, quiet, reason in rows(log):
+    for name, seconds, executions, start, half, end, last_new, quiet, reason, _ in runs:
         last = f"{last_new:,}" if last_new is not None else "none"
         print(f"| {name} | {seconds} | {executions:,} | {start} | {half} | {end} | {last} "
               f"| {quiet:.1f} | {reason} |")
+    # Only logs written with -print_pcs have NEW_PC lines to count.
+    if "NEW_PC:" in log:
+        print()
+        print(ORIGINS_HEADER)
+        for name, *_, counts in runs:
+            others = sorted((c for c in counts.items() if c[0] not in ("taskdist", "std")),
+                            key=lambda c: (-c[1], c[0]))
+            print(f"| {name} | {sum(counts.values())} | {counts.get('taskdist', 0)} "
+                  f"| {counts.get('std', 0)} "
+                  f"| {', '.join(f'{k} {v}' for k, v in others) or 'none'} |")
 
 
 if __name__ == "__main__":
