@@ -35,7 +35,9 @@
 # replays every file there through the same code.
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
-timeout="${TIMEOUT_SECONDS:-10}"
+# The limits of every run, merges included: a merge without fuzzing's `-max_len` would keep
+# seeds longer than any input the fuzzer runs, and count edges no fuzzing run reaches.
+limits=(-rss_limit_mb=2048 -malloc_limit_mb=1024 -timeout="${TIMEOUT_SECONDS:-10}" -max_len=8192)
 # `scripts/fuzz.sh --save TARGET...`: minimizes each TARGET's corpus (libFuzzer's -merge,
 # which keeps the smallest set of inputs with the same coverage) into
 # corpus-min/TARGET.tar.gz, to be committed.
@@ -56,8 +58,7 @@ if [ "${1:-}" = --save ]; then
         cargo +nightly fuzz build -O "$target"
         binary=target/x86_64-unknown-linux-gnu/release/$target
         mkdir "$merged/$target"
-        "$binary" -merge=1 -rss_limit_mb=2048 -malloc_limit_mb=1024 -timeout="$timeout" \
-            "$merged/$target" "corpus/$target" 2>&1 | tail -1
+        "$binary" -merge=1 "${limits[@]}" "$merged/$target" "corpus/$target" 2>&1 | tail -1
         # Sorted names and fixed metadata: the same corpus gives the same archive.
         (cd "$merged/$target" && find . -type f -printf '%P\n' | LC_ALL=C sort |
             tar --owner=0 --group=0 --numeric-owner --mtime=@0 -cf - -T -) |
@@ -143,8 +144,7 @@ for target in "${targets[@]}"; do
     # Run directly rather than through `cargo fuzz run`, so that the watch below can
     # interrupt the fuzzer itself (which then prints its final statistics).
     "$binary" "corpus/$target" -artifact_prefix="artifacts/$target/" \
-        -max_total_time="$seconds" -rss_limit_mb=2048 -malloc_limit_mb=1024 -timeout="$timeout" \
-        -max_len=8192 -print_final_stats=1 -print_pcs=1 \
+        -max_total_time="$seconds" "${limits[@]}" -print_final_stats=1 -print_pcs=1 \
         > >(note_coverage "$stamp") 2>&1 &
     fuzzer=$!
     reason="time limit"
