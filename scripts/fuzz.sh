@@ -19,6 +19,10 @@
 # their nice value. Give the fuzzer's session the low weight too:
 # `echo 19 > /proc/PID/autogroup` for any process of that session.
 #
+# Each target but `duration` and `stg` fuzzes with dictionaries (fuzz/dicts/): the tokens
+# of its format's grammar and the names of its schema, which random byte mutations take
+# hours to spell and without which a run's late edges were mostly the parsers' rare syntax.
+#
 # Each new edge is logged as a `NEW_PC` line naming its function, file and line, so a log
 # shows where late coverage came from.
 #
@@ -133,6 +137,21 @@ cpu_seconds() {
 }
 ticks=$(getconf CLK_TCK)
 
+# The dictionaries (fuzz/dicts/) of a target: its format's grammar and its schema's names.
+# libFuzzer takes one `-dict`, so they are joined into one file per run.
+dicts_of() {
+    case $1 in
+        scenario_json) echo json scenario ;;
+        scenario_toml) echo toml scenario ;;
+        pieces) echo json toml scenario ;;
+        wfcommons) echo json wfcommons ;;
+        dax) echo xml dax ;;
+        resume) echo json resume ;;
+    esac
+}
+dict_dir=$(mktemp -d)
+trap 'rm -rf "$dict_dir"' EXIT
+
 for target in "${targets[@]}"; do
     echo "fuzz: $target for ${seconds}s" >&2
     cargo +nightly fuzz build -O "$target"
@@ -141,10 +160,16 @@ for target in "${targets[@]}"; do
     echo -1 > "$stamp"
     start=$(date +%s)
     mkdir -p "artifacts/$target"
+    dict=()
+    names=$(dicts_of "$target")
+    if [ -n "$names" ]; then
+        for name in $names; do cat "dicts/$name.dict"; done > "$dict_dir/$target.dict"
+        dict=(-dict="$dict_dir/$target.dict")
+    fi
     # Run directly rather than through `cargo fuzz run`, so that the watch below can
     # interrupt the fuzzer itself (which then prints its final statistics).
     "$binary" "corpus/$target" -artifact_prefix="artifacts/$target/" \
-        -max_total_time="$seconds" "${limits[@]}" -print_final_stats=1 -print_pcs=1 \
+        -max_total_time="$seconds" "${limits[@]}" "${dict[@]}" -print_final_stats=1 -print_pcs=1 \
         > >(note_coverage "$stamp") 2>&1 &
     fuzzer=$!
     reason="time limit"
