@@ -139,7 +139,9 @@ cpu_seconds() {
 ticks=$(getconf CLK_TCK)
 
 # The dictionaries (fuzz/dicts/) of a target: its format's grammar and its schema's names.
-# libFuzzer takes one `-dict`, so they are joined into one file per run.
+# libFuzzer takes one `-dict`, so they are joined into one file per run, each entry once
+# (JSON and TOML share brackets, booleans and numbers; a repeated entry would be drawn
+# more often). `cargo test --test sim fuzz` checks their syntax.
 dicts_of() {
     case $1 in
         scenario_json) echo json scenario ;;
@@ -164,7 +166,8 @@ for target in "${targets[@]}"; do
     dict=()
     names=$(dicts_of "$target")
     if [ -n "$names" ]; then
-        for name in $names; do cat "dicts/$name.dict"; done > "$dict_dir/$target.dict"
+        for name in $names; do cat "dicts/$name.dict"; done |
+            awk '!/^#/ && NF && !seen[$0]++' > "$dict_dir/$target.dict"
         dict=(-dict="$dict_dir/$target.dict")
     fi
     # Run directly rather than through `cargo fuzz run`, so that the watch below can

@@ -98,3 +98,113 @@ fn the_kept_seeds_are_read_as_their_formats_intend() {
         );
     }
 }
+
+/// One entry of a libFuzzer dictionary (`"value"` or `name="value"`), as libFuzzer reads
+/// it: inside the quotes only `\\`, `\"` and `\xHH` escapes, and no bare quote. Returns
+/// the bytes, or what is wrong.
+fn dictionary_entry(line: &str) -> Result<Vec<u8>, String> {
+    let quoted = match line.find('"') {
+        Some(0) => line,
+        Some(at)
+            if line[..at].strip_suffix('=').is_some_and(|name| {
+                name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            }) =>
+        {
+            &line[at..]
+        }
+        _ => return Err("not `\"value\"` nor `name=\"value\"`".into()),
+    };
+    let inner = quoted
+        .strip_prefix('"')
+        .and_then(|rest| rest.strip_suffix('"'))
+        .ok_or("the value does not end with a quote")?;
+    let mut bytes = Vec::new();
+    let mut rest = inner.as_bytes();
+    while let Some((&b, tail)) = rest.split_first() {
+        rest = tail;
+        match b {
+            b'"' => return Err("a bare quote inside the value".into()),
+            b'\\' => match rest {
+                [b'\\' | b'"', tail @ ..] => {
+                    bytes.push(rest[0]);
+                    rest = tail;
+                }
+                [b'x', hi, lo, tail @ ..] => {
+                    let hex = std::str::from_utf8(&[*hi, *lo])
+                        .ok()
+                        .and_then(|h| u8::from_str_radix(h, 16).ok())
+                        .ok_or("`\\x` without two hex digits")?;
+                    bytes.push(hex);
+                    rest = tail;
+                }
+                _ => return Err("an escape other than \\\\, \\\" or \\xHH".into()),
+            },
+            _ => bytes.push(b),
+        }
+    }
+    if bytes.is_empty() {
+        return Err("an empty value".into());
+    }
+    Ok(bytes)
+}
+
+/// The dictionaries scripts/fuzz.sh hands libFuzzer must parse: a line libFuzzer cannot
+/// read stops the run at its start with an exit status the script would report as a
+/// finding. Each file also holds no entry twice.
+#[test]
+fn every_fuzz_dictionary_is_valid_libfuzzer_syntax() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/dicts");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| entry.expect("a directory entry").path())
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 7, "{files:?}");
+    for file in &files {
+        let text = std::fs::read_to_string(file).expect("a dictionary");
+        let mut seen = std::collections::BTreeSet::new();
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let entry = dictionary_entry(line)
+                .unwrap_or_else(|e| panic!("{}:{}: {e}: {line}", file.display(), n + 1));
+            assert!(
+                seen.insert(entry),
+                "{}:{}: {line} is there twice",
+                file.display(),
+                n + 1
+            );
+        }
+        assert!(
+            seen.len() >= 20,
+            "{}: {} entries",
+            file.display(),
+            seen.len()
+        );
+    }
+}
+
+#[test]
+fn dictionary_entries_are_read_as_libfuzzer_reads_them() {
+    assert_eq!(dictionary_entry(r#""ab""#).unwrap(), b"ab");
+    assert_eq!(dictionary_entry(r#"kw_1="ab""#).unwrap(), b"ab");
+    assert_eq!(
+        dictionary_entry(r#""\\\"\x0a\xFF""#).unwrap(),
+        b"\\\"\n\xff"
+    );
+    for bad in [
+        r#"ab"#,
+        r#""ab"#,
+        r#""a"b""#,
+        r#""\n""#,
+        r#""\x4""#,
+        r#""\xZZ""#,
+        r#""""#,
+        r#"k-w="a""#,
+        r#"kw "a""#,
+    ] {
+        assert!(dictionary_entry(bad).is_err(), "{bad} was read");
+    }
+}
