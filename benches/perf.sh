@@ -7,6 +7,9 @@
 #   QUICK=1 bash benches/perf.sh    # smaller sizes, for a smoke test of the script
 #   PERF_PART=big bash benches/perf.sh   # only the big files of issue 16 (its section of
 #                                         # reports/perf.md is replaced, the rest kept)
+#   PERF_BASELINE=REV PERF_PART=big bash benches/perf.sh
+#                                         # and the JSON file against REV's binary, the two
+#                                         # interleaved (PERF_PAIRS pairs, default 5)
 #
 # Needs: cargo, python3 (the SimPy peer runs in a venv under the target dir, with simpy
 # pinned below), /usr/bin/time (Debian package `time`).
@@ -141,6 +144,33 @@ for row in rows:
         row["files"] = {f: os.path.getsize(os.path.join(sys.argv[3], f)) for f in sorted(os.listdir(sys.argv[3]))}
 open(sys.argv[1], "w").write("".join(json.dumps(row) + "\n" for row in rows))
 PY
+
+# Against the binary of an earlier commit (PERF_BASELINE=REV, such as the commit an issue's
+# figures were measured at): the same JSON file, the two binaries interleaved, each pair's
+# order alternating, so that both meet the same moments of a shared machine. Absolute times
+# move from one machine to the next by more than the changes being measured; their ratio
+# is what carries over. REV is built from `git archive` in its own target directory.
+if [ -n "${PERF_BASELINE:-}" ]; then
+    base_rev=$(git rev-parse --short "${PERF_BASELINE}^{commit}")
+    base=$WORK/baseline-$base_rev
+    if [ ! -x "$base/target/release/taskdist" ]; then
+        echo "perf: building $base_rev (release) to compare against" >&2
+        rm -rf "$base/src"
+        mkdir -p "$base/src"
+        git archive "$base_rev" | tar -x -C "$base/src"
+        cargo build --release --quiet --manifest-path "$base/src/Cargo.toml" --target-dir "$base/target"
+    fi
+    for pair in $(seq "${PERF_PAIRS:-5}"); do
+        order=("$base_rev" head)
+        ((pair % 2)) || order=(head "$base_rev")
+        for which in "${order[@]}"; do
+            binary=$TASKDIST
+            [ "$which" = head ] || binary=$base/target/release/taskdist
+            EXTRA="{\"what\": \"pair\", \"binary\": \"$which\", \"pair\": $pair, \"tasks\": $CLI_SIZE}" \
+                measure "$binary" simulate --json "$WORK/cli_$CLI_SIZE.json"
+        done
+    done
+fi
 
 if [ "${PERF_PART:-}" = big ]; then
     PERF_LOAD="$LOAD" PERF_PART=big python3 benches/perf_report.py "$OUT" "$(git rev-parse --short HEAD)" reports/perf.md

@@ -94,7 +94,48 @@ def big_files(rows, commit, load_avg):
             f"{tm['cpu_s'] / js['cpu_s']:.2f}x; `--out` {wo['cpu_s']:.2f} s = {wo['cpu_s'] / js['cpu_s']:.2f}x | |"
         )
     w("")
+    out.extend(against_baseline(rows))
     w(BIG_END)
+    return out
+
+
+def median(values):
+    values = sorted(values)
+    middle = len(values) // 2
+    return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
+
+
+def against_baseline(rows):
+    """The JSON file against an earlier commit's binary (`PERF_BASELINE`), if measured."""
+    pairs = [r for r in rows if r["what"] == "pair"]
+    if not pairs:
+        return []
+    base = next(r["binary"] for r in pairs if r["binary"] != "head")
+    runs = {name: [r for r in pairs if r["binary"] == name] for name in (base, "head")}
+    out = [
+        f"Against the binary of `{base}`, the same JSON file on the same machine "
+        f"(`PERF_BASELINE={base}`): the two interleaved in {len(runs['head'])} pairs, each "
+        "pair's order alternating, every process's figures kept. Medians, with the range:",
+        "",
+        "| binary | wall | CPU (user + sys) | peak memory |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for name, label in ((base, f"`{base}`"), ("head", "this commit")):
+        r = runs[name]
+        wall, cpu_s, peak = ([x[k] for x in r] for k in ("process_s", "cpu_s", "peak_mib"))
+        out.append(
+            f"| {label} | {median(wall):.2f} s ({min(wall):.2f}–{max(wall):.2f}) "
+            f"| {median(cpu_s):.2f} s ({min(cpu_s):.2f}–{max(cpu_s):.2f}) "
+            f"| {median(peak):.0f} MiB |"
+        )
+    ratio = median([x["process_s"] for x in runs[base]]) / median([x["process_s"] for x in runs["head"]])
+    cpu_ratio = median([x["cpu_s"] for x in runs[base]]) / median([x["cpu_s"] for x in runs["head"]])
+    out += [
+        "",
+        f"This commit is {ratio:.2f}x faster than `{base}` by the median wall time, "
+        f"{cpu_ratio:.2f}x by the median CPU time.",
+        "",
+    ]
     return out
 
 
