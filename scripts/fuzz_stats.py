@@ -11,6 +11,11 @@ A second table says where the edges found after half the executions are, by the
 `NEW_PC` lines scripts/fuzz.sh has libFuzzer print (`-print_pcs`): in taskdist's own code,
 in the standard library, or in which other crate. Late edges in a sort's small-slice
 cases or a parser's rare branches say something different from late edges in taskdist.
+
+A third table, for logs that have them, gives each run's clocks in the fuzzer's CPU time
+(the `last new edge` line scripts/fuzz.sh prints after each target): how long it ran, and
+how long it had gone without a new edge, and without a new edge in taskdist's library code
+(src/), when it stopped.
 """
 import re
 import sys
@@ -27,6 +32,24 @@ ORIGINS_HEADER = (
     "| in other crates |\n"
     "| --- | ---: | ---: | ---: | --- |"
 )
+
+
+CLOCKS_HEADER = (
+    "| target | CPU seconds | without a new edge at the end | without a new edge in taskdist's "
+    "code at the end | new edges in taskdist's code after loading the corpus |\n"
+    "| --- | ---: | ---: | ---: | ---: |"
+)
+
+
+def clocks(body, name):
+    """(CPU seconds, quiet seconds, quiet seconds in taskdist, edges there) of one run, or None."""
+    line = re.search(
+        rf"^fuzz: {re.escape(name)}: last new edge at (\d+) s, in taskdist at (\d+) s "
+        r"\((\d+) new there since the corpus was loaded\), of (\d+) s of CPU time$", body, re.M)
+    if not line:
+        return None
+    edge, own, count, cpu = (int(g) for g in line.groups())
+    return cpu, cpu - edge, cpu - own, count
 
 
 def origin(line):
@@ -95,14 +118,14 @@ def rows(log):
                 best, last_new = cov, executed_at
         since = executions - (last_new if last_new is not None else start[0])
         yield (name, seconds, executions, start[2], half[2], after[-1][2], last_new,
-               since / rate / 60, reason, late_origins(body, executions))
+               since / rate / 60, reason, late_origins(body, executions), clocks(body, name))
 
 
 def main():
     log = open(sys.argv[1], errors="replace").read()
     runs = list(rows(log))
     print(HEADER)
-    for name, seconds, executions, start, half, end, last_new, quiet, reason, _ in runs:
+    for name, seconds, executions, start, half, end, last_new, quiet, reason, *_ in runs:
         last = f"{last_new:,}" if last_new is not None else "none"
         print(f"| {name} | {seconds} | {executions:,} | {start} | {half} | {end} | {last} "
               f"| {quiet:.1f} | {reason} |")
@@ -110,12 +133,19 @@ def main():
     if "NEW_PC:" in log:
         print()
         print(ORIGINS_HEADER)
-        for name, *_, counts in runs:
+        for name, *_, counts, _ in runs:
             others = sorted((c for c in counts.items() if c[0] not in ("taskdist", "std")),
                             key=lambda c: (-c[1], c[0]))
             print(f"| {name} | {sum(counts.values())} | {counts.get('taskdist', 0)} "
                   f"| {counts.get('std', 0)} "
                   f"| {', '.join(f'{k} {v}' for k, v in others) or 'none'} |")
+
+    timed = [(run[0], run[-1]) for run in runs if run[-1] is not None]
+    if timed:
+        print()
+        print(CLOCKS_HEADER)
+        for name, (cpu, quiet, quiet_own, count) in timed:
+            print(f"| {name} | {cpu:,} | {quiet:,} | {quiet_own:,} | {count:,} |")
 
 
 if __name__ == "__main__":
