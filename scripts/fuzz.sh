@@ -33,8 +33,10 @@
 # own (round 18 of reports/fuzz.md); the edges in taskdist's library (src/) are counted
 # apart, and `PLATEAU_SCOPE=taskdist` makes the plateau rule count only those. Either way
 # the fuzzer is guided by every edge: the scope changes when a run stops, not what it
-# searches. Each target's last line before `stopped` gives both clocks:
-# `fuzz: TARGET: last new edge at A s, in taskdist at B s, of C s of CPU time`.
+# searches. Each target's last line before `stopped` gives both clocks, the second counted
+# from the end of the corpus's loading:
+# `fuzz: TARGET: last new edge at A s, in taskdist at B s (N new there since the corpus was
+# loaded), of C s of CPU time`.
 #
 # Each target ends with a line `fuzz: TARGET stopped after S s (REASON)`, REASON being the
 # time limit, the plateau, or "interrupted" (a SIGINT from outside, to stop a run by hand).
@@ -136,15 +138,13 @@ note_coverage() {
     local best=-1 mine=0 line
     while IFS= read -r line; do
         printf '%s\n' "$line"
-        if [[ $line == *INITED* ]]; then
-            # The edges the corpus reached are not new to the search.
-            mine=-1
-        fi
         if [[ $line =~ cov:\ ([0-9]+) ]] && ((BASH_REMATCH[1] > best)); then
             best=${BASH_REMATCH[1]}
             echo "$best" > "$1"
         fi
-        if ((mine < 0)); then
+        if [[ $line == *INITED* ]]; then
+            # The count goes from -1 to 0 once the corpus is loaded, so that the watch
+            # starts this clock there: loading the corpus is not a search that found nothing.
             mine=0
             echo 0 > "$1.own"
         elif [[ $line == *NEW_PC:* && $line == *" $own"* ]]; then
@@ -188,7 +188,7 @@ for target in "${targets[@]}"; do
     binary=target/x86_64-unknown-linux-gnu/release/$target
     stamp=$(mktemp)
     echo -1 > "$stamp"
-    echo 0 > "$stamp.own"
+    echo -1 > "$stamp.own"
     start=$(date +%s)
     mkdir -p "artifacts/$target"
     dict=()
@@ -211,7 +211,7 @@ for target in "${targets[@]}"; do
     # minutes would count as a search that found nothing.
     edges=-1
     edges_at=0
-    own_edges=0
+    own_edges=-1
     own_at=0
     cpu=0
     while kill -0 "$fuzzer" 2>/dev/null; do
@@ -247,7 +247,7 @@ for target in "${targets[@]}"; do
     status=0
     wait "$fuzzer" || status=$?
     rm -f "$stamp" "$stamp.own"
-    echo "fuzz: $target: last new edge at $edges_at s, in taskdist at $own_at s ($own_edges new there since the corpus was loaded), of $cpu s of CPU time" >&2
+    echo "fuzz: $target: last new edge at $edges_at s, in taskdist at $own_at s ($((own_edges < 0 ? 0 : own_edges)) new there since the corpus was loaded), of $cpu s of CPU time" >&2
     # libFuzzer ends with 72 when interrupted: by the plateau check above, or by a SIGINT
     # from outside (stopping a run by hand), which is no finding either.
     if ((status == 72)); then
