@@ -222,6 +222,28 @@ mod tests {
         );
     }
 
+    /// Fuzz round 19's `pieces` finding: `estimated_duration = -nan` read the same by the
+    /// pieces and by the whole, but `==` refuses NaN, so the check called it a disagreement.
+    #[test]
+    fn a_nan_reads_the_same_in_pieces_and_whole() {
+        let text = "[[tasks]]\nid = \"a\"\nestimated_duration = 0.7\n\n\
+                    [[tasks]]\nid = \"b\"\nestimated_duration =-nan\n";
+        for per_piece in 1..=2 {
+            assert_eq!(
+                ScenarioFile::check_pieces(text, Format::Toml, per_piece),
+                Ok(true)
+            );
+        }
+        // Still a scenario no run accepts: the resolution refuses the NaN, naming it.
+        let refused = crate::model::Scenario::parse(text, Format::Toml, "nan.toml")
+            .and_then(|(scenario, issues)| crate::plan::Plan::from_scenario(scenario, issues))
+            .expect_err("a NaN estimate is refused");
+        assert!(
+            refused.to_string().contains("duration `NaN` is not finite"),
+            "{refused}"
+        );
+    }
+
     #[test]
     fn anything_unusual_goes_to_the_whole_document_parse() {
         // Small files.
