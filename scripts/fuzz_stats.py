@@ -9,7 +9,9 @@ edge, and the minutes since then (estimated from the average executions per seco
 
 A second table says where the edges found after half the executions are, by the
 `NEW_PC` lines scripts/fuzz.sh has libFuzzer print (`-print_pcs`): in taskdist's own code,
-in the standard library, or in which other crate. Late edges in a sort's small-slice
+in the standard library, or in which other crate; of taskdist's, how many are in code a
+`#[derive(...)]` generated (serde's field visitors: which names came in which order), found
+by the source line they point at. Late edges in a sort's small-slice
 cases or a parser's rare branches say something different from late edges in taskdist.
 
 A third table, for logs that have them, gives each run's clocks in the fuzzer's CPU time
@@ -28,7 +30,8 @@ HEADER = (
 
 
 ORIGINS_HEADER = (
-    "| target | new edges after half the executions | in taskdist | in the standard library "
+    "| target | new edges after half the executions | in taskdist (of them in derived code) "
+    "| in the standard library "
     "| in other crates |\n"
     "| --- | ---: | ---: | ---: | --- |"
 )
@@ -53,7 +56,9 @@ def clocks(body, name):
 
 
 def origin(line):
-    """Where the code of a `NEW_PC` line is: "taskdist", "std", a crate's name or "unknown"."""
+    """Where the code of a `NEW_PC` line is: "taskdist", "derived" (taskdist's, but code a
+    `#[derive(...)]` generated: serde's field visitors and the like), "std", a crate's name
+    or "unknown"."""
     path = line.rsplit(" ", 1)[-1]
     crate = re.search(r"/index\.crates\.io-[^/]+/([A-Za-z0-9_-]+?)-\d+\.\d+\.\d+[^/]*/", path)
     if crate:
@@ -61,8 +66,23 @@ def origin(line):
     if "/rustc/" in path:
         return "std"
     if "/src/" in path or "/fuzz/" in path:
-        return "taskdist"
+        return "derived" if at_derive(path) else "taskdist"
     return "unknown"
+
+
+def at_derive(location):
+    """Whether `FILE:LINE:COLUMN` is a `#[derive(...)]` line, where a derive macro's code is
+    placed (read from the source as it is now, so for a log of today's code)."""
+    match = re.match(r"(.+):(\d+):\d+$", location)
+    if not match:
+        return False
+    try:
+        with open(match.group(1)) as source:
+            lines = source.read().splitlines()
+    except OSError:
+        return False
+    number = int(match.group(2))
+    return 0 < number <= len(lines) and "#[derive(" in lines[number - 1]
 
 
 def late_origins(body, executions):
@@ -134,9 +154,11 @@ def main():
         print()
         print(ORIGINS_HEADER)
         for name, *_, counts, _ in runs:
-            others = sorted((c for c in counts.items() if c[0] not in ("taskdist", "std")),
+            others = sorted((c for c in counts.items() if c[0] not in ("taskdist", "derived", "std")),
                             key=lambda c: (-c[1], c[0]))
-            print(f"| {name} | {sum(counts.values())} | {counts.get('taskdist', 0)} "
+            derived = counts.get("derived", 0)
+            own = counts.get("taskdist", 0) + derived
+            print(f"| {name} | {sum(counts.values())} | {own} ({derived} derived) "
                   f"| {counts.get('std', 0)} "
                   f"| {', '.join(f'{k} {v}' for k, v in others) or 'none'} |")
 
