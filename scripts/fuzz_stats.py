@@ -10,14 +10,15 @@ edge, and the minutes since then (estimated from the average executions per seco
 A second table says where the edges found after half the executions are, by the
 `NEW_PC` lines scripts/fuzz.sh has libFuzzer print (`-print_pcs`): in taskdist's own code,
 in the standard library, or in which other crate; of taskdist's, how many are in code a
-`#[derive(...)]` generated (serde's field visitors: which names came in which order), found
-by the source line they point at. Late edges in a sort's small-slice
+derive macro generated (serde's visitors: which names came in which order), found by the
+source line and function they point at. Late edges in a sort's small-slice
 cases or a parser's rare branches say something different from late edges in taskdist.
 
 A third table, for logs that have them, gives each run's clocks in the fuzzer's CPU time
 (the `last new edge` line scripts/fuzz.sh prints after each target): how long it ran, and
 how long it had gone without a new edge, and without a new edge in taskdist's library code
-(src/), when it stopped.
+(src/), when it stopped; and at which execution its last new edge in taskdist's
+hand-written code came (derived code apart), counted from the log.
 """
 import re
 import sys
@@ -39,8 +40,9 @@ ORIGINS_HEADER = (
 
 CLOCKS_HEADER = (
     "| target | CPU seconds | without a new edge at the end | without a new edge in taskdist's "
-    "code at the end | new edges in taskdist's code after loading the corpus |\n"
-    "| --- | ---: | ---: | ---: | ---: |"
+    "code at the end | new edges in taskdist's code after loading the corpus "
+    "| executions at the last in its hand-written code, of all |\n"
+    "| --- | ---: | ---: | ---: | ---: | ---: |"
 )
 
 
@@ -57,8 +59,7 @@ def clocks(body, name):
 
 def origin(line):
     """Where the code of a `NEW_PC` line is: "taskdist", "derived" (taskdist's, but code a
-    `#[derive(...)]` generated: serde's field visitors and the like), "std", a crate's name
-    or "unknown"."""
+    derive macro generated: serde's visitors), "std", a crate's name or "unknown"."""
     path = line.rsplit(" ", 1)[-1]
     crate = re.search(r"/index\.crates\.io-[^/]+/([A-Za-z0-9_-]+?)-\d+\.\d+\.\d+[^/]*/", path)
     if crate:
@@ -66,8 +67,18 @@ def origin(line):
     if "/rustc/" in path:
         return "std"
     if "/src/" in path or "/fuzz/" in path:
-        return "derived" if at_derive(path) else "taskdist"
+        return "derived" if generated(line, path) else "taskdist"
     return "unknown"
+
+
+def generated(line, path):
+    """Whether a `NEW_PC` line in taskdist's tree is in code a derive macro wrote: placed
+    at a `#[derive(...)]` line, or with no line at all (hand-written code always has one),
+    or one of serde's visitors, which sit at the field or variant they visit."""
+    function = line.split(" in ", 1)[-1].rsplit(" ", 1)[0]
+    if not re.search(r":\d+:\d+$", path) or at_derive(path):
+        return True
+    return "__FieldVisitor" in function or re.match(r"visit_(map|seq|enum|str)<", function) is not None
 
 
 def at_derive(location):
@@ -101,6 +112,24 @@ def late_origins(body, executions):
                     counts[where] = counts.get(where, 0) + 1
             pending = []
     return counts
+
+
+def last_handwritten(body):
+    """The execution at which one run's last new edge in taskdist's hand-written code (not
+    derived) came, after its corpus was loaded; None if none did."""
+    last, pending, loaded = None, False, False
+    for line in body.splitlines():
+        if "NEW_PC:" in line:
+            pending = pending or origin(line) == "taskdist"
+            continue
+        point = re.match(r"^#(\d+)\s+(\S+)", line)
+        if point:
+            # libFuzzer prints an input's new PCs just before the line that reports it.
+            if pending and loaded:
+                last = int(point.group(1))
+            loaded = loaded or point.group(2) == "INITED"
+            pending = False
+    return last
 
 
 def rows(log):
@@ -138,7 +167,8 @@ def rows(log):
                 best, last_new = cov, executed_at
         since = executions - (last_new if last_new is not None else start[0])
         yield (name, seconds, executions, start[2], half[2], after[-1][2], last_new,
-               since / rate / 60, reason, late_origins(body, executions), clocks(body, name))
+               since / rate / 60, reason, late_origins(body, executions),
+               clocks(body, name) and clocks(body, name) + (last_handwritten(body), executions))
 
 
 def main():
@@ -166,8 +196,10 @@ def main():
     if timed:
         print()
         print(CLOCKS_HEADER)
-        for name, (cpu, quiet, quiet_own, count) in timed:
-            print(f"| {name} | {cpu:,} | {quiet:,} | {quiet_own:,} | {count:,} |")
+        for name, (cpu, quiet, quiet_own, count, hand, executions) in timed:
+            hand = f"{hand:,}" if hand is not None else "none"
+            print(f"| {name} | {cpu:,} | {quiet:,} | {quiet_own:,} | {count:,} "
+                  f"| {hand} of {executions:,} |")
 
 
 if __name__ == "__main__":
