@@ -6,6 +6,7 @@ Usage: python3 benches/perf_report.py RESULTS.jsonl COMMIT > reports/perf.md
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import time
@@ -99,12 +100,6 @@ def big_files(rows, commit, load_avg):
     return out
 
 
-def median(values):
-    values = sorted(values)
-    middle = len(values) // 2
-    return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
-
-
 def against_baseline(rows):
     """The JSON file against an earlier commit's binary (`PERF_BASELINE`), if measured."""
     pairs = [r for r in rows if r["what"] == "pair"]
@@ -124,12 +119,12 @@ def against_baseline(rows):
         r = runs[name]
         wall, cpu_s, peak = ([x[k] for x in r] for k in ("process_s", "cpu_s", "peak_mib"))
         out.append(
-            f"| {label} | {median(wall):.2f} s ({min(wall):.2f}–{max(wall):.2f}) "
-            f"| {median(cpu_s):.2f} s ({min(cpu_s):.2f}–{max(cpu_s):.2f}) "
-            f"| {median(peak):.0f} MiB |"
+            f"| {label} | {statistics.median(wall):.2f} s ({min(wall):.2f}–{max(wall):.2f}) "
+            f"| {statistics.median(cpu_s):.2f} s ({min(cpu_s):.2f}–{max(cpu_s):.2f}) "
+            f"| {statistics.median(peak):.0f} MiB |"
         )
-    ratio = median([x["process_s"] for x in runs[base]]) / median([x["process_s"] for x in runs["head"]])
-    cpu_ratio = median([x["cpu_s"] for x in runs[base]]) / median([x["cpu_s"] for x in runs["head"]])
+    ratio = statistics.median([x["process_s"] for x in runs[base]]) / statistics.median([x["process_s"] for x in runs["head"]])
+    cpu_ratio = statistics.median([x["cpu_s"] for x in runs[base]]) / statistics.median([x["cpu_s"] for x in runs["head"]])
     out += [
         "",
         f"This commit is {ratio:.2f}x faster than `{base}` by the median wall time, "

@@ -20,6 +20,7 @@ how long it had gone without a new edge, and without a new edge in taskdist's li
 (src/), when it stopped; and at which execution its last new edge in taskdist's
 hand-written code came (derived code apart), counted from the log.
 """
+import functools
 import re
 import sys
 
@@ -58,15 +59,20 @@ def clocks(body, name):
 
 
 def origin(line):
-    """Where the code of a `NEW_PC` line is: "taskdist", "derived" (taskdist's, but code a
-    derive macro generated: serde's visitors), "std", a crate's name or "unknown"."""
+    """Where the code of a `NEW_PC` line is: "taskdist" (its library, src/), "derived"
+    (there, but code a derive macro generated: serde's visitors), "harness" (fuzz/), "std",
+    a crate's name or "unknown"."""
     path = line.rsplit(" ", 1)[-1]
     crate = re.search(r"/index\.crates\.io-[^/]+/([A-Za-z0-9_-]+?)-\d+\.\d+\.\d+[^/]*/", path)
     if crate:
         return crate.group(1)
     if "/rustc/" in path:
         return "std"
-    if "/src/" in path or "/fuzz/" in path:
+    if "/fuzz/" in path:
+        # The harness (fuzz/harness.rs, fuzz_targets/): taskdist's, but not its library,
+        # which is what scripts/fuzz.sh's clock counts.
+        return "harness"
+    if "/src/" in path:
         return "derived" if generated(line, path) else "taskdist"
     return "unknown"
 
@@ -81,55 +87,59 @@ def generated(line, path):
     return "__FieldVisitor" in function or re.match(r"visit_(map|seq|enum|str)<", function) is not None
 
 
+@functools.lru_cache(maxsize=None)
+def source_lines(path):
+    """The lines of a source file, read once per log ([] if it cannot be read)."""
+    try:
+        with open(path) as source:
+            return source.read().splitlines()
+    except OSError:
+        return []
+
+
 def at_derive(location):
     """Whether `FILE:LINE:COLUMN` is a `#[derive(...)]` line, where a derive macro's code is
     placed (read from the source as it is now, so for a log of today's code)."""
     match = re.match(r"(.+):(\d+):\d+$", location)
     if not match:
         return False
-    try:
-        with open(match.group(1)) as source:
-            lines = source.read().splitlines()
-    except OSError:
-        return False
+    lines = source_lines(match.group(1))
     number = int(match.group(2))
     return 0 < number <= len(lines) and "#[derive(" in lines[number - 1]
 
 
-def late_origins(body, executions):
-    """Counts by origin of the edges found after half the executions of one run's `body`."""
-    counts = {}
-    pending = []
+def new_edges(body):
+    """(execution, whether the corpus was loaded by then, origins of its new edges) for each
+    input of one run's `body` that added edges, in order."""
+    pending, loaded = [], False
     for line in body.splitlines():
         if "NEW_PC:" in line:
             pending.append(origin(line))
             continue
-        point = re.match(r"^#(\d+)\s", line)
-        if point:
-            # libFuzzer prints an input's new PCs just before the line that reports it.
-            if int(point.group(1)) > executions / 2:
-                for where in pending:
-                    counts[where] = counts.get(where, 0) + 1
-            pending = []
-    return counts
-
-
-def last_handwritten(body):
-    """The execution at which one run's last new edge in taskdist's hand-written code (not
-    derived) came, after its corpus was loaded; None if none did."""
-    last, pending, loaded = None, False, False
-    for line in body.splitlines():
-        if "NEW_PC:" in line:
-            pending = pending or origin(line) == "taskdist"
-            continue
         point = re.match(r"^#(\d+)\s+(\S+)", line)
         if point:
             # libFuzzer prints an input's new PCs just before the line that reports it.
-            if pending and loaded:
-                last = int(point.group(1))
+            if pending:
+                yield int(point.group(1)), loaded, pending
             loaded = loaded or point.group(2) == "INITED"
-            pending = False
-    return last
+            pending = []
+
+
+def late_origins(edges, executions):
+    """Counts by origin of the edges (from `new_edges`) found after half the executions."""
+    counts = {}
+    for executed, _, origins in edges:
+        if executed > executions / 2:
+            for where in origins:
+                counts[where] = counts.get(where, 0) + 1
+    return counts
+
+
+def last_handwritten(edges):
+    """The execution at which a run's last new edge in taskdist's hand-written code (not
+    derived) came, after its corpus was loaded; None if none did."""
+    found = [executed for executed, loaded, origins in edges if loaded and "taskdist" in origins]
+    return found[-1] if found else None
 
 
 def rows(log):
@@ -166,9 +176,12 @@ def rows(log):
             if cov > best:
                 best, last_new = cov, executed_at
         since = executions - (last_new if last_new is not None else start[0])
+        edges = list(new_edges(body))
+        timed = clocks(body, name)
+        if timed:
+            timed += (last_handwritten(edges), executions)
         yield (name, seconds, executions, start[2], half[2], after[-1][2], last_new,
-               since / rate / 60, reason, late_origins(body, executions),
-               clocks(body, name) and clocks(body, name) + (last_handwritten(body), executions))
+               since / rate / 60, reason, late_origins(edges, executions), timed)
 
 
 def main():
