@@ -104,12 +104,17 @@ pub(super) fn parse_with(text: &str, min_tasks: usize, per_piece: usize) -> Opti
 
 /// The file without its tasks, which must not name `tasks` at all (a `tasks = []` there
 /// and `[[tasks]]` tables together are an error of the whole document).
+///
+/// Typed by the same deserializer as the whole document, not through a `toml::Value`:
+/// that one hands a date or time on as a string, so `id = 07:32:00` in an agent passed
+/// here while the whole document refused it (fuzz round 20). The text is the file's head
+/// only, small beside its tasks, and read twice: once for the check, once typed.
 fn parse_rest(rest: &str) -> Option<ScenarioFile> {
     let table: toml::Table = toml::from_str(rest).ok()?;
     if table.contains_key("tasks") {
         return None;
     }
-    toml::Value::Table(table).try_into().ok()
+    toml::from_str(rest).ok()
 }
 
 /// The byte offset and kind of every top-level table header, or `None` if the lexer
@@ -242,6 +247,23 @@ mod tests {
             refused.to_string().contains("duration `NaN` is not finite"),
             "{refused}"
         );
+    }
+
+    /// Fuzz round 20's `pieces` finding: a TOML time where the head wants a string was
+    /// read as a string by the pieces (through a `toml::Value`) and refused by the whole.
+    #[test]
+    fn a_date_in_the_head_is_refused_by_the_pieces_as_by_the_whole() {
+        for value in ["07:32:00", "1979-05-27", "1979-05-27T07:32:00Z"] {
+            let text = format!(
+                "[[agents]]\nid = {value}\n\n[[tasks]]\nid = \"a\"\nestimated_duration = 1\n"
+            );
+            assert!(toml::from_str::<ScenarioFile>(&text).is_err(), "{text}");
+            assert_eq!(
+                ScenarioFile::check_pieces(&text, Format::Toml, 1),
+                Ok(false),
+                "{text}"
+            );
+        }
     }
 
     #[test]
