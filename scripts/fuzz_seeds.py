@@ -1,0 +1,247 @@
+#!/usr/bin/env python3
+"""Writes structure-derived seeds for a fuzz target into a directory.
+
+    python3 scripts/fuzz_seeds.py TARGET DIR
+
+Most of the coverage a loader's fuzzer finds late is in the parsers it runs on (serde_json,
+the TOML crates, roxmltree), once per place of the schema: serde gives each field's type
+its own copy of the parser's code, so white space before an element of `crashes`, an end
+of file inside `[simulation.context]` and a string where `speed` wants a number are each
+their own edges, which random mutations reach one by one over hours (round 19 of
+reports/fuzz.md). These seeds spell them out: from each source document,
+
+- the document cut at every token boundary (an end of file in every context);
+- white space, and a stray bracket or comma, put at every token boundary;
+- every value replaced by one of each JSON or TOML type, and by edge cases of its own
+  (empty, negative, huge, not finite); every XML attribute value the same way.
+
+Sources: fuzz/seeds/*.toml (every field of the format, and the camelCase aliases), the
+shipped scenarios that fit in a fuzz input, and, for the importers, the smallest shared
+data files cut down to a few tasks. JSON sources are the TOML ones converted. The output
+is deterministic: the same tree gives the same files, named by their content's SHA-1 as
+libFuzzer names its own.
+"""
+
+import hashlib
+import json
+import os
+import re
+import sys
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MAX_LEN = 8192  # fuzz.sh's -max_len: a longer seed would be cut by libFuzzer anyway
+
+JSON_TOKEN = re.compile(
+    r'"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null|[{}\[\],:]|\s+'
+)
+JSON_VALUES = ['null', 'true', '"s"', '""', '0', '-1', '1.5', '1e999', '-0', '[]', '{}',
+               '"30m"', '"-5m"', '"NaN"', '18446744073709551616', '"\\u00e9\\ud83d\\ude00"']
+# TOML: strings of four kinds, then dates, numbers and bare keys, then punctuation.
+TOML_TOKEN = re.compile(
+    r'"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'|"(?:[^"\\\n]|\\.)*"|\'[^\'\n]*\''
+    r'|#[^\n]*|[A-Za-z0-9_+\-.:]+|[\[\]{}=,]|\n|[ \t]+'
+)
+TOML_VALUES = ['"s"', "''", "'lit'", '"""m\nl"""', '0', '-1', '1.5', '1e999', 'nan', '-inf',
+               '0x1F', '0o7', '0b1', '1_000', 'true', '[]', '{}', '[1, "a"]', '{ a = 1 }',
+               '1979-05-27T07:32:00Z', '1979-05-27', '07:32:00', '"30m"', '"-5m"',
+               '18446744073709551616']
+XML_VALUES = ['', '-1', '0', '1.5', '1e999', 'NaN', 'abc', '&amp;', '&#x41;', '&bogus;',
+              '18446744073709551616', ' 7 ']
+
+
+def json_variants(text):
+    """The seeds of a JSON document (see the module's doc)."""
+    tokens = [m for m in JSON_TOKEN.finditer(text)]
+    out = set()
+    for i, m in enumerate(tokens):
+        b = m.end()
+        out.add(text[:b])
+        out.add(text[:b] + ' \t\r\n'[i % 4] + text[b:])
+        out.add(text[:b] + '}],:{['[i % 6] + text[b:])
+    # Values: a token after `:` or `[`/`,` inside an array; whole containers too.
+    for start, end in json_value_spans(text, tokens):
+        for value in JSON_VALUES:
+            out.add(text[:start] + value + text[end:])
+    return out
+
+
+def json_value_spans(text, tokens):
+    """Where each value of the document is: (start, end) of scalars and containers."""
+    spans = []
+    stack = []  # start offsets of open containers
+    significant = [m for m in tokens if not m.group().isspace()]
+    for k, m in enumerate(significant):
+        t = m.group()
+        is_key = k + 1 < len(significant) and significant[k + 1].group() == ':'
+        if t in '{[':
+            stack.append(m.start())
+        elif t in '}]':
+            if stack:
+                spans.append((stack.pop(), m.end()))
+        elif t not in ',:' and not is_key:
+            spans.append((m.start(), m.end()))
+    return spans
+
+
+def toml_variants(text):
+    """The seeds of a TOML document."""
+    tokens = [m for m in TOML_TOKEN.finditer(text)]
+    out = set()
+    for i, m in enumerate(tokens):
+        b = m.end()
+        out.add(text[:b])
+        out.add(text[:b] + [' ', '\t', '\n', '\r\n', '#c\n'][i % 5] + text[b:])
+        out.add(text[:b] + '[]{}=,."\''[i % 9] + text[b:])
+    # Values: the token after `=`, and the elements of arrays.
+    for k, m in enumerate(tokens):
+        previous = [t for t in tokens[:k] if not t.group().isspace()][-1:]
+        if previous and previous[0].group() in ('=', ',', '[') and m.group()[0] not in '[]{}=,#\n \t':
+            line_start = text.rfind('\n', 0, m.start()) + 1
+            if text[line_start:m.start()].lstrip().startswith('['):
+                continue  # a table header's name, not a value
+            for value in TOML_VALUES:
+                out.add(text[:m.start()] + value + text[m.end():])
+    return out
+
+
+def xml_variants(text):
+    """The seeds of an XML document."""
+    out = set()
+    for m in re.finditer(r'[<>"=\s]', text):
+        b = m.end()
+        out.add(text[:b])
+    for m in re.finditer(r'="([^"]*)"', text):
+        for value in XML_VALUES:
+            out.add(text[:m.start(1)] + value + text[m.end(1):])
+    return out
+
+
+def scenario_sources():
+    """TOML scenarios that fit in a fuzz input: the seeds of fuzz/seeds, then the shipped."""
+    paths = sorted((ROOT / 'fuzz' / 'seeds').glob('*.toml'))
+    paths += sorted(p for p in (ROOT / 'scenarios').glob('*.toml') if p.stat().st_size <= 4096)
+    paths += sorted((ROOT / 'scenarios' / 'invalid').glob('*.toml'))
+    return [p.read_text() for p in paths]
+
+
+def as_json(toml_text):
+    """A TOML scenario as JSON, or None if it does not parse (an invalid one)."""
+    try:
+        return json.dumps(tomllib.loads(toml_text), separators=(',', ':'))
+    except (tomllib.TOMLDecodeError, TypeError, ValueError):
+        return None
+
+
+def small_wfcommons():
+    """The shared WfCommons instances cut to their first three tasks."""
+    out = []
+    data = ROOT.parent / 'shared' / 'data' / 'wfcommons'
+    for path in sorted(data.rglob('*.json'))[:12]:
+        try:
+            doc = json.loads(path.read_text())
+        except (ValueError, UnicodeDecodeError):
+            continue
+        cut_lists(doc, 3)
+        text = json.dumps(doc, separators=(',', ':'))
+        if len(text) <= MAX_LEN:
+            out.append(text)
+    return out
+
+
+def cut_lists(value, n):
+    """Every list in `value` cut to its first `n` elements, in place."""
+    if isinstance(value, dict):
+        for v in value.values():
+            cut_lists(v, n)
+    elif isinstance(value, list):
+        del value[n:]
+        for v in value:
+            cut_lists(v, n)
+
+
+def small_dax():
+    """The shared DAX and XML workflows cut to their first few jobs and dependencies."""
+    out = []
+    data = ROOT.parent / 'shared' / 'data'
+    paths = sorted(p for p in data.rglob('*') if p.suffix in ('.dax', '.xml'))[:8]
+    for path in paths:
+        text = path.read_text(errors='replace')
+        kept = []
+        counts = {}
+        # Elements by line, as the files are written: the first three of each kind.
+        for line in text.splitlines():
+            tag = re.match(r'\s*<(\w+)', line)
+            if tag and tag.group(1) in ('job', 'child', 'file', 'task', 'uses', 'parent'):
+                counts[tag.group(1)] = counts.get(tag.group(1), 0) + 1
+                if counts[tag.group(1)] > 3 and tag.group(1) in ('job', 'child', 'task'):
+                    kept.append(None)
+                    continue
+            kept.append(line)
+        lines = drop_open_elements(kept)
+        small = '\n'.join(lines)
+        if len(small) <= MAX_LEN:
+            out.append(small)
+    return out
+
+
+def drop_open_elements(lines):
+    """Lines with each dropped element's body (up to its closing tag) dropped too."""
+    out = []
+    skipping = None
+    for line in lines:
+        if line is None:
+            skipping = 'open'
+            continue
+        if skipping:
+            if re.match(r'\s*</(job|child|task)>', line):
+                skipping = None
+            elif re.match(r'\s*<(job|child|task|/adag|/workflow)', line):
+                skipping = None
+                out.append(line)
+            continue
+        out.append(line)
+    return out
+
+
+def seeds(target):
+    """Every seed of `target`, as bytes."""
+    sources = scenario_sources()
+    if target == 'scenario_toml':
+        return {s.encode() for t in sources for s in toml_variants(t)}
+    if target == 'scenario_json':
+        docs = [j for j in map(as_json, sources) if j]
+        return {s.encode() for d in docs for s in json_variants(d)}
+    if target == 'pieces':
+        # Its first byte chooses the format (even: TOML, odd: JSON) and the piece size;
+        # only the seeds of fuzz/seeds, which reach every field.
+        own = [p.read_text() for p in sorted((ROOT / 'fuzz' / 'seeds').glob('*.toml'))]
+        out = {b'\x00' + s.encode() for t in own for s in toml_variants(t)}
+        out |= {b'\x01' + s.encode() for t in own if as_json(t) for s in json_variants(as_json(t))}
+        return out
+    if target == 'wfcommons':
+        return {s.encode() for d in small_wfcommons() for s in json_variants(d)}
+    if target == 'dax':
+        return {s.encode() for d in small_dax() for s in xml_variants(d)}
+    return set()
+
+
+def main():
+    if len(sys.argv) != 3:
+        sys.exit('usage: fuzz_seeds.py TARGET DIR')
+    target, directory = sys.argv[1], Path(sys.argv[2])
+    directory.mkdir(parents=True, exist_ok=True)
+    written = 0
+    for seed in sorted(seeds(target)):
+        if len(seed) > MAX_LEN:
+            continue
+        name = directory / hashlib.sha1(seed).hexdigest()
+        if not name.exists():
+            name.write_bytes(seed)
+            written += 1
+    print(f'fuzz_seeds: {target}: {written} new seeds in {directory}', file=sys.stderr)
+
+
+if __name__ == '__main__':
+    main()
