@@ -13,11 +13,12 @@ reports/fuzz.md). These seeds spell them out: from each source document,
 - the document cut at every token boundary (an end of file in every context);
 - white space, and a stray bracket or comma, put at every token boundary;
 - every value replaced by one of each JSON or TOML type, and by edge cases of its own
-  (empty, negative, huge, not finite); every XML attribute value the same way.
+  (empty, negative, huge, not finite); every XML attribute value and every number of an STG
+  graph the same way.
 
 Sources: fuzz/seeds/*.toml (every field of the format, and the camelCase aliases), the
 shipped scenarios that fit in a fuzz input, and, for the importers, the smallest shared
-data files cut down to a few tasks. JSON sources are the TOML ones converted. The output
+data files cut down to a few tasks (the STG graph is fuzz/regressions/stg/seed-small.stg). JSON sources are the TOML ones converted. The output
 is deterministic: the same tree gives the same files, named by their content's SHA-1 as
 libFuzzer names its own.
 """
@@ -47,6 +48,7 @@ TOML_VALUES = ['"s"', "''", "'lit'", '"""m\nl"""', '0', '-1', '1.5', '1e999', 'n
                '0x1F', '0o7', '0b1', '1_000', 'true', '[]', '{}', '[1, "a"]', '{ a = 1 }',
                '1979-05-27T07:32:00Z', '1979-05-27', '07:32:00', '"30m"', '"-5m"',
                '18446744073709551616']
+STG_VALUES = ['-1', '0', '1.5', '4294967296', '18446744073709551616', 'x', '', '00', '+1']
 XML_VALUES = ['', '-1', '0', '1.5', '1e999', 'NaN', 'abc', '&amp;', '&#x41;', '&bogus;',
               '18446744073709551616', ' 7 ']
 
@@ -115,6 +117,20 @@ def xml_variants(text):
     for m in re.finditer(r'="([^"]*)"', text):
         for value in XML_VALUES:
             out.add(text[:m.start(1)] + value + text[m.end(1):])
+    return out
+
+
+def stg_variants(text):
+    """The seeds of an STG graph: numbers and the white space between them."""
+    tokens = [m for m in re.finditer(r'\S+|\s+', text)]
+    out = set()
+    for i, m in enumerate(tokens):
+        b = m.end()
+        out.add(text[:b])
+        out.add(text[:b] + [' ', '\t', '\n', '\r\n', '\n#c\n'][i % 5] + text[b:])
+        if not m.group().isspace():
+            for value in STG_VALUES:
+                out.add(text[:m.start()] + value + text[m.end():])
     return out
 
 
@@ -222,6 +238,9 @@ def seeds(target):
         return out
     if target == 'wfcommons':
         return {s.encode() for d in small_wfcommons() for s in json_variants(d)}
+    if target == 'stg':
+        graph = (ROOT / 'fuzz' / 'regressions' / 'stg' / 'seed-small.stg').read_text()
+        return {s.encode() for s in stg_variants(graph)}
     if target == 'dax':
         return {s.encode() for d in small_dax() for s in xml_variants(d)}
     return set()
