@@ -134,6 +134,24 @@ def stg_variants(text):
     return out
 
 
+def journal_variants(text):
+    """The seeds of a `resume` input: each line's call varied as a JSON document (the
+    other lines kept), each line dropped and doubled, and each time replaced."""
+    lines = text.splitlines()
+    out = set()
+    for i, line in enumerate(lines):
+        before, after = lines[:i], lines[i + 1:]
+        out.add('\n'.join(before + after))
+        out.add('\n'.join(before + [line, line] + after))
+        head, _, call = line.partition(' ')
+        for value in STG_VALUES:
+            out.add('\n'.join(before + [head[:1].strip('0123456789') + value + ' ' + call] + after))
+        if call.startswith('{'):
+            for variant in json_variants(call):
+                out.add('\n'.join(before + [head + ' ' + variant] + after))
+    return out
+
+
 def scenario_sources():
     """TOML scenarios that fit in a fuzz input: the seeds of fuzz/seeds, then the shipped."""
     paths = sorted((ROOT / 'fuzz' / 'seeds').glob('*.toml'))
@@ -238,6 +256,9 @@ def seeds(target):
         return out
     if target == 'wfcommons':
         return {s.encode() for d in small_wfcommons() for s in json_variants(d)}
+    if target == 'resume':
+        journal = (ROOT / 'fuzz' / 'seeds' / 'journal.txt').read_text()
+        return {s.encode() for s in journal_variants(journal)}
     if target == 'stg':
         graph = (ROOT / 'fuzz' / 'regressions' / 'stg' / 'seed-small.stg').read_text()
         return {s.encode() for s in stg_variants(graph)}

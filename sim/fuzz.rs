@@ -239,4 +239,11 @@ fn the_documents_structure_derived_seeds_start_from_are_accepted() {
             file.display()
         );
     }
+    // `resume`'s: a journal of every kind of call, for `scenarios/sleep.toml`'s run.
+    let journal = std::fs::read(dir.join("journal.txt")).expect("fuzz/seeds/journal.txt");
+    let verdict = harness::resume(&journal);
+    assert!(
+        matches!(verdict, harness::Verdict::Accepted),
+        "journal.txt: {verdict:?}"
+    );
 }
