@@ -53,15 +53,23 @@ XML_VALUES = ['', '-1', '0', '1.5', '1e999', 'NaN', 'abc', '&amp;', '&#x41;', '&
               '18446744073709551616', ' 7 ']
 
 
-def json_variants(text):
-    """The seeds of a JSON document (see the module's doc)."""
-    tokens = [m for m in JSON_TOKEN.finditer(text)]
+def at_boundaries(text, tokens, pads, strays):
+    """`text` cut after each token, and with one of `pads` (white space) and one of
+    `strays` (punctuation out of place) put there, taken in turn."""
     out = set()
     for i, m in enumerate(tokens):
         b = m.end()
         out.add(text[:b])
-        out.add(text[:b] + ' \t\r\n'[i % 4] + text[b:])
-        out.add(text[:b] + '}],:{['[i % 6] + text[b:])
+        out.add(text[:b] + pads[i % len(pads)] + text[b:])
+        if strays:
+            out.add(text[:b] + strays[i % len(strays)] + text[b:])
+    return out
+
+
+def json_variants(text):
+    """The seeds of a JSON document (see the module's doc)."""
+    tokens = list(JSON_TOKEN.finditer(text))
+    out = at_boundaries(text, tokens, ' \t\r\n', '}],:{[')
     # Values: a token after `:` or `[`/`,` inside an array; whole containers too.
     for start, end in json_value_spans(text, tokens):
         for value in JSON_VALUES:
@@ -89,13 +97,8 @@ def json_value_spans(text, tokens):
 
 def toml_variants(text):
     """The seeds of a TOML document."""
-    tokens = [m for m in TOML_TOKEN.finditer(text)]
-    out = set()
-    for i, m in enumerate(tokens):
-        b = m.end()
-        out.add(text[:b])
-        out.add(text[:b] + [' ', '\t', '\n', '\r\n', '#c\n'][i % 5] + text[b:])
-        out.add(text[:b] + '[]{}=,."\''[i % 9] + text[b:])
+    tokens = list(TOML_TOKEN.finditer(text))
+    out = at_boundaries(text, tokens, [' ', '\t', '\n', '\r\n', '#c\n'], '[]{}=,."\'')
     # Values: the token after `=`, and the elements of arrays.
     for k, m in enumerate(tokens):
         previous = [t for t in tokens[:k] if not t.group().isspace()][-1:]
@@ -122,12 +125,9 @@ def xml_variants(text):
 
 def stg_variants(text):
     """The seeds of an STG graph: numbers and the white space between them."""
-    tokens = [m for m in re.finditer(r'\S+|\s+', text)]
-    out = set()
-    for i, m in enumerate(tokens):
-        b = m.end()
-        out.add(text[:b])
-        out.add(text[:b] + [' ', '\t', '\n', '\r\n', '\n#c\n'][i % 5] + text[b:])
+    tokens = list(re.finditer(r'\S+|\s+', text))
+    out = at_boundaries(text, tokens, [' ', '\t', '\n', '\r\n', '\n#c\n'], '')
+    for m in tokens:
         if not m.group().isspace():
             for value in STG_VALUES:
                 out.add(text[:m.start()] + value + text[m.end():])

@@ -7,21 +7,28 @@
 #[path = "../fuzz/harness.rs"]
 mod harness;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// The files of `dir`, sorted by name.
+fn files_in(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| entry.expect("a directory entry").path())
+        .collect();
+    files.sort();
+    files
+}
 
 /// What a fuzz target does with one input.
 type Check = fn(&[u8]) -> harness::Verdict;
 
 /// Runs every file of `fuzz/regressions/{target}` through `check`; returns how many.
 fn replay(target: &str, check: Check) -> usize {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fuzz/regressions")
-        .join(target);
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|entry| entry.expect("a directory entry").path())
-        .collect();
-    files.sort();
+    let files = files_in(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fuzz/regressions")
+            .join(target),
+    );
     for file in &files {
         let data = std::fs::read(file).expect("a regression input");
         let outcome = std::panic::catch_unwind(|| check(&data));
@@ -153,12 +160,7 @@ fn dictionary_entry(line: &str) -> Result<Vec<u8>, String> {
 /// finding. Each file also holds no entry twice.
 #[test]
 fn every_fuzz_dictionary_is_valid_libfuzzer_syntax() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/dicts");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|entry| entry.expect("a directory entry").path())
-        .collect();
-    files.sort();
+    let files = files_in(&Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/dicts"));
     assert_eq!(files.len(), 7, "{files:?}");
     for file in &files {
         let text = std::fs::read_to_string(file).expect("a dictionary");
@@ -214,12 +216,10 @@ fn the_documents_structure_derived_seeds_start_from_are_accepted() {
     // scripts/fuzz_seeds.py derives its seeds from these: one the loader refused would
     // give variants of its first error only, not of every field.
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|entry| entry.expect("a directory entry").path())
+    let files: Vec<PathBuf> = files_in(&dir)
+        .into_iter()
         .filter(|path| path.extension().is_some_and(|e| e == "toml"))
         .collect();
-    files.sort();
     assert!(files.len() >= 2, "{}: no seed documents", dir.display());
     for file in &files {
         let data = std::fs::read(file).expect("a seed document");
