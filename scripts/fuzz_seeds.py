@@ -70,14 +70,14 @@ def json_variants(text):
     """The seeds of a JSON document (see the module's doc)."""
     tokens = list(JSON_TOKEN.finditer(text))
     out = at_boundaries(text, tokens, ' \t\r\n', '}],:{[')
-    # Values: a token after `:` or `[`/`,` inside an array; whole containers too.
-    for start, end in json_value_spans(text, tokens):
+    # Values: every scalar that is not a key, and every whole object and array.
+    for start, end in json_value_spans(tokens):
         for value in JSON_VALUES:
             out.add(text[:start] + value + text[end:])
     return out
 
 
-def json_value_spans(text, tokens):
+def json_value_spans(tokens):
     """Where each value of the document is: (start, end) of scalars and containers."""
     spans = []
     stack = []  # start offsets of open containers
@@ -100,14 +100,16 @@ def toml_variants(text):
     tokens = list(TOML_TOKEN.finditer(text))
     out = at_boundaries(text, tokens, [' ', '\t', '\n', '\r\n', '#c\n'], '[]{}=,."\'')
     # Values: the token after `=`, and the elements of arrays.
-    for k, m in enumerate(tokens):
-        previous = [t for t in tokens[:k] if not t.group().isspace()][-1:]
-        if previous and previous[0].group() in ('=', ',', '[') and m.group()[0] not in '[]{}=,#\n \t':
+    previous = None  # the last token that is not white space
+    for m in tokens:
+        if previous in ('=', ',', '[') and m.group()[0] not in '[]{}=,#\n \t':
             line_start = text.rfind('\n', 0, m.start()) + 1
-            if text[line_start:m.start()].lstrip().startswith('['):
-                continue  # a table header's name, not a value
-            for value in TOML_VALUES:
-                out.add(text[:m.start()] + value + text[m.end():])
+            # A table header's name is not a value.
+            if not text[line_start:m.start()].lstrip().startswith('['):
+                for value in TOML_VALUES:
+                    out.add(text[:m.start()] + value + text[m.end():])
+        if not m.group().isspace():
+            previous = m.group()
     return out
 
 
@@ -201,38 +203,31 @@ def small_dax():
     data = ROOT.parent / 'shared' / 'data'
     paths = sorted(p for p in data.rglob('*') if p.suffix in ('.dax', '.xml'))[:8]
     for path in paths:
-        text = path.read_text(errors='replace')
-        kept = []
-        counts = {}
-        # Elements by line, as the files are written: the first three of each kind.
-        for line in text.splitlines():
-            tag = re.match(r'\s*<(\w+)', line)
-            if tag and tag.group(1) in ('job', 'child', 'file', 'task', 'uses', 'parent'):
-                counts[tag.group(1)] = counts.get(tag.group(1), 0) + 1
-                if counts[tag.group(1)] > 3 and tag.group(1) in ('job', 'child', 'task'):
-                    kept.append(None)
-                    continue
-            kept.append(line)
-        lines = drop_open_elements(kept)
-        small = '\n'.join(lines)
+        small = '\n'.join(first_elements(path.read_text(errors='replace').splitlines()))
         if len(small) <= MAX_LEN:
             out.append(small)
     return out
 
 
-def drop_open_elements(lines):
-    """Lines with each dropped element's body (up to its closing tag) dropped too."""
+def first_elements(lines):
+    """The lines of a workflow written one element per line, with each `job`, `child` and
+    `task` element after the first three of its kind dropped, its body (up to its closing
+    tag, or the next element of those kinds) with it."""
     out = []
-    skipping = None
+    counts = {}
+    skipping = False
     for line in lines:
-        if line is None:
-            skipping = 'open'
-            continue
+        tag = re.match(r'\s*<(job|child|task)\b', line)
+        if tag:
+            counts[tag.group(1)] = counts.get(tag.group(1), 0) + 1
+            skipping = counts[tag.group(1)] > 3
+            if skipping:
+                continue
         if skipping:
             if re.match(r'\s*</(job|child|task)>', line):
-                skipping = None
-            elif re.match(r'\s*<(job|child|task|/adag|/workflow)', line):
-                skipping = None
+                skipping = False
+            elif re.match(r'\s*<(/adag|/workflow)', line):
+                skipping = False
                 out.append(line)
             continue
         out.append(line)
