@@ -8,6 +8,7 @@
 mod analysis;
 mod bounds;
 mod dot;
+mod ids;
 mod paths;
 mod text;
 
@@ -22,7 +23,6 @@ use crate::model::{
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
-use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
@@ -119,8 +119,8 @@ pub struct Plan {
     pub files: Vec<Arc<str>>,
     /// Lookups only, never iterated: hashing order is never seen.
     file_lookup: HashMap<String, FileIdx, BuildFnv>,
-    /// Lookups only, never iterated: hashing order is never seen.
-    index: HashMap<Arc<str>, TaskIdx, BuildFnv>,
+    /// Which task has each id.
+    index: ids::IdIndex,
     succ_start: Vec<u32>,
     succ: Vec<Edge>,
     pred_start: Vec<u32>,
@@ -221,12 +221,12 @@ impl Plan {
             issues.push(Issue::new(None, IssueKind::NoAgents));
         }
 
-        // The index, a sequential pass of a million hash-map inserts, is built on one core
-        // while the locks and the text tables, which do not need it, are built on another.
+        // The index is built on every core, and so are the locks and the text tables,
+        // which do not need it.
         let parallel = tasks.len() >= PARALLEL_MIN;
         let ((index, duplicates), (lock_table, (ids, titles))) = join(
             parallel,
-            || index_of(&tasks, &line),
+            || index_of(&tasks, &line, parallel),
             || {
                 join(
                     parallel,
@@ -251,7 +251,7 @@ impl Plan {
         let blocks: Vec<Edges> = tasks
             .par_chunks(EDGE_BLOCK)
             .enumerate()
-            .map(|(b, block)| edges_of(block, b * EDGE_BLOCK, &index, &line))
+            .map(|(b, block)| edges_of(block, b * EDGE_BLOCK, &index, &tasks, &line))
             .collect();
         for block in blocks {
             let base = preds.len() as u32;
@@ -309,7 +309,7 @@ impl Plan {
     fn assemble(
         tasks: Vec<TaskSpec>,
         agents: Vec<AgentSpec>,
-        index: HashMap<Arc<str>, TaskIdx, BuildFnv>,
+        index: ids::IdIndex,
         (pred_start, preds): (Vec<u32>, &[(TaskIdx, EdgeKind)]),
         lock_table: LockTable,
         (ids, titles): (TextTable, TextTable),
@@ -534,7 +534,7 @@ impl Plan {
 
     /// The task with this id.
     pub fn task_index(&self, id: &str) -> Option<TaskIdx> {
-        self.index.get(id).copied()
+        self.index.get(id, |j| self.ids.get(j))
     }
 
     /// The file with this path (normalized first), if any task locks it.
@@ -729,31 +729,25 @@ where
 }
 
 /// Every task's index by id, and a [`IssueKind::DuplicateTask`] for each later task with
-/// an id already taken. A hash map: a million string lookups in a B-tree cost a second of
-/// comparisons. Only looked up, never iterated, and FNV has no random key: no order is
-/// seen.
+/// an id already taken.
 fn index_of(
     tasks: &[TaskSpec],
     line: &(dyn Fn(usize) -> Option<usize> + Sync),
-) -> (HashMap<Arc<str>, TaskIdx, BuildFnv>, Vec<Issue>) {
-    let mut index: HashMap<Arc<str>, TaskIdx, BuildFnv> =
-        HashMap::with_capacity_and_hasher(tasks.len(), BuildFnv);
-    let mut issues = Vec::new();
-    for (i, task) in tasks.iter().enumerate() {
-        // One probe per task: a lookup then an insert would hash and probe twice.
-        match index.entry(task.id.clone()) {
-            Entry::Occupied(first) => issues.push(Issue::new(
+    parallel: bool,
+) -> (ids::IdIndex, Vec<Issue>) {
+    let (index, duplicates) = ids::IdIndex::build(tasks.len(), |i| &tasks[i].id, parallel);
+    let issues = duplicates
+        .into_iter()
+        .map(|(i, first)| {
+            Issue::new(
                 line(i),
                 IssueKind::DuplicateTask {
-                    id: task.id.to_string(),
-                    first_line: line(first.get().ix()),
+                    id: tasks[i].id.to_string(),
+                    first_line: line(first),
                 },
-            )),
-            Entry::Vacant(slot) => {
-                slot.insert(TaskIdx(i as u32));
-            }
-        }
-    }
+            )
+        })
+        .collect();
     (index, issues)
 }
 
@@ -823,7 +817,8 @@ struct Edges {
 fn edges_of(
     tasks: &[TaskSpec],
     first: usize,
-    index: &HashMap<Arc<str>, TaskIdx, BuildFnv>,
+    index: &ids::IdIndex,
+    all: &[TaskSpec],
     line: &(dyn Fn(usize) -> Option<usize> + Sync),
 ) -> Edges {
     let mut preds: Vec<(TaskIdx, EdgeKind)> = Vec::with_capacity(tasks.len() * 3);
@@ -839,7 +834,7 @@ fn edges_of(
         ];
         for (field, list, kind) in lists {
             for dep in list {
-                match index.get(dep.as_str()) {
+                match index.get(dep, |j| &all[j].id) {
                     None => issues.push(Issue::new(
                         line(i),
                         IssueKind::UnknownDependency {
@@ -848,14 +843,14 @@ fn edges_of(
                             missing: dep.clone(),
                         },
                     )),
-                    Some(&d) if d.ix() == i => issues.push(Issue::new(
+                    Some(d) if d.ix() == i => issues.push(Issue::new(
                         line(i),
                         IssueKind::SelfDependency {
                             task: task.id.to_string(),
                             field,
                         },
                     )),
-                    Some(&d) => preds.push((d, kind)),
+                    Some(d) => preds.push((d, kind)),
                 }
             }
         }
