@@ -18,7 +18,9 @@
 //!
 //! A block is 64 words, exactly what the generator computes at once (four ChaCha blocks),
 //! so each attempt costs one keystream computation: positioning the generator throws its
-//! buffer away, and an attempt's draws used to come from three streams.
+//! buffer away, and an attempt's draws used to come from three streams. A big plan's first
+//! attempts are drawn on another core while the run goes on ([`ahead`]): the same values,
+//! made earlier.
 //!
 //! # Shared context
 //!
@@ -31,6 +33,7 @@
 //! dropped (it made simulations about half as slow again). A delivery that still comes is
 //! dropped.
 
+mod ahead;
 mod audit;
 mod models;
 mod robust;
@@ -119,6 +122,7 @@ enum Stream {
 }
 
 /// The uniform draws of one attempt, from the first six words of its block.
+#[derive(Clone, Copy)]
 struct AttemptUnits {
     failure: f64,
     hang: f64,
@@ -164,6 +168,28 @@ impl Draws {
         };
         (units, rng)
     }
+
+    /// Attempt `attempt` of `t` under `params` (estimate `estimate_ms`): its units and its
+    /// duration, and the generator where the duration left it.
+    fn attempt_draws(
+        &mut self,
+        t: TaskIdx,
+        attempt: u32,
+        params: &Params,
+        estimate_ms: Time,
+    ) -> (Drawn, &mut ChaCha8Rng) {
+        let (units, rng) = self.attempt(t, attempt);
+        let duration = params.durations.sample(estimate_ms, rng);
+        (Drawn { units, duration }, rng)
+    }
+}
+
+/// An attempt's draws: its units, and its duration before the factors of its context and
+/// its agent's speed.
+#[derive(Clone, Copy)]
+struct Drawn {
+    units: AttemptUnits,
+    duration: f64,
 }
 
 /// The first insertion number of a replay's own happenings: above every journal position
@@ -236,6 +262,8 @@ struct Simulation<'m> {
     stall_error: Option<String>,
     /// Assignments of one round of [`Simulation::drain`], kept to reuse its allocation.
     started: Vec<crate::core::Assignment>,
+    /// First attempts' draws made on another core, for a big plan.
+    ahead: Option<&'m ahead::Ahead>,
 }
 
 /// Runs a plan on `agents` under `config` and `models` with the master `seed`, handing
@@ -248,7 +276,10 @@ pub fn simulate(
     seed: u64,
     on_event: &mut dyn FnMut(&Event),
 ) -> Result<SimRun, SimError> {
-    run_simulation(plan, config, agents, models, None, seed, on_event)
+    // Not inside a thread pool's work (a sweep's runs): its cores are taken already.
+    let ahead = plan.len() >= ahead::AHEAD_MIN && rayon::current_thread_index().is_none();
+    let source = Source::Models { ahead };
+    run_simulation(plan, config, agents, models, source, seed, on_event)
 }
 
 /// Runs a plan as [`simulate`] does, except that each task's attempts first take the
@@ -270,7 +301,17 @@ pub fn replay(
         plan.len(),
         "a script covers every task"
     );
-    run_simulation(plan, config, agents, models, Some(script), seed, on_event)
+    let source = Source::Script(script);
+    run_simulation(plan, config, agents, models, source, seed, on_event)
+}
+
+/// Where a run's attempts take their outcomes and durations from.
+enum Source<'s> {
+    /// The models alone; every task's first attempt drawn on another core when `ahead`
+    /// (see [`ahead`]).
+    Models { ahead: bool },
+    /// A recorded run first, then the models (see [`replay`]).
+    Script(&'s Script),
 }
 
 fn run_simulation(
@@ -278,10 +319,14 @@ fn run_simulation(
     mut config: Config,
     agents: Vec<AgentSpec>,
     models: &SimModels,
-    script: Option<&Script>,
+    source: Source<'_>,
     seed: u64,
     on_event: &mut dyn FnMut(&Event),
 ) -> Result<SimRun, SimError> {
+    let (script, ahead) = match source {
+        Source::Models { ahead } => (None, ahead),
+        Source::Script(script) => (Some(script), false),
+    };
     let mut draws = Draws::new(seed);
     if script.is_none() {
         config.jitter_seed = draws.at(Stream::Jitter, 0, 0).random::<u64>();
@@ -309,44 +354,59 @@ fn run_simulation(
     let mut sched = Scheduler::new(plan.clone(), config);
     // Delivered context has no modelled effect (see the module doc): not computed at all.
     sched.set_live_context(false);
-    let mut sim = Simulation {
-        sched,
-        plan,
-        models,
-        script,
-        sim_agents: vec![SimAgent::default(); agents.len()],
-        agents,
-        queue: BinaryHeap::new(),
-        // A replay orders what it replays by the recorded run's order (journal positions,
-        // see `schedule_ranked`); whatever the record does not order comes after it.
-        seq: if script.is_some() { UNRANKED } else { 0 },
-        now: 0,
-        draws,
-        heartbeat_interval,
-        pending_arrivals: 0,
-        // Retries make more rows than tasks. Growing past the capacity would copy every
-        // row into fresh memory (a 56 MB copy at a million tasks); capacity the rows do not
-        // reach is address space only, never touched.
-        trace: Vec::with_capacity(n + n / 2),
-        open_row: vec![None; n],
-        held_since: BTreeMap::new(),
-        lock_wait_total: 0,
-        makespan: 0,
-        stall_error: None,
-        started: Vec::new(),
-    };
-    sim.start();
-    let max_steps = models.max_steps.unwrap_or(1_000_000 + 200 * n as u64);
-    let steps = sim.run(max_steps, on_event)?;
-    Ok(SimRun {
-        seed,
-        progress: sim.sched.progress(),
-        stats: sim.sched.stats(),
-        agents: sim.agents,
-        trace: sim.trace,
-        makespan: sim.makespan,
-        lock_wait_total: sim.lock_wait_total,
-        steps,
+    let drawn_ahead = ahead.then(|| (ahead::Ahead::new(n), plan.clone()));
+    std::thread::scope(|scope| {
+        // Without the thread the simulation makes every draw itself: the same run.
+        let helper = drawn_ahead.as_ref().and_then(|(drawn, plan)| {
+            std::thread::Builder::new()
+                .name("draws ahead".into())
+                .spawn_scoped(scope, move || drawn.fill(plan, models, seed))
+                .ok()
+                .map(|_| drawn)
+        });
+        let mut sim = Simulation {
+            sched,
+            plan,
+            models,
+            script,
+            sim_agents: vec![SimAgent::default(); agents.len()],
+            agents,
+            queue: BinaryHeap::new(),
+            // A replay orders what it replays by the recorded run's order (journal positions,
+            // see `schedule_ranked`); whatever the record does not order comes after it.
+            seq: if script.is_some() { UNRANKED } else { 0 },
+            now: 0,
+            draws,
+            heartbeat_interval,
+            pending_arrivals: 0,
+            // Retries make more rows than tasks. Growing past the capacity would copy every
+            // row into fresh memory (a 56 MB copy at a million tasks); capacity the rows do
+            // not reach is address space only, never touched.
+            trace: Vec::with_capacity(n + n / 2),
+            open_row: vec![None; n],
+            held_since: BTreeMap::new(),
+            lock_wait_total: 0,
+            makespan: 0,
+            stall_error: None,
+            started: Vec::new(),
+            ahead: helper,
+        };
+        sim.start();
+        let max_steps = models.max_steps.unwrap_or(1_000_000 + 200 * n as u64);
+        let steps = sim.run(max_steps, on_event);
+        if let Some(drawn) = helper {
+            drawn.stop();
+        }
+        Ok(SimRun {
+            seed,
+            progress: sim.sched.progress(),
+            stats: sim.sched.stats(),
+            agents: sim.agents,
+            trace: sim.trace,
+            makespan: sim.makespan,
+            lock_wait_total: sim.lock_wait_total,
+            steps: steps?,
+        })
     })
 }
 
@@ -784,8 +844,20 @@ impl Simulation<'_> {
         let plan = &self.plan;
         let params = self.models.params(t, plan.task_type(t));
         let effects = &self.models.context;
-        let (units, rng) = self.draws.attempt(t, a.attempt);
-        let mut duration = params.durations.sample(plan.estimate_ms(t), rng);
+        let estimate_ms = plan.estimate_ms(t);
+        let made = match self.ahead {
+            Some(ahead) if a.attempt == 1 => ahead.first(t),
+            _ => None,
+        };
+        let Drawn { units, duration } = match made {
+            Some(drawn) => drawn,
+            None => {
+                self.draws
+                    .attempt_draws(t, a.attempt, params, estimate_ms)
+                    .0
+            }
+        };
+        let mut duration = duration;
         let mut p_fail = params.failure_probability;
         if !a.context.discoveries.is_empty() {
             duration *= effects.discovery_speedup;
@@ -805,11 +877,15 @@ impl Simulation<'_> {
             return; // only the timeout ends it
         }
         let (ok, ms) = match (fails, &params.failure_durations) {
-            // Drawn after the duration, from the same block: the other draws stay put.
-            (true, Some(model)) => (
-                false,
-                model.sample(plan.estimate_ms(t), rng) / self.agents[a.agent.ix()].speed,
-            ),
+            // Drawn after the duration, from the same block: the other draws stay put. The
+            // generator is put there again (the duration may have been drawn ahead).
+            (true, Some(model)) => {
+                let (_, rng) = self.draws.attempt_draws(t, a.attempt, params, estimate_ms);
+                (
+                    false,
+                    model.sample(estimate_ms, rng) / self.agents[a.agent.ix()].speed,
+                )
+            }
             (true, None) => (false, duration * params.failed_fraction),
             (false, _) => (true, duration),
         };
@@ -1215,6 +1291,71 @@ mod tests {
             let mut expected = vec![row("x", 1, 0), row("y", 1, 1_000)];
             expected.extend(after_the_loss);
             assert_eq!(replayed((due, rank)).1, expected, "wake-up ranked {rank}");
+        }
+    }
+
+    /// Drawing first attempts ahead on another core changes nothing: the same trace,
+    /// statistics and makespan as drawing each as it comes, with failures whose
+    /// time-to-failure is drawn after the duration; and what the helper makes is each
+    /// task's first attempt as the simulation draws it.
+    #[test]
+    fn first_attempts_drawn_ahead_are_the_draws_made_in_turn() {
+        let mut text = String::from(
+            "[[agents]]\ncount=40\n[config]\nmax_retries_per_task=5\n\
+            [simulation]\nfailure_probability=0.3\n\
+            duration={model='lognormal', spread=0.5}\n\
+            failure_duration={model='exponential'}\n",
+        );
+        for i in 0..20_000 {
+            text += &format!(
+                "[[tasks]]\nid='t{i}'\nestimated_duration='{}m'\n",
+                1 + i % 17
+            );
+            if i >= 100 {
+                text += &format!("depends_on=['t{}']\n", i - 1 - i % 97);
+            }
+        }
+        let (plan, models, agents, config) = setup(&text, 40);
+        for seed in 0..3 {
+            let sim = |ahead: bool| {
+                let (plan, config, agents) = (plan.clone(), config.clone(), agents.clone());
+                run_simulation(
+                    plan,
+                    config,
+                    agents,
+                    &models,
+                    Source::Models { ahead },
+                    seed,
+                    &mut |_| {},
+                )
+                .unwrap()
+            };
+            let (in_turn, ahead) = (sim(false), sim(true));
+            assert!(in_turn.trace.iter().any(|r| r.outcome == Outcome::Failed));
+            let differ = ahead
+                .trace
+                .iter()
+                .zip(&in_turn.trace)
+                .position(|(a, b)| a != b);
+            assert_eq!(differ, None, "seed {seed}: the first row that differs");
+            assert_eq!(ahead.trace.len(), in_turn.trace.len(), "seed {seed}");
+            assert_eq!(ahead.makespan, in_turn.makespan, "seed {seed}");
+            assert_eq!(ahead.stats, in_turn.stats, "seed {seed}");
+        }
+        let drawn = ahead::Ahead::new(plan.len());
+        drawn.fill(&plan, &models, 7);
+        let mut draws = Draws::new(7);
+        let bits = |d: Drawn| {
+            let u = d.units;
+            [u.failure, u.hang, u.share, d.duration].map(f64::to_bits)
+        };
+        for t in plan.task_indices() {
+            let params = models.params(t, plan.task_type(t));
+            let (own, _) = draws.attempt_draws(t, 1, params, plan.estimate_ms(t));
+            assert_eq!(
+                bits(drawn.first(t).expect("every chunk is made")),
+                bits(own)
+            );
         }
     }
 }
