@@ -19,8 +19,8 @@
 //! A block is 64 words, exactly what the generator computes at once (four ChaCha blocks),
 //! so each attempt costs one keystream computation: positioning the generator throws its
 //! buffer away, and an attempt's draws used to come from three streams. A big plan's first
-//! attempts are drawn on another core while the run goes on (`src/sim/ahead.rs`): the same values,
-//! made earlier.
+//! attempts are drawn on another core while the run goes on (`src/sim/ahead.rs`): the same
+//! values, made earlier.
 //!
 //! # Shared context
 //!
