@@ -49,9 +49,12 @@ impl IdIndex {
         } else {
             (0..n).map(|i| hash(id(i))).collect()
         };
+        let mut sizes = [0; SHARDS];
+        for &h in &hashes {
+            sizes[shard(h)] += 1;
+        }
         let fill = |s: usize| {
-            let size = hashes.iter().filter(|&&h| shard(h) == s).count();
-            let mut table = HashTable::with_capacity(size);
+            let mut table = HashTable::with_capacity(sizes[s]);
             let mut duplicates = Vec::new();
             for (i, &h) in hashes.iter().enumerate() {
                 if shard(h) != s {

@@ -849,12 +849,13 @@ impl Simulation<'_> {
             Some(ahead) if a.attempt == 1 => ahead.first(t),
             _ => None,
         };
-        let Drawn { units, duration } = match made {
-            Some(drawn) => drawn,
+        // Drawn here, the generator stays where the duration left it, for a failure's own
+        // duration below.
+        let (Drawn { units, duration }, mut after_duration) = match made {
+            Some(drawn) => (drawn, None),
             None => {
-                self.draws
-                    .attempt_draws(t, a.attempt, params, estimate_ms)
-                    .0
+                let (drawn, rng) = self.draws.attempt_draws(t, a.attempt, params, estimate_ms);
+                (drawn, Some(rng))
             }
         };
         let mut duration = duration;
@@ -877,10 +878,17 @@ impl Simulation<'_> {
             return; // only the timeout ends it
         }
         let (ok, ms) = match (fails, &params.failure_durations) {
-            // Drawn after the duration, from the same block: the other draws stay put. The
-            // generator is put there again (the duration may have been drawn ahead).
+            // Drawn after the duration, from the same block: the other draws stay put. A
+            // duration drawn ahead is drawn again here, to put the generator there.
             (true, Some(model)) => {
-                let (_, rng) = self.draws.attempt_draws(t, a.attempt, params, estimate_ms);
+                let rng = match after_duration.take() {
+                    Some(rng) => rng,
+                    None => {
+                        (self.draws)
+                            .attempt_draws(t, a.attempt, params, estimate_ms)
+                            .1
+                    }
+                };
                 (
                     false,
                     model.sample(estimate_ms, rng) / self.agents[a.agent.ix()].speed,
