@@ -251,7 +251,7 @@ impl Plan {
         let blocks: Vec<Edges> = tasks
             .par_chunks(EDGE_BLOCK)
             .enumerate()
-            .map(|(b, block)| edges_of(block, b * EDGE_BLOCK, &index, &tasks, &line))
+            .map(|(b, block)| edges_of(block, b * EDGE_BLOCK, &index, &ids, &line))
             .collect();
         for block in blocks {
             let base = preds.len() as u32;
@@ -803,12 +803,23 @@ fn lock_table(tasks: &[TaskSpec]) -> LockTable {
 /// Tasks per block of the parallel dependency lookup in [`Plan::build_from`].
 const EDGE_BLOCK: usize = 16_384;
 
+/// Tasks whose dependencies [`edges_of`] looks up together.
+const LOOKUP_TASKS: usize = 64;
+
 /// The dependency edges of a block of tasks, and the issues they raise.
 struct Edges {
     preds: Vec<(TaskIdx, EdgeKind)>,
     /// Where each task's edges start in `preds`.
     starts: Vec<u32>,
     issues: Vec<Issue>,
+}
+
+/// A task's two lists of dependencies: each field's name, its ids, and the kind of edge.
+fn dependency_lists(task: &TaskSpec) -> [(&'static str, &[String], EdgeKind); 2] {
+    [
+        ("depends_on", &task.depends_on, EdgeKind::Needs),
+        ("blocked_by", &task.blocked_by, EdgeKind::After),
+    ]
 }
 
 /// [`Edges`] of `tasks`, the first of which is task `first` of the plan: each task's
@@ -818,23 +829,37 @@ fn edges_of(
     tasks: &[TaskSpec],
     first: usize,
     index: &ids::IdIndex,
-    all: &[TaskSpec],
+    ids: &TextTable,
     line: &(dyn Fn(usize) -> Option<usize> + Sync),
 ) -> Edges {
     let mut preds: Vec<(TaskIdx, EdgeKind)> = Vec::with_capacity(tasks.len() * 3);
     let mut starts = Vec::with_capacity(tasks.len());
     let mut issues = Vec::new();
+    let mut keys: Vec<&str> = Vec::new();
+    let mut found: Vec<Option<TaskIdx>> = Vec::new();
     for (k, task) in tasks.iter().enumerate() {
+        // The keys of the next tasks are looked up together, so that their cache misses
+        // overlap (`IdIndex::get_many`); then consumed in the same order.
+        if k % LOOKUP_TASKS == 0 {
+            keys.clear();
+            found.clear();
+            for task in tasks[k..].iter().take(LOOKUP_TASKS) {
+                keys.extend(
+                    dependency_lists(task)
+                        .iter()
+                        .flat_map(|(_, list, _)| list.iter())
+                        .map(String::as_str),
+                );
+            }
+            index.get_many(&keys, &|j| ids.get(j), &mut found);
+            found.reverse();
+        }
         let i = first + k;
         let from = preds.len();
         starts.push(from as u32);
-        let lists = [
-            ("depends_on", &task.depends_on, EdgeKind::Needs),
-            ("blocked_by", &task.blocked_by, EdgeKind::After),
-        ];
-        for (field, list, kind) in lists {
+        for (field, list, kind) in dependency_lists(task) {
             for dep in list {
-                match index.get(dep, |j| &all[j].id) {
+                match found.pop().expect("a lookup per key") {
                     None => issues.push(Issue::new(
                         line(i),
                         IssueKind::UnknownDependency {
