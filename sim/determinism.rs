@@ -64,3 +64,36 @@ fn simulate_writes_byte_identical_outputs() {
         taskdist::report::sha256_hex(&outputs[0][1])
     );
 }
+
+/// Without `--out`, the trace's hash is made on another core while the run goes on, a
+/// block of rows at a time; with it, from the written `trace.csv`. Either way the same
+/// summary, on a plan big enough for many blocks (more than 65,536 attempts).
+#[test]
+fn the_summary_is_the_same_with_the_trace_written_or_not() {
+    let tmp = crate::scratch::scratch("hash_as_it_goes");
+    let file = tmp.join("big.json");
+    let taskdist = |args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_taskdist"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output.stdout
+    };
+    let path = file.to_str().unwrap();
+    taskdist(&[
+        "gen", "--tasks", "100000", "--agents", "200", "--seed", "2", "-o", path,
+    ]);
+    let out = tmp.join("out");
+    let streamed = taskdist(&["simulate", "--json", path]);
+    taskdist(&["simulate", "--json", path, "--out", out.to_str().unwrap()]);
+    let written = std::fs::read(out.join("summary.json")).unwrap();
+    assert_eq!(
+        String::from_utf8(streamed).unwrap(),
+        String::from_utf8(written).unwrap()
+    );
+}

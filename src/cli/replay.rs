@@ -85,7 +85,7 @@ pub fn replay(args: &ReplayArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let replay = run_replay(&recorded, &options, &mut |event| files.event(event))
         .with_context(|| format!("replaying {}", args.run.display()))?;
     let name = format!("replay of {}", recorded.scenario_path.display());
-    let summary = files.finish(&replay.run, &replay.plan, &replay.config, &name, None)?;
+    let summary = files.finish(&replay.run, &replay.plan, &replay.config, &name, None, None)?;
     let comparison = comparison(args, &replay, &summary);
     let json = serde_json::to_string_pretty(&comparison)? + "\n";
     if let Some(dir) = &args.out {

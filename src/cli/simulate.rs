@@ -23,9 +23,9 @@ use taskdist::report::risk::{
     Distribution, Tornado, cdf_csv, criticality, criticality_csv, tornado_bars, tornado_csv,
 };
 use taskdist::report::sweep::{Shard, parse_deadline, simulate_config};
-use taskdist::report::{Summary, trace_csv, trace_hash_of};
-use taskdist::sim::SimError;
-use taskdist::sim::{SimModels, SimRun, simulate as run_simulation};
+use taskdist::report::{Summary, TraceHasher, trace_csv, trace_hash_of};
+use taskdist::sim::{AttemptRecord, SimError};
+use taskdist::sim::{SimModels, SimRun, simulate_sealing};
 
 /// Arguments of `taskdist simulate`.
 #[derive(Debug, Args)]
@@ -133,22 +133,51 @@ pub fn simulate(args: &SimulateArgs, out: &mut dyn Write) -> anyhow::Result<()> 
             .map_or(String::new(), |p| format!(" --policy {p}"))
     );
     // The plan's lower bound, which the summary gives, does not depend on the run: at a
-    // million tasks it takes a tenth of a second, spent on another core meanwhile.
+    // million tasks it takes a tenth of a second, spent on another core meanwhile. So is
+    // the trace's hash when no trace is written: each block of rows as soon as the run
+    // will not change it again, where it took another tenth of a second after the run.
     let working = Summary::working_agents(agents.len(), &config);
-    let (run, bound) = std::thread::scope(|scope| {
+    let (run, bound, trace_hash) = std::thread::scope(|scope| {
         let bound = scope.spawn(|| plan.lower_bound(working));
-        let run = run_simulation(
-            plan.clone(),
-            config.clone(),
-            agents,
-            &models,
-            seed,
-            &mut on_event,
-        );
-        let bound = bound
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (run, bound)
+        let mut run = |on_sealed: &mut dyn FnMut(&[AttemptRecord])| {
+            simulate_sealing(
+                plan.clone(),
+                config.clone(),
+                agents.clone(),
+                &models,
+                seed,
+                &mut on_event,
+                on_sealed,
+            )
+        };
+        if args.out.is_some() {
+            // The trace is written, and hashed as written.
+            return (run(&mut |_| {}), joined(bound), None);
+        }
+        // Blocks go to the hashing thread and come back to be filled again, so that the
+        // rows are copied into the same few buffers rather than into fresh memory.
+        let (full, to_hash) = std::sync::mpsc::channel::<Vec<AttemptRecord>>();
+        let (spare, hashed) = std::sync::mpsc::channel::<Vec<AttemptRecord>>();
+        let (agents, plan) = (&agents, &plan);
+        let hasher = scope.spawn(move || {
+            let mut hasher = TraceHasher::new();
+            for rows in to_hash {
+                hasher.update(agents, plan, &rows);
+                // The simulation may have ended and stopped taking buffers back.
+                let _ = spare.send(rows);
+            }
+            hasher.finish()
+        });
+        let mut on_sealed = |rows: &[AttemptRecord]| {
+            let mut block = hashed.try_recv().unwrap_or_default();
+            block.clear();
+            block.extend_from_slice(rows);
+            full.send(block)
+                .expect("the hashing thread takes every block");
+        };
+        let run = run(&mut on_sealed);
+        drop(full);
+        (run, joined(bound), Some(joined(hasher)))
     });
     let run = run.with_context(|| format!("reproduce with: {reproduce}"))?;
     progress.finish();
@@ -156,7 +185,7 @@ pub fn simulate(args: &SimulateArgs, out: &mut dyn Write) -> anyhow::Result<()> 
         || args.scenario.file.display().to_string(),
         |n| n.to_string_lossy().into_owned(),
     );
-    let summary = files.finish(&run, &plan, &config, &name, Some(bound))?;
+    let summary = files.finish(&run, &plan, &config, &name, Some(bound), trace_hash)?;
     if args.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&summary)?)?;
     } else {
@@ -207,6 +236,13 @@ pub fn simulate(args: &SimulateArgs, out: &mut dyn Write) -> anyhow::Result<()> 
     }
     super::leave_to_exit((run, plan));
     Ok(())
+}
+
+/// What a scoped thread returned; its panic, if it panicked, goes on in this thread.
+fn joined<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    handle
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
 /// A simulated run's files in `--out DIR`: `events.jsonl` written as the events come (the
@@ -369,7 +405,8 @@ impl OutFiles {
     }
 
     /// The run's summary, and with a directory its files; `name` titles the Gantt chart.
-    /// `bound` is the plan's lower bound if already computed (see [`Summary::with_bound`]).
+    /// `bound` is the plan's lower bound if already computed (see [`Summary::with_bound`]),
+    /// and `trace_hash` the trace's hash ([`TraceHasher`]), used when no trace is written.
     pub(super) fn finish(
         self,
         run: &SimRun,
@@ -377,13 +414,14 @@ impl OutFiles {
         config: &Config,
         name: &str,
         bound: Option<LowerBound>,
+        trace_hash: Option<String>,
     ) -> anyhow::Result<Summary> {
         if let Some(events) = self.events {
             events.finish()?;
         }
         let bound = bound.unwrap_or_else(|| Summary::plan_bound(plan, run.agents.len(), config));
         let Some(dir) = &self.dir else {
-            let hash = trace_hash_of(run.into(), plan);
+            let hash = trace_hash.unwrap_or_else(|| trace_hash_of(run.into(), plan));
             return Ok(Summary::with_trace_hash(
                 run.into(),
                 plan,
@@ -753,7 +791,7 @@ mod tests {
                 taskdist::import::load_owned(&path, None, &Default::default()).unwrap();
             let models = SimModels::for_scenario(&scenario, &plan).unwrap();
             let (config, agents) = run_setup(&scenario, None, None);
-            run_simulation(
+            taskdist::sim::simulate(
                 Arc::new(plan),
                 config,
                 agents,

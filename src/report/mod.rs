@@ -107,7 +107,7 @@ fn trace_csv_by_blocks(run: RunView<'_>, plan: &Plan, block: usize) -> Vec<u8> {
     if run.trace.is_empty() {
         return Vec::new();
     }
-    let rows = |records: &[AttemptRecord]| trace_rows(run, plan, records);
+    let rows = |records: &[AttemptRecord]| trace_rows(run.agents, plan, records);
     // One block is formatted where it is: handing it to another core costs more.
     let blocks: Vec<Vec<u8>> = if run.trace.len() <= block {
         vec![rows(run.trace)]
@@ -127,7 +127,7 @@ fn trace_csv_by_blocks(run: RunView<'_>, plan: &Plan, block: usize) -> Vec<u8> {
 const GATHER_ROWS: usize = 32;
 
 /// The rows of `trace.csv` for `records`, without the header.
-fn trace_rows(run: RunView<'_>, plan: &Plan, records: &[AttemptRecord]) -> Vec<u8> {
+fn trace_rows(agents: &[AgentSpec], plan: &Plan, records: &[AttemptRecord]) -> Vec<u8> {
     let ids = plan.ids();
     let mut out = Vec::with_capacity(records.len() * 64);
     for group in records.chunks(GATHER_ROWS) {
@@ -141,7 +141,7 @@ fn trace_rows(run: RunView<'_>, plan: &Plan, records: &[AttemptRecord]) -> Vec<u
         for (record, &(id, layer)) in group.iter().zip(&tasks) {
             csv_field(&mut out, id);
             out.push(b',');
-            csv_field(&mut out, &run.agents[record.agent.ix()].id);
+            csv_field(&mut out, &agents[record.agent.ix()].id);
             out.push(b',');
             decimal(&mut out, record.attempt as u64);
             out.push(b',');
@@ -174,7 +174,7 @@ fn trace_hash_by_blocks(run: RunView<'_>, plan: &Plan, block: usize) -> String {
     if !run.trace.is_empty() {
         hasher.update(TRACE_HEADER);
     }
-    let rows = |records: &[AttemptRecord]| trace_rows(run, plan, records);
+    let rows = |records: &[AttemptRecord]| trace_rows(run.agents, plan, records);
     let mut formatted: Vec<Vec<u8>> = Vec::new();
     // A window is a few blocks per core: enough to keep the cores busy while one of them
     // hashes the window before.
@@ -188,6 +188,47 @@ fn trace_hash_by_blocks(run: RunView<'_>, plan: &Plan, block: usize) -> String {
     }
     formatted.iter().for_each(|b| hasher.update(b));
     hex(&hasher.finalize())
+}
+
+/// [`trace_hash_of`] made as the run goes: given the trace's rows in order, a block at a
+/// time, as soon as no attempt will change them again (see
+/// [`simulate_sealing`](crate::sim::simulate_sealing)), on a core the simulation leaves
+/// free. At a million attempts that was a tenth of a second after the run.
+pub struct TraceHasher {
+    hasher: Sha256,
+    rows: usize,
+}
+
+impl TraceHasher {
+    /// A hash of no rows yet.
+    pub fn new() -> TraceHasher {
+        TraceHasher {
+            hasher: Sha256::new(),
+            rows: 0,
+        }
+    }
+
+    /// Hashes the next rows of the trace of a run of `plan` by `agents`.
+    pub fn update(&mut self, agents: &[AgentSpec], plan: &Plan, rows: &[AttemptRecord]) {
+        if self.rows == 0 && !rows.is_empty() {
+            self.hasher.update(TRACE_HEADER);
+        }
+        self.rows += rows.len();
+        for block in rows.chunks(TRACE_BLOCK) {
+            self.hasher.update(trace_rows(agents, plan, block));
+        }
+    }
+
+    /// The hash of every row given: [`trace_hash_of`] of a run with that trace.
+    pub fn finish(self) -> String {
+        hex(&self.hasher.finalize())
+    }
+}
+
+impl Default for TraceHasher {
+    fn default() -> Self {
+        TraceHasher::new()
+    }
 }
 
 /// A CSV field as `csv::Writer` writes it by default (`QuoteStyle::Necessary`).
@@ -678,9 +719,20 @@ mod tests {
         }
         assert_eq!(trace_csv(&run, &plan), whole);
         assert_eq!(trace_hash_of((&run).into(), &plan), hash);
+        // Made as the rows come, in pieces of any sizes, empty ones among them.
+        for piece in [1, 3, 40, usize::MAX] {
+            let mut hasher = TraceHasher::new();
+            hasher.update(&run.agents, &plan, &[]);
+            for rows in run.trace.chunks(piece.min(run.trace.len())) {
+                hasher.update(&run.agents, &plan, rows);
+                hasher.update(&run.agents, &plan, &[]);
+            }
+            assert_eq!(hasher.finish(), hash, "pieces of {piece}");
+        }
         let mut none = run.clone();
         none.trace.clear();
         assert_eq!(trace_hash_of((&none).into(), &plan), sha256_hex(b""));
+        assert_eq!(TraceHasher::default().finish(), sha256_hex(b""));
         assert_eq!(trace_csv_of((&none).into(), &plan), b"");
     }
 

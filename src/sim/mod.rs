@@ -252,6 +252,10 @@ struct Simulation<'m> {
     trace: Vec<AttemptRecord>,
     /// The open trace row of each task's running attempt.
     open_row: Vec<Option<usize>>,
+    /// Rows before this one are closed: no attempt changes them again.
+    unchanging: usize,
+    /// Rows before this one are handed to `on_sealed` already (see [`simulate_sealing`]).
+    sealed: usize,
     /// Each ready task held back, until it starts: since when, why, and whether by a lock.
     /// Few are held back at a time, so a small map stays in cache, where a slot per task
     /// (40 MB at a million tasks) made every attempt's start a miss.
@@ -276,9 +280,38 @@ pub fn simulate(
     seed: u64,
     on_event: &mut dyn FnMut(&Event),
 ) -> Result<SimRun, SimError> {
-    // Not inside a thread pool's work (a sweep's runs): its cores are taken already.
-    let ahead = plan.len() >= ahead::AHEAD_MIN && rayon::current_thread_index().is_none();
-    let source = Source::Models { ahead };
+    let source = Source::models(&plan, None);
+    run_simulation(plan, config, agents, models, source, seed, on_event)
+}
+
+/// Where [`simulate_sealing`] hands the rows it seals, and how many at a time at the least.
+struct Sealing<'a> {
+    rows: usize,
+    to: &'a mut dyn FnMut(&[AttemptRecord]),
+}
+
+/// Rows of the trace [`simulate_sealing`] hands over at a time, at the least.
+pub const SEAL_ROWS: usize = 65_536;
+
+/// [`simulate`] that also hands `on_sealed` the trace's rows as soon as no attempt will
+/// change them again: in dispatch order, [`SEAL_ROWS`] or more at a time, and the rest
+/// when the run ends. Joined, the blocks are the run's `trace`; a run that fails hands
+/// over only part of it. What the rows feed (the trace's hash, say) can so be made on
+/// another core while the run goes on.
+pub fn simulate_sealing(
+    plan: Arc<Plan>,
+    config: Config,
+    agents: Vec<AgentSpec>,
+    models: &SimModels,
+    seed: u64,
+    on_event: &mut dyn FnMut(&Event),
+    on_sealed: &mut dyn FnMut(&[AttemptRecord]),
+) -> Result<SimRun, SimError> {
+    let sealing = Sealing {
+        rows: SEAL_ROWS,
+        to: on_sealed,
+    };
+    let source = Source::models(&plan, Some(sealing));
     run_simulation(plan, config, agents, models, source, seed, on_event)
 }
 
@@ -308,10 +341,23 @@ pub fn replay(
 /// Where a run's attempts take their outcomes and durations from.
 enum Source<'s> {
     /// The models alone; every task's first attempt drawn on another core when `ahead`
-    /// (see [`ahead`]).
-    Models { ahead: bool },
+    /// (see [`ahead`]), and the trace's rows handed over as they close to `sealing`, if
+    /// any (see [`simulate_sealing`]).
+    Models {
+        ahead: bool,
+        sealing: Option<Sealing<'s>>,
+    },
     /// A recorded run first, then the models (see [`replay`]).
     Script(&'s Script),
+}
+
+impl<'s> Source<'s> {
+    /// The models alone, first attempts drawn ahead for a big plan, except inside a
+    /// thread pool's work (a sweep's runs), whose cores are taken already.
+    fn models(plan: &Plan, sealing: Option<Sealing<'s>>) -> Source<'s> {
+        let ahead = plan.len() >= ahead::AHEAD_MIN && rayon::current_thread_index().is_none();
+        Source::Models { ahead, sealing }
+    }
 }
 
 fn run_simulation(
@@ -323,9 +369,9 @@ fn run_simulation(
     seed: u64,
     on_event: &mut dyn FnMut(&Event),
 ) -> Result<SimRun, SimError> {
-    let (script, ahead) = match source {
-        Source::Models { ahead } => (None, ahead),
-        Source::Script(script) => (Some(script), false),
+    let (script, ahead, sealing) = match source {
+        Source::Models { ahead, sealing } => (None, ahead, sealing),
+        Source::Script(script) => (Some(script), false, None),
     };
     let mut draws = Draws::new(seed);
     if script.is_none() {
@@ -384,6 +430,8 @@ fn run_simulation(
             // not reach is address space only, never touched.
             trace: Vec::with_capacity(n + n / 2),
             open_row: vec![None; n],
+            unchanging: 0,
+            sealed: 0,
             held_since: BTreeMap::new(),
             lock_wait_total: 0,
             makespan: 0,
@@ -393,7 +441,7 @@ fn run_simulation(
         };
         sim.start();
         let max_steps = models.max_steps.unwrap_or(1_000_000 + 200 * n as u64);
-        let steps = sim.run(max_steps, on_event);
+        let steps = sim.run(max_steps, on_event, sealing);
         if let Some(drawn) = helper {
             drawn.stop();
         }
@@ -500,7 +548,12 @@ impl Simulation<'_> {
         );
     }
 
-    fn run(&mut self, max_steps: u64, on_event: &mut dyn FnMut(&Event)) -> Result<u64, SimError> {
+    fn run(
+        &mut self,
+        max_steps: u64,
+        on_event: &mut dyn FnMut(&Event),
+        mut sealing: Option<Sealing<'_>>,
+    ) -> Result<u64, SimError> {
         let mut steps = 0;
         self.drain(on_event);
         while !self.sched.is_finished() {
@@ -551,9 +604,33 @@ impl Simulation<'_> {
                 self.sched.handle_timeout(at);
             }
             self.drain(on_event);
+            if let Some(sealing) = sealing.as_mut() {
+                self.seal(sealing, false);
+            }
         }
         self.makespan = self.now;
+        if let Some(sealing) = sealing.as_mut() {
+            self.seal(sealing, true);
+        }
         Ok(steps)
+    }
+
+    /// Hands `sealing` the rows closed since the last time, once there are `sealing.rows`
+    /// of them; every row left when `last`.
+    fn seal(&mut self, sealing: &mut Sealing<'_>, last: bool) {
+        // A row is closed once its task's open row is another (or none): every change to
+        // a row goes through its task's `open_row`.
+        let trace = &self.trace;
+        while self.unchanging < trace.len()
+            && self.open_row[trace[self.unchanging].task.ix()] != Some(self.unchanging)
+        {
+            self.unchanging += 1;
+        }
+        let upto = if last { trace.len() } else { self.unchanging };
+        if upto - self.sealed >= sealing.rows || (last && upto > self.sealed) {
+            (sealing.to)(&trace[self.sealed..upto]);
+            self.sealed = upto;
+        }
     }
 
     fn stall_reason(&self) -> String {
@@ -1069,6 +1146,49 @@ mod tests {
         assert!(a.stats.retries > 0 && a.stats.timeouts + a.stats.reassignments > 0);
     }
 
+    /// The rows handed over as they close are the trace, in order, each as the run ends
+    /// with it: no sealed row changes afterwards. With retries, timeouts of hung attempts
+    /// and attempts lost with crashed agents, whose rows close out of dispatch order.
+    #[test]
+    fn sealed_rows_are_the_final_trace_in_order() {
+        let text = faulty_plan();
+        let (plan, models, agents, config) = setup(&text, 3);
+        for (seed, rows) in [(11, 1), (11, 3), (12, 7), (13, 1000)] {
+            let mut sealed: Vec<AttemptRecord> = Vec::new();
+            let mut blocks = 0;
+            let mut to = |block: &[AttemptRecord]| {
+                assert!(!block.is_empty());
+                sealed.extend_from_slice(block);
+                blocks += 1;
+            };
+            let sealing = Sealing { rows, to: &mut to };
+            let run = run_simulation(
+                plan.clone(),
+                config.clone(),
+                agents.clone(),
+                &models,
+                Source::models(&plan, Some(sealing)),
+                seed,
+                &mut |_| {},
+            )
+            .unwrap();
+            assert!(run.stats.retries > 0 && run.stats.timeouts + run.stats.reassignments > 0);
+            assert_eq!(sealed, run.trace, "seed {seed}, {rows} rows a block");
+            // Blocks of at least `rows`, but for the last; one block when it is all.
+            assert!(blocks <= run.trace.len().div_ceil(rows), "seed {seed}");
+            assert!(blocks > 1 || rows >= run.trace.len(), "seed {seed}");
+            let plain = simulate(
+                plan.clone(),
+                config.clone(),
+                agents.clone(),
+                &models,
+                seed,
+                &mut |_| {},
+            );
+            assert_eq!(plain.unwrap().trace, run.trace, "sealing changes nothing");
+        }
+    }
+
     #[test]
     fn changing_the_failure_model_does_not_reshuffle_durations() {
         // The first attempt of every task draws the same duration with or without failures.
@@ -1332,7 +1452,10 @@ mod tests {
                     config,
                     agents,
                     &models,
-                    Source::Models { ahead },
+                    Source::Models {
+                        ahead,
+                        sealing: None,
+                    },
                     seed,
                     &mut |_| {},
                 )
