@@ -6,6 +6,10 @@
 //! scheduled; at equal times the simulator's own happenings (results, crashes, heartbeats)
 //! come before the core's deadlines.
 //!
+//! The run's trace is a row per attempt in dispatch order, closed when the attempt ends.
+//! [`simulate_sealing`] hands the closed rows out in blocks while the run goes on, so that
+//! what is made of them (the trace's hash) need not wait for its end.
+//!
 //! # Randomness
 //!
 //! One master seed keys a ChaCha8 generator. Every draw is taken at a fixed position of its
@@ -254,7 +258,8 @@ struct Simulation<'m> {
     open_row: Vec<Option<usize>>,
     /// Rows before this one are closed: no attempt changes them again.
     unchanging: usize,
-    /// Rows before this one are handed to `on_sealed` already (see [`simulate_sealing`]).
+    /// Rows before this one are handed over already, when the run hands them over (see
+    /// [`simulate_sealing`]).
     sealed: usize,
     /// Each ready task held back, until it starts: since when, why, and whether by a lock.
     /// Few are held back at a time, so a small map stays in cache, where a slot per task
