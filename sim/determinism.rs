@@ -28,22 +28,15 @@ fn simulate_writes_byte_identical_outputs() {
     let mut outputs = Vec::new();
     for run in 0..2 {
         let dir = tmp.join(format!("run{run}"));
-        let status = Command::new(env!("CARGO_BIN_EXE_taskdist"))
-            .args([
-                "simulate",
-                scenario.to_str().unwrap(),
-                "--seed",
-                "5",
-                "--out",
-            ])
-            .arg(&dir)
-            .output()
-            .unwrap();
-        assert!(
-            status.status.success(),
-            "{}",
-            String::from_utf8_lossy(&status.stderr)
-        );
+        let out = dir.to_str().unwrap();
+        taskdist(&[
+            "simulate",
+            scenario.to_str().unwrap(),
+            "--seed",
+            "5",
+            "--out",
+            out,
+        ]);
         let files: Vec<Vec<u8>> = [
             "summary.json",
             "trace.csv",
@@ -72,18 +65,6 @@ fn simulate_writes_byte_identical_outputs() {
 fn the_summary_is_the_same_with_the_trace_written_or_not() {
     let tmp = crate::scratch::scratch("hash_as_it_goes");
     let file = tmp.join("big.json");
-    let taskdist = |args: &[&str]| {
-        let output = Command::new(env!("CARGO_BIN_EXE_taskdist"))
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        output.stdout
-    };
     let path = file.to_str().unwrap();
     taskdist(&[
         "gen", "--tasks", "100000", "--agents", "200", "--seed", "2", "-o", path,
@@ -96,4 +77,18 @@ fn the_summary_is_the_same_with_the_trace_written_or_not() {
         String::from_utf8(streamed).unwrap(),
         String::from_utf8(written).unwrap()
     );
+}
+
+/// What `taskdist ARGS` prints, once it has succeeded.
+fn taskdist(args: &[&str]) -> Vec<u8> {
+    let output = Command::new(env!("CARGO_BIN_EXE_taskdist"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
 }
