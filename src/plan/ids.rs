@@ -44,7 +44,8 @@ fn hash(id: &str) -> u64 {
     BuildFnv.hash_one(id)
 }
 
-/// The shard of a hash, from bits the tag does not keep: ids in one shard differ there.
+/// The shard of a hash, from bits the tag does not keep, so that all 32 bits of the tag
+/// still tell apart the ids of one shard.
 fn shard(hash: u64) -> usize {
     (hash >> 32) as usize % SHARDS
 }
