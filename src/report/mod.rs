@@ -170,10 +170,7 @@ pub fn trace_hash_of(run: RunView<'_>, plan: &Plan) -> String {
 
 /// [`trace_hash_of`] with `block` rows per parallel block.
 fn trace_hash_by_blocks(run: RunView<'_>, plan: &Plan, block: usize) -> String {
-    let mut hasher = Sha256::new();
-    if !run.trace.is_empty() {
-        hasher.update(TRACE_HEADER);
-    }
+    let mut hasher = TraceHasher::new();
     let rows = |records: &[AttemptRecord]| trace_rows(run.agents, plan, records);
     let mut formatted: Vec<Vec<u8>> = Vec::new();
     // A window is a few blocks per core: enough to keep the cores busy while one of them
@@ -182,12 +179,12 @@ fn trace_hash_by_blocks(run: RunView<'_>, plan: &Plan, block: usize) -> String {
     for records in run.trace.chunks(window) {
         let (next, ()) = rayon::join(
             || records.par_chunks(block).map(rows).collect::<Vec<_>>(),
-            || formatted.iter().for_each(|b| hasher.update(b)),
+            || formatted.iter().for_each(|b| hasher.formatted(b)),
         );
         formatted = next;
     }
-    formatted.iter().for_each(|b| hasher.update(b));
-    hex(&hasher.finalize())
+    formatted.iter().for_each(|b| hasher.formatted(b));
+    hasher.finish()
 }
 
 /// [`trace_hash_of`] made as the run goes: given the trace's rows in order, a block at a
@@ -196,7 +193,8 @@ fn trace_hash_by_blocks(run: RunView<'_>, plan: &Plan, block: usize) -> String {
 /// free. At a million attempts that was a tenth of a second after the run.
 pub struct TraceHasher {
     hasher: Sha256,
-    rows: usize,
+    /// Whether the header is hashed: with the first row (a trace of no rows is no bytes).
+    started: bool,
 }
 
 impl TraceHasher {
@@ -204,19 +202,27 @@ impl TraceHasher {
     pub fn new() -> TraceHasher {
         TraceHasher {
             hasher: Sha256::new(),
-            rows: 0,
+            started: false,
         }
     }
 
     /// Hashes the next rows of the trace of a run of `plan` by `agents`.
     pub fn update(&mut self, agents: &[AgentSpec], plan: &Plan, rows: &[AttemptRecord]) {
-        if self.rows == 0 && !rows.is_empty() {
-            self.hasher.update(TRACE_HEADER);
-        }
-        self.rows += rows.len();
         for block in rows.chunks(TRACE_BLOCK) {
-            self.hasher.update(trace_rows(agents, plan, block));
+            self.formatted(&trace_rows(agents, plan, block));
         }
+    }
+
+    /// Hashes the next rows, formatted already ([`trace_rows`]).
+    fn formatted(&mut self, rows: &[u8]) {
+        if rows.is_empty() {
+            return;
+        }
+        if !self.started {
+            self.hasher.update(TRACE_HEADER);
+            self.started = true;
+        }
+        self.hasher.update(rows);
     }
 
     /// The hash of every row given: [`trace_hash_of`] of a run with that trace.
