@@ -3,6 +3,7 @@
 fuzzing round, on the same build) as the markdown table of reports/fuzz.md.
 
     python3 scripts/fuzz_coverage.py BEFORE_OUT AFTER_OUT
+    python3 scripts/fuzz_coverage.py --series TARGET OUT...
 
 One row per target measured in both: the source regions its corpus covers in taskdist's
 own files (the library and the fuzz harness) and in everything else (dependencies and the
@@ -11,6 +12,11 @@ standard library), before -> after, then the files that gained the most regions.
 Measuring the same corpus twice can differ by a few regions in code whose path depends on
 thread timing (rayon's and crossbeam's waiting, a hash table's growth under a parallel
 build), so a small change in the other regions, either way, is not by itself coverage.
+
+`--series` tabulates one target's measurements in the order given (the corpus at the start
+of a round, snapshots of it taken by scripts/fuzz_snapshots.sh, the corpus at the end): the
+regions covered in taskdist's files and in the rest, and what each added to the one before,
+so the last measurement that added a region says when the search last reached new source.
 """
 import json
 import os
@@ -85,7 +91,38 @@ def main(before_out, after_out):
         )
 
 
+def series(target, outs):
+    """Prints `target`'s covered regions in each measurement of `outs`, in that order."""
+    print(
+        "| measurement | taskdist's regions covered | new | other regions covered | new |\n"
+        "| --- | ---: | ---: | ---: | ---: |"
+    )
+    last = None
+    for out in outs:
+        files = covered(out, target)
+        if files is None:
+            sys.exit(f"{target} was not measured in {out}")
+        if last is not None and set(files) != set(last):
+            sys.exit(f"{out}: measured on another build than the one before (other files)")
+        now = [sum(n for path, n in files.items() if own(path) == mine) for mine in (True, False)]
+        # Per file, not in all: a file that lost regions must not hide one that gained.
+        gained = [
+            sum(max(0, n - last[path]) for path, n in files.items() if own(path) == mine)
+            if last is not None
+            else 0
+            for mine in (True, False)
+        ]
+        print(
+            f"| {os.path.basename(os.path.normpath(out))} | {now[0]:,} | {gained[0]:+,} "
+            f"| {now[1]:,} | {gained[1]:+,} |"
+        )
+        last = files
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
+    if len(sys.argv) >= 4 and sys.argv[1] == "--series":
+        series(sys.argv[2], sys.argv[3:])
+    elif len(sys.argv) == 3:
+        main(sys.argv[1], sys.argv[2])
+    else:
         sys.exit(__doc__)
-    main(sys.argv[1], sys.argv[2])

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Copies the corpus of every running fuzz target of fuzz/ every INTERVAL seconds (default
+# 300) into OUT/TARGET/HHMMSS-pidPID-cpuCPU/, CPU being the fuzzer's own CPU seconds so far,
+# and logs each copy to OUT/log. Run it beside scripts/fuzz.sh; stop it with a signal.
+#
+#   scripts/fuzz_snapshots.sh OUT [INTERVAL]
+#
+# What it is for: whether a target has stopped finding new source coverage. libFuzzer's
+# edge count (`cov:`) counts every inlined copy of a generic function apart (a `Vec`'s
+# deallocation, `copy_nonoverlapping`, a sort's merge paths, each at every call site), so it
+# keeps growing for hours after the last new line of source first ran (reports/fuzz.md,
+# round 23). A snapshot taken at least PLATEAU_SECONDS of the fuzzer's CPU time before its
+# run ended, and the corpus at the end, measured on one instrumented build:
+#
+#   scripts/fuzz_coverage.sh BEFORE_OUT ROOT TARGET     # ROOT/TARGET -> the snapshot
+#   scripts/fuzz_coverage.sh AFTER_OUT fuzz/corpus TARGET
+#   python3 scripts/fuzz_coverage.py BEFORE_OUT AFTER_OUT
+#
+# say whether that last stretch of the search covered any source region the corpus had not.
+# An input that covers a new region runs new basic blocks, and so new edges, which makes
+# libFuzzer keep it: the corpus covers every region any execution covered.
+set -euo pipefail
+[ $# -ge 1 ] || { echo "usage: scripts/fuzz_snapshots.sh OUT [INTERVAL]" >&2; exit 2; }
+out=$(realpath -m "$1")
+interval=${2:-300}
+cd "$(dirname "$0")/../fuzz"
+ticks=$(getconf CLK_TCK)
+mkdir -p "$out"
+while true; do
+    for pid in $(pgrep -f 'target/x86_64-unknown-linux-gnu/release/' || true); do
+        exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || continue
+        target=$(basename "$exe")
+        [ -d "corpus/$target" ] || continue
+        stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
+        # Fields after the command name (in parentheses, may hold spaces): utime and stime
+        # are the 12th and 13th, as in scripts/fuzz.sh.
+        read -ra fields <<< "${stat##*) }"
+        cpu=$(((fields[11] + fields[12]) / ticks))
+        dir=$out/$target/$(date +%H%M%S)-pid$pid-cpu$cpu
+        mkdir -p "$dir"
+        cp -r "corpus/$target/." "$dir/"
+        echo "$(date +%T) $target pid $pid cpu $cpu inputs $(ls "$dir" | wc -l)" >> "$out/log"
+    done
+    sleep "$interval"
+done
