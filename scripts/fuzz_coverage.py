@@ -16,7 +16,9 @@ build), so a small change in the other regions, either way, is not by itself cov
 `--series` tabulates one target's measurements in the order given (the corpus at the start
 of a round, snapshots of it taken by scripts/fuzz_snapshots.sh, the corpus at the end): the
 regions covered in taskdist's files and in the rest, and what each added to the one before,
-so the last measurement that added a region says when the search last reached new source.
+so the last measurement that added a region says when the search last reached new source;
+and the instantiations covered (each copy of a generic function apart, as libFuzzer's
+edges count them), which a new type through known source adds to.
 """
 import json
 import os
@@ -33,15 +35,17 @@ def own(path):
     )
 
 
-def covered(out, target):
-    """{file: covered regions} of one measurement, or None if the target was not measured."""
+def covered(out, target, what="regions"):
+    """{file: covered regions} of one measurement (or of `what`: "instantiations", the
+    copies of generic functions, each counted apart), or None if the target was not
+    measured."""
     path = os.path.join(out, f"{target}.json")
     if not os.path.exists(path):
         return None
     with open(path) as f:
         data = json.load(f)
     return {
-        entry["filename"]: entry["summary"]["regions"]["covered"]
+        entry["filename"]: entry["summary"][what]["covered"]
         for export in data["data"]
         for entry in export["files"]
     }
@@ -94,12 +98,14 @@ def main(before_out, after_out):
 def series(target, outs):
     """Prints `target`'s covered regions in each measurement of `outs`, in that order."""
     print(
-        "| measurement | taskdist's regions covered | new | other regions covered | new |\n"
-        "| --- | ---: | ---: | ---: | ---: |"
+        "| measurement | taskdist's regions covered | new | other regions covered | new "
+        "| instantiations covered | new |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
     )
     last = None
+    last_copies = None
     for out in outs:
         files = covered(out, target)
+        copies = covered(out, target, "instantiations")
         if files is None:
             sys.exit(f"{target} was not measured in {out}")
         if last is not None and set(files) != set(last):
@@ -112,11 +118,16 @@ def series(target, outs):
             else 0
             for mine in (True, False)
         ]
+        new_copies = (
+            sum(max(0, n - last_copies[path]) for path, n in copies.items())
+            if last_copies is not None
+            else 0
+        )
         print(
             f"| {os.path.basename(os.path.normpath(out))} | {now[0]:,} | {gained[0]:+,} "
-            f"| {now[1]:,} | {gained[1]:+,} |"
+            f"| {now[1]:,} | {gained[1]:+,} | {sum(copies.values()):,} | {new_copies:+,} |"
         )
-        last = files
+        last, last_copies = files, copies
 
 
 if __name__ == "__main__":
