@@ -31,6 +31,10 @@ while true; do
         exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || continue
         target=$(basename "$exe")
         [ -d "corpus/$target" ] || continue
+        # A merge (`fuzz.sh --save`) or a replay runs the same binary but does not search.
+        if tr '\0' '\n' < "/proc/$pid/cmdline" 2>/dev/null | grep -qE '^-(merge=1|runs=0)$'; then
+            continue
+        fi
         stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
         # Fields after the command name (in parentheses, may hold spaces): utime and stime
         # are the 12th and 13th, as in scripts/fuzz.sh.
@@ -38,7 +42,11 @@ while true; do
         cpu=$(((fields[11] + fields[12]) / ticks))
         dir=$out/$target/$(date +%H%M%S)-pid$pid-cpu$cpu
         mkdir -p "$dir"
-        cp -r "corpus/$target/." "$dir/"
+        # libFuzzer replaces an input by a smaller one with the same coverage while this
+        # copies: a file gone between the listing and its copy is skipped. A copy that
+        # misses coverage can only make the next one look as if it found some, never hide
+        # new coverage.
+        cp -r "corpus/$target/." "$dir/" 2>/dev/null || true
         echo "$(date +%T) $target pid $pid cpu $cpu inputs $(ls "$dir" | wc -l)" >> "$out/log"
     done
     sleep "$interval"
