@@ -96,7 +96,9 @@ def main(before_out, after_out):
 
 
 def series(target, outs):
-    """Prints `target`'s covered regions in each measurement of `outs`, in that order."""
+    """Prints `target`'s covered regions and instantiations in each measurement of `outs`,
+    in that order, with what each added to the one before (per file: a file that lost some
+    does not hide one that gained)."""
     print(
         "| measurement | taskdist's regions covered | new | other regions covered | new "
         "| instantiations covered | new |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
