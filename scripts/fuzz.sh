@@ -56,6 +56,7 @@
 # Once a crasher is fixed, copy it to fuzz/regressions/TARGET/: `cargo test --test sim fuzz`
 # replays every file there through the same code.
 set -euo pipefail
+. "$(dirname "$0")/fuzz_cpu.sh"
 cd "$(dirname "$0")/../fuzz"
 # The limits of every run, merges included: a merge without fuzzing's `-max_len` would keep
 # seeds longer than any input the fuzzer runs, and count edges no fuzzing run reaches.
@@ -166,16 +167,6 @@ note_coverage() {
     done
 }
 
-# CPU seconds (user + system) the process $1 has had so far; 0 once it is gone.
-cpu_seconds() {
-    local stat fields
-    stat=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
-    # Fields after the command name, which is in parentheses and may hold spaces:
-    # utime and stime are the 12th and 13th.
-    read -ra fields <<< "${stat##*) }"
-    echo $(((fields[11] + fields[12]) / ticks))
-}
-ticks=$(getconf CLK_TCK)
 
 # The dictionaries (fuzz/dicts/) of a target: its format's grammar and its schema's names.
 # libFuzzer takes one `-dict`, so they are joined into one file per run, each entry once

@@ -23,8 +23,8 @@ set -euo pipefail
 [ $# -ge 1 ] || { echo "usage: scripts/fuzz_snapshots.sh OUT [INTERVAL]" >&2; exit 2; }
 out=$(realpath -m "$1")
 interval=${2:-300}
+. "$(dirname "$0")/fuzz_cpu.sh"
 cd "$(dirname "$0")/../fuzz"
-ticks=$(getconf CLK_TCK)
 mkdir -p "$out"
 while true; do
     for pid in $(pgrep -f 'target/x86_64-unknown-linux-gnu/release/' || true); do
@@ -35,11 +35,7 @@ while true; do
         if tr '\0' '\n' < "/proc/$pid/cmdline" 2>/dev/null | grep -qE '^-(merge=1|runs=0)$'; then
             continue
         fi
-        stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
-        # Fields after the command name (in parentheses, may hold spaces): utime and stime
-        # are the 12th and 13th, as in scripts/fuzz.sh.
-        read -ra fields <<< "${stat##*) }"
-        cpu=$(((fields[11] + fields[12]) / ticks))
+        cpu=$(cpu_seconds "$pid")
         dir=$out/$target/$(date +%H%M%S)-pid$pid-cpu$cpu
         mkdir -p "$dir"
         # libFuzzer replaces an input by a smaller one with the same coverage while this
