@@ -5,20 +5,30 @@ fuzzing round, on the same build) as the markdown table of reports/fuzz.md.
     python3 scripts/fuzz_coverage.py BEFORE_OUT AFTER_OUT
     python3 scripts/fuzz_coverage.py --series TARGET OUT...
 
+A source region is a region of code as LLVM's source-based coverage maps it, named by where
+it starts in its file, and covered if any copy of its function ran it: the region entries of
+the export's segments, where the regions of every copy (instantiation) of a generic function
+are merged. llvm-cov's own per-file summary counts instead, for each generic function, the
+copy that covered the most: a copy running more of what other copies had already run adds
+to that count, and a copy running a new region may add nothing. Neither is new source.
+
 One row per target measured in both: the source regions its corpus covers in taskdist's
 own files (the library and the fuzz harness) and in everything else (dependencies and the
-standard library), before -> after, then the files that gained the most regions.
+standard library), before -> after, the regions covered after and not before, and the files
+with the most of those.
 
 Measuring the same corpus twice can differ by a few regions in code whose path depends on
-thread timing (rayon's and crossbeam's waiting, a hash table's growth under a parallel
-build), so a small change in the other regions, either way, is not by itself coverage.
+thread timing or on a hash table's random seed (rayon's and crossbeam's waiting, hashbrown's
+probing in rusqlite's statement cache), so a few regions outside taskdist, coming and
+going, are not by themselves coverage.
 
 `--series` tabulates one target's measurements in the order given (the corpus at the start
 of a round, snapshots of it taken by scripts/fuzz_snapshots.sh, the corpus at the end): the
-regions covered in taskdist's files and in the rest, and what each added to the one before,
-so the last measurement that added a region says when the search last reached new source;
-and the instantiations covered (each copy of a generic function apart, as libFuzzer's
-edges count them), which a new type through known source adds to.
+source regions covered in taskdist's files and in the rest, and how many of them no earlier
+measurement of the series had covered, so the last measurement that adds one says when the
+search last reached new source; and the instantiations covered (each copy of a generic
+function apart, as libFuzzer's edges count them), which a new type through known source
+adds to.
 """
 import json
 import os
@@ -35,20 +45,52 @@ def own(path):
     )
 
 
-def covered(out, target, what="regions"):
-    """{file: covered regions} of one measurement (or of `what`: "instantiations", the
-    copies of generic functions, each counted apart), or None if the target was not
-    measured."""
+def load(out, target):
+    """The export of one measurement, or None if the target was not measured."""
     path = os.path.join(out, f"{target}.json")
     if not os.path.exists(path):
         return None
     with open(path) as f:
-        data = json.load(f)
-    return {
-        entry["filename"]: entry["summary"][what]["covered"]
+        return json.load(f)
+
+
+def covered(data):
+    """{file: set of the source regions covered, each as the (line, column) it starts at}
+    of one measurement's export."""
+    files = {}
+    for export in data["data"]:
+        for entry in export["files"]:
+            if "segments" not in entry:
+                sys.exit("a measurement has no segments (made with -summary-only): measure again")
+            # A segment is [line, column, count, has a count, starts a region, is a gap].
+            files[entry["filename"]] = {
+                (line, column)
+                for line, column, count, has_count, starts, gap in entry["segments"]
+                if starts and has_count and not gap and count > 0
+            }
+    return files
+
+
+def instantiations(data):
+    """The copies of generic functions covered, each apart, in one measurement's export."""
+    return sum(
+        entry["summary"]["instantiations"]["covered"]
         for export in data["data"]
         for entry in export["files"]
-    }
+    )
+
+
+def tally(files, seen):
+    """(covered in `seen`, covered in `files`, covered in `files` and not in `seen`), each as
+    [taskdist's, the rest's]; both map a file to its covered regions."""
+    was, now, new = [0, 0], [0, 0], [0, 0]
+    for path, regions in files.items():
+        side = 0 if own(path) else 1
+        before = seen.get(path, set())
+        was[side] += len(before)
+        now[side] += len(regions)
+        new[side] += len(regions - before)
+    return was, now, new
 
 
 def short(path):
@@ -75,61 +117,51 @@ def main(before_out, after_out):
         "| files with the most new regions |\n| --- | ---: | ---: | ---: | ---: | --- |"
     )
     for target in targets:
-        before, after = covered(before_out, target), covered(after_out, target)
+        before = covered(load(before_out, target))
+        after = covered(load(after_out, target))
         if set(before) != set(after):
             sys.exit(f"{target}: the two measurements are of different builds (other files)")
-        sums = {True: [0, 0], False: [0, 0]}
-        gains = []
-        for path, count in after.items():
-            was = before[path]
-            sums[own(path)][0] += was
-            sums[own(path)][1] += count
-            if count > was:
-                gains.append((count - was, short(path)))
-        gains.sort(key=lambda g: (-g[0], g[1]))
-        top = ", ".join(f"{path} {gain:+d}" for gain, path in gains[:3]) or "none"
-        (own_was, own_now), (other_was, other_now) = sums[True], sums[False]
+        was, now, new = tally(after, before)
+        gains = sorted(
+            (-len(after[path] - before[path]), short(path))
+            for path in after
+            if after[path] - before[path]
+        )
+        top = ", ".join(f"{path} +{-gain}" for gain, path in gains[:3]) or "none"
         print(
-            f"| {target} | {own_was:,} → {own_now:,} | {own_now - own_was:+,} "
-            f"| {other_was:,} → {other_now:,} | {other_now - other_was:+,} | {top} |"
+            f"| {target} | {was[0]:,} → {now[0]:,} | {new[0]:+,} "
+            f"| {was[1]:,} → {now[1]:,} | {new[1]:+,} | {top} |"
         )
 
 
 def series(target, outs):
-    """Prints `target`'s covered regions and instantiations in each measurement of `outs`,
-    in that order, with what each added to the one before (per file: a file that lost some
-    does not hide one that gained)."""
+    """Prints `target`'s covered source regions and instantiations in each measurement of
+    `outs`, in that order, with the regions that no earlier measurement had covered (a
+    region that comes and goes between measurements counts once) and the instantiations
+    gained on the measurement before."""
     print(
-        "| measurement | taskdist's regions covered | new | other regions covered | new "
-        "| instantiations covered | new |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+        "| measurement | taskdist's regions covered | first covered | other regions covered "
+        "| first covered | instantiations covered | new |\n"
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
     )
-    last = None
+    seen = None
     last_copies = None
     for out in outs:
-        files = covered(out, target)
-        copies = covered(out, target, "instantiations")
-        if files is None:
+        data = load(out, target)
+        if data is None:
             sys.exit(f"{target} was not measured in {out}")
-        if last is not None and set(files) != set(last):
+        files = covered(data)
+        if seen is not None and set(files) != set(seen):
             sys.exit(f"{out}: measured on another build than the one before (other files)")
-        now = [sum(n for path, n in files.items() if own(path) == mine) for mine in (True, False)]
-        # Per file, not in all: a file that lost regions must not hide one that gained.
-        gained = [
-            sum(max(0, n - last[path]) for path, n in files.items() if own(path) == mine)
-            if last is not None
-            else 0
-            for mine in (True, False)
-        ]
-        new_copies = (
-            sum(max(0, n - last_copies[path]) for path, n in copies.items())
-            if last_copies is not None
-            else 0
-        )
+        copies = instantiations(data)
+        _, now, new = tally(files, seen if seen is not None else files)
+        gained = copies - last_copies if last_copies is not None else 0
         print(
-            f"| {os.path.basename(os.path.normpath(out))} | {now[0]:,} | {gained[0]:+,} "
-            f"| {now[1]:,} | {gained[1]:+,} | {sum(copies.values()):,} | {new_copies:+,} |"
+            f"| {os.path.basename(os.path.normpath(out))} | {now[0]:,} | {new[0]:+,} "
+            f"| {now[1]:,} | {new[1]:+,} | {copies:,} | {gained:+,} |"
         )
-        last, last_copies = files, copies
+        seen = {path: (seen or {}).get(path, set()) | regions for path, regions in files.items()}
+        last_copies = copies
 
 
 if __name__ == "__main__":

@@ -2,7 +2,9 @@
 # Measures which source regions a fuzz target's corpus reaches (`cargo fuzz coverage`,
 # LLVM source-based coverage; needs the nightly toolchain's `llvm-tools` component:
 # `rustup component add llvm-tools --toolchain nightly`), and writes, per target, the
-# per-file summary of `llvm-cov export -summary-only` as OUT/TARGET.json.
+# export of `llvm-cov export -skip-functions` as OUT/TARGET.json: each file's summary, and
+# its segments, where the regions of every copy of a generic function are merged, which
+# fuzz_coverage.py counts as source regions.
 #
 #   scripts/fuzz_coverage.sh OUT [CORPUS_ROOT] [TARGET...]
 #       CORPUS_ROOT defaults to fuzz/corpus; the targets, to every target of fuzz/.
@@ -45,7 +47,7 @@ for target in "${targets[@]}"; do
     start=$(date +%s)
     cargo +nightly fuzz coverage -O "$target" "$root/$target" > "$out/$target.log" 2>&1
     binary=$(find target -path '*/coverage/*/release/*' -type f -name "$target" -perm -u+x | head -1)
-    "$llvm_cov" export -summary-only "$binary" \
+    "$llvm_cov" export -skip-functions "$binary" \
         -instr-profile="coverage/$target/coverage.profdata" > "$out/$target.json"
     echo "fuzz_coverage: $target: $(ls "$root/$target" | wc -l) inputs in $(($(date +%s) - start)) s" >&2
 done
