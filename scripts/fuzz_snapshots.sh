@@ -31,8 +31,10 @@ while true; do
         exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || continue
         target=$(basename "$exe")
         [ -d "corpus/$target" ] || continue
-        # A merge (`fuzz.sh --save`) or a replay runs the same binary but does not search.
-        if tr '\0' '\n' < "/proc/$pid/cmdline" 2>/dev/null | grep -qE '^-(merge=1|runs=0)$'; then
+        # A merge (`fuzz.sh --save`; libFuzzer runs it in a child with -merge_inner=1) or a
+        # replay runs the same binary but does not search.
+        if tr '\0' '\n' < "/proc/$pid/cmdline" 2>/dev/null |
+            grep -qE '^-(merge=1|merge_inner=1|runs=0)$'; then
             continue
         fi
         cpu=$(cpu_seconds "$pid")
