@@ -56,7 +56,7 @@
 # Once a crasher is fixed, copy it to fuzz/regressions/TARGET/: `cargo test --test sim fuzz`
 # replays every file there through the same code.
 set -euo pipefail
-. "$(dirname "$0")/fuzz_cpu.sh"
+. "$(dirname "$0")/fuzz_common.sh"
 cd "$(dirname "$0")/../fuzz"
 # The limits of every run, merges included: a merge without fuzzing's `-max_len` would keep
 # seeds longer than any input the fuzzer runs, and count edges no fuzzing run reaches.
@@ -79,7 +79,7 @@ if [ "${1:-}" = --save ]; then
     mkdir -p corpus-min
     for target in "$@"; do
         cargo +nightly fuzz build -O "$target"
-        binary=target/x86_64-unknown-linux-gnu/release/$target
+        binary=$fuzz_binaries/$target
         mkdir "$merged/$target"
         "$binary" -merge=1 "${limits[@]}" "$merged/$target" "corpus/$target" 2>&1 | tail -1
         # Sorted names and fixed metadata: the same corpus gives the same archive.
@@ -167,7 +167,6 @@ note_coverage() {
     done
 }
 
-
 # The dictionaries (fuzz/dicts/) of a target: its format's grammar and its schema's names.
 # libFuzzer takes one `-dict`, so they are joined into one file per run, each entry once
 # (JSON and TOML share brackets, booleans and numbers; a repeated entry would be drawn
@@ -188,7 +187,7 @@ trap 'rm -rf "$dict_dir"' EXIT
 for target in "${targets[@]}"; do
     echo "fuzz: $target for ${seconds}s" >&2
     cargo +nightly fuzz build -O "$target"
-    binary=target/x86_64-unknown-linux-gnu/release/$target
+    binary=$fuzz_binaries/$target
     stamp=$(mktemp)
     echo -1 > "$stamp"
     echo -1 > "$stamp.own"

@@ -137,8 +137,9 @@ def main(before_out, after_out):
 def series(target, outs):
     """Prints `target`'s covered source regions and instantiations in each measurement of
     `outs`, in that order, with the regions that no earlier measurement had covered (a
-    region that comes and goes between measurements counts once) and the instantiations
-    gained on the measurement before."""
+    region that comes and goes between measurements counts once) and the change in
+    instantiations covered since the measurement before (negative where one comes and
+    goes)."""
     print(
         "| measurement | taskdist's regions covered | first covered | other regions covered "
         "| first covered | instantiations covered | new |\n"

@@ -23,11 +23,11 @@ set -euo pipefail
 [ $# -ge 1 ] || { echo "usage: scripts/fuzz_snapshots.sh OUT [INTERVAL]" >&2; exit 2; }
 out=$(realpath -m "$1")
 interval=${2:-300}
-. "$(dirname "$0")/fuzz_cpu.sh"
+. "$(dirname "$0")/fuzz_common.sh"
 cd "$(dirname "$0")/../fuzz"
 mkdir -p "$out"
 while true; do
-    for pid in $(pgrep -f 'target/x86_64-unknown-linux-gnu/release/' || true); do
+    for pid in $(pgrep -f "$fuzz_binaries/" || true); do
         exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || continue
         target=$(basename "$exe")
         [ -d "corpus/$target" ] || continue

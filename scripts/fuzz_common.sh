@@ -1,5 +1,9 @@
-# Sourced by scripts/fuzz.sh and scripts/fuzz_snapshots.sh: how much CPU a fuzzer has had,
-# the clock both count a plateau in.
+# Sourced by scripts/fuzz.sh and scripts/fuzz_snapshots.sh: what both need to know about a
+# fuzzer, where its binary is and how much CPU it has had (the clock both count a plateau
+# in).
+
+# Where `cargo fuzz build -O` puts the targets' binaries, relative to fuzz/.
+fuzz_binaries=target/x86_64-unknown-linux-gnu/release
 
 # CPU seconds (user + system) the process $1 has had so far; 0 once it is gone.
 cpu_seconds() {
