@@ -30,6 +30,7 @@
 //!   refuse bad databases;
 //! - `broker`: remote workers through a real redis-server (skipped without it unless `CI`);
 //! - `fuzz`: every input kept under `fuzz/regressions/` through the fuzz targets' code;
+//! - `fuzz_scripts`: the counting rules of scripts/fuzz_coverage.py and fuzz_stats.py;
 //! - `rule_breaks`: every patch of `scripts/rule-breaks/` still applies to today's code;
 //! - `support`: shared helpers; `scratch`: each test's own directory, removed when it
 //!   passes (also the library's unit tests').
@@ -41,6 +42,7 @@ mod cli;
 mod context_value;
 mod determinism;
 mod fuzz;
+mod fuzz_scripts;
 mod gen_cli;
 mod golden;
 mod import;

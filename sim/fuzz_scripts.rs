@@ -1,0 +1,218 @@
+//! The counting rules of the fuzzing round's scripts, on small made-up inputs whose answers
+//! are known: `scripts/fuzz_coverage.py` (source regions covered, each counted once, from
+//! `llvm-cov export`) and `scripts/fuzz_stats.py` (the tables of reports/fuzz.md from a log
+//! of `scripts/fuzz.sh`). reports/fuzz.md's plateau judgments rest on these counts; the
+//! fuzzers themselves need a nightly toolchain and hours, so they are not run here.
+//!
+//! The scripts are Python: without `python3` on PATH these tests skip with a message,
+//! unless `CI` is set.
+
+use crate::scratch::scratch;
+use crate::support::root;
+use serde_json::{Value, json};
+use std::path::Path;
+use std::process::Command;
+
+/// A dependency's source file, as llvm-cov names one (`own` in fuzz_coverage.py: not
+/// taskdist's).
+const DEP: &str = "/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/foo-1.0.0/src/lib.rs";
+/// A file of taskdist's own.
+const OWN: &str = "/work/taskdist/src/a.rs";
+
+/// `python3 scripts/SCRIPT args...` from the repository's root: (status, stdout, stderr),
+/// or None (with a message) where python3 is missing outside CI.
+fn python(test: &str, script: &str, args: &[&Path]) -> Option<(bool, String, String)> {
+    let output = match Command::new("python3")
+        .arg(root().join("scripts").join(script))
+        .args(args)
+        .output()
+    {
+        Ok(output) => output,
+        Err(error) => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "{test}: CI is set but python3 cannot be started: {error}"
+            );
+            eprintln!("{test}: skipped, python3 cannot be started: {error}");
+            return None;
+        }
+    };
+    Some((
+        output.status.success(),
+        String::from_utf8(output.stdout).unwrap(),
+        String::from_utf8(output.stderr).unwrap(),
+    ))
+}
+
+/// One file of an export: its segments (`[line, column, count, has a count, starts a
+/// region, is a gap]`) and its covered instantiations.
+fn file(name: &str, segments: Value, instantiations: u64) -> Value {
+    json!({
+        "filename": name,
+        "segments": segments,
+        "summary": { "instantiations": { "covered": instantiations } },
+    })
+}
+
+/// Writes one measurement of target `t` (`OUT/t.json`, as scripts/fuzz_coverage.sh does).
+fn measurement(dir: &Path, name: &str, files: &[Value]) -> std::path::PathBuf {
+    let out = dir.join(name);
+    std::fs::create_dir_all(&out).unwrap();
+    let export = json!({ "data": [ { "files": files } ] });
+    std::fs::write(out.join("t.json"), export.to_string()).unwrap();
+    out
+}
+
+/// taskdist's file with region (2, 1) covered or not. Beside it: a second region starting
+/// at (1, 1) (a nested one: one region), a segment that starts nothing, a gap and a segment
+/// without a count, none of which is a covered region.
+fn own_file(second: bool, instantiations: u64) -> Value {
+    file(
+        OWN,
+        json!([
+            [1, 1, 5, true, true, false],
+            [1, 1, 3, true, true, false],
+            [2, 1, u64::from(second), true, true, false],
+            [3, 1, 4, true, false, false],
+            [4, 1, 2, true, true, true],
+            [5, 1, 7, false, true, false],
+        ]),
+        instantiations,
+    )
+}
+
+/// The dependency's file with region (10, 5) covered, and (11, 1) too if `more`.
+fn dep_file(more: bool) -> Value {
+    file(
+        DEP,
+        json!([
+            [10, 5, 1, true, true, false],
+            [11, 1, u64::from(more), true, true, false]
+        ]),
+        1,
+    )
+}
+
+#[test]
+fn fuzz_coverage_counts_each_source_region_once_and_first_coverage_once() {
+    let dir = scratch("fuzz-coverage");
+    let m1 = measurement(&dir, "m1", &[own_file(false, 2), dep_file(false)]);
+    // Region (2, 1) is reached, by two more copies of its generic function.
+    let m2 = measurement(&dir, "m2", &[own_file(true, 4), dep_file(false)]);
+    // It goes (a timing-dependent path), and the copies with it ...
+    let m3 = measurement(&dir, "m3", &[own_file(false, 2), dep_file(false)]);
+    // ... and comes back: not new source a second time. The dependency gains a region.
+    let m4 = measurement(&dir, "m4", &[own_file(true, 2), dep_file(true)]);
+    let Some((ok, out, err)) = python(
+        "fuzz_coverage --series",
+        "fuzz_coverage.py",
+        &[Path::new("--series"), Path::new("t"), &m1, &m2, &m3, &m4],
+    ) else {
+        return;
+    };
+    assert!(ok, "{err}");
+    let rows: Vec<&str> = out.lines().skip(2).collect();
+    assert_eq!(
+        rows,
+        [
+            "| m1 | 1 | +0 | 1 | +0 | 3 | +0 |",
+            "| m2 | 2 | +1 | 1 | +0 | 5 | +2 |",
+            "| m3 | 1 | +0 | 1 | +0 | 3 | -2 |",
+            "| m4 | 2 | +0 | 2 | +1 | 3 | +0 |",
+        ],
+        "{out}"
+    );
+
+    // Before and after: the regions the second covers and the first did not, by file.
+    let (ok, out, err) = python(
+        "fuzz_coverage",
+        "fuzz_coverage.py",
+        &[m1.as_path(), m4.as_path()],
+    )
+    .unwrap();
+    assert!(ok, "{err}");
+    assert_eq!(
+        out.lines().nth(2),
+        Some("| t | 1 → 2 | +1 | 1 → 2 | +1 | foo-1.0.0/src/lib.rs +1, src/a.rs +1 |"),
+        "{out}"
+    );
+}
+
+#[test]
+fn fuzz_coverage_refuses_what_it_cannot_count() {
+    let dir = scratch("fuzz-coverage-refuses");
+    let full = measurement(&dir, "full", &[own_file(true, 1), dep_file(false)]);
+    // An export made with -summary-only has no segments: counting none would be a lie.
+    let summary = measurement(
+        &dir,
+        "summary",
+        &[json!({ "filename": OWN, "summary": { "instantiations": { "covered": 1 } } })],
+    );
+    let Some((ok, _, err)) = python(
+        "fuzz_coverage refuses",
+        "fuzz_coverage.py",
+        &[Path::new("--series"), Path::new("t"), &full, &summary],
+    ) else {
+        return;
+    };
+    assert!(!ok);
+    assert!(err.contains("-summary-only"), "{err}");
+
+    // Measurements of different builds (other files) are not compared.
+    let other = measurement(&dir, "other", &[own_file(true, 1)]);
+    let (ok, _, err) = python(
+        "fuzz_coverage refuses",
+        "fuzz_coverage.py",
+        &[full.as_path(), other.as_path()],
+    )
+    .unwrap();
+    assert!(!ok);
+    assert!(err.contains("different builds"), "{err}");
+}
+
+#[test]
+fn fuzz_stats_reads_a_run_of_fuzz_sh() {
+    let dir = scratch("fuzz-stats");
+    // One run as scripts/fuzz.sh logs it: libFuzzer's lines with their `NEW_PC`s, its final
+    // statistics, and the script's own clock and stop lines. The taskdist path does not
+    // exist, so the derive check finds no `#[derive` there: hand-written code.
+    let log = "\
+fuzz: dax for 600s
+INFO: Seed: 1
+#2\tINITED cov: 100 ft: 200 corp: 10/1Kb exec/s: 0 rss: 30Mb
+\tNEW_PC: 0x1 in taskdist::plan::x /nonexistent/src/plan.rs:10:5
+#50\tNEW    cov: 101 ft: 201 corp: 11/1Kb exec/s: 0 rss: 30Mb
+\tNEW_PC: 0x2 in roxmltree::parse /root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/roxmltree-0.20.0/src/parse.rs:5:1
+#80\tNEW    cov: 102 ft: 203 corp: 12/1Kb exec/s: 0 rss: 30Mb
+#100\tDONE   cov: 102 ft: 203 corp: 12/1Kb exec/s: 10 rss: 30Mb
+stat::number_of_executed_units: 100
+stat::average_exec_per_sec:     10
+fuzz: dax: last new edge at 8 s, in taskdist at 5 s (1 new there since the corpus was loaded), of 10 s of CPU time
+fuzz: dax stopped after 12 s (no new coverage for 2 s of CPU time)
+";
+    let path = dir.join("fuzz.log");
+    std::fs::write(&path, log).unwrap();
+    let Some((ok, out, err)) = python("fuzz_stats", "fuzz_stats.py", &[&path]) else {
+        return;
+    };
+    assert!(ok, "{err}");
+    // Seconds from the stop line; coverage when loaded, at half the executions (#50) and at
+    // the end; the last new edge at #80, 20 executions at 10 a second before the end.
+    assert!(
+        out.contains(
+            "| dax | 12 | 100 | 100 | 101 | 102 | 80 | 0.0 | no new coverage for 2 s of CPU time |"
+        ),
+        "{out}"
+    );
+    // After half the executions: one new edge, in roxmltree.
+    assert!(
+        out.contains("| dax | 1 | 0 (0 derived) | 0 | roxmltree 1 |"),
+        "{out}"
+    );
+    // The clocks: 10 s of CPU, 2 without a new edge, 5 without one in taskdist, whose last
+    // hand-written edge came at execution 50.
+    assert!(
+        out.contains("| dax | 10 | 2 | 5 | 1 | 50 of 100 |"),
+        "{out}"
+    );
+}
