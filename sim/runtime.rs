@@ -263,7 +263,7 @@ fn a_timeout_kills_the_whole_process_group() {
     );
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     assert!(
-        text(&out.stderr).contains("1 of 2 tasks failed and 1 were skipped"),
+        text(&out.stderr).contains("1 of 2 tasks failed and 1 was skipped"),
         "{}",
         text(&out.stderr)
     );

@@ -486,8 +486,11 @@ fn finish(outcome: &RunOutcome, db: &Path) -> anyhow::Result<()> {
         RunStatus::Completed => Ok(()),
         RunStatus::Failed => unfinished(
             format!(
-                "{} of {} tasks failed and {} were skipped; see the attempt logs and trace.csv",
-                p.failed_tasks, p.total_tasks, p.skipped_tasks
+                "{} of {} tasks failed and {} {} skipped; see the attempt logs and trace.csv",
+                p.failed_tasks,
+                p.total_tasks,
+                p.skipped_tasks,
+                taskdist::report::was_or_were(p.skipped_tasks)
             ),
             super::EXIT_FAILURE,
         ),

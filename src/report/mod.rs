@@ -552,6 +552,11 @@ fn round6(x: f64) -> f64 {
     (x * 1e6).round() / 1e6
 }
 
+/// The verb after a count of tasks: "1 was skipped", "0 were skipped".
+pub fn was_or_were(n: usize) -> &'static str {
+    if n == 1 { "was" } else { "were" }
+}
+
 fn human(secs: f64) -> Human {
     Human((secs * 1000.0).round() as Time)
 }
@@ -560,29 +565,50 @@ impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // A run that lost tasks says so before any figure, so nobody takes the makespan of
         // the part that ran for the plan's.
-        if self.tasks_failed + self.tasks_skipped > 0 {
+        let incomplete = self.tasks_failed + self.tasks_skipped > 0;
+        if incomplete {
             writeln!(
                 f,
-                "INCOMPLETE: {} of {} tasks failed for good and {} were skipped ({} completed); the figures below are of the part that ran",
-                self.tasks_failed, self.tasks, self.tasks_skipped, self.tasks_completed
+                "INCOMPLETE: {} of {} tasks failed for good and {} {} skipped ({} completed); the figures below are of the part that ran",
+                self.tasks_failed,
+                self.tasks,
+                self.tasks_skipped,
+                was_or_were(self.tasks_skipped),
+                self.tasks_completed
             )?;
         }
         let efficiency = match self.efficiency {
             Some(e) => format!("efficiency {e:.2} (run bound {})", human(self.run_bound)),
             None => "no attempt ran".to_string(),
         };
+        // The serial time and the bound on estimates are the whole plan's: against the
+        // makespan of a part they would give a speedup no run earned (a run that completed
+        // nothing could show 3x), so an incomplete run gives them without the ratios. The
+        // efficiency stays: its bound is of what the run itself drew.
+        let against_plan = if incomplete {
+            format!(
+                "the plan's {} serial and bound on estimates {} (set by {}) are not compared with it",
+                human(self.serial_time),
+                human(self.lower_bound),
+                self.lower_bound_by
+            )
+        } else {
+            format!(
+                "speedup {:.2}x over {} serial, {:.2}x the bound on estimates {} (set by {})",
+                self.speedup,
+                human(self.serial_time),
+                self.makespan_over_lower_bound,
+                human(self.lower_bound),
+                self.lower_bound_by
+            )
+        };
         writeln!(
             f,
-            "makespan {} on {} agents ({} policy, seed {}): {efficiency}, speedup {:.2}x over {} serial, {:.2}x the bound on estimates {} (set by {})",
+            "makespan {} on {} agents ({} policy, seed {}): {efficiency}, {against_plan}",
             human(self.makespan),
             self.agents,
             self.policy,
             self.seed,
-            self.speedup,
-            human(self.serial_time),
-            self.makespan_over_lower_bound,
-            human(self.lower_bound),
-            self.lower_bound_by
         )?;
         writeln!(
             f,
@@ -752,6 +778,10 @@ mod tests {
             makespan: 600.0,
             run_bound: 500.0,
             efficiency: Some(1.2),
+            serial_time: 1800.0,
+            speedup: 3.0,
+            lower_bound: 1200.0,
+            lower_bound_by: "critical_path".to_string(),
             trace_hash: "0".repeat(64),
             ..Summary::default()
         };
@@ -766,12 +796,30 @@ mod tests {
             text.contains("efficiency 1.20 (run bound 8m 20s)"),
             "{text}"
         );
-        assert!(text.contains("the bound on estimates"), "{text}");
+        // The whole plan's serial time and bound, without a ratio to a part's makespan.
+        assert!(
+            text.contains(
+                "the plan's 30m 00s serial and bound on estimates 20m 00s (set by critical_path) are not compared with it"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("speedup"), "{text}");
+        let one_skipped = Summary {
+            tasks_skipped: 1,
+            ..summary.clone()
+        };
+        assert!(
+            one_skipped
+                .to_string()
+                .contains("failed for good and 1 was skipped"),
+            "{one_skipped}"
+        );
         let whole = Summary {
             tasks_failed: 0,
             tasks_skipped: 0,
             ..summary
         };
         assert!(whole.to_string().starts_with("makespan 10m 00s"), "{whole}");
+        assert!(whole.to_string().contains("speedup"), "{whole}");
     }
 }
