@@ -95,11 +95,7 @@ fn redis_with(test: &str, extra: &[&str]) -> Option<Redis> {
     let found = std::env::var_os("PATH")
         .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("redis-server").is_file()));
     if !found {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{test}: CI is set but redis-server is not installed (.ci/run installs it)"
-        );
-        eprintln!("{test}: skipped, no redis-server on PATH");
+        skip_unless_ci(test, "redis-server is not installed (.ci/run installs it)");
         return None;
     }
     let port = TcpListener::bind("127.0.0.1:0")
@@ -128,6 +124,7 @@ fn until(what: &str, mut done: impl FnMut() -> bool) {
 }
 
 use crate::scratch::scratch;
+use crate::support::skip_unless_ci;
 
 /// A `taskdist` process of a test, its stderr in `<dir>/<name>.log` and its stdout in
 /// `<dir>/<name>.out`; killed if the test ends first.
@@ -1299,16 +1296,14 @@ fn certificates(dir: &Path) {
 fn a_tls_broker_with_a_password_and_a_private_ca() {
     let openssl = Command::new("openssl").arg("version").output().is_ok();
     if !openssl || !redis_has_tls() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "tls: CI is set but {}",
+        skip_unless_ci(
+            "tls",
             if openssl {
                 "redis-server is not installed or has no TLS (--tls-port)"
             } else {
                 "openssl is not installed"
-            }
+            },
         );
-        eprintln!("tls: skipped, no openssl, no redis-server or one without TLS");
         return;
     }
     let dir = scratch("tls");

@@ -2,6 +2,7 @@
 //! property test fails) must keep applying to today's code: a patch that no longer applies
 //! silently drops its row from reports/rule-breaks.md the next time the table is made.
 
+use crate::support::skip_unless_ci;
 use std::path::Path;
 use std::process::Command;
 
@@ -13,11 +14,10 @@ fn every_rule_break_patch_still_applies() {
         .output()
         .is_ok_and(|o| o.status.success());
     if !git || !root.join(".git").exists() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI is set but this is not a git checkout with git on PATH"
+        skip_unless_ci(
+            "every_rule_break_patch_still_applies",
+            "this is not a git checkout with git on PATH",
         );
-        eprintln!("every_rule_break_patch_still_applies: skipped, no git checkout");
         return;
     }
     let mut patches: Vec<_> = std::fs::read_dir(root.join("scripts/rule-breaks"))

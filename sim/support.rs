@@ -83,6 +83,17 @@ pub fn simulate_scenario(scenario: &Scenario, plan: Plan, seed: Option<u64>) -> 
     }
 }
 
+/// A test that needs a tool this machine lacks (`missing` says which, and how to get it)
+/// skips with a message, except under CI (`CI` set), where `.ci/run` installs what the
+/// suite needs and a skip would hide a test that never ran: there it fails.
+pub fn skip_unless_ci(test: &str, missing: &str) {
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{test}: CI is set but {missing}"
+    );
+    eprintln!("{test}: skipped, {missing}");
+}
+
 /// What one run of the binary did.
 pub struct Run {
     pub code: Option<i32>,
