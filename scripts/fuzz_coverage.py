@@ -82,15 +82,19 @@ def instantiations(data):
 
 def tally(files, seen):
     """(covered in `seen`, covered in `files`, covered in `files` and not in `seen`), each as
-    [taskdist's, the rest's]; both map a file to its covered regions."""
-    was, now, new = [0, 0], [0, 0], [0, 0]
+    [taskdist's, the rest's], and the last of them per file that has any; both map a file to
+    its covered regions."""
+    was, now, new, gains = [0, 0], [0, 0], [0, 0], {}
     for path, regions in files.items():
         side = 0 if own(path) else 1
         before = seen.get(path, set())
+        gained = len(regions - before)
         was[side] += len(before)
         now[side] += len(regions)
-        new[side] += len(regions - before)
-    return was, now, new
+        new[side] += gained
+        if gained:
+            gains[path] = gained
+    return was, now, new, gains
 
 
 def short(path):
@@ -121,13 +125,9 @@ def main(before_out, after_out):
         after = covered(load(after_out, target))
         if set(before) != set(after):
             sys.exit(f"{target}: the two measurements are of different builds (other files)")
-        was, now, new = tally(after, before)
-        gains = sorted(
-            (-len(after[path] - before[path]), short(path))
-            for path in after
-            if after[path] - before[path]
-        )
-        top = ", ".join(f"{path} +{-gain}" for gain, path in gains[:3]) or "none"
+        was, now, new, gains = tally(after, before)
+        most = sorted((-gained, short(path)) for path, gained in gains.items())
+        top = ", ".join(f"{path} +{-gain}" for gain, path in most[:3]) or "none"
         print(
             f"| {target} | {was[0]:,} → {now[0]:,} | {new[0]:+,} "
             f"| {was[1]:,} → {now[1]:,} | {new[1]:+,} | {top} |"
@@ -155,7 +155,7 @@ def series(target, outs):
         if seen is not None and set(files) != set(seen):
             sys.exit(f"{out}: measured on another build than the one before (other files)")
         copies = instantiations(data)
-        _, now, new = tally(files, seen if seen is not None else files)
+        _, now, new, _ = tally(files, seen if seen is not None else files)
         gained = copies - last_copies if last_copies is not None else 0
         print(
             f"| {os.path.basename(os.path.normpath(out))} | {now[0]:,} | {new[0]:+,} "
