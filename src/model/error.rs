@@ -183,9 +183,8 @@ pub enum ScenarioError {
 
 fn display_invalid(origin: &str, issues: &[Issue]) -> String {
     let mut out = format!(
-        "{origin}: {} error{} in the scenario:",
-        issues.len(),
-        if issues.len() == 1 { "" } else { "s" }
+        "{origin}: {} in the scenario:",
+        super::count(issues.len(), "error", "errors")
     );
     for issue in issues {
         match issue.line {
