@@ -389,9 +389,10 @@ const INVALID: &[(&str, &[&str])] = &[
         "bad_values.toml",
         &[
             "4 errors in the scenario",
-            "config: `max_agents` must be at least 1",
-            "agent `fast`: `speed` must be a number from 0.001 to 1000, not 0.0001",
-            "an agent: `id` is empty",
+            "bad_values.toml:6: config: `max_agents` must be at least 1",
+            "bad_values.toml:10: agent `fast`: `speed` must be a number from 0.001 to 1000, \
+             not 0.0001",
+            "bad_values.toml:13: an agent: `id` is empty",
             "bad_values.toml:15: task `auth`: `timeout` must be longer than zero",
         ],
     ),
