@@ -60,6 +60,38 @@ fn quickstart_validates() {
     assert!(run.stderr.is_empty(), "{}", run.stderr);
 }
 
+/// Counts of one read as one: "1 agent", "1 seed", "1 policy", never "1 agents" (each
+/// message counts through `model::count`).
+#[test]
+fn a_count_of_one_is_singular() {
+    let cases: [(&[&str], &[&str]); 3] = [
+        (
+            &["simulate", QUICKSTART, "--agents", "1"],
+            &["makespan ", " on 1 agent (critical-path policy, seed 0)"],
+        ),
+        (
+            &["simulate", QUICKSTART, "--agents", "1", "--seeds", "1"],
+            &[" at 1 agent, critical-path, 1 seed from 0: 1 of 1 runs finished"],
+        ),
+        (
+            &["sweep", QUICKSTART, "--agents", "1", "--seeds", "1"],
+            &[": 1 run (1 agent count x 1 policy x 1 seed from 0)"],
+        ),
+    ];
+    for (args, needles) in cases {
+        let run = taskdist(args);
+        assert_eq!(run.code, Some(0), "{}", run.stderr);
+        for needle in needles {
+            assert!(
+                run.stdout.contains(needle),
+                "taskdist {}: expected `{needle}` in\n{}",
+                args.join(" "),
+                run.stdout
+            );
+        }
+    }
+}
+
 #[test]
 fn every_shipped_scenario_validates() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
@@ -357,9 +389,10 @@ const INVALID: &[(&str, &[&str])] = &[
         "bad_values.toml",
         &[
             "4 errors in the scenario",
-            "config: `max_agents` must be at least 1",
-            "agent `fast`: `speed` must be a number from 0.001 to 1000, not 0.0001",
-            "an agent: `id` is empty",
+            "bad_values.toml:6: config: `max_agents` must be at least 1",
+            "bad_values.toml:10: agent `fast`: `speed` must be a number from 0.001 to 1000, \
+             not 0.0001",
+            "bad_values.toml:13: an agent: `id` is empty",
             "bad_values.toml:15: task `auth`: `timeout` must be longer than zero",
         ],
     ),

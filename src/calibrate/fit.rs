@@ -13,7 +13,9 @@
 
 use super::read::{Attempt, Ended, RecordedRun};
 use super::stats::{Interval, LogFit, Proportion, Rate};
-use crate::model::{DurationModel, DurationText, ModelOverrides, SimulationFile, TaskType, Time};
+use crate::model::{
+    DurationModel, DurationText, ModelOverrides, SimulationFile, TaskType, Time, count,
+};
 use crate::report::sweep::quantile;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -185,11 +187,11 @@ impl fmt::Display for RunInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{}: {} tasks, {} attempts, {} agents, makespan {:.3} s ({})",
+            "{}: {}, {}, {}, makespan {:.3} s ({})",
             self.db.display(),
-            self.tasks,
-            self.attempts,
-            self.agents,
+            count(self.tasks, "task", "tasks"),
+            count(self.attempts, "attempt", "attempts"),
+            count(self.agents, "agent", "agents"),
             self.makespan_ms as f64 / 1000.0,
             self.status
         )
@@ -367,13 +369,16 @@ impl Calibration {
         let total: usize = self.runs.iter().map(|r| r.attempts).sum();
         let _ = writeln!(
             text,
-            "# taskdist calibrate: models fitted from {} run{} ({} attempts; {} successful durations, {} failures, {} hangs).",
-            self.runs.len(),
-            if self.runs.len() == 1 { "" } else { "s" },
-            total,
-            self.pooled.durations.fit.map_or(0, |f| f.n),
-            self.pooled.failures.observed.k,
-            self.pooled.hangs.observed.k,
+            "# taskdist calibrate: models fitted from {} ({}; {}, {}, {}).",
+            count(self.runs.len(), "run", "runs"),
+            count(total, "attempt", "attempts"),
+            count(
+                self.pooled.durations.fit.map_or(0, |f| f.n),
+                "successful duration",
+                "successful durations"
+            ),
+            count(self.pooled.failures.observed.k, "failure", "failures"),
+            count(self.pooled.hangs.observed.k, "hang", "hangs"),
         );
         for run in &self.runs {
             let _ = writeln!(text, "#   {run}");
@@ -382,8 +387,9 @@ impl Calibration {
             let n = fit.durations.fit.map_or(0, |f| f.n);
             let _ = writeln!(
                 text,
-                "#   {ty}: {n} successful durations, {} attempts{}",
-                fit.hangs.observed.n,
+                "#   {ty}: {}, {}{}",
+                count(n, "successful duration", "successful durations"),
+                count(fit.hangs.observed.n, "attempt", "attempts"),
                 if fit.calibrated {
                     String::new()
                 } else {
@@ -568,9 +574,8 @@ impl fmt::Display for Calibration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "calibrated from {} run{} (every figure below is an estimate from n samples, with its 95 % interval):",
-            self.runs.len(),
-            if self.runs.len() == 1 { "" } else { "s" }
+            "calibrated from {} (every figure below is an estimate from n samples, with its 95 % interval):",
+            count(self.runs.len(), "run", "runs")
         )?;
         for run in &self.runs {
             writeln!(f, "  {run}")?;

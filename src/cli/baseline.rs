@@ -8,7 +8,7 @@ use clap::Args;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
-use taskdist::model::Policy;
+use taskdist::model::{Policy, count};
 use taskdist::report::baseline::{Baseline, BaselineSpec, Comparison, Tolerance};
 use taskdist::report::sha256_hex;
 use taskdist::sim::SimModels;
@@ -109,12 +109,14 @@ pub fn baseline(args: &BaselineArgs, out: &mut dyn Write) -> anyhow::Result<()> 
     let makespan = &baseline.metrics.get("makespan");
     writeln!(
         out,
-        "recorded {} seeds of {} ({} policy{}) in {}{}",
-        spec.seeds,
+        "recorded {} of {} ({} policy{}) in {}{}",
+        count(spec.seeds, "seed", "seeds"),
         label,
         spec.policy,
-        spec.agents
-            .map_or(String::new(), |n| format!(", {n} agents")),
+        spec.agents.map_or(String::new(), |n| format!(
+            ", {}",
+            count(n, "agent", "agents")
+        )),
         args.output.display(),
         makespan.map_or(String::new(), |m| format!(
             ": makespan p50 {:.3} s, p95 {:.3} s",
@@ -123,7 +125,11 @@ pub fn baseline(args: &BaselineArgs, out: &mut dyn Write) -> anyhow::Result<()> 
     )?;
     writeln!(out, "{models_line}")?;
     if baseline.errors > 0 {
-        writeln!(out, "note: {} runs stopped early", baseline.errors)?;
+        writeln!(
+            out,
+            "note: {} stopped early",
+            count(baseline.errors, "run", "runs")
+        )?;
     }
     Ok(())
 }
@@ -150,14 +156,15 @@ pub fn check(args: &CheckArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let comparison = Comparison::new(&recorded, &current, args.tolerance);
     writeln!(
         out,
-        "check {label} against {}: {} seeds from {}, {} policy{}, tolerance {}",
+        "check {label} against {}: {} from {}, {} policy{}, tolerance {}",
         args.baseline.display(),
-        recorded.seeds,
+        count(recorded.seeds, "seed", "seeds"),
         recorded.seed,
         recorded.policy,
-        recorded
-            .agents
-            .map_or(String::new(), |n| format!(", {n} agents")),
+        recorded.agents.map_or(String::new(), |n| format!(
+            ", {}",
+            count(n, "agent", "agents")
+        )),
         args.tolerance
     )?;
     write!(out, "{comparison}")?;

@@ -7,7 +7,7 @@ use clap::Args;
 use std::io::Write;
 use std::path::PathBuf;
 use taskdist::calibrate::{Calibration, RecordedRun, read_calibration};
-use taskdist::model::Scenario;
+use taskdist::model::{Scenario, count};
 
 /// Arguments of `taskdist calibrate`.
 #[derive(Debug, Args)]
@@ -60,10 +60,9 @@ impl CalibrationArg {
         let table = read_calibration(path)?;
         let line = match table.calibrated_from {
             Some(from) => format!(
-                "models: calibrated from {} run{} ({} attempts) in {}",
-                from.runs,
-                if from.runs == 1 { "" } else { "s" },
-                from.attempts,
+                "models: calibrated from {} ({}) in {}",
+                count(from.runs, "run", "runs"),
+                count(from.attempts, "attempt", "attempts"),
                 path.display()
             ),
             None => format!(

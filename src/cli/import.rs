@@ -6,6 +6,7 @@ use clap::{Args, ValueEnum};
 use std::io::Write;
 use std::path::PathBuf;
 use taskdist::import::{ImportFormat, ImportOptions, to_toml};
+use taskdist::model::count;
 use taskdist::plan::Plan;
 
 /// Arguments of `taskdist import`.
@@ -67,10 +68,10 @@ pub fn import(args: &ImportArgs, out: &mut dyn Write) -> anyhow::Result<()> {
             std::fs::write(path, &text).with_context(|| format!("writing {}", path.display()))?;
             writeln!(
                 out,
-                "wrote {}: {} tasks, {} agents, critical path {}, total work {} (from {})",
+                "wrote {}: {}, {}, critical path {}, total work {} (from {})",
                 path.display(),
-                plan.len(),
-                plan.agents.len(),
+                count(plan.len(), "task", "tasks"),
+                count(plan.agents.len(), "agent", "agents"),
                 taskdist::model::Human(plan.critical_path_ms()),
                 taskdist::model::Human(plan.total_work_ms()),
                 args.file.display()

@@ -490,7 +490,7 @@ fn finish(outcome: &RunOutcome, db: &Path) -> anyhow::Result<()> {
                 p.failed_tasks,
                 p.total_tasks,
                 p.skipped_tasks,
-                taskdist::report::was_or_were(p.skipped_tasks)
+                taskdist::model::was_or_were(p.skipped_tasks)
             ),
             super::EXIT_FAILURE,
         ),

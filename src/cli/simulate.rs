@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use taskdist::core::EventKind;
 use taskdist::drive::run_setup;
-use taskdist::model::{Config, Human, Policy, Time};
+use taskdist::model::{Config, Human, Policy, Time, count};
 use taskdist::plan::{LowerBound, Plan};
 use taskdist::report::figures::{Curve, scurve_figure, tornado_figure};
 use taskdist::report::gantt::{Gantt, lock_waits, title as gantt_title};
@@ -573,9 +573,10 @@ fn simulate_seeds(args: &SimulateArgs, n: u32, out: &mut dyn Write) -> anyhow::R
         None => work(),
     };
     let config_text = format!(
-        "{} agents, {}, {n} seeds from {first}",
-        agents.len(),
-        config.policy
+        "{}, {}, {} from {first}",
+        count(agents.len(), "agent", "agents"),
+        config.policy,
+        count(n, "seed", "seeds")
     );
     let finished: Vec<&(Summary, Vec<u32>)> = runs.iter().filter_map(|r| r.as_ref().ok()).collect();
     let mut makespans: Vec<f64> = finished.iter().map(|(s, _)| s.makespan).collect();

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use taskdist::import::{ImportOptions, SourceFormat};
 use taskdist::model::format_exact;
-use taskdist::model::{Human, Time};
+use taskdist::model::{Human, Time, count};
 use taskdist::report::Summary;
 use taskdist::report::figures::{Curve, cost_figure, scurve_figure, tornado_figure};
 use taskdist::report::markdown::{RiskSections, SweepReport};
@@ -417,17 +417,17 @@ fn report(
 
     writeln!(
         out,
-        "swept {}: {} runs ({} agent counts x {} policies{} x {} seeds from {})",
+        "swept {}: {} ({} x {}{} x {} from {})",
         setup.scenario_path,
-        spec.run_count(),
-        spec.agents.len(),
-        spec.policies.len(),
+        count(spec.run_count(), "run", "runs"),
+        count(spec.agents.len(), "agent count", "agent counts"),
+        count(spec.policies.len(), "policy", "policies"),
         spec.vary.as_ref().map_or(String::new(), |v| format!(
-            " x {} {} values",
-            v.values.len(),
+            " x {} {}",
+            count(v.values.len(), "value", "values"),
             v.axis
         )),
-        spec.seeds,
+        count(spec.seeds, "seed", "seeds"),
         spec.base_seed
     )?;
     let labels: Vec<String> = series(&points)
@@ -537,7 +537,7 @@ impl Risk {
                         .position(|p| p.agents == k.agents)
                         .expect("a point");
                 let c = Curve {
-                    label: format!("{label}, {} agents", k.agents),
+                    label: format!("{label}, {}", count(k.agents, "agent", "agents")),
                     ..curves[i].clone()
                 };
                 let d = Distribution::new(&c.makespans, seeds, spec.deadline);
@@ -574,10 +574,10 @@ impl Risk {
     /// What the tornado ran, in words.
     fn tornado_config(setup: &Setup) -> String {
         format!(
-            "the scenario as written, {} agents, {}, {} seeds",
-            setup.tornado.agents.unwrap_or(0),
+            "the scenario as written, {}, {}, {}",
+            count(setup.tornado.agents.unwrap_or(0), "agent", "agents"),
             setup.spec.policies[0],
-            setup.spec.seeds
+            count(setup.spec.seeds, "seed", "seeds")
         )
     }
 
@@ -590,9 +590,9 @@ impl Risk {
             if priced && let Some(c) = &s.cost_knee {
                 writeln!(
                     out,
-                    "{}: knee by cost {} agents ({} p50, held cost {:.2}, busy cost {:.2})",
+                    "{}: knee by cost {} ({} p50, held cost {:.2}, busy cost {:.2})",
                     s.label,
-                    c.agents,
+                    count(c.agents, "agent", "agents"),
                     human(c.makespan_p50),
                     c.cost_held_p50,
                     c.cost_busy_p50

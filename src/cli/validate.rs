@@ -3,6 +3,7 @@
 use super::ScenarioArgs;
 use clap::Args;
 use std::io::Write;
+use taskdist::model::count;
 use taskdist::sim::SimModels;
 
 /// Arguments of `taskdist validate`.
@@ -28,20 +29,13 @@ pub fn validate(args: &ValidateArgs, out: &mut dyn Write) -> anyhow::Result<()> 
     };
     writeln!(
         out,
-        "OK {}: {} task{}, {} agent{}{}, {} layer{}",
+        "OK {}: {}, {}{}, {}",
         scenario.source.origin,
-        plan.len(),
-        plural(plan.len()),
-        agents,
-        plural(agents),
+        count(plan.len(), "task", "tasks"),
+        count(agents, "agent", "agents"),
         active,
-        plan.layer_sizes().len(),
-        plural(plan.layer_sizes().len()),
+        count(plan.layer_sizes().len(), "layer", "layers"),
     )?;
     super::leave_to_exit((scenario, plan));
     Ok(())
-}
-
-fn plural(n: usize) -> &'static str {
-    if n == 1 { "" } else { "s" }
 }

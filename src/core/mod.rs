@@ -63,7 +63,7 @@ pub use events::{BlockReason, Event, EventKind, Progress};
 pub use follow::DEVIATION_PERCENT;
 pub use io::{AgentIdx, Assignment, CancelReason, Decision, Delivery, Input};
 
-use crate::model::{AgentSpec, Config, Policy, TaskType, Time};
+use crate::model::{AgentSpec, Config, Policy, TaskType, Time, count};
 use crate::plan::{Plan, TaskIdx};
 use context::{Audience, Board};
 use idle::IdleSet;
@@ -800,9 +800,9 @@ impl Scheduler {
         for ty in TaskType::ALL {
             if let Some(Reverse(key)) = self.ready[ty.index()].peek() {
                 return format!(
-                    "no progress possible: task `{}` is ready but no agent that can run `{ty}` is up ({} tasks unfinished)",
+                    "no progress possible: task `{}` is ready but no agent that can run `{ty}` is up ({} unfinished)",
                     self.plan.task(key.2).id,
-                    self.tasks.len() - self.terminal()
+                    count(self.tasks.len() - self.terminal(), "task", "tasks")
                 );
             }
         }
@@ -820,8 +820,8 @@ impl Scheduler {
             }
         }
         format!(
-            "no progress possible: {} tasks unfinished and no agent is up",
-            self.tasks.len() - self.terminal()
+            "no progress possible: {} unfinished and no agent is up",
+            count(self.tasks.len() - self.terminal(), "task", "tasks")
         )
     }
 }

@@ -7,7 +7,9 @@ use std::path::PathBuf;
 /// One problem in a scenario, found before anything runs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Issue {
-    /// 1-based line in the scenario file where the offending task or agent starts, if known.
+    /// 1-based line in the scenario file, if known: that of the offending field of the
+    /// configuration or of an agent (or where the agent's entry starts), or where the
+    /// offending task starts.
     pub line: Option<usize>,
     /// What is wrong.
     pub kind: IssueKind,
@@ -183,9 +185,8 @@ pub enum ScenarioError {
 
 fn display_invalid(origin: &str, issues: &[Issue]) -> String {
     let mut out = format!(
-        "{origin}: {} error{} in the scenario:",
-        issues.len(),
-        if issues.len() == 1 { "" } else { "s" }
+        "{origin}: {} in the scenario:",
+        super::count(issues.len(), "error", "errors")
     );
     for issue in issues {
         match issue.line {

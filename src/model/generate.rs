@@ -293,7 +293,11 @@ pub fn generate(params: &GenParams) -> Scenario {
     let (mut scenario, issues) = Scenario::resolve(
         settings_file(params),
         SourceInfo {
-            origin: format!("<generated: {} tasks, seed {}>", params.tasks, params.seed),
+            origin: format!(
+                "<generated: {}, seed {}>",
+                super::count(params.tasks, "task", "tasks"),
+                params.seed
+            ),
             task_lines: Vec::new(),
         },
     );

@@ -16,6 +16,7 @@ mod scenario;
 mod schedule;
 mod simulation;
 mod toml_chunks;
+mod words;
 
 pub use duration::{
     DurationError, DurationText, HOUR_MS, Human, MINUTE_MS, SECOND_MS, Time, TimeUnit,
@@ -31,6 +32,7 @@ pub use schedule::{Dispatch, PlannedTask, Schedule, SlotPlan};
 pub use simulation::{
     CalibratedFrom, ContextModelFile, CrashFile, DurationModel, ModelOverrides, SimulationFile,
 };
+pub use words::{Count, count, was_or_were};
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

@@ -332,7 +332,7 @@ impl Scenario {
         origin: &str,
     ) -> Result<(Scenario, Vec<Issue>), ScenarioError> {
         let (file, source) = Scenario::parse_file(text, format, origin)?;
-        Ok(Scenario::resolve(file, source))
+        Ok(Scenario::resolve_with(file, source, Some((text, format))))
     }
 
     /// Like [`Scenario::parse`], for a run that needs only the resolved tasks: the text is
@@ -380,9 +380,10 @@ impl Scenario {
             }
             Format::Toml => Scenario::parse_file(&text, format, origin)?,
         };
+        let resolver = Resolver::new(&file, Some((&text, format)));
         drop(text);
         let file_tasks = std::mem::take(&mut file.tasks);
-        Ok(Scenario::resolve_from(file, file_tasks, source))
+        Ok(Scenario::resolve_from(resolver, file, file_tasks, source))
     }
 
     /// [`Scenario::parse_owned`] of a cut JSON text: every task parsed and resolved where
@@ -393,7 +394,7 @@ impl Scenario {
         origin: &str,
         per_piece: usize,
     ) -> Option<(Scenario, Vec<Issue>)> {
-        let resolver = Resolver::new(&cut.head);
+        let resolver = Resolver::new(&cut.head, Some((text, Format::Json)));
         let tasks = cut.map_tasks(text, per_piece, |index, task| resolver.task(index, task))?;
         let source = SourceInfo {
             origin: origin.to_string(),
@@ -469,9 +470,21 @@ impl Scenario {
     }
 
     /// Applies defaults and the time unit; collects every field-level issue.
-    pub fn resolve(mut file: ScenarioFile, source: SourceInfo) -> (Scenario, Vec<Issue>) {
+    pub fn resolve(file: ScenarioFile, source: SourceInfo) -> (Scenario, Vec<Issue>) {
+        Scenario::resolve_with(file, source, None)
+    }
+
+    /// [`Scenario::resolve`], given the `text` the file was read from when there is one:
+    /// the issues of its configuration and agents then name their lines too.
+    fn resolve_with(
+        mut file: ScenarioFile,
+        source: SourceInfo,
+        text: Option<(&str, Format)>,
+    ) -> (Scenario, Vec<Issue>) {
+        let resolver = Resolver::new(&file, text);
         let file_tasks = std::mem::take(&mut file.tasks);
-        let (mut scenario, issues) = Scenario::resolve_from(file, file_tasks.clone(), source);
+        let (mut scenario, issues) =
+            Scenario::resolve_from(resolver, file, file_tasks.clone(), source);
         scenario.file.tasks = file_tasks;
         (scenario, issues)
     }
@@ -482,11 +495,11 @@ impl Scenario {
     /// Tasks resolve on every core; their issues come out in file order, each task's in
     /// the order it raised them, as one pass would give them.
     fn resolve_from(
+        resolver: Resolver,
         file: ScenarioFile,
         file_tasks: Vec<TaskFile>,
         source: SourceInfo,
     ) -> (Scenario, Vec<Issue>) {
-        let resolver = Resolver::new(&file);
         let resolve = |(index, task): (usize, TaskFile)| resolver.task(index, task);
         // A small file is resolved where it is: handing it to other cores costs more.
         let tasks: Vec<TaskSpec> = if file_tasks.len() < 2 * RESOLVE_BLOCK {
@@ -521,6 +534,132 @@ impl Scenario {
 /// Tasks per parallel job of [`Scenario::resolve_from`], at the least.
 const RESOLVE_BLOCK: usize = 4_096;
 
+/// Where the `config` table's fields and each `agents` entry and its fields are in a
+/// scenario's text, for the issues of the configuration and agents. Read again from the
+/// text only when one of them has an issue, so that a valid file of any size costs
+/// nothing more.
+struct HeadLines {
+    /// The line of each field of `config`, by its name as written.
+    config: Vec<(String, usize)>,
+    /// Per entry of `agents`: the line where it starts, and the line of each of its fields.
+    agents: Vec<(usize, Vec<(String, usize)>)>,
+}
+
+impl HeadLines {
+    /// `None` where the text does not read as a scenario's head (it parsed as a whole, so
+    /// that would be a shape this reading does not know, such as a `config` of `null`).
+    fn read(text: &str, format: Format) -> Option<HeadLines> {
+        let line = |offset: usize| line_column(text, offset).0;
+        match format {
+            Format::Toml => {
+                type Fields = BTreeMap<String, toml::Spanned<serde::de::IgnoredAny>>;
+                #[derive(Deserialize)]
+                struct Head {
+                    #[serde(default)]
+                    config: Fields,
+                    #[serde(default)]
+                    agents: Vec<toml::Spanned<Fields>>,
+                }
+                let head: Head = toml::from_str(text).ok()?;
+                let fields = |fields: &Fields| {
+                    fields
+                        .iter()
+                        .map(|(name, value)| (name.clone(), line(value.span().start)))
+                        .collect()
+                };
+                Some(HeadLines {
+                    config: fields(&head.config),
+                    agents: head
+                        .agents
+                        .iter()
+                        .map(|entry| (line(entry.span().start), fields(entry.get_ref())))
+                        .collect(),
+                })
+            }
+            Format::Json => {
+                use serde_json::value::RawValue;
+                type Fields<'a> = BTreeMap<String, &'a RawValue>;
+                #[derive(Deserialize)]
+                struct Head<'a> {
+                    #[serde(borrow, default)]
+                    config: Fields<'a>,
+                    #[serde(borrow, default)]
+                    agents: Vec<&'a RawValue>,
+                }
+                // Every raw value is a slice of `text`: where it starts is its offset.
+                let at =
+                    |raw: &RawValue| line(raw.get().as_ptr() as usize - text.as_ptr() as usize);
+                let fields = |fields: &Fields| -> Vec<(String, usize)> {
+                    fields
+                        .iter()
+                        .map(|(name, raw)| (name.clone(), at(raw)))
+                        .collect()
+                };
+                let head: Head = serde_json::from_str(text).ok()?;
+                let mut agents = Vec::with_capacity(head.agents.len());
+                for entry in head.agents {
+                    let own: Fields = serde_json::from_str(entry.get()).ok()?;
+                    agents.push((at(entry), fields(&own)));
+                }
+                Some(HeadLines {
+                    config: fields(&head.config),
+                    agents,
+                })
+            }
+        }
+    }
+
+    /// The line of `config`'s `field`, if written.
+    fn config_line(&self, field: Option<&str>) -> Option<usize> {
+        field_line(&self.config, field?)
+    }
+
+    /// The line of `field` in the agents entry `entry`, or where the entry starts.
+    fn agent_line(&self, entry: usize, field: Option<&str>) -> Option<usize> {
+        let (start, fields) = self.agents.get(entry)?;
+        field
+            .and_then(|field| field_line(fields, field))
+            .or(Some(*start))
+    }
+}
+
+/// The line of `field` among `fields`, whichever of its spellings the file uses
+/// (`max_concurrent_tasks` or `maxConcurrentTasks`).
+fn field_line(fields: &[(String, usize)], field: &str) -> Option<usize> {
+    let plain = |name: &str| -> String {
+        name.chars()
+            .filter(|&c| c != '_')
+            .map(|c| c.to_ascii_lowercase())
+            .collect()
+    };
+    let wanted = plain(field);
+    fields
+        .iter()
+        .find(|(name, _)| plain(name) == wanted)
+        .map(|&(_, line)| line)
+}
+
+/// The issue of a value out of its range (its line is given later, where known).
+fn bad_value(owner: String, field: &'static str, message: impl Into<String>) -> Issue {
+    Issue::new(
+        None,
+        IssueKind::BadValue {
+            owner,
+            field,
+            message: message.into(),
+        },
+    )
+}
+
+/// The field a configuration or agent issue is about, if it names one.
+fn issue_field(kind: &IssueKind) -> Option<&'static str> {
+    match kind {
+        IssueKind::BadValue { field, .. } | IssueKind::BadDuration { field, .. } => Some(field),
+        IssueKind::DuplicateAgent { .. } => Some("id"),
+        _ => None,
+    }
+}
+
 /// What resolving a file's tasks takes from the rest of the file (its configuration and
 /// agents, resolved first: their issues come before any task's), and the issues raised.
 struct Resolver {
@@ -537,11 +676,27 @@ struct Resolver {
 }
 
 impl Resolver {
-    fn new(file: &ScenarioFile) -> Resolver {
+    /// Resolves `file`'s configuration and agents. With the `text` it was read from, their
+    /// issues are given the line of the field or entry that raised them.
+    fn new(file: &ScenarioFile, text: Option<(&str, Format)>) -> Resolver {
         let mut issues = Vec::new();
         let unit = file.time_unit;
         let config = resolve_config(&file.config, unit, &mut issues);
-        let agents = resolve_agents(&file.agents, &mut issues);
+        let config_issues = issues.len();
+        let mut entry_of = Vec::new();
+        let agents = resolve_agents(&file.agents, &mut issues, &mut entry_of);
+        if !issues.is_empty()
+            && let Some((text, format)) = text
+            && let Some(head) = HeadLines::read(text, format)
+        {
+            for (i, issue) in issues.iter_mut().enumerate() {
+                let field = issue_field(&issue.kind);
+                issue.line = match i.checked_sub(config_issues) {
+                    None => head.config_line(field),
+                    Some(agent_issue) => head.agent_line(entry_of[agent_issue], field),
+                };
+            }
+        }
         let default_timeout_field = match file.config.task_timeout {
             Some(_) => "config.task_timeout",
             None => "the default config.task_timeout",
@@ -666,33 +821,20 @@ fn resolve_config(file: &ConfigFile, unit: TimeUnit, issues: &mut Vec<Issue>) ->
         schedule: None,
     };
     if config.max_agents == 0 {
-        issues.push(Issue::new(
-            None,
-            IssueKind::BadValue {
-                owner: owner(),
-                field: "max_agents",
-                message: "must be at least 1".to_string(),
-            },
-        ));
+        issues.push(bad_value(owner(), "max_agents", "must be at least 1"));
     }
     if config.task_timeout_ms == 0 {
-        issues.push(Issue::new(
-            None,
-            IssueKind::BadValue {
-                owner: owner(),
-                field: "task_timeout",
-                message: "must be longer than zero".to_string(),
-            },
+        issues.push(bad_value(
+            owner(),
+            "task_timeout",
+            "must be longer than zero",
         ));
     }
     if config.backoff_max_ms < config.backoff_base_ms {
-        issues.push(Issue::new(
-            None,
-            IssueKind::BadValue {
-                owner: owner(),
-                field: "backoff_max",
-                message: "must not be shorter than backoff_base".to_string(),
-            },
+        issues.push(bad_value(
+            owner(),
+            "backoff_max",
+            "must not be shorter than backoff_base",
         ));
     }
     config
@@ -707,126 +849,126 @@ pub const MAX_AGENTS: usize = 100_000;
 /// a duration of at most 10 years would leave the simulated clock's range.
 pub const SPEED_RANGE: std::ops::RangeInclusive<f64> = 0.001..=1000.0;
 
-fn resolve_agents(files: &[AgentFile], issues: &mut Vec<Issue>) -> Vec<AgentSpec> {
+/// The agents of `files`, in order; each issue raised goes to `issues`, and the index of
+/// the entry that raised it to `entry_of`, so that it can be given that entry's line.
+fn resolve_agents(
+    files: &[AgentFile],
+    issues: &mut Vec<Issue>,
+    entry_of: &mut Vec<usize>,
+) -> Vec<AgentSpec> {
     let mut agents = Vec::new();
     let mut seen = BTreeSet::new();
-    for file in files {
-        let count = file.count.unwrap_or(1);
-        let label = file
-            .id
-            .clone()
-            .unwrap_or_else(|| format!("agent_{}", agents.len() + 1));
-        let owner = || format!("agent `{label}`");
-        if let Some(speed) = file.speed
-            && !SPEED_RANGE.contains(&speed)
-        {
-            issues.push(Issue::new(
-                None,
-                IssueKind::BadValue {
-                    owner: owner(),
-                    field: "speed",
-                    message: format!(
-                        "must be a number from {} to {}, not {speed}",
-                        SPEED_RANGE.start(),
-                        SPEED_RANGE.end()
-                    ),
-                },
-            ));
-        }
-        if file.id.as_deref().is_some_and(|id| id.trim().is_empty()) {
-            issues.push(Issue::new(
-                None,
-                IssueKind::BadValue {
-                    owner: "an agent".to_string(),
-                    field: "id",
-                    message: "is empty (omit it for `agent_N`)".to_string(),
-                },
-            ));
-        }
-        if let Some(cost) = file.cost_per_hour
-            && !(cost.is_finite() && cost >= 0.0)
-        {
-            issues.push(Issue::new(
-                None,
-                IssueKind::BadValue {
-                    owner: owner(),
-                    field: "cost_per_hour",
-                    message: format!("must be a finite number, 0 or more, not {cost}"),
-                },
-            ));
-        }
-        if file.max_concurrent_tasks == Some(0) {
-            issues.push(Issue::new(
-                None,
-                IssueKind::BadValue {
-                    owner: owner(),
-                    field: "max_concurrent_tasks",
-                    message: "must be at least 1".to_string(),
-                },
-            ));
-        }
-        if let Some(caps) = &file.capabilities
-            && caps.is_empty()
-        {
-            issues.push(Issue::new(
-                None,
-                IssueKind::BadValue {
-                    owner: owner(),
-                    field: "capabilities",
-                    message: "is empty: the agent could run nothing (omit it to run every type)"
-                        .to_string(),
-                },
-            ));
-        }
-        if agents.len() + count as usize > MAX_AGENTS {
-            issues.push(Issue::new(
-                None,
-                IssueKind::BadValue {
-                    owner: owner(),
-                    field: "count",
-                    message: format!("would make more than {MAX_AGENTS} agents in all"),
-                },
-            ));
-            continue;
-        }
-        for n in 1..=count {
-            let id = match (&file.id, count) {
-                (Some(id), 1) => id.clone(),
-                (Some(id), _) => format!("{id}_{n}"),
-                (None, _) => format!("agent_{}", agents.len() + 1),
-            };
-            if !seen.insert(id.clone()) {
-                issues.push(Issue::new(
-                    None,
-                    IssueKind::DuplicateAgent { id: id.clone() },
-                ));
-            }
-            let name = match (&file.name, count) {
-                (Some(name), 1) => name.clone(),
-                (Some(name), _) => format!("{name} {n}"),
-                (None, _) => id.clone(),
-            };
-            agents.push(AgentSpec {
-                id: Arc::from(id.as_str()),
-                name,
-                agent_type: file
-                    .agent_type
-                    .clone()
-                    .unwrap_or_else(|| "agent".to_string()),
-                capabilities: file.capabilities.clone(),
-                max_concurrent_tasks: file.max_concurrent_tasks.unwrap_or(1).max(1),
-                speed: file
-                    .speed
-                    .filter(|s| SPEED_RANGE.contains(s))
-                    .unwrap_or(1.0),
-                cost_per_hour: file
-                    .cost_per_hour
-                    .filter(|c| c.is_finite() && *c >= 0.0)
-                    .unwrap_or(0.0),
-            });
-        }
+    for (entry, file) in files.iter().enumerate() {
+        let before = issues.len();
+        resolve_agent(file, &mut agents, &mut seen, issues);
+        entry_of.extend(std::iter::repeat_n(entry, issues.len() - before));
     }
     agents
+}
+
+/// One entry of `agents`: its `count` agents appended to `agents` (none if the entry would
+/// pass [`MAX_AGENTS`]); `seen` holds the ids made so far.
+fn resolve_agent(
+    file: &AgentFile,
+    agents: &mut Vec<AgentSpec>,
+    seen: &mut BTreeSet<String>,
+    issues: &mut Vec<Issue>,
+) {
+    let count = file.count.unwrap_or(1);
+    let label = file
+        .id
+        .clone()
+        .unwrap_or_else(|| format!("agent_{}", agents.len() + 1));
+    let owner = || format!("agent `{label}`");
+    if let Some(speed) = file.speed
+        && !SPEED_RANGE.contains(&speed)
+    {
+        issues.push(bad_value(
+            owner(),
+            "speed",
+            format!(
+                "must be a number from {} to {}, not {speed}",
+                SPEED_RANGE.start(),
+                SPEED_RANGE.end()
+            ),
+        ));
+    }
+    if file.id.as_deref().is_some_and(|id| id.trim().is_empty()) {
+        issues.push(bad_value(
+            "an agent".to_string(),
+            "id",
+            "is empty (omit it for `agent_N`)",
+        ));
+    }
+    if let Some(cost) = file.cost_per_hour
+        && !(cost.is_finite() && cost >= 0.0)
+    {
+        issues.push(bad_value(
+            owner(),
+            "cost_per_hour",
+            format!("must be a finite number, 0 or more, not {cost}"),
+        ));
+    }
+    if file.max_concurrent_tasks == Some(0) {
+        issues.push(bad_value(
+            owner(),
+            "max_concurrent_tasks",
+            "must be at least 1",
+        ));
+    }
+    if let Some(caps) = &file.capabilities
+        && caps.is_empty()
+    {
+        issues.push(bad_value(
+            owner(),
+            "capabilities",
+            "is empty: the agent could run nothing (omit it to run every type)",
+        ));
+    }
+    if agents.len() + count as usize > MAX_AGENTS {
+        issues.push(bad_value(
+            owner(),
+            "count",
+            format!("would make more than {MAX_AGENTS} agents in all"),
+        ));
+        return;
+    }
+    for n in 1..=count {
+        let id = match (&file.id, count) {
+            (Some(id), 1) => id.clone(),
+            (Some(id), _) => format!("{id}_{n}"),
+            (None, _) => format!("agent_{}", agents.len() + 1),
+        };
+        if !seen.insert(id.clone()) {
+            issues.push(Issue::new(
+                None,
+                IssueKind::DuplicateAgent { id: id.clone() },
+            ));
+        }
+        let name = match (&file.name, count) {
+            (Some(name), 1) => name.clone(),
+            (Some(name), _) => format!("{name} {n}"),
+            (None, _) => id.clone(),
+        };
+        agents.push(AgentSpec {
+            id: Arc::from(id.as_str()),
+            name,
+            agent_type: file
+                .agent_type
+                .clone()
+                .unwrap_or_else(|| "agent".to_string()),
+            capabilities: file.capabilities.clone(),
+            max_concurrent_tasks: file.max_concurrent_tasks.unwrap_or(1).max(1),
+            speed: file
+                .speed
+                .filter(|s| SPEED_RANGE.contains(s))
+                .unwrap_or(1.0),
+            cost_per_hour: file
+                .cost_per_hour
+                .filter(|c| c.is_finite() && *c >= 0.0)
+                .unwrap_or(0.0),
+        });
+    }
 }
 
 /// Resolves one task; `default_timeout` is `config.task_timeout`, the timeout of a task that
@@ -852,14 +994,7 @@ fn resolve_task(
         .as_ref()
         .and_then(|t| duration_field(t, unit, owner, "timeout", issues));
     if timeout_ms == Some(0) {
-        issues.push(Issue::new(
-            None,
-            IssueKind::BadValue {
-                owner: owner(),
-                field: "timeout",
-                message: "must be longer than zero".to_string(),
-            },
-        ));
+        issues.push(bad_value(owner(), "timeout", "must be longer than zero"));
     }
     if file.id.trim().is_empty() {
         issues.push(Issue::new(None, IssueKind::EmptyId));
@@ -1402,6 +1537,10 @@ depends_on = ["auth"]
                 "`speed` must be a number from 0.001 to 1000, not NaN",
             ),
             ("id = ' '", "`id` is empty"),
+            (
+                "capabilities = []",
+                "`capabilities` is empty: the agent could run nothing",
+            ),
         ] {
             let text =
                 format!("[[agents]]\n{agent}\n[[tasks]]\nid = 'a'\nestimated_duration = 1\n");
@@ -1412,5 +1551,127 @@ depends_on = ["auth"]
                 "{agent}: {issues:?}"
             );
         }
+    }
+    /// Agent counts add up across entries: the entry that passes `MAX_AGENTS` is named, and
+    /// no agent of it is made (so a huge `count` cannot allocate without bound).
+    #[test]
+    fn agent_counts_past_the_limit_name_the_entry() {
+        let half = MAX_AGENTS / 2 + 1;
+        let text = format!(
+            "[[agents]]\nid = 'a'\ncount = {half}\n[[agents]]\nid = 'b'\ncount = {half}\n\
+             [[tasks]]\nid = 't'\nestimated_duration = 1\n"
+        );
+        let (scenario, issues) = Scenario::parse(&text, Format::Toml, "x.toml").unwrap();
+        assert_eq!(issues.len(), 1, "{issues:?}");
+        let shown = issues[0].to_string();
+        assert!(
+            shown.contains("`count` would make more than 100000 agents in all"),
+            "{shown}"
+        );
+        assert!(shown.contains('b'), "names the second entry: {shown}");
+        assert_eq!(issues[0].line, Some(6), "the line of its `count`");
+        assert_eq!(scenario.agents.len(), half, "the first entry's agents only");
+    }
+
+    /// Issues of the configuration and agents name the line of their field, or of their
+    /// agent's entry, in TOML and JSON (camelCase too), read whole or owned.
+    #[test]
+    fn config_and_agent_issues_name_their_lines() {
+        let toml = [
+            "[config]",
+            "max_agents = 0",
+            "backoff_base = '1h'",
+            "backoff_max = '1m'",
+            "[[agents]]",
+            "id = 'x'",
+            "[[agents]]",
+            "id = 'y'",
+            "max_concurrent_tasks = 0",
+            "[[agents]]",
+            "count = 2",
+            "[[agents]]",
+            "id = 'x' # again",
+            "[[tasks]]",
+            "id = 't'",
+            "estimated_duration = 1",
+        ]
+        .join("\n");
+        let json = [
+            "{",
+            r#"  "config": {"#,
+            r#"    "maxAgents": 0,"#,
+            r#"    "task_timeout": "5x""#,
+            "  },",
+            r#"  "agents": ["#,
+            r#"    {"id": "a"},"#,
+            "    {",
+            r#"      "id": "b","#,
+            r#"      "speed": 0.00001"#,
+            "    },",
+            r#"    {"id": "a"} "#,
+            "  ],",
+            r#"  "tasks": [{"id": "t", "estimated_duration": 1}]"#,
+            "}",
+        ]
+        .join("\n");
+        // (the text on the line the issue must name, what the issue says)
+        let cases = [
+            (
+                &toml,
+                Format::Toml,
+                [
+                    ("max_agents = 0", "config: `max_agents` must be at least 1"),
+                    (
+                        "backoff_max = '1m'",
+                        "config: `backoff_max` must not be shorter",
+                    ),
+                    (
+                        "max_concurrent_tasks = 0",
+                        "agent `y`: `max_concurrent_tasks` must",
+                    ),
+                    ("id = 'x' # again", "duplicate agent id `x`"),
+                ],
+            ),
+            (
+                &json,
+                Format::Json,
+                [
+                    (r#""5x""#, "config: `task_timeout`: `5x` is not a duration"),
+                    (
+                        r#""maxAgents": 0"#,
+                        "config: `max_agents` must be at least 1",
+                    ),
+                    ("0.00001", "agent `b`: `speed` must be"),
+                    (r#"{"id": "a"} "#, "duplicate agent id `a`"),
+                ],
+            ),
+        ];
+        for (text, format, expected) in cases {
+            let lines: Vec<&str> = text.lines().collect();
+            for owned in [false, true] {
+                let (_, issues) = if owned {
+                    Scenario::parse_owned(text.to_string(), format, "x")
+                } else {
+                    Scenario::parse(text, format, "x")
+                }
+                .unwrap();
+                assert_eq!(issues.len(), expected.len(), "{format:?}: {issues:?}");
+                for (issue, (on_line, says)) in issues.iter().zip(expected) {
+                    let kind = issue.kind.to_string();
+                    assert!(kind.contains(says), "{kind} does not say {says}");
+                    let line = issue.line.expect("a line");
+                    assert!(
+                        lines[line - 1].contains(on_line),
+                        "{format:?}, owned {owned}: {kind} on line {line}, `{}`",
+                        lines[line - 1]
+                    );
+                }
+            }
+        }
+        // Without the text (a file built in code), no line rather than a wrong one.
+        let (file, source) = Scenario::parse_file(&toml, Format::Toml, "x").unwrap();
+        let (_, issues) = Scenario::resolve(file, source);
+        assert_eq!(issues.len(), 4);
+        assert!(issues.iter().all(|i| i.line.is_none()), "{issues:?}");
     }
 }

@@ -3,7 +3,7 @@
 //! serialize the most work.
 
 use super::{Bounds, LockMode, Plan, TaskIdx};
-use crate::model::{Human, Time, seconds};
+use crate::model::{Human, Time, count, seconds};
 use serde::Serialize;
 use std::fmt;
 
@@ -279,10 +279,10 @@ impl fmt::Display for Analysis {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "{} tasks, {} dependencies, {} layers, max parallelism {}",
-            self.tasks,
-            self.dependencies,
-            self.layers.len(),
+            "{}, {}, {}, max parallelism {}",
+            count(self.tasks, "task", "tasks"),
+            count(self.dependencies, "dependency", "dependencies"),
+            count(self.layers.len(), "layer", "layers"),
             self.max_parallelism
         )?;
         writeln!(f, "\nlayers:")?;
@@ -301,9 +301,9 @@ impl fmt::Display for Analysis {
         }
         writeln!(
             f,
-            "\ncritical path ({}, {} tasks): {}",
+            "\ncritical path ({}, {}): {}",
             ms(self.critical_path_length),
-            self.critical_path.len(),
+            count(self.critical_path.len(), "task", "tasks"),
             if self.critical_path.len() <= 2 * SHOWN {
                 self.critical_path.join(" -> ")
             } else {
@@ -352,12 +352,10 @@ impl fmt::Display for Analysis {
             for file in &self.hot_files {
                 writeln!(
                     f,
-                    "  {:>9}  {} writer{}, {} reader{}  {}",
+                    "  {:>9}  {}, {}  {}",
                     ms(file.serialized_work).to_string(),
-                    file.writers,
-                    if file.writers == 1 { "" } else { "s" },
-                    file.readers,
-                    if file.readers == 1 { "" } else { "s" },
+                    count(file.writers, "writer", "writers"),
+                    count(file.readers, "reader", "readers"),
                     file.path
                 )?;
             }

@@ -7,7 +7,7 @@ use super::protocol::{
     WorkerBeat,
 };
 use crate::core::ContextItem;
-use crate::model::{TaskType, Time};
+use crate::model::{TaskType, Time, count};
 use std::collections::{BTreeMap, VecDeque};
 
 /// How often a hello is repeated until it is answered.
@@ -476,8 +476,8 @@ impl Worker {
             self.kill(|h| h.coordinator != current);
             if self.running() < before {
                 self.log.push_back(format!(
-                    "{} attempts of an earlier coordinator not asked for by {current}: killed",
-                    before - self.running()
+                    "{} of an earlier coordinator not asked for by {current}: killed",
+                    count(before - self.running(), "attempt", "attempts")
                 ));
             }
         }

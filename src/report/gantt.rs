@@ -16,7 +16,7 @@
 use super::plot::{Draw, FONT, Figure, PALETTE, PlotError, render};
 use crate::core::{Event, EventKind};
 use crate::drive::Outcome;
-use crate::model::{HOUR_MS, Human, MINUTE_MS, SECOND_MS, TaskType, Time};
+use crate::model::{HOUR_MS, Human, MINUTE_MS, SECOND_MS, TaskType, Time, count};
 use crate::plan::{Plan, TaskIdx};
 use crate::sim::SimRun;
 use plotters::coord::Shift;
@@ -443,10 +443,10 @@ impl Gantt<'_> {
         let (header, body) = root.split_vertically(HEADER);
         header.draw(&Text::new(
             format!(
-                "{} (aggregated: {} attempts; {per_band} agent{} per band)",
+                "{} (aggregated: {}; {} per band)",
                 self.title,
-                run.trace.len(),
-                if per_band == 1 { "" } else { "s" }
+                count(run.trace.len(), "attempt", "attempts"),
+                count(per_band, "agent", "agents")
             ),
             (18, 10),
             (FONT, 22).into_font().style(FontStyle::Bold),
@@ -520,8 +520,8 @@ impl Gantt<'_> {
 /// The title of a run's Gantt chart.
 pub fn title(scenario: &str, run: &SimRun, policy: &str) -> String {
     format!(
-        "{scenario}: {} agents, {policy}, seed {}, makespan {}",
-        run.agents.len(),
+        "{scenario}: {}, {policy}, seed {}, makespan {}",
+        count(run.agents.len(), "agent", "agents"),
         run.seed,
         Human(run.makespan)
     )

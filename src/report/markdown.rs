@@ -5,7 +5,7 @@
 //! machine, so regenerating a committed report changes it only when the numbers change.
 
 use super::sweep::{KNEE_TOLERANCE, PointSummary, SweepSpec, knee, series, series_label};
-use crate::model::{Human, Time};
+use crate::model::{Human, Time, count};
 use crate::plan::Plan;
 use std::fmt::Write;
 
@@ -51,27 +51,26 @@ impl SweepReport<'_> {
         writeln!(md, "```sh\n{}\n```\n", self.command)?;
         writeln!(
             md,
-            "{} tasks, {} serial ({} on the critical path). {} runs: {} agent counts ({}–{}) × {} \
-             {} × {} seeds ({}–{}){}. Each run is the run `taskdist simulate FILE --agents N \
-             --policy P --seed S` makes{}; every point uses the same seeds.\n",
-            plan.len(),
+            "{}, {} serial ({} on the critical path). {}: {} ({}–{}) × {} × {} ({}–{}){}. \
+             Each run is the run `taskdist simulate FILE --agents N --policy P --seed S` \
+             makes{}; every point uses the same seeds.\n",
+            count(plan.len(), "task", "tasks"),
             Human(plan.total_work_ms()),
             Human(plan.critical_path_ms()),
-            spec.run_count(),
-            spec.agents.len(),
+            count(spec.run_count(), "run", "runs"),
+            count(spec.agents.len(), "agent count", "agent counts"),
             spec.agents.first().copied().unwrap_or(0),
             spec.agents.last().copied().unwrap_or(0),
-            spec.policies.len(),
-            if spec.policies.len() == 1 {
-                "policy"
-            } else {
-                "policies"
-            },
-            spec.seeds,
+            count(spec.policies.len(), "policy", "policies"),
+            count(spec.seeds, "seed", "seeds"),
             spec.base_seed,
             seeds_last,
             match &spec.vary {
-                Some(v) => format!(" × {} values of `{}`", v.values.len(), v.axis),
+                Some(v) => format!(
+                    " × {} of `{}`",
+                    count(v.values.len(), "value", "values"),
+                    v.axis
+                ),
                 None => String::new(),
             },
             if spec.vary.is_some() {
@@ -120,8 +119,8 @@ impl SweepReport<'_> {
         if let Some((label, agents, best)) = headline {
             writeln!(
                 md,
-                "**Knee: {agents} agents** ({label}, the series with the shortest median \
-                 makespan, {}).\n",
+                "**Knee: {}** ({label}, the series with the shortest median makespan, {}).\n",
+                count(agents, "agent", "agents"),
                 human(best)
             )?;
         }

@@ -12,7 +12,7 @@
 
 use crate::core::{Progress, Stats};
 use crate::drive::AttemptRecord;
-use crate::model::{AgentSpec, Config, HOUR_MS, Human, Time, seconds};
+use crate::model::{AgentSpec, Config, HOUR_MS, Human, Time, count, seconds, was_or_were};
 use crate::plan::{LowerBound, Plan};
 use crate::runtime::RunOutcome;
 use crate::sim::SimRun;
@@ -552,11 +552,6 @@ fn round6(x: f64) -> f64 {
     (x * 1e6).round() / 1e6
 }
 
-/// The verb after a count of tasks: "1 was skipped", "0 were skipped".
-pub fn was_or_were(n: usize) -> &'static str {
-    if n == 1 { "was" } else { "were" }
-}
-
 fn human(secs: f64) -> Human {
     Human((secs * 1000.0).round() as Time)
 }
@@ -604,9 +599,9 @@ impl fmt::Display for Summary {
         };
         writeln!(
             f,
-            "makespan {} on {} agents ({} policy, seed {}): {efficiency}, {against_plan}",
+            "makespan {} on {} ({} policy, seed {}): {efficiency}, {against_plan}",
             human(self.makespan),
-            self.agents,
+            count(self.agents, "agent", "agents"),
             self.policy,
             self.seed,
         )?;
