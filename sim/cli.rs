@@ -64,7 +64,11 @@ fn quickstart_validates() {
 /// message counts through `model::count`).
 #[test]
 fn a_count_of_one_is_singular() {
-    let cases: [(&[&str], &[&str]); 3] = [
+    let cases: [(&[&str], &[&str]); 4] = [
+        (
+            &["plan", QUICKSTART],
+            &["    0     1 task     20m 00s  auth_schema\n"],
+        ),
         (
             &["simulate", QUICKSTART, "--agents", "1"],
             &["makespan ", " on 1 agent (critical-path policy, seed 0)"],

@@ -1,6 +1,6 @@
-//! Counts in prose for people: a number and the noun or verb that agrees with it. Every
-//! message that counts things goes through here, so none says "1 agents" or "1 were
-//! skipped", whatever the count.
+//! Counts in prose for people: a number and the noun or verb that agrees with it, so that
+//! no message says "1 agents" or "1 were skipped". ("N of M runs" needs none: the plural
+//! reads right for any N.)
 
 use std::fmt;
 
@@ -20,6 +20,13 @@ pub fn count<N: Copy + PartialEq + From<u8>>(
 ) -> Count<N> {
     let noun = if n == N::from(1) { one } else { many };
     Count { n, noun }
+}
+
+impl<N> Count<N> {
+    /// The noun alone, for a table that aligns the number apart.
+    pub fn noun(&self) -> &'static str {
+        self.noun
+    }
 }
 
 impl<N: fmt::Display> fmt::Display for Count<N> {
@@ -44,6 +51,7 @@ mod tests {
         assert_eq!(count(2u32, "policy", "policies").to_string(), "2 policies");
         assert_eq!(count(1u64, "seed", "seeds").to_string(), "1 seed");
         assert_eq!(count(11usize, "run", "runs").to_string(), "11 runs");
+        assert_eq!(count(1usize, "task", "tasks").noun(), "task");
         assert_eq!(was_or_were(1), "was");
         assert_eq!(was_or_were(0), "were");
         assert_eq!(was_or_were(2), "were");

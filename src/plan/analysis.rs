@@ -289,9 +289,10 @@ impl fmt::Display for Analysis {
         for layer in self.layers.iter().take(50) {
             writeln!(
                 f,
-                "  {:>3}  {:>4} tasks  {:>9}  {}",
+                "  {:>3}  {:>4} {:<5}  {:>9}  {}",
                 layer.index,
                 layer.tasks.len(),
+                count(layer.tasks.len(), "task", "tasks").noun(),
                 ms(layer.work).to_string(),
                 list(&layer.tasks)
             )?;
