@@ -549,7 +549,11 @@ impl HeadLines {
     /// `None` where the text does not read as a scenario's head (it parsed as a whole, so
     /// that would be a shape this reading does not know, such as a `config` of `null`).
     fn read(text: &str, format: Format) -> Option<HeadLines> {
-        let line = |offset: usize| line_column(text, offset).0;
+        // The line ends found once, then a binary search per field: `line_column` counts
+        // from the start of the text, and a file with many agents after a large tasks
+        // array would be scanned again for every field of every agent.
+        let ends: Vec<usize> = memchr::memchr_iter(b'\n', text.as_bytes()).collect();
+        let line = |offset: usize| ends.partition_point(|&end| end < offset) + 1;
         match format {
             Format::Toml => {
                 type Fields = BTreeMap<String, toml::Spanned<serde::de::IgnoredAny>>;
