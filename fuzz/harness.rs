@@ -15,7 +15,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use taskdist::import::{self, ImportFormat, ImportOptions};
-use taskdist::model::{Format, Scenario, ScenarioFile, TimeUnit, format_exact, parse_duration};
+use taskdist::model::{
+    Format, KeyLines, Scenario, ScenarioFile, TimeUnit, format_exact, parse_duration,
+};
 use taskdist::plan::Plan;
 use taskdist::runtime::Runner;
 use taskdist::sim::{SimModels, audit, simulate};
@@ -105,8 +107,30 @@ fn scenario(data: &[u8], format: Format) -> Verdict {
         Err(e) => return rejected(e.to_string()),
     };
     match Plan::from_scenario(scenario, issues) {
-        Ok((scenario, plan)) => simulated(&scenario, plan),
+        Ok((scenario, plan)) => {
+            simulation_lines(text, format, &scenario, &plan);
+            simulated(&scenario, plan)
+        }
         Err(e) => rejected(e.to_string()),
+    }
+}
+
+/// The `[simulation]` table's issues found again with the lines of their keys, as
+/// `taskdist validate FILE` finds them: the same issues, each on a line of the text.
+fn simulation_lines(text: &str, format: Format, scenario: &Scenario, plan: &Plan) {
+    let file = scenario.file.simulation.as_ref();
+    let Err(issues) = SimModels::resolve(file, scenario.time_unit, plan) else {
+        return;
+    };
+    let lines = KeyLines::read(text, format, &["simulation"])
+        .unwrap_or_else(|| panic!("a scenario that parsed has no key lines"));
+    let with_lines = SimModels::resolve_with_lines(file, scenario.time_unit, plan, Some(&lines))
+        .expect_err("the same table has the same issues");
+    assert_eq!(with_lines.len(), issues.len(), "the same issues");
+    let last = text.lines().count().max(1);
+    for issue in &with_lines {
+        let line = issue.line.unwrap_or_else(|| panic!("no line: {issue}"));
+        assert!((1..=last).contains(&line), "line {line} of {last}: {issue}");
     }
 }
 

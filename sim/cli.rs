@@ -401,6 +401,31 @@ const INVALID: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "bad_simulation.json",
+        &[
+            "3 errors in the scenario",
+            "bad_simulation.json:5: simulation: `crash_mtbf` must be longer than zero",
+            "bad_simulation.json:8: simulation.types.testing: `hang_probability` must be between \
+             0 and 1, not -1",
+            "bad_simulation.json:11: simulation.context: `discovery_speedup` must be above 0",
+        ],
+    ),
+    (
+        "bad_simulation.toml",
+        &[
+            "6 errors in the scenario",
+            "bad_simulation.toml:15: simulation: `failure_probability` must be between 0 and 1, \
+             not 1.5",
+            "bad_simulation.toml:16: simulation: `spread` must be a number from 0 to 10, not 11",
+            "bad_simulation.toml:19: simulation.crashes (agent `nobody`): `agent` names no agent",
+            "bad_simulation.toml:19: simulation.crashes (agent `nobody`): `at`: `soon` is not a \
+             duration",
+            "bad_simulation.toml:23: simulation.tasks.build.core: `failed_fraction` must be \
+             between 0 and 1, not 7",
+            "bad_simulation.toml:25: simulation.tasks: `id` names unknown task `deploy`",
+        ],
+    ),
+    (
         "malformed.json",
         &["malformed.json:5:69: tasks[1]: expected `,` or `}`"],
     ),

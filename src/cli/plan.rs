@@ -34,6 +34,9 @@ pub struct PlanArgs {
 /// Prints the analysis (text, `--json`) or the graph (`--dot`).
 pub fn plan(args: &PlanArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let (scenario, plan) = args.scenario.load()?;
+    // The `[simulation]` table is checked as `validate` checks it: a file `plan` analyses
+    // is one `validate` passes and `simulate` accepts.
+    let models = taskdist::sim::SimModels::for_scenario(&scenario, &plan)?;
     if args.dot {
         out.write_all(plan.to_dot().as_bytes())?;
         return Ok(());
@@ -43,7 +46,7 @@ pub fn plan(args: &PlanArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         None => plan.agents.len().min(scenario.config.max_agents as usize),
     };
     if args.optimize {
-        return optimize(args, &scenario, plan, agents, out);
+        return optimize(args, &scenario, plan, &models, agents, out);
     }
     let analysis = plan.analyse(agents);
     if args.json {
@@ -61,6 +64,7 @@ fn optimize(
     args: &PlanArgs,
     scenario: &taskdist::model::Scenario,
     plan: taskdist::plan::Plan,
+    models: &taskdist::sim::SimModels,
     agents: usize,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
@@ -73,13 +77,12 @@ fn optimize(
     let outcome = optimize(&plan, &specs, agents, budget)?;
     // With random durations or faults in the scenario, how to dispatch with the schedule
     // is chosen here too, so the file `--json` writes is run as `--policy optimized` would.
-    let models = taskdist::sim::SimModels::for_scenario(scenario, &plan)?;
     let mut config = scenario.config.clone();
     config.policy = taskdist::model::Policy::Optimized;
     config.max_agents = agents as u32;
     config.schedule = Some(std::sync::Arc::new(outcome.schedule.clone()));
     let plan = std::sync::Arc::new(plan);
-    let choice = taskdist::sim::set_dispatch(&plan, &mut config, &specs, &models);
+    let choice = taskdist::sim::set_dispatch(&plan, &mut config, &specs, models);
     let s = config.schedule.as_deref().unwrap_or(&outcome.schedule);
     if args.json {
         let json = serde_json::to_string_pretty(s).context("serializing the schedule")?;

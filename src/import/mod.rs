@@ -217,11 +217,13 @@ pub fn load_text(
     options: &ImportOptions,
 ) -> Result<(Scenario, Plan), ImportError> {
     let origin = path.display().to_string();
-    let (scenario, issues) = match detect(path, text, format)? {
+    let format = detect(path, text, format)?;
+    let (mut scenario, issues) = match format {
         SourceFormat::Toml => Scenario::parse(text, Format::Toml, &origin)?,
         SourceFormat::Json => Scenario::parse(text, Format::Json, &origin)?,
         SourceFormat::Import(format) => parse(text, format, &origin, options)?,
     };
+    scenario.source.text_file = text_file(path, format);
     Ok(Plan::from_scenario(scenario, issues)?)
 }
 
@@ -236,14 +238,27 @@ pub fn load_owned(
 ) -> Result<(Scenario, Plan), ImportError> {
     let text = read_text(path)?;
     let origin = path.display().to_string();
-    let (mut scenario, issues) = match detect(path, &text, format)? {
+    let format = detect(path, &text, format)?;
+    let (mut scenario, issues) = match format {
         SourceFormat::Toml => Scenario::parse_owned(text, Format::Toml, &origin)?,
         SourceFormat::Json => Scenario::parse_owned(text, Format::Json, &origin)?,
         SourceFormat::Import(format) => parse(&text, format, &origin, options)?,
     };
+    scenario.source.text_file = text_file(path, format);
     // Only `to_toml` reads the file's tasks (to write an import back); a run does not.
     scenario.file.tasks = Vec::new();
     Ok(Plan::from_scenario_owned(scenario, issues)?)
+}
+
+/// The file a native scenario was read from and its format (see
+/// [`crate::model::SourceInfo::text_file`]); `None` for a workflow imported from another
+/// format, whose text is not a scenario's.
+fn text_file(path: &Path, detected: SourceFormat) -> Option<(std::path::PathBuf, Format)> {
+    match detected {
+        SourceFormat::Toml => Some((path.to_path_buf(), Format::Toml)),
+        SourceFormat::Json => Some((path.to_path_buf(), Format::Json)),
+        SourceFormat::Import(_) => None,
+    }
 }
 
 /// The format given, else the one [`SourceFormat::detect`] finds.
@@ -367,9 +382,18 @@ mod tests {
     #[test]
     fn a_broken_file_reads_the_same_either_way() {
         let options = ImportOptions::default();
+        // The error loading gives, or else the `[simulation]` table's (checked against
+        // the plan, and read again from the file for its lines).
+        let error = |loaded: Result<(Scenario, Plan), ImportError>| match loaded {
+            Err(e) => e.to_string(),
+            Ok((scenario, plan)) => crate::sim::SimModels::for_scenario(&scenario, &plan)
+                .map(|_| ())
+                .expect_err("a broken file is refused")
+                .to_string(),
+        };
         for path in shipped("scenarios/invalid") {
-            let kept = load(&path, None, &options).unwrap_err().to_string();
-            let owned = load_owned(&path, None, &options).unwrap_err().to_string();
+            let kept = error(load(&path, None, &options));
+            let owned = error(load_owned(&path, None, &options));
             assert_eq!(owned, kept, "{}", path.display());
         }
     }

@@ -12,6 +12,7 @@ mod error;
 pub mod field_path;
 pub mod generate;
 mod json_chunks;
+mod key_lines;
 mod scenario;
 mod schedule;
 mod simulation;
@@ -23,6 +24,7 @@ pub use duration::{
     format_exact, parse_duration, seconds,
 };
 pub use error::{Issue, IssueKind, ScenarioError};
+pub use key_lines::KeyLines;
 pub(crate) use scenario::line_column;
 pub use scenario::{
     AgentFile, CommandSpec, ConfigFile, Format, MAX_AGENTS, SPEED_RANGE, Scenario, ScenarioFile,

@@ -2,13 +2,13 @@
 
 use super::field_path::{json_error_path, toml_error_path};
 use super::{
-    AgentSpec, Config, DurationText, Issue, IssueKind, Policy, Priority, ScenarioError, TaskSpec,
-    TaskType, Time, TimeUnit, format_exact,
+    AgentSpec, Config, DurationText, Issue, IssueKind, KeyLines, Policy, Priority, ScenarioError,
+    TaskSpec, TaskType, Time, TimeUnit, format_exact,
 };
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 /// The serde shape of a scenario file. Unknown fields are errors, so a typo never passes
@@ -285,6 +285,10 @@ pub struct SourceInfo {
     pub origin: String,
     /// 1-based line where each task (by index in the file) starts, if found.
     pub task_lines: Vec<Option<usize>>,
+    /// The scenario file the text was read from, and its format: read again, should an
+    /// issue be found after loading (in the `[simulation]` table, checked against the
+    /// plan), for the line of the field at fault. `None` for text given in code.
+    pub text_file: Option<(PathBuf, Format)>,
 }
 
 impl SourceInfo {
@@ -322,7 +326,9 @@ impl Scenario {
             path: path.to_path_buf(),
             source,
         })?;
-        Scenario::parse(&text, format, &path.display().to_string())
+        let (mut scenario, issues) = Scenario::parse(&text, format, &path.display().to_string())?;
+        scenario.source.text_file = Some((path.to_path_buf(), format));
+        Ok((scenario, issues))
     }
 
     /// Parses scenario text; `origin` names it in messages.
@@ -399,6 +405,7 @@ impl Scenario {
         let source = SourceInfo {
             origin: origin.to_string(),
             task_lines: task_lines(text, Format::Json, tasks.iter().map(|t| &*t.id)),
+            text_file: None,
         };
         Some(resolver.finish(cut.head, tasks, source))
     }
@@ -465,6 +472,7 @@ impl Scenario {
         let source = SourceInfo {
             origin: origin.to_string(),
             task_lines: task_lines(text, format, file.tasks.iter().map(|t| t.id.as_str())),
+            text_file: None,
         };
         (file, source)
     }
@@ -525,6 +533,7 @@ impl Scenario {
             source: SourceInfo {
                 origin: "<generated>".to_string(),
                 task_lines: Vec::new(),
+                text_file: None,
             },
             file: ScenarioFile::default(),
         }
@@ -533,115 +542,6 @@ impl Scenario {
 
 /// Tasks per parallel job of [`Scenario::resolve_from`], at the least.
 const RESOLVE_BLOCK: usize = 4_096;
-
-/// Where the `config` table's fields and each `agents` entry and its fields are in a
-/// scenario's text, for the issues of the configuration and agents. Read again from the
-/// text only when one of them has an issue, so that a valid file of any size costs
-/// nothing more.
-struct HeadLines {
-    /// The line of each field of `config`, by its name as written.
-    config: Vec<(String, usize)>,
-    /// Per entry of `agents`: the line where it starts, and the line of each of its fields.
-    agents: Vec<(usize, Vec<(String, usize)>)>,
-}
-
-impl HeadLines {
-    /// `None` where the text does not read as a scenario's head (it parsed as a whole, so
-    /// that would be a shape this reading does not know, such as a `config` of `null`).
-    fn read(text: &str, format: Format) -> Option<HeadLines> {
-        // The line ends found once, then a binary search per field: `line_column` counts
-        // from the start of the text, and a file with many agents after a large tasks
-        // array would be scanned again for every field of every agent.
-        let ends: Vec<usize> = memchr::memchr_iter(b'\n', text.as_bytes()).collect();
-        let line = |offset: usize| ends.partition_point(|&end| end < offset) + 1;
-        match format {
-            Format::Toml => {
-                type Fields = BTreeMap<String, toml::Spanned<serde::de::IgnoredAny>>;
-                #[derive(Deserialize)]
-                struct Head {
-                    #[serde(default)]
-                    config: Fields,
-                    #[serde(default)]
-                    agents: Vec<toml::Spanned<Fields>>,
-                }
-                let head: Head = toml::from_str(text).ok()?;
-                let fields = |fields: &Fields| {
-                    fields
-                        .iter()
-                        .map(|(name, value)| (name.clone(), line(value.span().start)))
-                        .collect()
-                };
-                Some(HeadLines {
-                    config: fields(&head.config),
-                    agents: head
-                        .agents
-                        .iter()
-                        .map(|entry| (line(entry.span().start), fields(entry.get_ref())))
-                        .collect(),
-                })
-            }
-            Format::Json => {
-                use serde_json::value::RawValue;
-                type Fields<'a> = BTreeMap<String, &'a RawValue>;
-                #[derive(Deserialize)]
-                struct Head<'a> {
-                    #[serde(borrow, default)]
-                    config: Fields<'a>,
-                    #[serde(borrow, default)]
-                    agents: Vec<&'a RawValue>,
-                }
-                // Every raw value is a slice of `text`: where it starts is its offset.
-                let at =
-                    |raw: &RawValue| line(raw.get().as_ptr() as usize - text.as_ptr() as usize);
-                let fields = |fields: &Fields| -> Vec<(String, usize)> {
-                    fields
-                        .iter()
-                        .map(|(name, raw)| (name.clone(), at(raw)))
-                        .collect()
-                };
-                let head: Head = serde_json::from_str(text).ok()?;
-                let mut agents = Vec::with_capacity(head.agents.len());
-                for entry in head.agents {
-                    let own: Fields = serde_json::from_str(entry.get()).ok()?;
-                    agents.push((at(entry), fields(&own)));
-                }
-                Some(HeadLines {
-                    config: fields(&head.config),
-                    agents,
-                })
-            }
-        }
-    }
-
-    /// The line of `config`'s `field`, if written.
-    fn config_line(&self, field: Option<&str>) -> Option<usize> {
-        field_line(&self.config, field?)
-    }
-
-    /// The line of `field` in the agents entry `entry`, or where the entry starts.
-    fn agent_line(&self, entry: usize, field: Option<&str>) -> Option<usize> {
-        let (start, fields) = self.agents.get(entry)?;
-        field
-            .and_then(|field| field_line(fields, field))
-            .or(Some(*start))
-    }
-}
-
-/// The line of `field` among `fields`, whichever of its spellings the file uses
-/// (`max_concurrent_tasks` or `maxConcurrentTasks`).
-fn field_line(fields: &[(String, usize)], field: &str) -> Option<usize> {
-    let plain = |name: &str| -> String {
-        name.chars()
-            .filter(|&c| c != '_')
-            .map(|c| c.to_ascii_lowercase())
-            .collect()
-    };
-    let wanted = plain(field);
-    fields
-        .iter()
-        .find(|(name, _)| plain(name) == wanted)
-        .map(|&(_, line)| line)
-}
 
 /// The issue of a value out of its range (its line is given later, where known).
 fn bad_value(owner: String, field: &'static str, message: impl Into<String>) -> Issue {
@@ -691,13 +591,19 @@ impl Resolver {
         let agents = resolve_agents(&file.agents, &mut issues, &mut entry_of);
         if !issues.is_empty()
             && let Some((text, format)) = text
-            && let Some(head) = HeadLines::read(text, format)
+            && let Some(lines) = KeyLines::read(text, format, &["config", "agents"])
         {
             for (i, issue) in issues.iter_mut().enumerate() {
                 let field = issue_field(&issue.kind);
                 issue.line = match i.checked_sub(config_issues) {
-                    None => head.config_line(field),
-                    Some(agent_issue) => head.agent_line(entry_of[agent_issue], field),
+                    None => field.and_then(|field| lines.line(&["config", field])),
+                    Some(agent_issue) => {
+                        // The entry's own field, else where the entry starts.
+                        let entry = entry_of[agent_issue].to_string();
+                        field
+                            .and_then(|field| lines.line(&["agents", &entry, field]))
+                            .or_else(|| lines.line(&["agents", &entry]))
+                    }
                 };
             }
         }

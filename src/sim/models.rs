@@ -3,8 +3,8 @@
 //! applied, and every bad value reported as an [`Issue`] before anything runs.
 
 use crate::model::{
-    ContextModelFile, DurationModel, Issue, IssueKind, ModelOverrides, SimulationFile, TaskType,
-    Time, TimeUnit,
+    ContextModelFile, DurationModel, Issue, IssueKind, KeyLines, ModelOverrides, SimulationFile,
+    TaskType, Time, TimeUnit,
 };
 use crate::plan::{Plan, TaskIdx};
 use rand::Rng;
@@ -141,13 +141,26 @@ impl SimModels {
         unit: TimeUnit,
         plan: &Plan,
     ) -> Result<SimModels, Vec<Issue>> {
+        SimModels::resolve_with_lines(file, unit, plan, None)
+    }
+
+    /// [`SimModels::resolve`], given where the keys of the `[simulation]` table are in the
+    /// text it was read from: each issue then names the line of its field.
+    pub fn resolve_with_lines(
+        file: Option<&SimulationFile>,
+        unit: TimeUnit,
+        plan: &Plan,
+        lines: Option<&KeyLines>,
+    ) -> Result<SimModels, Vec<Issue>> {
         let default_file = SimulationFile::default();
         let file = file.unwrap_or(&default_file);
         let mut issues = Vec::new();
         let mut check = Checker {
             unit,
+            lines,
             issues: &mut issues,
         };
+        let top = At::top();
         let base = Params {
             durations: Durations::Fixed,
             failure_probability: 0.0,
@@ -157,9 +170,12 @@ impl SimModels {
             duration_interval: None,
             failure_interval: None,
         };
-        let global = check.apply(&base, &file.models(), "simulation");
+        let global = check.apply(&base, &file.models(), &top);
         let by_type = TaskType::ALL.map(|ty| match file.types.get(&ty) {
-            Some(o) => check.apply(&global, o, &format!("simulation.types.{ty}")),
+            Some(o) => {
+                let ty = ty.to_string();
+                check.apply(&global, o, &top.below(&["types", &ty]))
+            }
             None => global.clone(),
         });
         let mut by_task = BTreeMap::new();
@@ -167,48 +183,39 @@ impl SimModels {
             match plan.task_index(id) {
                 Some(t) => {
                     let ty = plan.task(t).task_type;
-                    let params =
-                        check.apply(&by_type[ty.index()], o, &format!("simulation.tasks.{id}"));
+                    let params = check.apply(&by_type[ty.index()], o, &top.below(&["tasks", id]));
                     by_task.insert(t, params);
                 }
-                None => check.issues.push(Issue::new(
-                    None,
+                // The line is that of the task's key: `id` is no key of the file.
+                None => check.push(
                     IssueKind::BadValue {
                         owner: "simulation.tasks".to_string(),
                         field: "id",
                         message: format!("names unknown task `{id}`"),
                     },
-                )),
+                    &["simulation", "tasks", id],
+                ),
             }
         }
-        let crash_mtbf = check.duration(file.crash_mtbf.as_ref(), "simulation", "crash_mtbf");
+        let crash_mtbf = check.duration(file.crash_mtbf.as_ref(), &top, "crash_mtbf");
         if crash_mtbf == Some(0) {
-            check.bad("simulation", "crash_mtbf", "must be longer than zero");
+            check.bad(&top, "crash_mtbf", "must be longer than zero");
         }
-        let crash_recovery =
-            check.duration(file.crash_recovery.as_ref(), "simulation", "crash_recovery");
-        let heartbeat_interval = check.duration(
-            file.heartbeat_interval.as_ref(),
-            "simulation",
-            "heartbeat_interval",
-        );
+        let crash_recovery = check.duration(file.crash_recovery.as_ref(), &top, "crash_recovery");
+        let heartbeat_interval =
+            check.duration(file.heartbeat_interval.as_ref(), &top, "heartbeat_interval");
         if heartbeat_interval == Some(0) {
-            check.bad(
-                "simulation",
-                "heartbeat_interval",
-                "must be longer than zero",
-            );
+            check.bad(&top, "heartbeat_interval", "must be longer than zero");
         }
         let dispatch_overhead_ms = check
-            .duration(
-                file.dispatch_overhead.as_ref(),
-                "simulation",
-                "dispatch_overhead",
-            )
+            .duration(file.dispatch_overhead.as_ref(), &top, "dispatch_overhead")
             .unwrap_or(0);
         let mut crashes = Vec::new();
-        for crash in &file.crashes {
-            let owner = format!("simulation.crashes (agent `{}`)", crash.agent);
+        for (i, crash) in file.crashes.iter().enumerate() {
+            let owner = At {
+                name: format!("simulation.crashes (agent `{}`)", crash.agent),
+                path: vec!["simulation".into(), "crashes".into(), i.to_string()],
+            };
             if !plan.agents.iter().any(|a| *a.id == *crash.agent) {
                 check.bad(&owner, "agent", "names no agent of the scenario");
             }
@@ -226,6 +233,10 @@ impl SimModels {
                 .as_ref()
                 .unwrap_or(&ContextModelFile::default()),
         );
+        if lines.is_some() {
+            // In the order of the file, as the rest of a scenario's issues are.
+            issues.sort_by_key(|issue| issue.line);
+        }
         if issues.is_empty() {
             Ok(SimModels {
                 seed: file.seed.unwrap_or(0),
@@ -244,17 +255,43 @@ impl SimModels {
         }
     }
 
-    /// The models of a loaded scenario; problems are reported like any scenario error.
+    /// The models of a loaded scenario; problems are reported like any scenario error,
+    /// each on the line of its field when the scenario was read from a file.
     pub fn for_scenario(
         scenario: &crate::model::Scenario,
         plan: &Plan,
     ) -> Result<SimModels, crate::model::ScenarioError> {
-        SimModels::resolve(scenario.file.simulation.as_ref(), scenario.time_unit, plan).map_err(
-            |issues| crate::model::ScenarioError::Invalid {
+        let file = scenario.file.simulation.as_ref();
+        SimModels::resolve(file, scenario.time_unit, plan).map_err(|issues| {
+            // The text was dropped once parsed (a large plan is not held twice): it is read
+            // again, now that lines are wanted. Should the file have changed since, the
+            // issues found first stand, without lines.
+            let lines = scenario
+                .source
+                .text_file
+                .as_ref()
+                .and_then(|(path, format)| {
+                    let text = std::fs::read_to_string(path).ok()?;
+                    KeyLines::read(&text, *format, &["simulation"])
+                });
+            let issues = lines
+                .and_then(|lines| {
+                    SimModels::resolve_with_lines(file, scenario.time_unit, plan, Some(&lines))
+                        .err()
+                })
+                .filter(|with_lines| {
+                    // The same issues, in the order of their lines.
+                    with_lines.len() == issues.len()
+                        && with_lines
+                            .iter()
+                            .all(|found| issues.iter().any(|first| first.kind == found.kind))
+                })
+                .unwrap_or(issues);
+            crate::model::ScenarioError::Invalid {
                 origin: scenario.source.origin.clone(),
                 issues,
-            },
-        )
+            }
+        })
     }
 
     /// The parameters for a task: its own overrides, else its type's, else the global ones.
@@ -320,40 +357,90 @@ impl SimModels {
     }
 }
 
+/// Where a checked value is: the owner its issues name, and the keys from the top of the
+/// file to it, for the line of a field.
+struct At {
+    name: String,
+    path: Vec<String>,
+}
+
+impl At {
+    /// The `[simulation]` table.
+    fn top() -> At {
+        At {
+            name: "simulation".to_string(),
+            path: vec!["simulation".to_string()],
+        }
+    }
+
+    /// The table at `keys` below this one, named by its path.
+    fn below(&self, keys: &[&str]) -> At {
+        At {
+            name: format!("{}.{}", self.name, keys.join(".")),
+            path: self
+                .path
+                .iter()
+                .cloned()
+                .chain(keys.iter().map(|k| k.to_string()))
+                .collect(),
+        }
+    }
+
+    /// The value of `key` in this table, named as this table: the fields of a `duration`
+    /// model are named as their owner's (`simulation: `spread` …`).
+    fn inside(&self, key: &str) -> At {
+        At {
+            name: self.name.clone(),
+            path: self.path.iter().cloned().chain([key.to_string()]).collect(),
+        }
+    }
+}
+
 struct Checker<'a> {
     unit: TimeUnit,
+    /// Where the table's keys are in the file's text, when it is known.
+    lines: Option<&'a KeyLines>,
     issues: &'a mut Vec<Issue>,
 }
 
 impl Checker<'_> {
-    fn bad(&mut self, owner: &str, field: &'static str, message: &str) {
-        self.issues.push(Issue::new(
-            None,
-            IssueKind::BadValue {
-                owner: owner.to_string(),
-                field,
-                message: message.to_string(),
-            },
-        ));
+    /// Raises `kind`, on the line of the value at `path` (or of the nearest key above it
+    /// that is written).
+    fn push(&mut self, kind: IssueKind, path: &[&str]) {
+        let line = self.lines.and_then(|lines| lines.nearest_line(path));
+        self.issues.push(Issue::new(line, kind));
+    }
+
+    /// Raises an issue with `at`'s `field`, on that field's line.
+    fn push_at(&mut self, kind: IssueKind, at: &At, field: &str) {
+        let path: Vec<&str> = at.path.iter().map(String::as_str).chain([field]).collect();
+        self.push(kind, &path);
+    }
+
+    fn bad(&mut self, at: &At, field: &'static str, message: &str) {
+        let kind = IssueKind::BadValue {
+            owner: at.name.clone(),
+            field,
+            message: message.to_string(),
+        };
+        self.push_at(kind, at, field);
     }
 
     fn duration(
         &mut self,
         value: Option<&crate::model::DurationText>,
-        owner: &str,
+        at: &At,
         field: &'static str,
     ) -> Option<Time> {
         match value?.to_millis(self.unit) {
             Ok(ms) => Some(ms),
             Err(error) => {
-                self.issues.push(Issue::new(
-                    None,
-                    IssueKind::BadDuration {
-                        owner: owner.to_string(),
-                        field,
-                        error,
-                    },
-                ));
+                let kind = IssueKind::BadDuration {
+                    owner: at.name.clone(),
+                    field,
+                    error,
+                };
+                self.push_at(kind, at, field);
                 None
             }
         }
@@ -362,7 +449,7 @@ impl Checker<'_> {
     fn probability(
         &mut self,
         value: Option<f64>,
-        owner: &str,
+        owner: &At,
         field: &'static str,
         default: f64,
     ) -> f64 {
@@ -376,13 +463,7 @@ impl Checker<'_> {
         }
     }
 
-    fn factor(
-        &mut self,
-        value: Option<f64>,
-        owner: &str,
-        field: &'static str,
-        default: f64,
-    ) -> f64 {
+    fn factor(&mut self, value: Option<f64>, owner: &At, field: &'static str, default: f64) -> f64 {
         match value {
             Some(f) if f.is_finite() && f >= 0.0 => f,
             Some(f) => {
@@ -397,14 +478,16 @@ impl Checker<'_> {
         }
     }
 
-    fn apply(&mut self, base: &Params, o: &ModelOverrides, owner: &str) -> Params {
+    fn apply(&mut self, base: &Params, o: &ModelOverrides, owner: &At) -> Params {
         let durations = match &o.duration {
             None => base.durations.clone(),
-            Some(model) => self.durations(model, owner).unwrap_or(Durations::Fixed),
+            Some(model) => self
+                .durations(model, &owner.inside("duration"))
+                .unwrap_or(Durations::Fixed),
         };
         let failure_durations = match &o.failure_duration {
             None => base.failure_durations.clone(),
-            Some(model) => self.durations(model, &format!("{owner}.failure_duration")),
+            Some(model) => self.durations(model, &owner.below(&["failure_duration"])),
         };
         Params {
             durations,
@@ -448,7 +531,7 @@ impl Checker<'_> {
     fn interval(
         &mut self,
         [low, high]: [f64; 2],
-        owner: &str,
+        owner: &At,
         field: &'static str,
         max: Option<f64>,
     ) -> Option<(f64, f64)> {
@@ -466,7 +549,7 @@ impl Checker<'_> {
         }
     }
 
-    fn durations(&mut self, model: &DurationModel, owner: &str) -> Option<Durations> {
+    fn durations(&mut self, model: &DurationModel, owner: &At) -> Option<Durations> {
         Some(match model {
             DurationModel::Fixed => Durations::Fixed,
             DurationModel::Exponential => Durations::Exponential,
@@ -531,7 +614,7 @@ impl Checker<'_> {
     }
 
     fn context(&mut self, file: &ContextModelFile) -> ContextEffects {
-        let owner = "simulation.context";
+        let owner = &At::top().below(&["context"]);
         ContextEffects {
             discovery_probability: self.probability(
                 file.discovery_probability,
@@ -564,5 +647,65 @@ impl Checker<'_> {
                 0.8,
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Format, Scenario};
+
+    /// The issues of `text`'s `[simulation]` table, without its lines and with them.
+    fn issues(text: &str, format: Format) -> (Vec<Issue>, Vec<Issue>) {
+        let (scenario, issues) = Scenario::parse(text, format, "t").unwrap();
+        let (scenario, plan) = Plan::from_scenario(scenario, issues).unwrap();
+        let file = scenario.file.simulation.as_ref();
+        let without = SimModels::resolve(file, scenario.time_unit, &plan).unwrap_err();
+        let lines = KeyLines::read(text, format, &["simulation"]).unwrap();
+        let with = SimModels::resolve_with_lines(file, scenario.time_unit, &plan, Some(&lines))
+            .unwrap_err();
+        (without, with)
+    }
+
+    /// Each issue's line holds what the issue is about: the field's name, or the key of
+    /// the task that does not exist.
+    fn assert_on_their_lines(text: &str, issues: &[Issue]) {
+        for issue in issues {
+            let line = issue.line.unwrap_or_else(|| panic!("no line: {issue}"));
+            let written = text.lines().nth(line - 1).unwrap();
+            let key = match &issue.kind {
+                IssueKind::BadValue { message, .. } if message.starts_with("names unknown") => {
+                    message.split('`').nth(1).unwrap()
+                }
+                IssueKind::BadValue { field, .. } | IssueKind::BadDuration { field, .. } => field,
+                other => panic!("not an issue of the table: {other}"),
+            };
+            assert!(written.contains(key), "{issue}: line {line} is `{written}`");
+        }
+        let lines: Vec<_> = issues.iter().map(|i| i.line).collect();
+        assert!(lines.is_sorted(), "in the order of the file: {lines:?}");
+    }
+
+    #[test]
+    fn simulation_issues_name_their_lines_in_the_order_of_the_file() {
+        let toml = "[[agents]]\ncount = 2\n[[tasks]]\nid = 'a.b'\nestimated_duration = 1\n\
+            [simulation]\nfailure_probability = 2\n\
+            failure_duration = { model = 'uniform', low = 2, high = 1 }\n\
+            crashes = [{ agent = 'agent_1', at = '1m' },\n  { agent = 'ghost', at = 'x' }]\n\
+            [simulation.types.testing]\nduration = { model = 'empirical', samples = ['1m', 'y'] }\n\
+            [simulation.tasks.'a.b']\nhang_probability = 3\n\
+            [simulation.tasks.nope]\nfailed_fraction = 0.5\n";
+        let (without, with) = issues(toml, Format::Toml);
+        assert_eq!(with.len(), 7, "{with:#?}");
+        assert!(without.iter().all(|i| i.line.is_none()), "no text, no line");
+        assert_on_their_lines(toml, &with);
+
+        let json = "{\"agents\": [{\"count\": 1}],\n \"tasks\": [{\"id\": \"a\",\n \
+            \"estimated_duration\": 1}],\n \"simulation\": {\n  \"context\": {\n   \
+            \"discovery_speedup\": 5},\n  \"heartbeat_interval\": \"0s\",\n  \
+            \"duration\": {\"model\": \"lognormal\",\n   \"spread\": 0.2,\n   \"median\": -1}}}\n";
+        let (_, with) = issues(json, Format::Json);
+        assert_eq!(with.len(), 3, "{with:#?}");
+        assert_on_their_lines(json, &with);
     }
 }
