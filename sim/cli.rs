@@ -576,6 +576,31 @@ fn bad_flag_values_exit_2_naming_the_flag() {
     }
 }
 
+/// A calibration's table replaces the scenario's: its issues name the calibration file and
+/// their lines in it, not the scenario's.
+#[test]
+fn a_calibration_tables_issues_name_its_file_and_lines() {
+    let dir = scratch("calibration_lines");
+    let calibration = dir.join("fitted.toml");
+    std::fs::write(
+        &calibration,
+        "# fitted by hand\n[simulation]\nseed = 1\n\n[simulation.types.testing]\n\
+         failure_probability = 1.5\n",
+    )
+    .unwrap();
+    let calibration = calibration.to_str().unwrap();
+    let needle = format!(
+        "error: {calibration}: 1 error in the scenario:\n  {calibration}:6: \
+         simulation.types.testing: `failure_probability` must be between 0 and 1, not 1.5"
+    );
+    for command in ["simulate", "sweep"] {
+        assert_bad_input_naming(
+            &[command, QUICKSTART, "--calibration", calibration],
+            &needle,
+        );
+    }
+}
+
 /// `validate` checks the `[simulation]` table as `simulate` does, and the ranges of the
 /// simulation models keep every run's clock finite.
 #[test]

@@ -71,6 +71,8 @@ impl CalibrationArg {
             ),
         };
         scenario.file.simulation = Some(table);
+        // Its issues (checked against the plan later) are the calibration file's.
+        scenario.source.simulation_file = Some((path.clone(), taskdist::model::Format::Toml));
         Ok(line)
     }
 }

@@ -122,7 +122,7 @@ impl Workflow {
         let source = SourceInfo {
             origin: origin.to_string(),
             task_lines,
-            text_file: None,
+            simulation_file: None,
         };
         let (scenario, mut issues) = Scenario::resolve(file, source);
         issues.extend(self.issues);

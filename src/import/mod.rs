@@ -223,7 +223,7 @@ pub fn load_text(
         SourceFormat::Json => Scenario::parse(text, Format::Json, &origin)?,
         SourceFormat::Import(format) => parse(text, format, &origin, options)?,
     };
-    scenario.source.text_file = text_file(path, format);
+    scenario.source.simulation_file = simulation_file(path, format);
     Ok(Plan::from_scenario(scenario, issues)?)
 }
 
@@ -244,16 +244,16 @@ pub fn load_owned(
         SourceFormat::Json => Scenario::parse_owned(text, Format::Json, &origin)?,
         SourceFormat::Import(format) => parse(&text, format, &origin, options)?,
     };
-    scenario.source.text_file = text_file(path, format);
+    scenario.source.simulation_file = simulation_file(path, format);
     // Only `to_toml` reads the file's tasks (to write an import back); a run does not.
     scenario.file.tasks = Vec::new();
     Ok(Plan::from_scenario_owned(scenario, issues)?)
 }
 
-/// The file a native scenario was read from and its format (see
-/// [`crate::model::SourceInfo::text_file`]); `None` for a workflow imported from another
-/// format, whose text is not a scenario's.
-fn text_file(path: &Path, detected: SourceFormat) -> Option<(std::path::PathBuf, Format)> {
+/// The file a native scenario was read from and its format, where its `[simulation]` table
+/// is (see [`crate::model::SourceInfo::simulation_file`]); `None` for a workflow imported
+/// from another format, which has no such table.
+fn simulation_file(path: &Path, detected: SourceFormat) -> Option<(std::path::PathBuf, Format)> {
     match detected {
         SourceFormat::Toml => Some((path.to_path_buf(), Format::Toml)),
         SourceFormat::Json => Some((path.to_path_buf(), Format::Json)),

@@ -299,7 +299,7 @@ pub fn generate(params: &GenParams) -> Scenario {
                 params.seed
             ),
             task_lines: Vec::new(),
-            text_file: None,
+            simulation_file: None,
         },
     );
     debug_assert!(

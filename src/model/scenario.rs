@@ -285,10 +285,11 @@ pub struct SourceInfo {
     pub origin: String,
     /// 1-based line where each task (by index in the file) starts, if found.
     pub task_lines: Vec<Option<usize>>,
-    /// The scenario file the text was read from, and its format: read again, should an
-    /// issue be found after loading (in the `[simulation]` table, checked against the
-    /// plan), for the line of the field at fault. `None` for text given in code.
-    pub text_file: Option<(PathBuf, Format)>,
+    /// The file the `[simulation]` table was read from, and its format: the scenario's
+    /// own, or a calibration whose table replaced the scenario's. The table is checked
+    /// against the plan after loading; its issues name this file, which is read again for
+    /// the line of each. `None` for text given in code.
+    pub simulation_file: Option<(PathBuf, Format)>,
 }
 
 impl SourceInfo {
@@ -327,7 +328,7 @@ impl Scenario {
             source,
         })?;
         let (mut scenario, issues) = Scenario::parse(&text, format, &path.display().to_string())?;
-        scenario.source.text_file = Some((path.to_path_buf(), format));
+        scenario.source.simulation_file = Some((path.to_path_buf(), format));
         Ok((scenario, issues))
     }
 
@@ -405,7 +406,7 @@ impl Scenario {
         let source = SourceInfo {
             origin: origin.to_string(),
             task_lines: task_lines(text, Format::Json, tasks.iter().map(|t| &*t.id)),
-            text_file: None,
+            simulation_file: None,
         };
         Some(resolver.finish(cut.head, tasks, source))
     }
@@ -472,7 +473,7 @@ impl Scenario {
         let source = SourceInfo {
             origin: origin.to_string(),
             task_lines: task_lines(text, format, file.tasks.iter().map(|t| t.id.as_str())),
-            text_file: None,
+            simulation_file: None,
         };
         (file, source)
     }
@@ -533,7 +534,7 @@ impl Scenario {
             source: SourceInfo {
                 origin: "<generated>".to_string(),
                 task_lines: Vec::new(),
-                text_file: None,
+                simulation_file: None,
             },
             file: ScenarioFile::default(),
         }

@@ -256,7 +256,8 @@ impl SimModels {
     }
 
     /// The models of a loaded scenario; problems are reported like any scenario error,
-    /// each on the line of its field when the scenario was read from a file.
+    /// naming the file the table was read from (the scenario's, or a calibration that
+    /// replaced its table), each on the line of its field.
     pub fn for_scenario(
         scenario: &crate::model::Scenario,
         plan: &Plan,
@@ -268,7 +269,7 @@ impl SimModels {
             // issues found first stand, without lines.
             let lines = scenario
                 .source
-                .text_file
+                .simulation_file
                 .as_ref()
                 .and_then(|(path, format)| {
                     let text = std::fs::read_to_string(path).ok()?;
@@ -287,10 +288,11 @@ impl SimModels {
                             .all(|found| issues.iter().any(|first| first.kind == found.kind))
                 })
                 .unwrap_or(issues);
-            crate::model::ScenarioError::Invalid {
-                origin: scenario.source.origin.clone(),
-                issues,
-            }
+            let origin = match &scenario.source.simulation_file {
+                Some((path, _)) => path.display().to_string(),
+                None => scenario.source.origin.clone(),
+            };
+            crate::model::ScenarioError::Invalid { origin, issues }
         })
     }
 
