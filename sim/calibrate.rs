@@ -624,8 +624,13 @@ fn calibrate_and_replay_refuse_what_is_not_a_finished_run_and_write_nothing() {
             "{args:?}: {}",
             text(&refused.stderr)
         );
+        // Its line, column and field, as a scenario's wrong type is named.
         assert!(
-            text(&refused.stderr).contains("not a calibration file"),
+            text(&refused.stderr).contains(&format!(
+                "{}:2:23: not a calibration file: simulation.failure_probability: invalid \
+                 type: string \"often\", expected f64",
+                path(&bad)
+            )),
             "{args:?}: {}",
             text(&refused.stderr)
         );

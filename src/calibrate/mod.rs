@@ -60,12 +60,24 @@ pub enum CalibrateError {
         #[source]
         source: std::io::Error,
     },
-    /// A calibration file is not a `[simulation]` table.
-    #[error("{}: not a calibration file: {message}", .path.display())]
+    /// A calibration file is not a `[simulation]` table: not TOML, or a field unknown or
+    /// of the wrong type.
+    #[error(
+        "{}:{line}:{column}: not a calibration file: {}{message}",
+        .path.display(),
+        .field.as_ref().map_or(String::new(), |f| format!("{f}: "))
+    )]
     NotCalibration {
         /// The file.
         path: PathBuf,
-        /// What the TOML parser says (with the line).
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// The field the offending value belongs to, where the text parsed that far:
+        /// `simulation.failure_probability`.
+        field: Option<String>,
+        /// What the TOML parser says.
         message: String,
     },
 }
@@ -84,8 +96,20 @@ pub fn read_calibration(path: &Path) -> Result<SimulationFile, CalibrateError> {
     })?;
     toml::from_str::<Wrapper>(&text)
         .map(|w| w.simulation)
-        .map_err(|e| CalibrateError::NotCalibration {
-            path: path.to_path_buf(),
-            message: e.to_string().trim_end().replace('\n', " "),
+        .map_err(|e| {
+            let (line, column) = e
+                .span()
+                .map_or((1, 1), |span| crate::model::line_column(&text, span.start));
+            let message = e.message().trim().to_string();
+            let field = crate::model::field_path::toml_error_path::<Wrapper>(&text)
+                .and_then(|path| path.of_message(&message))
+                .map(|path| path.to_string());
+            CalibrateError::NotCalibration {
+                path: path.to_path_buf(),
+                line,
+                column,
+                field,
+                message,
+            }
         })
 }

@@ -32,6 +32,15 @@ impl FieldPath {
         }
     }
 
+    /// The field a reader's `message` is about: this path, or for an unknown field the
+    /// table it is in (the message names the unknown key itself). `None` at the top.
+    pub fn of_message(mut self, message: &str) -> Option<FieldPath> {
+        if message.starts_with("unknown field") {
+            self.0.pop();
+        }
+        (!self.0.is_empty()).then_some(self)
+    }
+
     fn from_tracked(path: &serde_path_to_error::Path) -> Option<FieldPath> {
         use serde_path_to_error::Segment;
         let parts: Vec<PathPart> = path

@@ -954,16 +954,11 @@ fn resolve_task(
 /// reading has failed: see [`super::field_path`]); for a task, with its id when the text
 /// has one. For an unknown field, the table that has it (the message names the field).
 fn error_field(text: &str, format: Format, message: &str) -> Option<String> {
-    let mut path = match format {
+    let path = match format {
         Format::Toml => toml_error_path::<ScenarioFile>(text),
         Format::Json => json_error_path::<ScenarioFile>(text),
-    }?;
-    if message.starts_with("unknown field") {
-        path.0.pop();
-        if path.0.is_empty() {
-            return None;
-        }
-    }
+    }?
+    .of_message(message)?;
     // The text parsed as TOML/JSON (the error is a value's), so it reads as a plain tree.
     let task_id = path.index_in("tasks").and_then(|index| match format {
         Format::Toml => {
