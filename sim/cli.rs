@@ -628,6 +628,16 @@ fn validate_checks_the_simulation_table() {
             "[simulation]\nduration = { model = 'lognormal', spread = 'wide' }\n",
             "simulation.duration: invalid type",
         ),
+        // The path goes through the type's key (a key read as an enum left a gap there).
+        (
+            "[simulation.types.testing]\nduration = { model = 'lognormal', spread = 'wide' }\n",
+            ":7:12: simulation.types.testing.duration: invalid type",
+        ),
+        (
+            "[simulation.types.tests]\nfailure_probability = 0.1\n",
+            ":6:19: simulation.types.tests: unknown variant `tests`, expected one of \
+             `feature_implementation`, `bug_fix`",
+        ),
     ];
     for (n, (table, needle)) in cases.iter().enumerate() {
         let path = dir.join(format!("sim{n}.toml"));

@@ -78,17 +78,26 @@ impl TaskType {
         self as usize
     }
 
+    /// The name of each task type, in the order of [`TaskType::ALL`]: the names serde
+    /// reads and writes (`rename_all = "snake_case"`; a unit test holds them equal).
+    pub const NAMES: [&'static str; 7] = [
+        "feature_implementation",
+        "bug_fix",
+        "integration",
+        "testing",
+        "documentation",
+        "refactoring",
+        "deployment",
+    ];
+
     /// The name used in scenario files and events.
     pub fn as_str(self) -> &'static str {
-        match self {
-            TaskType::FeatureImplementation => "feature_implementation",
-            TaskType::BugFix => "bug_fix",
-            TaskType::Integration => "integration",
-            TaskType::Testing => "testing",
-            TaskType::Documentation => "documentation",
-            TaskType::Refactoring => "refactoring",
-            TaskType::Deployment => "deployment",
-        }
+        TaskType::NAMES[self.index()]
+    }
+
+    /// The task type of a name, if it is one.
+    pub fn from_name(name: &str) -> Option<TaskType> {
+        TaskType::ALL.into_iter().find(|ty| ty.as_str() == name)
     }
 }
 

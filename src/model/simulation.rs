@@ -188,7 +188,11 @@ pub struct SimulationFile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context: Option<ContextModelFile>,
     /// Overrides by task type name.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "types_by_name"
+    )]
     pub types: BTreeMap<super::TaskType, ModelOverrides>,
     /// Overrides by task id.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -221,5 +225,88 @@ impl SimulationFile {
             duration_interval: self.duration_interval,
             failure_interval: self.failure_interval,
         }
+    }
+}
+
+/// The `types` table, each key read as a string and then as a task type. A reader that
+/// tracks the path of a bad value (`simulation.types.testing.duration`, in the message)
+/// records a string key, where a key read as an enum would leave a gap in the path
+/// (`simulation.types.duration`). An unknown name gets the message an enum's would.
+fn types_by_name<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<BTreeMap<super::TaskType, ModelOverrides>, D::Error> {
+    use serde::de::{self, MapAccess, Visitor};
+    struct TypeName(super::TaskType);
+    impl<'de> Deserialize<'de> for TypeName {
+        fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            let name = String::deserialize(deserializer)?;
+            super::TaskType::from_name(&name)
+                .map(TypeName)
+                .ok_or_else(|| de::Error::unknown_variant(&name, &super::TaskType::NAMES))
+        }
+    }
+    struct Types;
+    impl<'de> Visitor<'de> for Types {
+        type Value = BTreeMap<super::TaskType, ModelOverrides>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a table of task types")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut types = BTreeMap::new();
+            while let Some(TypeName(ty)) = map.next_key()? {
+                types.insert(ty, map.next_value()?);
+            }
+            Ok(types)
+        }
+    }
+    deserializer.deserialize_map(Types)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::TaskType;
+    use crate::model::field_path::{json_error_path, toml_error_path};
+
+    #[test]
+    fn task_type_names_are_serdes() {
+        for (ty, name) in TaskType::ALL.into_iter().zip(TaskType::NAMES) {
+            assert_eq!(serde_json::to_string(&ty).unwrap(), format!("\"{name}\""));
+            assert_eq!(
+                serde_json::from_str::<TaskType>(&format!("\"{name}\"")).unwrap(),
+                ty
+            );
+            assert_eq!(TaskType::from_name(name), Some(ty));
+        }
+        assert_eq!(TaskType::from_name("tests"), None);
+    }
+
+    #[test]
+    fn a_bad_value_under_a_type_has_the_types_key_in_its_path() {
+        let toml = "[types.testing]\nfailure_probability = 'often'\n";
+        let path = toml_error_path::<SimulationFile>(toml).unwrap();
+        assert_eq!(path.to_string(), "types.testing.failure_probability");
+        let json = r#"{"types": {"bug_fix": {"hang_probability": "x"}}}"#;
+        let path = json_error_path::<SimulationFile>(json).unwrap();
+        assert_eq!(path.to_string(), "types.bug_fix.hang_probability");
+        // Each type read back, and an unknown name refused as an enum's would be.
+        let read: SimulationFile =
+            toml::from_str("[types.deployment]\nfailure_probability = 0.5\n[types.testing]\n")
+                .unwrap();
+        assert_eq!(
+            read.types.keys().copied().collect::<Vec<_>>(),
+            [TaskType::Testing, TaskType::Deployment]
+        );
+        assert_eq!(
+            read.types[&TaskType::Deployment].failure_probability,
+            Some(0.5)
+        );
+        let error = toml::from_str::<SimulationFile>("[types.tests]\n").unwrap_err();
+        assert!(
+            error
+                .message()
+                .starts_with("unknown variant `tests`, expected one of"),
+            "{error}"
+        );
     }
 }
