@@ -4,6 +4,7 @@ fuzzing round, on the same build) as the markdown table of reports/fuzz.md.
 
     python3 scripts/fuzz_coverage.py BEFORE_OUT AFTER_OUT
     python3 scripts/fuzz_coverage.py --series TARGET OUT...
+    python3 scripts/fuzz_coverage.py --accumulate STATE TARGET OUT
 
 A source region is a region of code as LLVM's source-based coverage maps it, named by where
 it starts in its file, and covered if any copy of its function ran it: the region entries of
@@ -29,6 +30,13 @@ measurement of the series had covered, so the last measurement that adds one say
 search last reached new source; and the instantiations covered (each copy of a generic
 function apart, as libFuzzer's edges count them), which a new type through known source
 adds to.
+
+`--accumulate` is the series one measurement at a time, for scripts/fuzz_watch.sh: it adds
+OUT's covered regions of TARGET to the union kept in the file STATE (created if missing),
+and prints one line, `OWN OTHER NEW_OWN NEW_OTHER FILES`: the regions OUT covers in
+taskdist's files and in the rest, how many of them the union did not hold before (all of
+them count as old on the first call, which only sets the union), and the files of those new
+regions with how many each (`-` if none).
 """
 import json
 import os
@@ -165,8 +173,34 @@ def series(target, outs):
         last_copies = copies
 
 
+def accumulate(state, target, out):
+    """Adds one measurement of `target` to the union of regions in the file `state` and
+    prints what it covers and what it added (the `--accumulate` mode)."""
+    data = load(out, target)
+    if data is None:
+        sys.exit(f"{target} was not measured in {out}")
+    files = covered(data)
+    first = not os.path.exists(state)
+    seen = {}
+    if not first:
+        with open(state) as f:
+            seen = {path: {tuple(r) for r in regions} for path, regions in json.load(f).items()}
+        if set(files) != set(seen):
+            sys.exit(f"{out}: measured on another build than the union in {state} (other files)")
+    _, now, new, gains = tally(files, files if first else seen)
+    union = {path: sorted(seen.get(path, set()) | regions) for path, regions in files.items()}
+    # Written aside and renamed: a watch interrupted mid-write keeps the union it had.
+    with open(state + ".tmp", "w") as f:
+        json.dump(union, f)
+    os.replace(state + ".tmp", state)
+    where = ",".join(f"{short(path)}+{gained}" for path, gained in sorted(gains.items())) or "-"
+    print(now[0], now[1], new[0], new[1], where)
+
+
 if __name__ == "__main__":
-    if len(sys.argv) >= 4 and sys.argv[1] == "--series":
+    if len(sys.argv) == 5 and sys.argv[1] == "--accumulate":
+        accumulate(sys.argv[2], sys.argv[3], sys.argv[4])
+    elif len(sys.argv) >= 4 and sys.argv[1] == "--series":
         series(sys.argv[2], sys.argv[3:])
     elif len(sys.argv) == 3:
         main(sys.argv[1], sys.argv[2])

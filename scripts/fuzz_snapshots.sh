@@ -39,12 +39,14 @@ while true; do
         fi
         cpu=$(cpu_seconds "$pid")
         dir=$out/$target/$(date +%H%M%S)-pid$pid-cpu$cpu
-        mkdir -p "$dir"
+        mkdir -p "$dir.part"
         # libFuzzer replaces an input by a smaller one with the same coverage while this
         # copies: a file gone between the listing and its copy is skipped. A copy that
         # misses coverage can only make the next one look as if it found some, never hide
         # new coverage.
-        cp -r "corpus/$target/." "$dir/" 2>/dev/null || true
+        cp -r "corpus/$target/." "$dir.part/" 2>/dev/null || true
+        # Named when whole, so that scripts/fuzz_watch.sh never measures half a copy.
+        mv "$dir.part" "$dir"
         echo "$(date +%T) $target pid $pid cpu $cpu inputs $(ls "$dir" | wc -l)" >> "$out/log"
     done
     sleep "$interval"

@@ -135,6 +135,54 @@ fn fuzz_coverage_counts_each_source_region_once_and_first_coverage_once() {
 }
 
 #[test]
+fn fuzz_coverage_accumulates_one_measurement_at_a_time() {
+    // The series of the test above, as scripts/fuzz_watch.sh feeds it: one call per
+    // measurement, the union kept in a file between calls.
+    let dir = scratch("fuzz-coverage-accumulate");
+    let state = dir.join("union.json");
+    let measurements = [
+        measurement(&dir, "m1", &[own_file(false, 2), dep_file(false)]),
+        measurement(&dir, "m2", &[own_file(true, 4), dep_file(false)]),
+        measurement(&dir, "m3", &[own_file(false, 2), dep_file(false)]),
+        measurement(&dir, "m4", &[own_file(true, 2), dep_file(true)]),
+    ];
+    let mut lines = Vec::new();
+    for m in &measurements {
+        let Some((ok, out, err)) = python(
+            "fuzz_coverage --accumulate",
+            "fuzz_coverage.py",
+            &[Path::new("--accumulate"), &state, Path::new("t"), m],
+        ) else {
+            return;
+        };
+        assert!(ok, "{err}");
+        lines.push(out.trim_end().to_string());
+    }
+    // The first call only sets the union: nothing is new. A region that comes back (m4's
+    // (2, 1)) is not new again; the dependency's new region is, by file.
+    assert_eq!(
+        lines,
+        [
+            "1 1 0 0 -",
+            "2 1 1 0 src/a.rs+1",
+            "1 1 0 0 -",
+            "2 2 0 1 foo-1.0.0/src/lib.rs+1",
+        ]
+    );
+
+    // A measurement of another build (other files) is not added to the union.
+    let other = measurement(&dir, "other", &[own_file(true, 1)]);
+    let (ok, _, err) = python(
+        "fuzz_coverage --accumulate",
+        "fuzz_coverage.py",
+        &[Path::new("--accumulate"), &state, Path::new("t"), &other],
+    )
+    .unwrap();
+    assert!(!ok);
+    assert!(err.contains("another build"), "{err}");
+}
+
+#[test]
 fn fuzz_coverage_refuses_what_it_cannot_count() {
     let dir = scratch("fuzz-coverage-refuses");
     let full = measurement(&dir, "full", &[own_file(true, 1), dep_file(false)]);
