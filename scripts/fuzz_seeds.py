@@ -14,7 +14,13 @@ reports/fuzz.md). These seeds spell them out: from each source document,
 - white space, and a stray bracket or comma, put at every token boundary;
 - every value replaced by one of each JSON or TOML type, and by edge cases of its own
   (empty, negative, huge, not finite); every XML attribute value and every number of an STG
-  graph the same way.
+  graph the same way;
+- every string value written as an enum in the other shapes serde reads one from (an
+  object or table keyed by the string, its content null, empty, a list or a number: a unit,
+  struct, tuple or newtype variant), and every member of a JSON object given twice (the
+  duplicate field, and an internally tagged enum's tag twice): serde_json and serde run
+  code of their own for each, which mutations reached one shape at a time (rounds 27 and
+  28 of reports/fuzz.md).
 
 Sources: fuzz/seeds/*.toml (every field of the format, and the camelCase aliases), the
 shipped scenarios that fit in a fuzz input, and, for the importers, the smallest shared
@@ -74,7 +80,36 @@ def json_variants(text):
     for start, end in json_value_spans(tokens):
         for value in JSON_VALUES:
             out.add(text[:start] + value + text[end:])
+        string = text[start:end]
+        if string.startswith('"'):
+            for content in ('null', '{}', '[]', '0'):
+                out.add(text[:start] + '{' + string + ':' + content + '}' + text[end:])
+    for start, end in json_member_spans(tokens):
+        out.add(text[:end] + ',' + text[start:end] + text[end:])
     return out
+
+
+def json_member_spans(tokens):
+    """Where each member (`"key":value`) of the document's objects is: (start, end)."""
+    significant = [m for m in tokens if not m.group().isspace()]
+    spans = []
+    for k, m in enumerate(significant):
+        if k + 1 < len(significant) and significant[k + 1].group() == ':':
+            # The member ends before the `,` or `}` that closes it at its own depth.
+            depth = 0
+            for n in significant[k + 2:]:
+                t = n.group()
+                if t in '{[':
+                    depth += 1
+                elif t in '}]':
+                    if depth == 0:
+                        break
+                    depth -= 1
+                elif t == ',' and depth == 0:
+                    break
+                end = n.end()
+            spans.append((m.start(), end))
+    return spans
 
 
 def json_value_spans(tokens):
@@ -108,6 +143,10 @@ def toml_variants(text):
             if not text[line_start:m.start()].lstrip().startswith('['):
                 for value in TOML_VALUES:
                     out.add(text[:m.start()] + value + text[m.end():])
+                if m.group()[0] in '"\'':
+                    for content in ('{}', '[]', '0'):
+                        variant = '{ ' + m.group() + ' = ' + content + ' }'
+                        out.add(text[:m.start()] + variant + text[m.end():])
         if not m.group().isspace():
             previous = m.group()
     return out
