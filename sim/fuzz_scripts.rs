@@ -215,6 +215,49 @@ fn fuzz_coverage_refuses_what_it_cannot_count() {
 }
 
 #[test]
+fn fuzz_seeds_write_enums_in_every_shape_and_members_twice() {
+    let dir = scratch("fuzz-seeds");
+    let out = dir.join("pieces");
+    let Some((ok, _, err)) = python("fuzz_seeds", "fuzz_seeds.py", &[Path::new("pieces"), &out])
+    else {
+        return;
+    };
+    assert!(ok, "{err}");
+    let seeds: Vec<Vec<u8>> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|entry| std::fs::read(entry.unwrap().path()).unwrap())
+        .collect();
+    let held = |needle: &str| {
+        seeds
+            .iter()
+            .any(|seed| seed.windows(needle.len()).any(|w| w == needle.as_bytes()))
+    };
+    // fuzz/seeds/full.toml's `policy = "layered"` as a unit, struct, tuple and newtype
+    // variant, in JSON (the first byte odd) and in TOML (even); its `max_agents` twice.
+    for needle in [
+        r#""policy":{"layered":null}"#,
+        r#""policy":{"layered":{}}"#,
+        r#""policy":{"layered":[]}"#,
+        r#""policy":{"layered":0}"#,
+        r#"policy = { "layered" = {} }"#,
+        r#"policy = { "layered" = [] }"#,
+        r#""max_agents":4,"max_agents":4"#,
+    ] {
+        assert!(held(needle), "no seed holds {needle}");
+    }
+    // A whole object member twice, not cut at its first comma.
+    assert!(
+        held(r#""crash_recovery":"15m","crashes":[{"agent":"w_1""#),
+        "the seeds are not derived from fuzz/seeds/full.toml as this test expects"
+    );
+    let crashes = r#""crashes":[{"agent":"w_1","at":"50m","recover_after":"20m"}]"#;
+    assert!(
+        held(&format!("{crashes},{crashes}")),
+        "no seed holds {crashes} twice"
+    );
+}
+
+#[test]
 fn fuzz_stats_reads_a_run_of_fuzz_sh() {
     let dir = scratch("fuzz-stats");
     // One run as scripts/fuzz.sh logs it: libFuzzer's lines with their `NEW_PC`s, its final
