@@ -62,8 +62,10 @@ cpu=0
 while :; do
     # The newest whole copy (scripts/fuzz_snapshots.sh names a copy when it is complete) of
     # the fuzzer this watch follows: the first one it sees.
-    newest=$(find "$snaps/$target" -mindepth 1 -maxdepth 1 -type d -name "*-pid${pid:-*}-cpu*" \
-        ! -name '*.part' 2>/dev/null | sed 's/.*-cpu\([0-9]*\)$/\1 &/' | sort -n | tail -1 | cut -d' ' -f2-)
+    # Nothing (not a failure) before the first copy, when the folder does not exist yet.
+    newest=$({ find "$snaps/$target" -mindepth 1 -maxdepth 1 -type d -name "*-pid${pid:-*}-cpu*" \
+        ! -name '*.part' 2>/dev/null || true; } | sed 's/.*-cpu\([0-9]*\)$/\1 &/' | sort -n |
+        tail -1 | cut -d' ' -f2-)
     if [ -n "$newest" ]; then
         name=$(basename "$newest")
         pid=${name#*-pid}
