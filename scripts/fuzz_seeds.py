@@ -13,8 +13,8 @@ reports/fuzz.md). These seeds spell them out: from each source document,
 - the document cut at every token boundary (an end of file in every context);
 - white space, and a stray bracket or comma, put at every token boundary;
 - every value replaced by one of each JSON or TOML type, and by edge cases of its own
-  (empty, negative, huge, not finite); every XML attribute value and every number of an STG
-  graph the same way;
+  (empty, negative, huge, not finite, a string holding every escape of its format);
+  every XML attribute value and every number of an STG graph the same way;
 - every string value written as an enum in the other shapes serde reads one from (an
   object or table keyed by the string, its content null, empty, a list or a number: a unit,
   struct, tuple or newtype variant), and every member of a JSON object given twice (the
@@ -44,7 +44,8 @@ JSON_TOKEN = re.compile(
     r'"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null|[{}\[\],:]|\s+'
 )
 JSON_VALUES = ['null', 'true', '"s"', '""', '0', '-1', '1.5', '1e999', '-0', '[]', '{}',
-               '"30m"', '"-5m"', '"NaN"', '18446744073709551616', '"\\u00e9\\ud83d\\ude00"']
+               '"30m"', '"-5m"', '"NaN"', '18446744073709551616', '"\\u00e9\\ud83d\\ude00"',
+               '"\\b\\f\\n\\r\\t\\"\\\\\\/\\u0001\\u007f"']
 # TOML: strings of four kinds, then dates, numbers and bare keys, then punctuation.
 TOML_TOKEN = re.compile(
     r'"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'|"(?:[^"\\\n]|\\.)*"|\'[^\'\n]*\''
@@ -53,7 +54,7 @@ TOML_TOKEN = re.compile(
 TOML_VALUES = ['"s"', "''", "'lit'", '"""m\nl"""', '0', '-1', '1.5', '1e999', 'nan', '-inf',
                '0x1F', '0o7', '0b1', '1_000', 'true', '[]', '{}', '[1, "a"]', '{ a = 1 }',
                '1979-05-27T07:32:00Z', '1979-05-27', '07:32:00', '"30m"', '"-5m"',
-               '18446744073709551616']
+               '18446744073709551616', '"\\b\\f\\n\\r\\t\\"\\\\\\u0001\\U0001F600"']
 STG_VALUES = ['-1', '0', '1.5', '4294967296', '18446744073709551616', 'x', '', '00', '+1']
 XML_VALUES = ['', '-1', '0', '1.5', '1e999', 'NaN', 'abc', '&amp;', '&#x41;', '&bogus;',
               '18446744073709551616', ' 7 ']

@@ -215,7 +215,7 @@ fn fuzz_coverage_refuses_what_it_cannot_count() {
 }
 
 #[test]
-fn fuzz_seeds_write_enums_in_every_shape_and_members_twice() {
+fn fuzz_seeds_write_enums_in_every_shape_members_twice_and_every_escape() {
     let dir = scratch("fuzz-seeds");
     let out = dir.join("pieces");
     let Some((ok, _, err)) = python("fuzz_seeds", "fuzz_seeds.py", &[Path::new("pieces"), &out])
@@ -242,6 +242,9 @@ fn fuzz_seeds_write_enums_in_every_shape_and_members_twice() {
         r#"policy = { "layered" = {} }"#,
         r#"policy = { "layered" = [] }"#,
         r#""max_agents":4,"max_agents":4"#,
+        // Every escape a JSON or TOML string has, in place of a string value.
+        r#""policy":"\b\f\n\r\t\"\\\/\u0001\u007f""#,
+        r#"policy = "\b\f\n\r\t\"\\\u0001\U0001F600""#,
     ] {
         assert!(held(needle), "no seed holds {needle}");
     }
