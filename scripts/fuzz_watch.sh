@@ -73,7 +73,8 @@ while :; do
         at=${name##*-cpu}
         if ((at > cpu || last_new < 0)); then
             cpu=$at
-            measure "cpu$at" "$newest"
+            # Zero-padded, so that OUT/cov-cpu* lists the measurements in the order taken.
+            measure "$(printf 'cpu%06d' "$at")" "$newest"
             if ((last_new < 0 || added > 0)); then last_new=$at; fi
             if ((at - last_new >= plateau)); then
                 say "plateau: no new region from CPU $last_new s to $at s; stopping pid $pid"
