@@ -96,8 +96,10 @@ def json_member_spans(tokens):
     spans = []
     for k, m in enumerate(significant):
         if k + 1 < len(significant) and significant[k + 1].group() == ':':
-            # The member ends before the `,` or `}` that closes it at its own depth.
+            # The member ends before the `,` or `}` that closes it at its own depth (at its
+            # key, if no value follows: a document cut short).
             depth = 0
+            end = m.end()
             for n in significant[k + 2:]:
                 t = n.group()
                 if t in '{[':
