@@ -20,7 +20,10 @@ reports/fuzz.md). These seeds spell them out: from each source document,
   struct, tuple or newtype variant), and every member of a JSON object given twice (the
   duplicate field, and an internally tagged enum's tag twice): serde_json and serde run
   code of their own for each, which mutations reached one shape at a time (rounds 27 and
-  28 of reports/fuzz.md).
+  28 of reports/fuzz.md);
+- every TOML key and table defined twice, in each way TOML forbids (a key repeated, a
+  dotted key through a value or into a table a header defines, a header again, an inline
+  table's member twice).
 
 Sources: fuzz/seeds/*.toml (every field of the format, and the camelCase aliases), the
 shipped scenarios that fit in a fuzz input, and, for the importers, the smallest shared
@@ -152,6 +155,49 @@ def toml_variants(text):
                         out.add(text[:m.start()] + variant + text[m.end():])
         if not m.group().isspace():
             previous = m.group()
+    return out | toml_keys_twice(text)
+
+
+TOML_KEY_LINE = re.compile(r'[ \t]*([A-Za-z0-9_\-."\']+)[ \t]*=')
+TOML_HEADER = re.compile(r'[ \t]*(\[\[?)[ \t]*([^\]]+?)[ \t]*\]')
+TOML_INLINE_MEMBER = re.compile(r'\{[ \t]*([A-Za-z0-9_\-]+[ \t]*=[ \t]*(?:"[^"]*"|[^,}]+?))[ \t]*[,}]')
+
+
+def toml_keys_twice(text):
+    """`text` with a key or a table defined twice, in each way TOML forbids: a key line
+    repeated; a dotted key through a key's value (`k.x = 0` after `k = 1`); a table's key
+    given first as a dotted key at the top (`config.k = 1`, then `[config]`); a table header
+    again at the end, as itself and as the other kind (`[t]`, `[[t]]`); an inline table's
+    first member twice. The TOML parser checks each in code of its own (its document's
+    duplicate-key rules), which mutations found last (round 28 of reports/fuzz.md)."""
+    out = set()
+    lines = text.split('\n')
+    header = None
+    for i, line in enumerate(lines):
+        before, after = '\n'.join(lines[:i + 1]), '\n'.join(lines[i + 1:])
+        found = TOML_HEADER.match(line)
+        if found:
+            header = found.group(2)
+            for kind in ('[{}]', '[[{}]]'):
+                out.add(text.rstrip('\n') + '\n' + kind.format(header) + '\n')
+            continue
+        key = TOML_KEY_LINE.match(line)
+        if not key:
+            continue
+        # Only a whole key-value line: the first line of a multi-line value, repeated,
+        # would be a syntax error before any key is compared.
+        try:
+            tomllib.loads(line)
+        except tomllib.TOMLDecodeError:
+            continue
+        out.add(before + '\n' + line + '\n' + after)
+        out.add(before + '\n' + key.group(1) + '.x = 0\n' + after)
+        if header is not None:
+            out.add(header + '.' + line.lstrip() + '\n' + text)
+        member = TOML_INLINE_MEMBER.search(line)
+        if member:
+            twice = line[:member.end(1)] + ', ' + member.group(1) + line[member.end(1):]
+            out.add(before[:len(before) - len(line)] + twice + '\n' + after)
     return out
 
 

@@ -215,7 +215,7 @@ fn fuzz_coverage_refuses_what_it_cannot_count() {
 }
 
 #[test]
-fn fuzz_seeds_write_enums_in_every_shape_members_twice_and_every_escape() {
+fn fuzz_seeds_write_enums_in_every_shape_members_and_keys_twice_and_every_escape() {
     let dir = scratch("fuzz-seeds");
     let out = dir.join("pieces");
     let Some((ok, _, err)) = python("fuzz_seeds", "fuzz_seeds.py", &[Path::new("pieces"), &out])
@@ -258,6 +258,25 @@ fn fuzz_seeds_write_enums_in_every_shape_members_twice_and_every_escape() {
         held(&format!("{crashes},{crashes}")),
         "no seed holds {crashes} twice"
     );
+    // Each way a TOML document defines a key or a table twice: a key line repeated, a
+    // dotted key through its value, an inline table's member twice, a table's key as a
+    // dotted key at the top before its header, and a header again at the end as either kind.
+    for needle in [
+        "max_agents = 4\nmax_agents = 4\n",
+        "max_agents = 4\nmax_agents.x = 0\n",
+        r#"duration = { model = "lognormal", model = "lognormal", spread"#,
+        "\u{0}config.max_agents = 4\n# A seed",
+    ] {
+        assert!(held(needle), "no seed holds {needle:?}");
+    }
+    for end in ["\n[config]\n", "\n[[config]]\n"] {
+        assert!(
+            seeds
+                .iter()
+                .any(|seed| seed[0] == 0 && seed.ends_with(end.as_bytes())),
+            "no TOML seed ends with {end:?}"
+        );
+    }
 }
 
 #[test]
