@@ -81,7 +81,12 @@ if [ "${1:-}" = --save ]; then
         cargo +nightly fuzz build -O "$target"
         binary=$fuzz_binaries/$target
         mkdir "$merged/$target"
-        "$binary" -merge=1 "${limits[@]}" "$merged/$target" "corpus/$target" 2>&1 | tail -1
+        # An input the merge finds crashing or timing out is written where the fuzzer's
+        # findings go, not into the working folder. A merge beside running fuzzers at the
+        # lowest weight can time inputs out by the wall clock (see TIMEOUT_SECONDS above).
+        mkdir -p "artifacts/$target"
+        "$binary" -merge=1 "${limits[@]}" -artifact_prefix="artifacts/$target/" \
+            "$merged/$target" "corpus/$target" 2>&1 | tail -1
         # Sorted names and fixed metadata: the same corpus gives the same archive.
         (cd "$merged/$target" && find . -type f -printf '%P\n' | LC_ALL=C sort |
             tar --owner=0 --group=0 --numeric-owner --mtime=@0 -cf - -T -) |
