@@ -27,7 +27,9 @@ reports/fuzz.md). These seeds spell them out: from each source document,
 
 Sources: fuzz/seeds/*.toml (every field of the format, and the camelCase aliases), the
 shipped scenarios that fit in a fuzz input, and, for the importers, the smallest shared
-data files cut down to a few tasks (the STG graph is fuzz/regressions/stg/seed-small.stg). JSON sources are the TOML ones converted. The output
+data files cut down to a few tasks (the STG graph is fuzz/regressions/stg/seed-small.stg;
+the shared WfCommons instances are all of schema 1.5, so the older schema's inline files
+have fuzz/seeds/wfcommons-inline.json). JSON sources are the TOML ones converted. The output
 is deterministic: the same tree gives the same files, named by their content's SHA-1 as
 libFuzzer names its own.
 """
@@ -338,7 +340,13 @@ def seeds(target):
         out |= {b'\x01' + s.encode() for t in own if as_json(t) for s in json_variants(as_json(t))}
         return out
     if target == 'wfcommons':
-        return {s.encode() for d in small_wfcommons() for s in json_variants(d)}
+        # The shared instances are all WfCommons 1.5; the older schema (tasks with their
+        # files inline, under `tasks` or `jobs`) has a seed of its own, in both spellings.
+        inline = json.loads((ROOT / 'fuzz' / 'seeds' / 'wfcommons-inline.json').read_text())
+        docs = small_wfcommons() + [json.dumps(inline, separators=(',', ':'))]
+        inline['workflow']['jobs'] = inline['workflow'].pop('tasks')
+        docs.append(json.dumps(inline, separators=(',', ':')))
+        return {s.encode() for d in docs for s in json_variants(d)}
     if target == 'resume':
         journal = (ROOT / 'fuzz' / 'seeds' / 'journal.txt').read_text()
         return {s.encode() for s in journal_variants(journal)}

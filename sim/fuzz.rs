@@ -239,6 +239,17 @@ fn the_documents_structure_derived_seeds_start_from_are_accepted() {
             file.display()
         );
     }
+    // `wfcommons`' document of the schema before 1.5 (tasks with inline files), under
+    // either name the importer reads for its task list.
+    let inline = std::fs::read_to_string(dir.join("wfcommons-inline.json"))
+        .expect("fuzz/seeds/wfcommons-inline.json");
+    for text in [inline.clone(), inline.replace("\"tasks\"", "\"jobs\"")] {
+        let verdict = harness::wfcommons(text.as_bytes());
+        assert!(
+            matches!(verdict, harness::Verdict::Accepted),
+            "wfcommons-inline.json: {verdict:?}"
+        );
+    }
     // `resume`'s: a journal of every kind of call, for `scenarios/sleep.toml`'s run.
     let journal = std::fs::read(dir.join("journal.txt")).expect("fuzz/seeds/journal.txt");
     let verdict = harness::resume(&journal);
