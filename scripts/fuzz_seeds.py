@@ -176,7 +176,9 @@ def toml_keys_twice(text):
     lines = text.split('\n')
     header = None
     for i, line in enumerate(lines):
-        before, after = '\n'.join(lines[:i + 1]), '\n'.join(lines[i + 1:])
+        # The document with line i replaced by `new` (one or more lines).
+        def with_line(*new):
+            return '\n'.join(lines[:i] + list(new) + lines[i + 1:])
         found = TOML_HEADER.match(line)
         if found:
             header = found.group(2)
@@ -192,14 +194,13 @@ def toml_keys_twice(text):
             tomllib.loads(line)
         except tomllib.TOMLDecodeError:
             continue
-        out.add(before + '\n' + line + '\n' + after)
-        out.add(before + '\n' + key.group(1) + '.x = 0\n' + after)
+        out.add(with_line(line, line))
+        out.add(with_line(line, key.group(1) + '.x = 0'))
         if header is not None:
             out.add(header + '.' + line.lstrip() + '\n' + text)
         member = TOML_INLINE_MEMBER.search(line)
         if member:
-            twice = line[:member.end(1)] + ', ' + member.group(1) + line[member.end(1):]
-            out.add(before[:len(before) - len(line)] + twice + '\n' + after)
+            out.add(with_line(line[:member.end(1)] + ', ' + member.group(1) + line[member.end(1):]))
     return out
 
 
