@@ -33,10 +33,11 @@ adds to.
 
 `--accumulate` is the series one measurement at a time, for scripts/fuzz_watch.sh: it adds
 OUT's covered regions of TARGET to the union kept in the file STATE (created if missing),
-and prints one line, `OWN OTHER NEW_OWN NEW_OTHER FILES`: the regions OUT covers in
-taskdist's files and in the rest, how many of them the union did not hold before (all of
-them count as old on the first call, which only sets the union), and the files of those new
-regions with how many each (`-` if none).
+and prints one line, `OWN OTHER NEW_OWN NEW_OTHER FILES`: the regions the union holds
+afterwards in taskdist's files and in the rest, how many of OUT's regions it did not hold
+before (all of them count as old on the first call, which only sets the union), and the
+files of those new regions with how many each (`-` if none). The union's totals, not OUT's,
+because the watch measures only the inputs that are new since its last measurement.
 """
 import json
 import os
@@ -175,7 +176,7 @@ def series(target, outs):
 
 def accumulate(state, target, out):
     """Adds one measurement of `target` to the union of regions in the file `state` and
-    prints what it covers and what it added (the `--accumulate` mode)."""
+    prints what the union holds and what the measurement added (the `--accumulate` mode)."""
     data = load(out, target)
     if data is None:
         sys.exit(f"{target} was not measured in {out}")
@@ -187,14 +188,15 @@ def accumulate(state, target, out):
             seen = {path: {tuple(r) for r in regions} for path, regions in json.load(f).items()}
         if set(files) != set(seen):
             sys.exit(f"{out}: measured on another build than the union in {state} (other files)")
-    _, now, new, gains = tally(files, files if first else seen)
-    union = {path: sorted(seen.get(path, set()) | regions) for path, regions in files.items()}
+    _, _, new, gains = tally(files, files if first else seen)
+    union = {path: seen.get(path, set()) | regions for path, regions in files.items()}
+    _, held, _, _ = tally(union, union)
     # Written aside and renamed: a watch interrupted mid-write keeps the union it had.
     with open(state + ".tmp", "w") as f:
-        json.dump(union, f)
+        json.dump({path: sorted(regions) for path, regions in union.items()}, f)
     os.replace(state + ".tmp", state)
     where = ",".join(f"{short(path)}+{gained}" for path, gained in sorted(gains.items())) or "-"
-    print(now[0], now[1], new[0], new[1], where)
+    print(held[0], held[1], new[0], new[1], where)
 
 
 if __name__ == "__main__":

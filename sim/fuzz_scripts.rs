@@ -1,8 +1,10 @@
 //! The counting rules of the fuzzing round's scripts, on small made-up inputs whose answers
 //! are known: `scripts/fuzz_coverage.py` (source regions covered, each counted once, from
 //! `llvm-cov export`) and `scripts/fuzz_stats.py` (the tables of reports/fuzz.md from a log
-//! of `scripts/fuzz.sh`). reports/fuzz.md's plateau judgments rest on these counts; the
-//! fuzzers themselves need a nightly toolchain and hours, so they are not run here.
+//! of `scripts/fuzz.sh`), and `scripts/fuzz_watch.sh`'s choices (which fuzzer it follows,
+//! which inputs it measures, when it stops) on a stand-in fuzzer and measurement.
+//! reports/fuzz.md's plateau judgments rest on these; the fuzzers themselves need a nightly
+//! toolchain and hours, so they are not run here.
 //!
 //! The scripts are Python: without `python3` on PATH these tests skip with a message,
 //! unless `CI` is set.
@@ -158,14 +160,15 @@ fn fuzz_coverage_accumulates_one_measurement_at_a_time() {
         assert!(ok, "{err}");
         lines.push(out.trim_end().to_string());
     }
-    // The first call only sets the union: nothing is new. A region that comes back (m4's
-    // (2, 1)) is not new again; the dependency's new region is, by file.
+    // The first call only sets the union: nothing is new. The totals are the union's: m3
+    // covers one region of taskdist's, the union still holds two. A region that comes back
+    // (m4's (2, 1)) is not new again; the dependency's new region is, by file.
     assert_eq!(
         lines,
         [
             "1 1 0 0 -",
             "2 1 1 0 src/a.rs+1",
-            "1 1 0 0 -",
+            "2 1 0 0 -",
             "2 2 0 1 foo-1.0.0/src/lib.rs+1",
         ]
     );
@@ -323,5 +326,157 @@ fuzz: dax stopped after 12 s (no new coverage for 2 s of CPU time)
     assert!(
         out.contains("| dax | 10 | 2 | 5 | 1 | 50 of 100 |"),
         "{out}"
+    );
+}
+
+/// A stand-in for scripts/fuzz_coverage.sh (`OUT ROOT TARGET`) for the watch's test: each
+/// input is a list of line numbers, each the start of a region of taskdist's file `OWN` it
+/// covers, and the export covers lines 1 to 9. It logs the inputs of each call, one line
+/// per call, to `runs` beside `scripts/`.
+const COVERAGE_STAND_IN: &str = r#"#!/usr/bin/env bash
+set -euo pipefail
+mkdir -p "$1"
+ls "$2/$3" | tr '\n' ' ' | sed 's/ $//' >> "$(dirname "$0")/../runs"
+echo >> "$(dirname "$0")/../runs"
+python3 - "$1" "$2/$3" "$3" <<'PY'
+import json, os, sys
+out, corpus, target = sys.argv[1:]
+lines = set()
+for name in os.listdir(corpus):
+    with open(os.path.join(corpus, name)) as f:
+        lines |= {int(word) for word in f.read().split()}
+segments = [[line, 1, int(line in lines), True, True, False] for line in range(1, 10)]
+files = [{"filename": "/work/taskdist/src/a.rs", "segments": segments,
+          "summary": {"instantiations": {"covered": 1}}}]
+with open(os.path.join(out, target + ".json"), "w") as f:
+    json.dump({"data": [{"files": files}]}, f)
+PY
+"#;
+
+#[test]
+fn fuzz_watch_follows_the_live_fuzzer_measures_only_new_inputs_and_stops_at_a_plateau() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+
+    let test = "fuzz_watch";
+    if Command::new("python3").arg("--version").output().is_err() {
+        skip_unless_ci(test, "python3 cannot be started");
+        return;
+    }
+    // The watch finds its helpers beside itself: the real ones but the measurement.
+    let dir = scratch("fuzz-watch");
+    let scripts = dir.join("scripts");
+    std::fs::create_dir_all(&scripts).unwrap();
+    for name in ["fuzz_watch.sh", "fuzz_common.sh", "fuzz_coverage.py"] {
+        std::fs::copy(root().join("scripts").join(name), scripts.join(name)).unwrap();
+    }
+    let stand_in = scripts.join("fuzz_coverage.sh");
+    std::fs::write(&stand_in, COVERAGE_STAND_IN).unwrap();
+    std::fs::set_permissions(&stand_in, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let snaps = dir.join("snaps");
+    let out = dir.join("out");
+    // A copy as scripts/fuzz_snapshots.sh makes one: written aside, then named.
+    let copy = |pid: u32, cpu: u32, inputs: &[(&str, &str)]| {
+        let part = snaps
+            .join("t")
+            .join(format!("000000-pid{pid}-cpu{cpu}.part"));
+        std::fs::create_dir_all(&part).unwrap();
+        for (name, lines) in inputs {
+            std::fs::write(part.join(name), lines).unwrap();
+        }
+        std::fs::rename(&part, part.with_extension("")).unwrap();
+    };
+    // A copy of an earlier run, newer by CPU than any of this run's: its fuzzer is gone,
+    // so the watch must not follow it, nor measure its input.
+    let mut gone = Command::new("true").spawn().unwrap();
+    let gone_pid = gone.id();
+    gone.wait().unwrap();
+    copy(gone_pid, 9999, &[("old", "9")]);
+
+    let mut fuzzer = Command::new("sleep").arg("600").spawn().unwrap();
+    let pid = fuzzer.id();
+    let mut watch = Command::new("bash")
+        .arg(scripts.join("fuzz_watch.sh"))
+        .args([&snaps, Path::new("t"), &out, Path::new("100")])
+        .env("FUZZ_WATCH_POLL", "0.1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The log's lines without their time of day, once it has `n`.
+    let log_lines = |n: usize| -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let text = std::fs::read_to_string(out.join("log")).unwrap_or_default();
+            let lines: Vec<String> = text
+                .lines()
+                .map(|line| line.split_once(' ').unwrap().1.to_string())
+                .collect();
+            if lines.len() >= n {
+                return lines;
+            }
+            assert!(Instant::now() < deadline, "the watch logged only {lines:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    copy(pid, 10, &[("a", "1"), ("b", "2")]);
+    log_lines(1);
+    copy(pid, 60, &[("a", "1"), ("b", "2"), ("c", "3")]);
+    log_lines(2);
+    // Input d covers only what the union holds.
+    let four = [("a", "1"), ("b", "2"), ("c", "3"), ("d", "1 3")];
+    copy(pid, 120, &four);
+    log_lines(3);
+    // The corpus at the end: one more input, covering nothing new either.
+    let end = dir.join("fuzz").join("corpus").join("t");
+    std::fs::create_dir_all(&end).unwrap();
+    for (name, lines) in four.iter().chain(&[("e", "2 3")]) {
+        std::fs::write(end.join(name), lines).unwrap();
+    }
+    // No new input at all, 110 s of CPU after the last new region: the plateau.
+    copy(pid, 170, &four);
+    log_lines(5);
+    // Reaped here, as scripts/fuzz.sh reaps its fuzzer: a zombie still answers `kill -0`.
+    let killed = fuzzer.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = watch.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            watch.kill().unwrap();
+            panic!("the watch did not end once its fuzzer had");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(
+        log_lines(6),
+        [
+            "cpu000010 inputs 2 (new 2) taskdist 2 (+0) other 0 (+0) -".to_string(),
+            "cpu000060 inputs 3 (new 1) taskdist 3 (+1) other 0 (+0) src/a.rs+1".into(),
+            "cpu000120 inputs 4 (new 1) taskdist 3 (+0) other 0 (+0) -".into(),
+            "cpu000170 inputs 4 (new 0) taskdist 3 (+0) other 0 (+0) -".into(),
+            format!("plateau: no new region from CPU 60 s to 170 s; stopping pid {pid}"),
+            "end inputs 5 (new 1) taskdist 3 (+0) other 0 (+0) -".into(),
+        ]
+    );
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "a plateau, and nothing new at the end"
+    );
+    assert_eq!(
+        killed.signal(),
+        Some(2),
+        "the watch stops its fuzzer with SIGINT"
+    );
+    // Each input was run once, the earlier run's never.
+    let runs = std::fs::read_to_string(dir.join("runs")).unwrap();
+    assert_eq!(runs.lines().collect::<Vec<_>>(), ["a b", "c", "d", "e"]);
+    assert_eq!(
+        std::fs::read_to_string(out.join("measured")).unwrap(),
+        "a\nb\nc\nd\ne\n"
     );
 }

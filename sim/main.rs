@@ -30,7 +30,8 @@
 //!   refuse bad databases;
 //! - `broker`: remote workers through a real redis-server (skipped without it unless `CI`);
 //! - `fuzz`: every input kept under `fuzz/regressions/` through the fuzz targets' code;
-//! - `fuzz_scripts`: the counting rules of scripts/fuzz_coverage.py and fuzz_stats.py;
+//! - `fuzz_scripts`: the counting rules of scripts/fuzz_coverage.py and fuzz_stats.py, and
+//!   scripts/fuzz_watch.sh's choices on a stand-in fuzzer;
 //! - `rule_breaks`: every patch of `scripts/rule-breaks/` still applies to today's code;
 //! - `support`: shared helpers; `scratch`: each test's own directory, removed when it
 //!   passes (also the library's unit tests').
