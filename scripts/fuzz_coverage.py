@@ -5,6 +5,7 @@ fuzzing round, on the same build) as the markdown table of reports/fuzz.md.
     python3 scripts/fuzz_coverage.py BEFORE_OUT AFTER_OUT
     python3 scripts/fuzz_coverage.py --series TARGET OUT...
     python3 scripts/fuzz_coverage.py --accumulate STATE TARGET OUT
+    python3 scripts/fuzz_coverage.py --union STATE
 
 A source region is a region of code as LLVM's source-based coverage maps it, named by where
 it starts in its file, and covered if any copy of its function ran it: the region entries of
@@ -38,6 +39,9 @@ afterwards in taskdist's files and in the rest, how many of OUT's regions it did
 before (all of them count as old on the first call, which only sets the union), and the
 files of those new regions with how many each (`-` if none). The union's totals, not OUT's,
 because the watch measures only the inputs that are new since its last measurement.
+
+`--union` prints `OWN OTHER`, the regions the union in STATE holds (`0 0` if there is none
+yet): where a watch goes on from an earlier run's union, its totals before it measures.
 """
 import json
 import os
@@ -199,8 +203,20 @@ def accumulate(state, target, out):
     print(held[0], held[1], new[0], new[1], where)
 
 
+def union_totals(state):
+    """Prints the regions the union in the file `state` holds (the `--union` mode)."""
+    union = {}
+    if os.path.exists(state):
+        with open(state) as f:
+            union = {path: {tuple(r) for r in regions} for path, regions in json.load(f).items()}
+    _, held, _, _ = tally(union, union)
+    print(held[0], held[1])
+
+
 if __name__ == "__main__":
-    if len(sys.argv) == 5 and sys.argv[1] == "--accumulate":
+    if len(sys.argv) == 3 and sys.argv[1] == "--union":
+        union_totals(sys.argv[2])
+    elif len(sys.argv) == 5 and sys.argv[1] == "--accumulate":
         accumulate(sys.argv[2], sys.argv[3], sys.argv[4])
     elif len(sys.argv) >= 4 and sys.argv[1] == "--series":
         series(sys.argv[2], sys.argv[3:])

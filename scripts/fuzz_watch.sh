@@ -24,7 +24,9 @@
 # union of regions is what decides, and the coverage of a set of inputs is the union of
 # theirs, so measuring only what is new adds to the union what measuring the whole copy
 # would, in seconds instead of minutes for a corpus of 50,000 inputs, and leaves the CPU to
-# the fuzzer. OUT/measured lists the inputs measured so far.
+# the fuzzer. OUT/measured lists the inputs measured so far. Given the OUT of an earlier
+# watch of the target, a watch goes on from its union and its list: a second run is judged
+# against everything the first one covered.
 #
 # The watch follows one fuzzer: the one of the newest copy whose process is alive when it
 # first sees one (copies of an earlier run, still in SNAPS, are not followed), then only
@@ -61,9 +63,9 @@ say() { echo "$(date +%T) $*" | tee -a "$log" >&2; }
 
 # measure NAME DIR: measures the inputs of DIR not in OUT/measured as OUT/cov-NAME, adds
 # them to the union and to OUT/measured, and sets `added` to the number of regions they
-# covered first. A copy with no new input is not measured: it can add nothing.
-own=0
-other=0
+# covered first. A copy with no new input is not measured: it can add nothing. The union's
+# totals, `own` and `other`, start from an earlier run's union where OUT has one.
+read -r own other < <(python3 "$here/fuzz_coverage.py" --union "$state")
 measure() {
     local new_own=0 new_other=0 files=- fresh total
     total=$(ls "$2" | wc -l)

@@ -421,6 +421,20 @@ fn fuzz_watch_follows_the_live_fuzzer_measures_only_new_inputs_and_stops_at_a_pl
             std::thread::sleep(Duration::from_millis(50));
         }
     };
+    // The watch's exit status, once its fuzzer has ended.
+    let ended = |watch: &mut std::process::Child| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = watch.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                watch.kill().unwrap();
+                panic!("the watch did not end once its fuzzer had");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
     copy(pid, 10, &[("a", "1"), ("b", "2")]);
     log_lines(1);
     copy(pid, 60, &[("a", "1"), ("b", "2"), ("c", "3")]);
@@ -440,17 +454,7 @@ fn fuzz_watch_follows_the_live_fuzzer_measures_only_new_inputs_and_stops_at_a_pl
     log_lines(5);
     // Reaped here, as scripts/fuzz.sh reaps its fuzzer: a zombie still answers `kill -0`.
     let killed = fuzzer.wait().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = watch.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            watch.kill().unwrap();
-            panic!("the watch did not end once its fuzzer had");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = ended(&mut watch);
     assert_eq!(
         log_lines(6),
         [
@@ -479,4 +483,34 @@ fn fuzz_watch_follows_the_live_fuzzer_measures_only_new_inputs_and_stops_at_a_pl
         std::fs::read_to_string(out.join("measured")).unwrap(),
         "a\nb\nc\nd\ne\n"
     );
+
+    // A second run, watched into the same OUT: it goes on from the first one's union and
+    // inputs, so its first copy, of inputs already measured, shows the union's totals and
+    // runs nothing. Its fuzzer then ends before a plateau.
+    let mut fuzzer = Command::new("sleep").arg("600").spawn().unwrap();
+    let second = fuzzer.id();
+    let mut watch = Command::new("bash")
+        .arg(scripts.join("fuzz_watch.sh"))
+        .args([&snaps, Path::new("t"), &out, Path::new("100")])
+        .env("FUZZ_WATCH_POLL", "0.1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    copy(second, 5, &four);
+    log_lines(7);
+    fuzzer.kill().unwrap();
+    fuzzer.wait().unwrap();
+    let status = ended(&mut watch);
+    assert_eq!(
+        log_lines(9)[6..],
+        [
+            "cpu000005 inputs 4 (new 0) taskdist 3 (+0) other 0 (+0) -".to_string(),
+            format!("the fuzzer (pid {second}) ended before a plateau: last new region at CPU 5 s"),
+            "end inputs 5 (new 0) taskdist 3 (+0) other 0 (+0) -".into(),
+        ]
+    );
+    assert_eq!(status.code(), Some(1), "no plateau");
+    let runs = std::fs::read_to_string(dir.join("runs")).unwrap();
+    assert_eq!(runs.lines().count(), 4, "nothing measured again: {runs}");
 }
