@@ -395,16 +395,22 @@ fn fuzz_watch_follows_the_live_fuzzer_measures_only_new_inputs_and_stops_at_a_pl
     gone.wait().unwrap();
     copy(gone_pid, 9999, &[("old", "9")]);
 
-    let mut fuzzer = Command::new("sleep").arg("600").spawn().unwrap();
+    // A stand-in fuzzer (it only has to live until the watch stops it) and a watch of
+    // target `t` into `out`, looking for copies every 0.1 s, plateau at 100 s of CPU.
+    let start = || {
+        let fuzzer = Command::new("sleep").arg("600").spawn().unwrap();
+        let watch = Command::new("bash")
+            .arg(scripts.join("fuzz_watch.sh"))
+            .args([&snaps, Path::new("t"), &out, Path::new("100")])
+            .env("FUZZ_WATCH_POLL", "0.1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        (fuzzer, watch)
+    };
+    let (mut fuzzer, mut watch) = start();
     let pid = fuzzer.id();
-    let mut watch = Command::new("bash")
-        .arg(scripts.join("fuzz_watch.sh"))
-        .args([&snaps, Path::new("t"), &out, Path::new("100")])
-        .env("FUZZ_WATCH_POLL", "0.1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
     // The log's lines without their time of day, once it has `n`.
     let log_lines = |n: usize| -> Vec<String> {
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -487,16 +493,8 @@ fn fuzz_watch_follows_the_live_fuzzer_measures_only_new_inputs_and_stops_at_a_pl
     // A second run, watched into the same OUT: it goes on from the first one's union and
     // inputs, so its first copy, of inputs already measured, shows the union's totals and
     // runs nothing. Its fuzzer then ends before a plateau.
-    let mut fuzzer = Command::new("sleep").arg("600").spawn().unwrap();
+    let (mut fuzzer, mut watch) = start();
     let second = fuzzer.id();
-    let mut watch = Command::new("bash")
-        .arg(scripts.join("fuzz_watch.sh"))
-        .args([&snaps, Path::new("t"), &out, Path::new("100")])
-        .env("FUZZ_WATCH_POLL", "0.1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
     copy(second, 5, &four);
     log_lines(7);
     fuzzer.kill().unwrap();
