@@ -396,9 +396,29 @@ fn fuzz_watch_follows_the_live_fuzzer_measures_only_new_inputs_and_stops_at_a_pl
     copy(gone_pid, 9999, &[("old", "9")]);
 
     // A stand-in fuzzer (it only has to live until the watch stops it) and a watch of
-    // target `t` into `out`, looking for copies every 0.1 s, plateau at 100 s of CPU.
+    // target `t` into `out`, looking for copies every 0.1 s, plateau at 100 s of CPU. The
+    // stand-in ends at SIGINT as libFuzzer does, even where the test runs with SIGINT
+    // ignored (a job started in the background by a shell without job control), which
+    // `sleep` would inherit. It says when it is ready, so that no SIGINT can come before.
     let start = || {
-        let fuzzer = Command::new("sleep").arg("600").spawn().unwrap();
+        let mut fuzzer = Command::new("python3")
+            .args([
+                "-c",
+                "import signal, time\n\
+                 signal.signal(signal.SIGINT, signal.SIG_DFL)\n\
+                 print('ready', flush=True)\n\
+                 time.sleep(120)",
+            ])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut ready = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(fuzzer.stdout.take().unwrap()),
+            &mut ready,
+        )
+        .unwrap();
+        assert_eq!(ready, "ready\n");
         let watch = Command::new("bash")
             .arg(scripts.join("fuzz_watch.sh"))
             .args([&snaps, Path::new("t"), &out, Path::new("100")])
