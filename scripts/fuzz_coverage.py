@@ -186,36 +186,36 @@ def accumulate(state, target, out):
         sys.exit(f"{target} was not measured in {out}")
     files = covered(data)
     first = not os.path.exists(state)
-    seen = {}
+    seen = load_union(state)
     if not first:
-        with open(state) as f:
-            seen = {path: {tuple(r) for r in regions} for path, regions in json.load(f).items()}
         if set(files) != set(seen):
             sys.exit(f"{out}: measured on another build than the union in {state} (other files)")
     _, _, new, gains = tally(files, files if first else seen)
     union = {path: seen.get(path, set()) | regions for path, regions in files.items()}
-    _, held, _, _ = tally(union, union)
     # Written aside and renamed: a watch interrupted mid-write keeps the union it had.
     with open(state + ".tmp", "w") as f:
         json.dump({path: sorted(regions) for path, regions in union.items()}, f)
     os.replace(state + ".tmp", state)
     where = ",".join(f"{short(path)}+{gained}" for path, gained in sorted(gains.items())) or "-"
-    print(held[0], held[1], new[0], new[1], where)
+    print(*held(union), new[0], new[1], where)
 
 
-def union_totals(state):
-    """Prints the regions the union in the file `state` holds (the `--union` mode)."""
-    union = {}
-    if os.path.exists(state):
-        with open(state) as f:
-            union = {path: {tuple(r) for r in regions} for path, regions in json.load(f).items()}
-    _, held, _, _ = tally(union, union)
-    print(held[0], held[1])
+def load_union(state):
+    """The union of regions kept in the file `state` ({} if there is none yet)."""
+    if not os.path.exists(state):
+        return {}
+    with open(state) as f:
+        return {path: {tuple(r) for r in regions} for path, regions in json.load(f).items()}
+
+
+def held(union):
+    """[taskdist's, the rest's] regions in a union."""
+    return tally(union, union)[1]
 
 
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--union":
-        union_totals(sys.argv[2])
+        print(*held(load_union(sys.argv[2])))
     elif len(sys.argv) == 5 and sys.argv[1] == "--accumulate":
         accumulate(sys.argv[2], sys.argv[3], sys.argv[4])
     elif len(sys.argv) >= 4 and sys.argv[1] == "--series":

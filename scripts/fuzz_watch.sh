@@ -68,10 +68,12 @@ say() { echo "$(date +%T) $*" | tee -a "$log" >&2; }
 read -r own other < <(python3 "$here/fuzz_coverage.py" --union "$state")
 measure() {
     local new_own=0 new_other=0 files=- fresh total
-    total=$(ls "$2" | wc -l)
     mkdir -p "$roots/$1/$target"
-    # Names of the copy not measured yet (comm needs both lists in the same order).
-    ls "$2" | LC_ALL=C sort | LC_ALL=C comm -23 - <(LC_ALL=C sort "$measured") > "$roots/$1/names"
+    # The copy's names, listed once, and those not measured yet (comm needs both lists in
+    # the same order).
+    ls "$2" | LC_ALL=C sort > "$roots/$1/all"
+    total=$(wc -l < "$roots/$1/all")
+    LC_ALL=C comm -23 "$roots/$1/all" <(LC_ALL=C sort "$measured") > "$roots/$1/names"
     fresh=$(wc -l < "$roots/$1/names")
     if ((fresh > 0)); then
         (cd "$2" && xargs -d '\n' cp -t "$roots/$1/$target") < "$roots/$1/names"
