@@ -75,7 +75,7 @@ fn a_count_of_one_is_singular() {
         ),
         (
             &["simulate", QUICKSTART, "--agents", "1", "--seeds", "1"],
-            &[" at 1 agent, critical-path, 1 seed from 0: 1 of 1 runs finished"],
+            &[" at 1 agent, critical-path, 1 seed from 0: 1 of 1 runs finished the plan; "],
         ),
         (
             &["sweep", QUICKSTART, "--agents", "1", "--seeds", "1"],

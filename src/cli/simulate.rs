@@ -20,7 +20,8 @@ use taskdist::report::figures::{Curve, scurve_figure, tornado_figure};
 use taskdist::report::gantt::{Gantt, lock_waits, title as gantt_title};
 use taskdist::report::markdown::RiskSections;
 use taskdist::report::risk::{
-    Distribution, Tornado, cdf_csv, criticality, criticality_csv, tornado_bars, tornado_csv,
+    Distribution, Tornado, cdf_csv, criticality, criticality_csv, finished_plan, tornado_bars,
+    tornado_csv,
 };
 use taskdist::report::sweep::{Shard, parse_deadline, simulate_config};
 use taskdist::report::{Summary, TraceHasher, trace_csv, trace_hash_of};
@@ -578,7 +579,15 @@ fn simulate_seeds(args: &SimulateArgs, n: u32, out: &mut dyn Write) -> anyhow::R
         config.policy,
         count(n, "seed", "seeds")
     );
-    let finished: Vec<&(Summary, Vec<u32>)> = runs.iter().filter_map(|r| r.as_ref().ok()).collect();
+    // A run that lost tasks ran a part of the plan: like one that stopped early, it did
+    // not finish the plan, so the distribution and the criticality leave it out.
+    let ran: Vec<&(Summary, Vec<u32>)> = runs.iter().filter_map(|r| r.as_ref().ok()).collect();
+    let lost_tasks = ran.iter().filter(|(s, _)| !s.is_complete()).count();
+    let finished: Vec<&(Summary, Vec<u32>)> = ran
+        .iter()
+        .copied()
+        .filter(|(s, _)| s.is_complete())
+        .collect();
     let mut makespans: Vec<f64> = finished.iter().map(|(s, _)| s.makespan).collect();
     makespans.sort_by(f64::total_cmp);
     let distribution = Distribution::new(&makespans, runs.len(), deadline);
@@ -589,14 +598,14 @@ fn simulate_seeds(args: &SimulateArgs, n: u32, out: &mut dyn Write) -> anyhow::R
     );
     let tornado_makespans: Vec<Option<f64>> = tornado_runs
         .iter()
-        .map(|(_, r)| r.as_ref().ok().map(|s| s.makespan))
+        .map(|(_, r)| finished_plan(r).map(|s| s.makespan))
         .collect();
     let rows = tornado.rows(&tornado_makespans);
 
     if let Some(first_error) = runs.iter().find_map(|r| r.as_ref().err()) {
         eprintln!(
             "warning: {} of {n} runs stopped early; the first: {first_error}",
-            runs.len() - finished.len()
+            runs.len() - ran.len()
         );
     }
     if args.json {
@@ -607,14 +616,20 @@ fn simulate_seeds(args: &SimulateArgs, n: u32, out: &mut dyn Write) -> anyhow::R
             "seeds": n,
             "first_seed": first,
             "makespan": distribution,
+            "runs_that_lost_tasks": lost_tasks,
             "criticality": ranked.iter().filter(|c| c.runs_on_path > 0).collect::<Vec<_>>(),
             "tornado": rows,
         });
         writeln!(out, "{}", serde_json::to_string_pretty(&json)?)?;
     } else {
+        let lost = if lost_tasks > 0 {
+            format!(" ({lost_tasks} lost tasks)")
+        } else {
+            String::new()
+        };
         writeln!(
             out,
-            "simulated {} at {config_text}: {} of {} runs finished; {models_line}",
+            "simulated {} at {config_text}: {} of {} runs finished the plan{lost}; {models_line}",
             args.scenario.file.display(),
             distribution.finished,
             distribution.runs
@@ -716,7 +731,7 @@ fn simulate_seeds(args: &SimulateArgs, n: u32, out: &mut dyn Write) -> anyhow::R
         )?;
         write("tornado.svg", tornado_chart.svg.as_bytes())?;
         write("tornado.png", &tornado_chart.png)?;
-        let over = format!("the {} finished runs", distribution.finished);
+        let over = format!("the {} runs that finished the plan", distribution.finished);
         let sections = RiskSections {
             cost: &[],
             curves: &[(config_text.clone(), distribution.clone())],

@@ -21,8 +21,8 @@ use taskdist::report::figures::{Curve, cost_figure, scurve_figure, tornado_figur
 use taskdist::report::markdown::{RiskSections, SweepReport};
 use taskdist::report::plot::{speedup_figure, utilization_figure};
 use taskdist::report::risk::{
-    Criticality, Distribution, Tornado, TornadoRow, cdf_csv, criticality_csv, tornado_bars,
-    tornado_csv,
+    Criticality, Distribution, Tornado, TornadoRow, cdf_csv, criticality_csv, finished_plan,
+    tornado_bars, tornado_csv,
 };
 use taskdist::report::shard::{SHARD_FILE, ShardError, ShardFile, ShardRun};
 use taskdist::report::sweep::{
@@ -511,7 +511,7 @@ impl Risk {
             .map(|i| {
                 let mut makespans: Vec<f64> = point_runs(i)
                     .iter()
-                    .filter_map(|r| r.result.as_ref().ok().map(|s| s.makespan))
+                    .filter_map(|r| finished_plan(&r.result).map(|s| s.makespan))
                     .collect();
                 makespans.sort_by(f64::total_cmp);
                 Curve {
@@ -523,8 +523,10 @@ impl Risk {
             .collect();
         let criticality: Vec<Vec<Criticality>> = (0..points.len())
             .map(|i| {
-                let finished: Vec<&SweepRun> =
-                    point_runs(i).iter().filter(|r| r.result.is_ok()).collect();
+                let finished: Vec<&SweepRun> = point_runs(i)
+                    .iter()
+                    .filter(|r| finished_plan(&r.result).is_some())
+                    .collect();
                 taskdist::report::risk::criticality(
                     &setup.plan,
                     finished.iter().map(|r| r.critical.as_slice()),
@@ -566,7 +568,7 @@ impl Risk {
         let makespans: Vec<Option<f64>> = executed
             .tornado
             .iter()
-            .map(|(_, r)| r.as_ref().ok().map(|s| s.makespan))
+            .map(|(_, r)| finished_plan(r).map(|s| s.makespan))
             .collect();
         Risk {
             series: series_risk,
@@ -665,12 +667,12 @@ impl Risk {
         let (over, ranked) = match self.headline.and_then(|h| self.series[h].at_knee.as_ref()) {
             Some((c, d, i)) => (
                 format!(
-                    "the {} finished runs of {} (the headline knee)",
+                    "the {} runs of {} (the headline knee) that finished the plan",
                     d.finished, c.label
                 ),
                 self.criticality[*i].as_slice(),
             ),
-            None => ("no finished run".to_string(), &[][..]),
+            None => ("no run that finished the plan".to_string(), &[][..]),
         };
         RiskSections {
             cost: &cost,

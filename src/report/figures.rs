@@ -40,9 +40,9 @@ fn legend<'a, DB: DrawingBackend + 'a>(
 pub struct Curve {
     /// What the curve is (`critical-path, 4 agents`).
     pub label: String,
-    /// The finished runs' makespans, seconds, ascending.
+    /// The makespans of the runs that finished the plan, seconds, ascending.
     pub makespans: Vec<f64>,
-    /// Runs in all, those that stopped early included: the curve tops out at
+    /// Runs in all, those that stopped early or lost tasks included: the curve tops out at
     /// `makespans.len() / runs`.
     pub runs: usize,
 }

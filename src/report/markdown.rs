@@ -145,16 +145,17 @@ impl SweepReport<'_> {
                  off nothing holds them, so the `locks=off` series can pass it.\n"
             )?;
         }
-        if self
-            .points
-            .iter()
-            .any(|p| p.tasks_failed_mean.is_some_and(|f| f > 0.0))
-        {
+        let incomplete: usize = self.points.iter().map(|p| p.incomplete).sum();
+        if incomplete > 0 {
+            let runs: usize = self.points.iter().map(|p| p.runs).sum();
             writeln!(
                 md,
-                "Some runs had tasks fail for good (see *failed tasks* below). Their \
-                 dependents are skipped, so those runs end early and their speedup flatters \
-                 them: read the upper band edges with that in mind.\n"
+                "**{incomplete} of {runs} runs lost tasks** (failed for good, or skipped \
+                 because something they needed failed: *incomplete* below). Such a run ends \
+                 early with a part of the plan, so its makespan is not the plan's: makespans, \
+                 speedups, utilization, costs, the knee and the figures are over the runs that \
+                 completed every task, and a point where none did has no value. The means of \
+                 lock wait, retries and failed tasks count every run that ran to the end.\n"
             )?;
         }
         writeln!(md, "## Utilization\n")?;
@@ -169,23 +170,25 @@ impl SweepReport<'_> {
         writeln!(
             md,
             "Makespans and lock wait as durations; lock wait, retries and failed tasks are \
-             means per run. Every run is in `sweep.csv`, every point in `sweep_summary.csv`.\n"
+             means per run; *incomplete* counts the runs that lost tasks and *errors* those \
+             that stopped early. Every run is in `sweep.csv`, every point in \
+             `sweep_summary.csv`.\n"
         )?;
         for s in series(self.points) {
             writeln!(md, "### {}\n", series_label(spec, &s[0]))?;
             writeln!(
                 md,
                 "| agents | makespan p5 | p50 | p95 | speedup p50 | p50 / bound | utilization \
-                 p50 | lock wait | retries | failed tasks | errors |"
+                 p50 | lock wait | retries | failed tasks | incomplete | errors |"
             )?;
             writeln!(
                 md,
-                "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+                "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
             )?;
             for p in s {
                 writeln!(
                     md,
-                    "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                    "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                     p.agents,
                     opt(p.makespan_p5, human),
                     opt(p.makespan_p50, human),
@@ -196,6 +199,7 @@ impl SweepReport<'_> {
                     opt(p.lock_wait_mean, human),
                     opt(p.retries_mean, |x| format!("{x:.2}")),
                     opt(p.tasks_failed_mean, |x| format!("{x:.2}")),
+                    p.incomplete,
                     p.errors
                 )?;
             }
@@ -281,8 +285,10 @@ impl RiskSections<'_> {
         writeln!(
             md,
             "![makespan S-curve](scurve.png)\n\n\
-             The S-curve is the share of runs finished by each makespan (runs that stopped \
-             early never finish, so a curve with some ends below 100%). Every run's point is \
+             The S-curve is the share of runs that finished the plan by each makespan (a run \
+             that stopped early or lost tasks, failed for good or skipped, never finishes it, \
+             so a curve with some ends below 100%); the percentiles are over the runs that \
+             finished it. Every run's point is \
              in `makespan_cdf.csv`. [SVG](scurve.svg)\n"
         )?;
         let deadline = self.curves.iter().find_map(|(_, d)| d.deadline);
@@ -317,7 +323,8 @@ impl RiskSections<'_> {
         writeln!(md, "## Criticality\n")?;
         writeln!(
             md,
-            "The criticality index of a task is the share of finished runs in which it lies \
+            "The criticality index of a task is the share of runs that finished the plan in \
+             which it lies \
              on the realized critical path: the chain of attempts and waits, read back from \
              the run's trace, that set the makespan (each attempt's predecessor is whichever \
              ended last before it started: the task's previous attempt, a dependency, the \

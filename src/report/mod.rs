@@ -516,6 +516,13 @@ impl Summary {
 }
 
 impl Summary {
+    /// Whether the run completed every task: none failed for good or was skipped. Only
+    /// such a run's makespan is the plan's; a run that lost tasks ended early with a part
+    /// of it, so distributions over seeds count it as late, like one that stopped early.
+    pub fn is_complete(&self) -> bool {
+        self.tasks_failed + self.tasks_skipped == 0
+    }
+
     /// The summary's field names, in `summary.json` order: the columns a CSV of summaries
     /// has (`sweep.csv`).
     pub fn csv_header() -> Vec<String> {
@@ -560,7 +567,7 @@ impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // A run that lost tasks says so before any figure, so nobody takes the makespan of
         // the part that ran for the plan's.
-        let incomplete = self.tasks_failed + self.tasks_skipped > 0;
+        let incomplete = !self.is_complete();
         if incomplete {
             writeln!(
                 f,

@@ -20,8 +20,8 @@
 //! trace), not already on the chain. The chain ends at an attempt with no predecessor. The
 //! time between a predecessor's end and its successor's start is a wait on the chain
 //! (backoff before a retry, dispatch). A task lies on the realized critical path of a run
-//! when one of its attempts does; its **criticality index** is the share of finished runs
-//! in which it does.
+//! when one of its attempts does; its **criticality index** is the share of the runs that
+//! finished the plan (completed every task) in which it does.
 //!
 //! # The tornado
 //!
@@ -44,6 +44,13 @@ use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+
+/// The summary of a run that finished the plan: it ran to the end and completed every
+/// task. The distributions, the criticality and the tornado are over these runs alone; a
+/// run that stopped early or lost tasks did not finish the plan (it counts as late).
+pub fn finished_plan(result: &Result<Summary, SimError>) -> Option<&Summary> {
+    result.as_ref().ok().filter(|s| s.is_complete())
+}
 
 /// The tasks on the realized critical path of a run (see the module doc), as plan
 /// indices, ascending. Empty for a run without attempts.
@@ -142,7 +149,8 @@ pub fn critical_tasks(run: RunView<'_>, plan: &Plan) -> Vec<u32> {
 pub struct Distribution {
     /// Runs made.
     pub runs: usize,
-    /// Runs that finished (the others stopped early).
+    /// Runs that finished the plan, completing every task (the others stopped early or
+    /// lost tasks: failed for good or skipped). The percentiles are over these.
     pub finished: usize,
     /// Median makespan, seconds.
     pub p50: Option<f64>,
@@ -152,12 +160,14 @@ pub struct Distribution {
     pub p95: Option<f64>,
     /// The deadline, seconds, if one was given.
     pub deadline: Option<f64>,
-    /// Share of all runs (stopped early ones count as late) that finished by the deadline.
+    /// Share of all runs that finished the plan by the deadline (runs that stopped early
+    /// or lost tasks count as late).
     pub deadline_probability: Option<f64>,
 }
 
 impl Distribution {
-    /// The distribution of `makespans` (seconds, of the finished runs) out of `runs`.
+    /// The distribution of `makespans` (seconds, of the runs that finished the plan) out
+    /// of `runs`.
     pub fn new(makespans: &[f64], runs: usize, deadline: Option<Time>) -> Distribution {
         let mut sorted = makespans.to_vec();
         sorted.sort_by(f64::total_cmp);
@@ -182,8 +192,8 @@ fn round6(x: f64) -> f64 {
 }
 
 /// The S-curve as CSV: `key columns…,makespan,cumulative_probability`, one row per
-/// finished run in makespan order; the probability counts every run, stopped early ones
-/// included, so a curve with such runs ends below 1.
+/// run that finished the plan, in makespan order; the probability counts every run, those
+/// that stopped early or lost tasks included, so a curve with such runs ends below 1.
 pub fn cdf_csv<'a>(
     keys: &[&str],
     curves: impl IntoIterator<Item = (Vec<String>, &'a super::figures::Curve)>,
@@ -218,7 +228,8 @@ pub struct Criticality {
     pub criticality: f64,
 }
 
-/// The criticality index of every task over the critical sets of `runs` finished runs,
+/// The criticality index of every task over the critical sets of `runs` runs that finished
+/// the plan,
 /// ranked: highest index first, then plan order.
 pub fn criticality<'a>(
     plan: &Plan,
@@ -492,8 +503,8 @@ impl Tornado {
             .collect()
     }
 
-    /// The bars, from the makespans (seconds; `None` for a run that stopped early) of
-    /// every run in run order, ranked by swing (largest first; factors without finished
+    /// The bars, from the makespans (seconds; `None` for a run that stopped early or lost
+    /// tasks) of every run in run order, ranked by swing (largest first; factors without finished
     /// runs last).
     pub fn rows(&self, makespans: &[Option<f64>]) -> Vec<TornadoRow> {
         assert_eq!(

@@ -657,7 +657,11 @@ pub struct PointSummary {
     pub runs: usize,
     /// Runs that stopped early (stalled or over the step limit).
     pub errors: usize,
-    /// 5th percentile of the makespan.
+    /// Runs that ran to the end but lost tasks (failed for good or skipped): their
+    /// makespan is of the part that ran, so the percentiles below leave them out.
+    pub incomplete: usize,
+    /// 5th percentile of the makespan, over the runs that completed every task (as are
+    /// all percentiles and medians here; the means are over every run that ran to the end).
     pub makespan_p5: Option<f64>,
     /// Median makespan.
     pub makespan_p50: Option<f64>,
@@ -697,8 +701,8 @@ pub struct PointSummary {
     pub tasks_failed_mean: Option<f64>,
     /// Mean tasks skipped per run.
     pub tasks_skipped_mean: Option<f64>,
-    /// Share of the point's runs, stopped early ones included, that finished by the
-    /// sweep's deadline (empty without `--deadline`).
+    /// Share of the point's runs that completed every task by the sweep's deadline: runs
+    /// that stopped early or lost tasks count as late (empty without `--deadline`).
     pub deadline_probability: Option<f64>,
     /// Median busy cost (see [`Summary::cost_busy`]).
     pub cost_busy_p50: Option<f64>,
@@ -752,11 +756,15 @@ pub fn summarize(spec: &SweepSpec, plan: &Plan, runs: &[SweepRun]) -> Vec<PointS
     })
     .map(|point| {
         let key = point[0].key;
+        // What happened (retries, failed tasks, lock wait) is averaged over every run that
+        // ran to the end; how long the plan took only over the runs that completed it, as
+        // `taskdist simulate --seeds` does.
         let ok = || point.iter().filter_map(|r| r.result.as_ref().ok());
-        let makespan = Stat::new(ok(), |s| s.makespan);
-        let speedup = Stat::new(ok(), |s| s.speedup);
-        let utilization = Stat::new(ok(), |s| s.utilization);
-        let ratio = Stat::new(ok(), |s| s.makespan_over_lower_bound);
+        let complete = || ok().filter(|s| s.is_complete());
+        let makespan = Stat::new(complete(), |s| s.makespan);
+        let speedup = Stat::new(complete(), |s| s.speedup);
+        let utilization = Stat::new(complete(), |s| s.utilization);
+        let ratio = Stat::new(complete(), |s| s.makespan_over_lower_bound);
         let mean = |f: fn(&Summary) -> f64| Stat::new(ok(), f).mean();
         let lower_bound_ms = plan.lower_bound_ms(key.agents as usize);
         PointSummary {
@@ -766,6 +774,7 @@ pub fn summarize(spec: &SweepSpec, plan: &Plan, runs: &[SweepRun]) -> Vec<PointS
             vary: key.vary,
             runs: point.len(),
             errors: point.iter().filter(|r| r.result.is_err()).count(),
+            incomplete: ok().filter(|s| !s.is_complete()).count(),
             makespan_p5: makespan.q(0.05),
             makespan_p50: makespan.q(0.5),
             makespan_p80: makespan.q(0.8),
@@ -791,13 +800,13 @@ pub fn summarize(spec: &SweepSpec, plan: &Plan, runs: &[SweepRun]) -> Vec<PointS
             tasks_failed_mean: mean(|s| s.tasks_failed as f64),
             tasks_skipped_mean: mean(|s| s.tasks_skipped as f64),
             deadline_probability: spec.deadline.map(|deadline| {
-                let by = ok()
+                let by = complete()
                     .filter(|s| s.makespan <= crate::model::seconds(deadline))
                     .count();
                 round6(by as f64 / point.len() as f64)
             }),
-            cost_busy_p50: Stat::new(ok(), |s| s.cost_busy).q(0.5),
-            cost_held_p50: Stat::new(ok(), |s| s.cost_held).q(0.5),
+            cost_busy_p50: Stat::new(complete(), |s| s.cost_busy).q(0.5),
+            cost_held_p50: Stat::new(complete(), |s| s.cost_held).q(0.5),
         }
     })
     .collect()
@@ -1083,6 +1092,7 @@ mod tests {
             vary: None,
             runs: 1,
             errors: 0,
+            incomplete: 0,
             makespan_p5: p50,
             makespan_p50: p50,
             makespan_p80: p50,
