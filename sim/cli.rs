@@ -420,7 +420,7 @@ const INVALID: &[(&str, &[&str])] = &[
             "bad_simulation.toml:19: simulation.crashes (agent `nobody`): `agent` names no agent",
             "bad_simulation.toml:19: simulation.crashes (agent `nobody`): `at`: `soon` is not a \
              duration",
-            "bad_simulation.toml:23: simulation.tasks.build.core: `failed_fraction` must be \
+            "bad_simulation.toml:23: simulation.tasks.\"build.core\": `failed_fraction` must be \
              between 0 and 1, not 7",
             "bad_simulation.toml:25: simulation.tasks: `id` names unknown task `deploy`",
         ],

@@ -7,7 +7,23 @@
 //! since the same parser reads the same text into the same type.
 
 use serde::de::DeserializeOwned;
+use std::borrow::Cow;
 use std::fmt;
+
+/// A key as a path shows it: bare when TOML would write it bare (ASCII letters, digits,
+/// `_` and `-`), otherwise quoted as a TOML or JSON string (`"build.core"`), so that a dot
+/// or a space inside a key is not read as a step of the path.
+pub fn display_key(key: &str) -> Cow<'_, str> {
+    let bare = !key.is_empty()
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if bare {
+        Cow::Borrowed(key)
+    } else {
+        Cow::Owned(serde_json::to_string(key).expect("a string serializes"))
+    }
+}
 
 /// One step of a path: a table key or an array index.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,8 +77,8 @@ impl fmt::Display for FieldPath {
         for (n, part) in self.0.iter().enumerate() {
             match part {
                 PathPart::Index(i) => write!(f, "[{i}]")?,
-                PathPart::Key(k) if n == 0 => f.write_str(k)?,
-                PathPart::Key(k) => write!(f, ".{k}")?,
+                PathPart::Key(k) if n == 0 => f.write_str(&display_key(k))?,
+                PathPart::Key(k) => write!(f, ".{}", display_key(k))?,
             }
         }
         Ok(())
@@ -85,5 +101,36 @@ pub fn toml_error_path<T: DeserializeOwned>(text: &str) -> Option<FieldPath> {
     match serde_path_to_error::deserialize::<_, T>(de) {
         Ok(_) => None,
         Err(e) => FieldPath::from_tracked(e.path()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_that_is_not_bare_is_quoted_so_its_dots_are_not_steps() {
+        let path = FieldPath(vec![
+            PathPart::Key("simulation".into()),
+            PathPart::Key("tasks".into()),
+            PathPart::Key("build.core".into()),
+            PathPart::Key("hang_probability".into()),
+        ]);
+        assert_eq!(
+            path.to_string(),
+            r#"simulation.tasks."build.core".hang_probability"#
+        );
+        let path = FieldPath(vec![
+            PathPart::Key("tasks".into()),
+            PathPart::Index(3),
+            PathPart::Key("depends_on".into()),
+            PathPart::Index(0),
+        ]);
+        assert_eq!(path.to_string(), "tasks[3].depends_on[0]");
+        assert_eq!(display_key("auth-core_2"), "auth-core_2");
+        assert_eq!(display_key("a b"), r#""a b""#);
+        assert_eq!(display_key(r#"say "hi""#), r#""say \"hi\"""#);
+        assert_eq!(display_key(""), r#""""#);
+        assert_eq!(display_key("é"), r#""é""#);
     }
 }

@@ -2,6 +2,7 @@
 //! hangs, crashes and the effect of shared context, with per-type and per-task overrides
 //! applied, and every bad value reported as an [`Issue`] before anything runs.
 
+use crate::model::field_path::display_key;
 use crate::model::{
     ContextModelFile, DurationModel, Issue, IssueKind, KeyLines, ModelOverrides, SimulationFile,
     TaskType, Time, TimeUnit,
@@ -378,7 +379,9 @@ impl At {
     /// The table at `keys` below this one, named by its path.
     fn below(&self, keys: &[&str]) -> At {
         At {
-            name: format!("{}.{}", self.name, keys.join(".")),
+            name: keys.iter().fold(self.name.clone(), |name, key| {
+                format!("{name}.{}", display_key(key))
+            }),
             path: self
                 .path
                 .iter()
