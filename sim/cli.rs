@@ -590,7 +590,7 @@ fn a_calibration_tables_issues_name_its_file_and_lines() {
     .unwrap();
     let calibration = calibration.to_str().unwrap();
     let needle = format!(
-        "error: {calibration}: 1 error in the scenario:\n  {calibration}:6: \
+        "error: {calibration}: 1 error in the calibration's [simulation] table:\n  {calibration}:6: \
          simulation.types.testing: `failure_probability` must be between 0 and 1, not 1.5"
     );
     for command in ["simulate", "sweep"] {

@@ -72,7 +72,11 @@ impl CalibrationArg {
         };
         scenario.file.simulation = Some(table);
         // Its issues (checked against the plan later) are the calibration file's.
-        scenario.source.simulation_file = Some((path.clone(), taskdist::model::Format::Toml));
+        scenario.source.simulation_file = Some((
+            path.clone(),
+            taskdist::model::Format::Toml,
+            taskdist::model::FileKind::Calibration,
+        ));
         Ok(line)
     }
 }

@@ -300,10 +300,13 @@ pub fn merge(args: &MergeArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         scenario.file.simulation = merged.simulation;
         // The calibration's table, as the shards carry it: its issues are that file's
         // (read again for their lines only if it is here).
-        scenario.source.simulation_file = sweep_args
-            .calibration
-            .path()
-            .map(|path| (path.to_path_buf(), taskdist::model::Format::Toml));
+        scenario.source.simulation_file = sweep_args.calibration.path().map(|path| {
+            (
+                path.to_path_buf(),
+                taskdist::model::Format::Toml,
+                taskdist::model::FileKind::Calibration,
+            )
+        });
     }
     let setup = Setup::new(&sweep_args, scenario, plan)?;
     assert_eq!(

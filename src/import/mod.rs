@@ -38,7 +38,7 @@ mod wfcommons;
 
 pub use build::{DEFAULT_AGENTS, ImportOptions};
 
-use crate::model::{Format, Issue, Scenario, ScenarioError};
+use crate::model::{FileKind, Format, Issue, Scenario, ScenarioError};
 use crate::plan::Plan;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -253,12 +253,16 @@ pub fn load_owned(
 /// The file a native scenario was read from and its format, where its `[simulation]` table
 /// is (see [`crate::model::SourceInfo::simulation_file`]); `None` for a workflow imported
 /// from another format, which has no such table.
-fn simulation_file(path: &Path, detected: SourceFormat) -> Option<(std::path::PathBuf, Format)> {
-    match detected {
-        SourceFormat::Toml => Some((path.to_path_buf(), Format::Toml)),
-        SourceFormat::Json => Some((path.to_path_buf(), Format::Json)),
-        SourceFormat::Import(_) => None,
-    }
+fn simulation_file(
+    path: &Path,
+    detected: SourceFormat,
+) -> Option<(std::path::PathBuf, Format, FileKind)> {
+    let format = match detected {
+        SourceFormat::Toml => Format::Toml,
+        SourceFormat::Json => Format::Json,
+        SourceFormat::Import(_) => return None,
+    };
+    Some((path.to_path_buf(), format, FileKind::Scenario))
 }
 
 /// The format given, else the one [`SourceFormat::detect`] finds.

@@ -174,18 +174,35 @@ pub enum ScenarioError {
         message: String,
     },
     /// The file parsed but describes an invalid plan; every problem found is listed.
-    #[error("{}", display_invalid(.origin, .issues))]
+    #[error("{}", display_invalid(.origin, *.file, .issues))]
     Invalid {
         /// The file name (or `<input>`).
         origin: String,
+        /// What the file is: the scenario, or the calibration its `[simulation]` table was
+        /// read from.
+        file: FileKind,
         /// Every problem found, in file order.
         issues: Vec<Issue>,
     },
 }
 
-fn display_invalid(origin: &str, issues: &[Issue]) -> String {
+/// What a file with [`ScenarioError::Invalid`] issues is, as its message says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    /// A scenario file (or an imported workflow).
+    Scenario,
+    /// A calibration file given with `--calibration`, whose `[simulation]` table replaced
+    /// the scenario's.
+    Calibration,
+}
+
+fn display_invalid(origin: &str, file: FileKind, issues: &[Issue]) -> String {
+    let what = match file {
+        FileKind::Scenario => "the scenario",
+        FileKind::Calibration => "the calibration's [simulation] table",
+    };
     let mut out = format!(
-        "{origin}: {} in the scenario:",
+        "{origin}: {} in {what}:",
         super::count(issues.len(), "error", "errors")
     );
     for issue in issues {

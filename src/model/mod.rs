@@ -23,7 +23,7 @@ pub use duration::{
     DurationError, DurationText, HOUR_MS, Human, MINUTE_MS, SECOND_MS, Time, TimeUnit,
     format_exact, parse_duration, seconds,
 };
-pub use error::{Issue, IssueKind, ScenarioError};
+pub use error::{FileKind, Issue, IssueKind, ScenarioError};
 pub use key_lines::KeyLines;
 pub(crate) use scenario::line_column;
 pub use scenario::{

@@ -2,8 +2,8 @@
 
 use super::field_path::{json_error_path, toml_error_path};
 use super::{
-    AgentSpec, Config, DurationText, Issue, IssueKind, KeyLines, Policy, Priority, ScenarioError,
-    TaskSpec, TaskType, Time, TimeUnit, format_exact,
+    AgentSpec, Config, DurationText, FileKind, Issue, IssueKind, KeyLines, Policy, Priority,
+    ScenarioError, TaskSpec, TaskType, Time, TimeUnit, format_exact,
 };
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -285,11 +285,11 @@ pub struct SourceInfo {
     pub origin: String,
     /// 1-based line where each task (by index in the file) starts, if found.
     pub task_lines: Vec<Option<usize>>,
-    /// The file the `[simulation]` table was read from, and its format: the scenario's
-    /// own, or a calibration whose table replaced the scenario's. The table is checked
-    /// against the plan after loading; its issues name this file, which is read again for
-    /// the line of each. `None` for text given in code.
-    pub simulation_file: Option<(PathBuf, Format)>,
+    /// The file the `[simulation]` table was read from, its format and what it is: the
+    /// scenario itself, or a calibration whose table replaced the scenario's. The table is
+    /// checked against the plan after loading; its issues name this file, which is read
+    /// again for the line of each. `None` for text given in code.
+    pub simulation_file: Option<(PathBuf, Format, FileKind)>,
 }
 
 impl SourceInfo {
@@ -328,7 +328,7 @@ impl Scenario {
             source,
         })?;
         let (mut scenario, issues) = Scenario::parse(&text, format, &path.display().to_string())?;
-        scenario.source.simulation_file = Some((path.to_path_buf(), format));
+        scenario.source.simulation_file = Some((path.to_path_buf(), format, FileKind::Scenario));
         Ok((scenario, issues))
     }
 

@@ -707,7 +707,11 @@ fn prefix_sums(counts: impl Iterator<Item = u32>) -> Vec<u32> {
 fn invalid(origin: String, mut issues: Vec<Issue>) -> ScenarioError {
     // File order reads best; issues without a line (config, agents) go first.
     issues.sort_by_key(|i| i.line.unwrap_or(0));
-    ScenarioError::Invalid { origin, issues }
+    ScenarioError::Invalid {
+        origin,
+        file: crate::model::FileKind::Scenario,
+        issues,
+    }
 }
 
 /// Below this many tasks the independent parts of a plan build run one after the other:

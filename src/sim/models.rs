@@ -4,8 +4,8 @@
 
 use crate::model::field_path::display_key;
 use crate::model::{
-    ContextModelFile, DurationModel, Issue, IssueKind, KeyLines, ModelOverrides, SimulationFile,
-    TaskType, Time, TimeUnit,
+    ContextModelFile, DurationModel, FileKind, Issue, IssueKind, KeyLines, ModelOverrides,
+    SimulationFile, TaskType, Time, TimeUnit,
 };
 use crate::plan::{Plan, TaskIdx};
 use rand::Rng;
@@ -272,7 +272,7 @@ impl SimModels {
                 .source
                 .simulation_file
                 .as_ref()
-                .and_then(|(path, format)| {
+                .and_then(|(path, format, _)| {
                     let text = std::fs::read_to_string(path).ok()?;
                     KeyLines::read(&text, *format, &["simulation"])
                 });
@@ -289,11 +289,15 @@ impl SimModels {
                             .all(|found| issues.iter().any(|first| first.kind == found.kind))
                 })
                 .unwrap_or(issues);
-            let origin = match &scenario.source.simulation_file {
-                Some((path, _)) => path.display().to_string(),
-                None => scenario.source.origin.clone(),
+            let (origin, file) = match &scenario.source.simulation_file {
+                Some((path, _, file)) => (path.display().to_string(), *file),
+                None => (scenario.source.origin.clone(), FileKind::Scenario),
             };
-            crate::model::ScenarioError::Invalid { origin, issues }
+            crate::model::ScenarioError::Invalid {
+                origin,
+                file,
+                issues,
+            }
         })
     }
 
