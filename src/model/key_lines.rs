@@ -179,8 +179,7 @@ impl<'de> Visitor<'de> for TomlRoots<'_, '_> {
             if self.roots.contains(&key.as_str()) {
                 let node = map.next_value::<toml::Spanned<TomlNode>>()?;
                 let line = self.lines.line(node.span().start);
-                let TomlNode(children) = node.into_inner();
-                read.push((key, children.into_node(line, self.lines)));
+                read.push((key, node.into_inner().into_node(line, self.lines)));
             } else {
                 map.next_value::<IgnoredAny>()?;
             }
@@ -189,14 +188,12 @@ impl<'de> Visitor<'de> for TomlRoots<'_, '_> {
     }
 }
 
-/// A TOML value's children with their spans, before the spans become lines.
-struct TomlNode(TomlChildren);
-
-/// The keys of a TOML table or array, each with its value's span.
+/// A TOML value's children (the keys of a table, the positions of an array; none for a
+/// scalar), each with its value's span, before the spans become lines.
 #[derive(Default)]
-struct TomlChildren(Vec<(String, toml::Spanned<TomlNode>)>);
+struct TomlNode(Vec<(String, toml::Spanned<TomlNode>)>);
 
-impl TomlChildren {
+impl TomlNode {
     fn into_node(self, line: usize, lines: LineIndex) -> Node {
         Node {
             line,
@@ -205,8 +202,7 @@ impl TomlChildren {
                 .into_iter()
                 .map(|(key, value)| {
                     let line = lines.line(value.span().start);
-                    let TomlNode(children) = value.into_inner();
-                    (key, children.into_node(line, lines))
+                    (key, value.into_inner().into_node(line, lines))
                 })
                 .collect(),
         }
@@ -231,29 +227,29 @@ impl<'de> Visitor<'de> for TomlNodeVisitor {
         while let Some(key) = map.next_key::<String>()? {
             children.push((key, map.next_value()?));
         }
-        Ok(TomlNode(TomlChildren(children)))
+        Ok(TomlNode(children))
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<TomlNode, A::Error> {
         let mut children = Vec::new();
         while let Some(value) = seq.next_element()? {
             children.push((children.len().to_string(), value));
         }
-        Ok(TomlNode(TomlChildren(children)))
+        Ok(TomlNode(children))
     }
     fn visit_bool<E: de::Error>(self, _: bool) -> Result<TomlNode, E> {
-        Ok(TomlNode(TomlChildren::default()))
+        Ok(TomlNode::default())
     }
     fn visit_i64<E: de::Error>(self, _: i64) -> Result<TomlNode, E> {
-        Ok(TomlNode(TomlChildren::default()))
+        Ok(TomlNode::default())
     }
     fn visit_u64<E: de::Error>(self, _: u64) -> Result<TomlNode, E> {
-        Ok(TomlNode(TomlChildren::default()))
+        Ok(TomlNode::default())
     }
     fn visit_f64<E: de::Error>(self, _: f64) -> Result<TomlNode, E> {
-        Ok(TomlNode(TomlChildren::default()))
+        Ok(TomlNode::default())
     }
     fn visit_str<E: de::Error>(self, _: &str) -> Result<TomlNode, E> {
-        Ok(TomlNode(TomlChildren::default()))
+        Ok(TomlNode::default())
     }
 }
 
