@@ -452,9 +452,20 @@ fn runs_that_lost_tasks_count_as_late_and_stay_out_of_the_percentiles() {
         let failed = of_point.iter().map(|r| num(r, "tasks_failed")).sum::<f64>() / 30.0;
         assert!((num(p, "tasks_failed_mean") - failed).abs() < 1e-6, "{p:?}");
     }
+    let lossy: usize = all.iter().filter(|r| lost(r)).count();
+    assert!(
+        run.stdout.contains(&format!(
+            "\n{lossy} of 60 runs lost tasks (failed for good or skipped) and did not finish \
+             the plan: the medians and knees are over the others\n"
+        )),
+        "{}",
+        run.stdout
+    );
     let report = std::fs::read_to_string(swept.join("report.md")).unwrap();
     assert!(
-        report.contains(" runs lost tasks** (failed for good"),
+        report.contains(&format!(
+            "**{lossy} of 60 runs lost tasks** (failed for good"
+        )),
         "{report}"
     );
     assert!(report.contains("| incomplete | errors |"), "{report}");

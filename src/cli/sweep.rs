@@ -439,6 +439,15 @@ fn report(
         count(spec.seeds, "seed", "seeds"),
         spec.base_seed
     )?;
+    let incomplete: usize = points.iter().map(|p| p.incomplete).sum();
+    if incomplete > 0 {
+        writeln!(
+            out,
+            "{incomplete} of {} lost tasks (failed for good or skipped) and did not finish the \
+             plan: the medians and knees are over the others",
+            count(runs.len(), "run", "runs")
+        )?;
+    }
     let labels: Vec<String> = series(&points)
         .iter()
         .map(|s| taskdist::report::sweep::series_label(spec, &s[0]))
@@ -459,7 +468,7 @@ fn report(
                 human(k.best_makespan_p50),
                 k.best_agents
             )?,
-            None => writeln!(out, "{label:<width$}  no run finished")?,
+            None => writeln!(out, "{label:<width$}  no run finished the plan")?,
         }
     }
 

@@ -112,7 +112,7 @@ impl SweepReport<'_> {
                         headline = Some((label, k.agents, k.best_makespan_p50));
                     }
                 }
-                None => writeln!(md, "| {label} | – | no run finished | – | – |")?,
+                None => writeln!(md, "| {label} | – | no run finished the plan | – | – |")?,
             }
         }
         writeln!(md)?;

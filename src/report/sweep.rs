@@ -760,7 +760,11 @@ pub fn summarize(spec: &SweepSpec, plan: &Plan, runs: &[SweepRun]) -> Vec<PointS
         // ran to the end; how long the plan took only over the runs that completed it, as
         // `taskdist simulate --seeds` does.
         let ok = || point.iter().filter_map(|r| r.result.as_ref().ok());
-        let complete = || ok().filter(|s| s.is_complete());
+        let complete = || {
+            point
+                .iter()
+                .filter_map(|r| super::risk::finished_plan(&r.result))
+        };
         let makespan = Stat::new(complete(), |s| s.makespan);
         let speedup = Stat::new(complete(), |s| s.speedup);
         let utilization = Stat::new(complete(), |s| s.utilization);
