@@ -169,8 +169,11 @@ impl SweepReport<'_> {
         writeln!(md, "## Points\n")?;
         writeln!(
             md,
-            "Makespans and lock wait as durations; lock wait, retries and failed tasks are \
-             means per run; *incomplete* counts the runs that lost tasks and *errors* those \
+            "Makespans and lock wait as durations. *p50 / bound* is the median makespan over \
+             the plan's bound on the estimates (below 1 where the runs drew shorter durations); \
+             *efficiency* is the median of each run's makespan over its own bound, from the \
+             durations it drew, which no schedule of them beats (never below 1). Lock wait, \
+             retries and failed tasks are means per run; *incomplete* counts the runs that lost tasks and *errors* those \
              that stopped early. Every run is in `sweep.csv`, every point in \
              `sweep_summary.csv`.\n"
         )?;
@@ -178,23 +181,24 @@ impl SweepReport<'_> {
             writeln!(md, "### {}\n", series_label(spec, &s[0]))?;
             writeln!(
                 md,
-                "| agents | makespan p5 | p50 | p95 | speedup p50 | p50 / bound | utilization \
-                 p50 | lock wait | retries | failed tasks | incomplete | errors |"
+                "| agents | makespan p5 | p50 | p95 | speedup p50 | p50 / bound | efficiency p50 \
+                 | utilization p50 | lock wait | retries | failed tasks | incomplete | errors |"
             )?;
             writeln!(
                 md,
-                "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+                "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
             )?;
             for p in s {
                 writeln!(
                     md,
-                    "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                    "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                     p.agents,
                     opt(p.makespan_p5, human),
                     opt(p.makespan_p50, human),
                     opt(p.makespan_p95, human),
                     opt(p.speedup_p50, |x| format!("{x:.2}×")),
                     opt(p.makespan_over_lower_bound_p50, |x| format!("{x:.2}")),
+                    opt(p.efficiency_p50, |x| format!("{x:.2}")),
                     opt(p.utilization_p50, |x| format!("{:.0}%", x * 100.0)),
                     opt(p.lock_wait_mean, human),
                     opt(p.retries_mean, |x| format!("{x:.2}")),

@@ -681,8 +681,12 @@ pub struct PointSummary {
     pub lower_bound: f64,
     /// `serial_time / lower_bound`: the most speedup any policy can reach on the estimates.
     pub bound_speedup: f64,
-    /// Median of `makespan / lower_bound`.
+    /// Median of `makespan / lower_bound`. The bound is on the estimates: runs whose
+    /// attempts drew shorter durations can come in under it (a ratio below 1).
     pub makespan_over_lower_bound_p50: Option<f64>,
+    /// Median efficiency: each run's makespan over its own bound, from the durations it
+    /// drew ([`Summary::efficiency`]); never below 1.
+    pub efficiency_p50: Option<f64>,
     /// 5th percentile of the utilization.
     pub utilization_p5: Option<f64>,
     /// Median utilization.
@@ -769,6 +773,10 @@ pub fn summarize(spec: &SweepSpec, plan: &Plan, runs: &[SweepRun]) -> Vec<PointS
         let speedup = Stat::new(complete(), |s| s.speedup);
         let utilization = Stat::new(complete(), |s| s.utilization);
         let ratio = Stat::new(complete(), |s| s.makespan_over_lower_bound);
+        // A run without attempts (an empty plan) has no efficiency.
+        let efficiency = Stat::new(complete().filter(|s| s.efficiency.is_some()), |s| {
+            s.efficiency.expect("kept for having one")
+        });
         let mean = |f: fn(&Summary) -> f64| Stat::new(ok(), f).mean();
         let lower_bound_ms = plan.lower_bound_ms(key.agents as usize);
         PointSummary {
@@ -794,6 +802,7 @@ pub fn summarize(spec: &SweepSpec, plan: &Plan, runs: &[SweepRun]) -> Vec<PointS
                 round6(serial_ms as f64 / lower_bound_ms as f64)
             },
             makespan_over_lower_bound_p50: ratio.q(0.5),
+            efficiency_p50: efficiency.q(0.5),
             utilization_p5: utilization.q(0.05),
             utilization_p50: utilization.q(0.5),
             utilization_p95: utilization.q(0.95),
@@ -1108,6 +1117,7 @@ mod tests {
             lower_bound: 1.0,
             bound_speedup: 1.0,
             makespan_over_lower_bound_p50: None,
+            efficiency_p50: None,
             utilization_p5: None,
             utilization_p50: None,
             utilization_p95: None,
@@ -1304,6 +1314,9 @@ mod tests {
                 p.makespan_p95.unwrap(),
             );
             assert!(p5 <= p50 && p50 <= p95, "{p:?}");
+            // Against the run's own bound no run can be faster; against the plan's bound on
+            // estimates some runs of this plan are (it draws durations).
+            assert!(p.efficiency_p50.unwrap() >= 1.0, "{p:?}");
         }
         assert_eq!(series(&points).len(), 4);
         let csv_text = String::from_utf8(points_csv(&spec, &points)).unwrap();
