@@ -429,7 +429,6 @@ fn the_sleep_scenario_takes_as_long_for_real_as_simulated() {
         real >= sim && real <= by_hand * 1.05 + 0.2,
         "simulated {sim} s, real {real} s, the critical path's commands by hand {by_hand:.3} s"
     );
-    let real = "real";
     // Same schedule: every task on the same agent, in the same order.
     let order = |sub: &str| -> Vec<String> {
         std::fs::read_to_string(dir.join(sub).join("trace.csv"))
@@ -438,7 +437,7 @@ fn the_sleep_scenario_takes_as_long_for_real_as_simulated() {
             .map(|l| l.split(',').take(2).collect::<Vec<_>>().join(","))
             .collect()
     };
-    let (mut sim_order, mut real_order) = (order("sim"), order(real));
+    let (mut sim_order, mut real_order) = (order("sim"), order("real"));
     // Tasks dispatched at the same instant may be listed in either order.
     sim_order.sort();
     real_order.sort();

@@ -724,12 +724,12 @@ pub fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
     Some(sorted[low] + (h - low as f64) * (sorted[high] - sorted[low]))
 }
 
-/// Percentiles and means of one metric over the finished runs of a point.
+/// Percentiles and means of one metric over some runs of a point.
 struct Stat(Vec<f64>);
 
 impl Stat {
-    fn new<'a>(summaries: impl Iterator<Item = &'a Summary>, f: impl Fn(&Summary) -> f64) -> Self {
-        let mut values: Vec<f64> = summaries.map(f).collect();
+    fn new(values: impl Iterator<Item = f64>) -> Self {
+        let mut values: Vec<f64> = values.collect();
         values.sort_by(f64::total_cmp);
         Stat(values)
     }
@@ -769,15 +769,14 @@ pub fn summarize(spec: &SweepSpec, plan: &Plan, runs: &[SweepRun]) -> Vec<PointS
                 .iter()
                 .filter_map(|r| super::risk::finished_plan(&r.result))
         };
-        let makespan = Stat::new(complete(), |s| s.makespan);
-        let speedup = Stat::new(complete(), |s| s.speedup);
-        let utilization = Stat::new(complete(), |s| s.utilization);
-        let ratio = Stat::new(complete(), |s| s.makespan_over_lower_bound);
+        let of_complete = |f: fn(&Summary) -> f64| Stat::new(complete().map(f));
+        let makespan = of_complete(|s| s.makespan);
+        let speedup = of_complete(|s| s.speedup);
+        let utilization = of_complete(|s| s.utilization);
+        let ratio = of_complete(|s| s.makespan_over_lower_bound);
         // A run without attempts (an empty plan) has no efficiency.
-        let efficiency = Stat::new(complete().filter(|s| s.efficiency.is_some()), |s| {
-            s.efficiency.expect("kept for having one")
-        });
-        let mean = |f: fn(&Summary) -> f64| Stat::new(ok(), f).mean();
+        let efficiency = Stat::new(complete().filter_map(|s| s.efficiency));
+        let mean = |f: fn(&Summary) -> f64| Stat::new(ok().map(f)).mean();
         let lower_bound_ms = plan.lower_bound_ms(key.agents as usize);
         PointSummary {
             agents: key.agents,
@@ -818,8 +817,8 @@ pub fn summarize(spec: &SweepSpec, plan: &Plan, runs: &[SweepRun]) -> Vec<PointS
                     .count();
                 round6(by as f64 / point.len() as f64)
             }),
-            cost_busy_p50: Stat::new(complete(), |s| s.cost_busy).q(0.5),
-            cost_held_p50: Stat::new(complete(), |s| s.cost_held).q(0.5),
+            cost_busy_p50: of_complete(|s| s.cost_busy).q(0.5),
+            cost_held_p50: of_complete(|s| s.cost_held).q(0.5),
         }
     })
     .collect()
